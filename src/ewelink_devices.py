@@ -1,0 +1,1 @@
+"""Seed-compatible facade (operator one-liners): filled in by the eWeLink issue."""

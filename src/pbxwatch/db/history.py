@@ -1,0 +1,232 @@
+"""The one writer of `unit_status_history` (SPEC §2). Nothing else inserts into that table.
+
+Every row is built by one of the `HistoryEntry` constructors below, so only the closed
+vocabulary of SPEC §2 can reach the database:
+
+| constructor          | prev→new            | action_type                                  | action_result |
+|----------------------|---------------------|----------------------------------------------|---------------|
+| `outage_confirmed`   | on→off              | null                                         | null          |
+| `recovered`          | off→on              | null                                         | null          |
+| `relay_switched`     | PBX status, both    | ewelink_toggle_off / _on / ewelink_toggle    | success|fail  |
+| `power_cycle`        | PBX status, both    | ewelink_power_cycle                          | success|fail  |
+| `hold`               | PBX status, both    | skipped_* / dry_run                          | null          |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pbxwatch.db.tables import unit_status_history
+
+PbxStatus = Literal["on", "off"]
+
+
+class ActionType(StrEnum):
+    TOGGLE_OFF = "ewelink_toggle_off"
+    TOGGLE_ON = "ewelink_toggle_on"
+    TOGGLE = "ewelink_toggle"
+    POWER_CYCLE = "ewelink_power_cycle"
+    SKIPPED_RELAY_OFFLINE = "skipped_relay_offline"
+    SKIPPED_MASS_OUTAGE = "skipped_mass_outage"
+    SKIPPED_DAILY_CAP = "skipped_daily_cap"
+    SKIPPED_NO_RELAY = "skipped_no_relay"
+    DRY_RUN = "dry_run"
+
+
+HOLD_TYPES = frozenset(
+    {
+        ActionType.SKIPPED_RELAY_OFFLINE,
+        ActionType.SKIPPED_MASS_OUTAGE,
+        ActionType.SKIPPED_DAILY_CAP,
+        ActionType.SKIPPED_NO_RELAY,
+        ActionType.DRY_RUN,
+    }
+)
+SWITCH_TYPES = frozenset({ActionType.TOGGLE_OFF, ActionType.TOGGLE_ON, ActionType.TOGGLE})
+
+
+class ActionResult(StrEnum):
+    SUCCESS = "success"
+    FAIL = "fail"
+
+
+class Initiator(StrEnum):
+    API = "api"
+    AUTO = "auto"
+    USER = "user"
+
+
+EXTRA_INFO_KEYS = frozenset({"device_id", "outlet", "state", "state_after", "cloud_error", "cycle_id", "reason"})
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    enterprise_number: str | None
+    prev_status: PbxStatus
+    new_status: PbxStatus
+    change_time: datetime
+    user_initiator: Initiator
+    failure_counter: int | None = None
+    error_message: str | None = None
+    action_type: ActionType | None = None
+    action_result: ActionResult | None = None
+    action_time: datetime | None = None
+    extra_info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.extra_info) - EXTRA_INFO_KEYS
+        if unknown:
+            raise ValueError(f"extra_info keys outside the contract: {sorted(unknown)}")
+        if self.change_time.tzinfo is None:
+            raise ValueError("change_time must be timezone-aware (UTC)")
+        if self.action_type in HOLD_TYPES and self.action_result is not None:
+            raise ValueError("a hold row carries no action_result")
+        if (self.action_type in SWITCH_TYPES or self.action_type is ActionType.POWER_CYCLE) and (
+            self.action_result is None
+        ):
+            raise ValueError("a relay action row needs an action_result")
+        if self.action_type is None and self.prev_status == self.new_status:
+            raise ValueError("a status row must change the status")
+
+    # ---- the row kinds of SPEC §2 ---------------------------------------------------------
+
+    @classmethod
+    def outage_confirmed(
+        cls, enterprise_number: str, *, at: datetime, failure_counter: int, error_message: str | None
+    ) -> HistoryEntry:
+        return cls(
+            enterprise_number,
+            "on",
+            "off",
+            at,
+            Initiator.AUTO,
+            failure_counter=failure_counter,
+            error_message=error_message,
+        )
+
+    @classmethod
+    def recovered(cls, enterprise_number: str, *, at: datetime, failure_counter: int = 0) -> HistoryEntry:
+        return cls(enterprise_number, "off", "on", at, Initiator.AUTO, failure_counter=failure_counter)
+
+    @classmethod
+    def relay_switched(
+        cls,
+        enterprise_number: str | None,
+        *,
+        at: datetime,
+        pbx_status: PbxStatus,
+        requested: bool | None,
+        ok: bool,
+        initiator: Initiator,
+        extra_info: Mapping[str, Any],
+        error_message: str | None = None,
+        failure_counter: int | None = None,
+    ) -> HistoryEntry:
+        """`requested` is the state asked for: True → toggle_on, False → toggle_off, None → a flip."""
+        action = {True: ActionType.TOGGLE_ON, False: ActionType.TOGGLE_OFF, None: ActionType.TOGGLE}[requested]
+        return cls(
+            enterprise_number,
+            pbx_status,
+            pbx_status,
+            at,
+            initiator,
+            failure_counter=failure_counter,
+            error_message=error_message,
+            action_type=action,
+            action_result=ActionResult.SUCCESS if ok else ActionResult.FAIL,
+            action_time=at,
+            extra_info=dict(extra_info),
+        )
+
+    @classmethod
+    def power_cycle(
+        cls,
+        enterprise_number: str | None,
+        *,
+        at: datetime,
+        pbx_status: PbxStatus,
+        ok: bool,
+        initiator: Initiator,
+        extra_info: Mapping[str, Any],
+        error_message: str | None = None,
+        failure_counter: int | None = None,
+    ) -> HistoryEntry:
+        return cls(
+            enterprise_number,
+            pbx_status,
+            pbx_status,
+            at,
+            initiator,
+            failure_counter=failure_counter,
+            error_message=error_message,
+            action_type=ActionType.POWER_CYCLE,
+            action_result=ActionResult.SUCCESS if ok else ActionResult.FAIL,
+            action_time=at,
+            extra_info=dict(extra_info),
+        )
+
+    @classmethod
+    def hold(
+        cls,
+        enterprise_number: str,
+        *,
+        at: datetime,
+        pbx_status: PbxStatus,
+        kind: ActionType,
+        reason: str,
+        failure_counter: int | None = None,
+        extra_info: Mapping[str, Any] | None = None,
+    ) -> HistoryEntry:
+        if kind not in HOLD_TYPES:
+            raise ValueError(f"{kind} is not a hold")
+        info = {"reason": kind.value, **(extra_info or {})}
+        return cls(
+            enterprise_number,
+            pbx_status,
+            pbx_status,
+            at,
+            Initiator.AUTO,
+            failure_counter=failure_counter,
+            error_message=reason,
+            action_type=kind,
+            action_time=at,
+            extra_info=info,
+        )
+
+    def as_row(self, *, naive_timestamps: bool = False) -> dict[str, Any]:
+        def ts(value: datetime | None) -> datetime | None:
+            if value is None or not naive_timestamps:
+                return value
+            return value.astimezone(UTC).replace(tzinfo=None)
+
+        return {
+            "enterprise_number": self.enterprise_number,
+            "prev_status": self.prev_status,
+            "new_status": self.new_status,
+            "change_time": ts(self.change_time),
+            "failure_counter": self.failure_counter,
+            "error_message": self.error_message,
+            "action_type": self.action_type.value if self.action_type else None,
+            "action_result": self.action_result.value if self.action_result else None,
+            "action_time": ts(self.action_time),
+            "user_initiator": self.user_initiator.value,
+            "extra_info": dict(self.extra_info),
+        }
+
+
+async def write_history(
+    conn: AsyncConnection, entries: Sequence[HistoryEntry], *, naive_timestamps: bool = False
+) -> None:
+    """Append rows to `unit_status_history` inside the caller's transaction (one statement for a batch)."""
+    if not entries:
+        return
+    await conn.execute(
+        insert(unit_status_history), [e.as_row(naive_timestamps=naive_timestamps) for e in entries]
+    )

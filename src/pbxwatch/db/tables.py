@@ -1,0 +1,110 @@
+"""The tables pbxwatch reads and writes.
+
+`enterprises`, `unit_live_status` and `unit_status_history` are a compatibility contract with
+existing databases (SPEC §2): names, types and vocabularies are fixed. Tables whose name starts
+with `pbxwatch_` are pbxwatch's own (durable power-cycle intents, cloud call counters).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# jsonb on PostgreSQL (the contract), JSON text on SQLite.
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+Timestamp = DateTime(timezone=True)
+
+enterprises = Table(
+    "enterprises",
+    metadata,
+    Column("number", Text, primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("host", Text, nullable=True),
+    Column("ssh_port", Integer, nullable=True, server_default=text("22")),
+    Column("parameter_option_2", Boolean, nullable=True, server_default=text("false")),
+    Column("ewelink_device_id", Text, nullable=True),
+    Column("ewelink_outlet", Integer, nullable=True),
+    Column("active", Boolean, nullable=True, server_default=text("true")),
+    # pbxwatch's addition: how this unit's relay is power-cycled (SPEC §5): 'cloud' or 'device_timer'.
+    Column("cycle_mode", Text, nullable=True, server_default=text("'cloud'")),
+)
+
+unit_live_status = Table(
+    "unit_live_status",
+    metadata,
+    Column("enterprise_number", Text, ForeignKey("enterprises.number"), primary_key=True),
+    Column("last_status", Text, nullable=True),
+    Column("last_checked_at", Timestamp, nullable=True),
+    Column("failure_counter", Integer, nullable=True, server_default=text("0")),
+    Column("last_error_message", Text, nullable=True),
+    Column("disk_usage_percent", Integer, nullable=True),
+    Column("line_stats", JsonDoc, nullable=True),
+    Column("sip_peers", Integer, nullable=True),
+    Column("ewelink_action_done", Boolean, nullable=True, server_default=text("false")),
+)
+
+unit_status_history = Table(
+    "unit_status_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("enterprise_number", Text, ForeignKey("enterprises.number"), nullable=True),
+    Column("prev_status", Text, nullable=True),
+    Column("new_status", Text, nullable=True),
+    Column("change_time", Timestamp, nullable=True),
+    Column("failure_counter", Integer, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("action_type", Text, nullable=True),
+    Column("action_result", Text, nullable=True),
+    Column("action_time", Timestamp, nullable=True),
+    Column("user_initiator", Text, nullable=True),
+    Column("extra_info", JsonDoc, nullable=True),
+    Index("ix_unit_status_history_enterprise_time", "enterprise_number", "change_time"),
+)
+
+# ---- pbxwatch's own tables -------------------------------------------------------------------
+
+power_cycles = Table(
+    "pbxwatch_power_cycles",
+    metadata,
+    Column("id", Text, primary_key=True),  # cycle_id (uuid4 hex)
+    Column("device_id", Text, nullable=False),
+    Column("outlet", Integer, nullable=True),
+    Column("enterprise_number", Text, nullable=True),
+    Column("initiator", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=True, unique=True),
+    Column("mode", Text, nullable=False, server_default=text("'cloud'")),
+    # pending -> off -> done | failed | cancelled ; 'off' with on_due_at in the past is overdue
+    Column("state", Text, nullable=False),
+    Column("off_seconds", Float, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("off_at", Timestamp, nullable=True),
+    Column("on_due_at", Timestamp, nullable=False),
+    Column("on_at", Timestamp, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
+    Index("ix_pbxwatch_power_cycles_device_state", "device_id", "state"),
+)
+
+cloud_calls = Table(
+    "pbxwatch_cloud_calls",
+    metadata,
+    Column("month", Text, primary_key=True),  # 'YYYY-MM' (UTC)
+    Column("calls", Integer, nullable=False, server_default=text("0")),
+)
+
+CONTRACT_TABLES = ("enterprises", "unit_live_status", "unit_status_history")
