@@ -11,7 +11,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -23,11 +22,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from pbxwatch.db.types import ContractTimestamp, UtcTimestamp
+
 metadata = MetaData()
 
 # jsonb on PostgreSQL (the contract), JSON text on SQLite.
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")
-Timestamp = DateTime(timezone=True)
 
 enterprises = Table(
     "enterprises",
@@ -49,7 +49,7 @@ unit_live_status = Table(
     metadata,
     Column("enterprise_number", Text, ForeignKey("enterprises.number"), primary_key=True),
     Column("last_status", Text, nullable=True),
-    Column("last_checked_at", Timestamp, nullable=True),
+    Column("last_checked_at", ContractTimestamp("unit_live_status.last_checked_at"), nullable=True),
     Column("failure_counter", Integer, nullable=True, server_default=text("0")),
     Column("last_error_message", Text, nullable=True),
     Column("disk_usage_percent", Integer, nullable=True),
@@ -65,12 +65,12 @@ unit_status_history = Table(
     Column("enterprise_number", Text, ForeignKey("enterprises.number"), nullable=True),
     Column("prev_status", Text, nullable=True),
     Column("new_status", Text, nullable=True),
-    Column("change_time", Timestamp, nullable=True),
+    Column("change_time", ContractTimestamp("unit_status_history.change_time"), nullable=True),
     Column("failure_counter", Integer, nullable=True),
     Column("error_message", Text, nullable=True),
     Column("action_type", Text, nullable=True),
     Column("action_result", Text, nullable=True),
-    Column("action_time", Timestamp, nullable=True),
+    Column("action_time", ContractTimestamp("unit_status_history.action_time"), nullable=True),
     Column("user_initiator", Text, nullable=True),
     Column("extra_info", JsonDoc, nullable=True),
     Index("ix_unit_status_history_enterprise_time", "enterprise_number", "change_time"),
@@ -91,10 +91,10 @@ power_cycles = Table(
     # pending -> off -> done | failed | cancelled ; 'off' with on_due_at in the past is overdue
     Column("state", Text, nullable=False),
     Column("off_seconds", Float, nullable=False),
-    Column("created_at", Timestamp, nullable=False),
-    Column("off_at", Timestamp, nullable=True),
-    Column("on_due_at", Timestamp, nullable=False),
-    Column("on_at", Timestamp, nullable=True),
+    Column("created_at", UtcTimestamp(), nullable=False),
+    Column("off_at", UtcTimestamp(), nullable=True),
+    Column("on_due_at", UtcTimestamp(), nullable=False),
+    Column("on_at", UtcTimestamp(), nullable=True),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text, nullable=True),
     Index("ix_pbxwatch_power_cycles_device_state", "device_id", "state"),
