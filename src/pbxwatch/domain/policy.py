@@ -1,0 +1,72 @@
+"""The watchdog's knobs (SPEC §4, §9 `monitor.*`) and the fleet-wide rules computed from them.
+
+Pure: no clock, no I/O. The monitor builds one `Policy` from settings at start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pbxwatch.domain.verdicts import Verdict
+
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Policy:
+    failure_threshold: int = 3
+    poll_interval: timedelta = timedelta(seconds=60)
+    retry_interval: timedelta = timedelta(seconds=15)
+    boot_grace: timedelta = timedelta(seconds=300)
+    relay_recheck_interval: timedelta = timedelta(seconds=300)
+    mass_outage_percent: float = 30.0
+    mass_outage_min_units: int = 5
+    max_cycles_per_unit_per_day: int = 3
+    max_auto_cycles_per_hour: int = 20
+    dry_run: bool = False
+
+    @classmethod
+    def from_settings(cls, monitor: Any) -> Policy:
+        """Build from `Settings.monitor` (duck-typed so the domain imports nothing of pbxwatch.config)."""
+        return cls(
+            failure_threshold=int(monitor.failure_threshold),
+            poll_interval=timedelta(seconds=float(monitor.poll_interval)),
+            retry_interval=timedelta(seconds=float(monitor.retry_interval)),
+            boot_grace=timedelta(seconds=float(monitor.boot_grace)),
+            relay_recheck_interval=timedelta(seconds=float(monitor.relay_recheck_interval)),
+            mass_outage_percent=float(monitor.mass_outage_percent),
+            mass_outage_min_units=int(monitor.mass_outage_min_units),
+            max_cycles_per_unit_per_day=int(monitor.max_cycles_per_unit_per_day),
+            max_auto_cycles_per_hour=int(monitor.max_auto_cycles_per_hour),
+            dry_run=bool(monitor.dry_run),
+        )
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """What one unit's decision needs to know about the rest of the fleet."""
+
+    mass_outage: bool = False
+    auto_cycles_last_hour: int = 0
+
+
+def mass_outage(latest: Mapping[str, tuple[datetime, Verdict]], now: datetime, policy: Policy) -> bool:
+    """True when, among units checked within one `poll_interval`, too many are `down` (SPEC §4).
+
+    `latest` maps each unit to the time and *raw* verdict of its last check (before any
+    re-classification as `mass_outage`), so the guard lifts as soon as the share drops again.
+    """
+    recent = [verdict for at, verdict in latest.values() if now - at <= policy.poll_interval]
+    if len(recent) < policy.mass_outage_min_units:
+        return False
+    down = sum(1 for verdict in recent if verdict is Verdict.DOWN)
+    return down * 100.0 > policy.mass_outage_percent * len(recent)
+
+
+def within(times: Iterable[datetime], now: datetime, span: timedelta) -> tuple[datetime, ...]:
+    """The instants of `times` that fall in the last `span` before `now`."""
+    return tuple(t for t in times if now - t < span)

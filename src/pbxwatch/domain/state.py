@@ -1,0 +1,184 @@
+"""Domain values of the watchdog: a unit, its remembered state, and the actions a decision asks for.
+
+Actions are data (SPEC §4, STYLE habit 1): the monitor turns them into database rows, log lines and
+HTTP calls. Nothing here performs I/O or reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class LiveStatus(StrEnum):
+    """`unit_live_status.last_status` (seed §6)."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class HoldKind(StrEnum):
+    """Why an automatic power-cycle was held back; the values are the seed's `action_type` words."""
+
+    RELAY_OFFLINE = "skipped_relay_offline"
+    MASS_OUTAGE = "skipped_mass_outage"
+    DAILY_CAP = "skipped_daily_cap"
+    NO_RELAY = "skipped_no_relay"
+    DRY_RUN = "dry_run"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One enterprise as the watchdog sees it (`enterprises` row)."""
+
+    number: str
+    host: str
+    ssh_port: int = 22
+    auto_cycle: bool = False  # parameter_option_2
+    device_id: str | None = None
+    outlet: int | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """What the watchdog remembers about one unit between checks.
+
+    The first three fields mirror `unit_live_status`; the rest live in the monitor's memory and
+    are rebuilt conservatively after a restart (`UnitState.restored`).
+    """
+
+    last_status: LiveStatus | None = None
+    failure_counter: int = 0
+    action_done: bool = False  # ewelink_action_done
+    confirmed: bool = False  # the current outage was confirmed (its on→off row is written or owed)
+    outage_since: datetime | None = None  # first check of the current outage; None while up
+    holds: frozenset[HoldKind] = frozenset()  # holds already audited in the current outage
+    cycle_failure_audited: bool = False  # a `fail` row for an unreachable relay service, this outage
+    cycle_at: datetime | None = None  # last automatic cycle we started: boot grace runs from here
+    relay_offline_at: datetime | None = None  # when the relay was last seen offline (re-check timer)
+    retry_cycle_at: datetime | None = None  # back-off after the relay service failed us
+    cycles: tuple[datetime, ...] = ()  # automatic cycles of this unit in the last day
+
+    @classmethod
+    def restored(
+        cls,
+        *,
+        last_status: str | None,
+        failure_counter: int | None,
+        action_done: bool | None,
+        threshold: int,
+        outage_since: datetime | None,
+        cycles: tuple[datetime, ...] = (),
+    ) -> UnitState:
+        """State after a restart, from the stored row: a counter at the threshold is a confirmed outage."""
+        status = LiveStatus(last_status) if last_status in {"online", "offline"} else None
+        counter = failure_counter or 0
+        confirmed = status is LiveStatus.OFFLINE and counter >= threshold
+        return cls(
+            last_status=status,
+            failure_counter=counter,
+            action_done=bool(action_done),
+            confirmed=confirmed,
+            outage_since=outage_since if status is LiveStatus.OFFLINE else None,
+            cycle_at=max(cycles) if cycles else None,
+            cycles=cycles,
+        )
+
+    @property
+    def pbx_status(self) -> str:
+        """The PBX as the history rows name it: `off` during a confirmed outage, else `on`."""
+        return "off" if self.confirmed else "on"
+
+
+@dataclass(frozen=True)
+class Metrics:
+    disk_usage_percent: int | None
+    line_stats: dict[str, Any] | None
+    sip_peers: int | None
+
+
+@dataclass(frozen=True)
+class LiveWrite:
+    """The `unit_live_status` update of one check (SPEC §3 table). `None` means "leave unchanged"."""
+
+    checked_at: datetime
+    last_status: LiveStatus | None
+    failure_counter: int | None
+    error_message: str | None  # None clears it
+    metrics: Metrics | None
+    reset_action_done: bool = False
+
+
+# ---- actions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutageConfirmed:
+    """Write the `on`→`off` row."""
+
+    failure_counter: int
+    error_message: str
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """Write the `off`→`on` row (ewelink_action_done is reset by the live write)."""
+
+
+@dataclass(frozen=True)
+class BlipEnded:
+    """An outage ended before confirmation: no row, a metric and a log line."""
+
+    failures: int
+
+
+@dataclass(frozen=True)
+class Hold:
+    """An automatic cycle held back: one audit row and one log line."""
+
+    kind: HoldKind
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckRelay:
+    """Read the relay's `online` flag from the relay service, then call `watchdog.relay_checked`."""
+
+    device_id: str
+
+
+@dataclass(frozen=True)
+class PowerCycle:
+    """Claim the cycle (conditional update, row count 1), then `POST /power-cycle`."""
+
+    device_id: str
+    outlet: int | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class CycleFailed:
+    """The relay service could not be reached: a `fail` row (once per outage) and a log line."""
+
+    device_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GraceEnded:
+    """The PBX answered with an uptime younger than the cycle: boot grace is over."""
+
+    uptime_seconds: int
+
+
+Action = OutageConfirmed | Recovered | BlipEnded | Hold | CheckRelay | PowerCycle | CycleFailed | GraceEnded
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: UnitState
+    live: LiveWrite | None = None
+    actions: tuple[Action, ...] = field(default=())

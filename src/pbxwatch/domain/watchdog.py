@@ -1,0 +1,210 @@
+"""The watchdog's decisions (SPEC §3 table, §4): pure functions of (stored state, verdict, now, policy).
+
+`decide` handles one check. When it asks for `CheckRelay`, the monitor reads the relay's `online`
+flag and calls `relay_checked`; when that asks for `PowerCycle`, the monitor claims the cycle and
+calls the relay service, then reports back with `cycle_started`, `cycle_claimed_elsewhere` or
+`cycle_failed`. No function here reads a clock or performs I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from pbxwatch.domain.policy import DAY, FleetView, Policy, within
+from pbxwatch.domain.state import (
+    Action,
+    BlipEnded,
+    CheckRelay,
+    CycleFailed,
+    Decision,
+    GraceEnded,
+    Hold,
+    HoldKind,
+    LiveStatus,
+    LiveWrite,
+    Metrics,
+    OutageConfirmed,
+    PowerCycle,
+    Recovered,
+    Unit,
+    UnitState,
+)
+from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
+
+Step = tuple[UnitState, tuple[Action, ...]]
+
+
+def decide(
+    unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
+) -> Decision:
+    """Apply one check result to a unit's state."""
+    if check.verdict is Verdict.UP:
+        return _on_up(state, check, now, policy)
+    if check.verdict is Verdict.DOWN and fleet.mass_outage:
+        return _on_mass_outage(state, check, now)
+    if check.verdict is Verdict.DOWN and in_boot_grace(state, now, policy):
+        return _on_down_in_grace(state, check, now)
+    if check.verdict is Verdict.DOWN:
+        return _on_down(unit, state, check, now=now, policy=policy, fleet=fleet)
+    return Decision(state, _unchanged_status(now, check.error_message()))
+
+
+def relay_checked(unit: Unit, state: UnitState, online: bool, now: datetime, policy: Policy) -> Decision:
+    """The relay service answered `GET /devices/{id}`: cycle, or hold while the relay is offline."""
+    if unit.device_id is None or state.action_done or not state.confirmed:
+        return Decision(state)  # the answer arrived after the situation changed
+    if not online:
+        reason = f"relay {unit.device_id} is offline: the site has probably lost power or internet"
+        held, actions = _hold(replace(state, relay_offline_at=now), HoldKind.RELAY_OFFLINE, reason)
+        return Decision(held, actions=actions)
+    state = replace(state, relay_offline_at=None)
+    if policy.dry_run:
+        held, actions = _hold(state, HoldKind.DRY_RUN, f"dry run: would power-cycle relay {unit.device_id}")
+        return Decision(held, actions=actions)
+    cycle = PowerCycle(unit.device_id, unit.outlet, idempotency_key(unit, state, now))
+    return Decision(state, actions=(cycle,))
+
+
+def cycle_started(state: UnitState, now: datetime) -> UnitState:
+    """The claim succeeded and the relay service accepted the cycle (202 or 409 = already cycling)."""
+    return replace(
+        state,
+        action_done=True,
+        cycle_at=now,
+        cycles=(*within(state.cycles, now, DAY), now),
+        retry_cycle_at=None,
+    )
+
+
+def cycle_claimed_elsewhere(state: UnitState) -> UnitState:
+    """The conditional claim touched no row: another monitor (or an earlier run) owns this outage's cycle."""
+    return replace(state, action_done=True)
+
+
+def cycle_failed(
+    unit: Unit, state: UnitState, now: datetime, policy: Policy, *, reason: str, audit: bool
+) -> Decision:
+    """The cycle was not started; the claim is released and retried after a back-off.
+
+    `audit` is true when nobody else recorded the failure (the relay service was unreachable):
+    then one `fail` row per outage.
+    """
+    retry = replace(state, action_done=False, retry_cycle_at=now + policy.relay_recheck_interval)
+    if not audit or state.cycle_failure_audited or unit.device_id is None:
+        return Decision(retry)
+    failed = CycleFailed(unit.device_id, reason)
+    return Decision(replace(retry, cycle_failure_audited=True), actions=(failed,))
+
+
+def in_boot_grace(state: UnitState, now: datetime, policy: Policy) -> bool:
+    return state.cycle_at is not None and now - state.cycle_at < policy.boot_grace
+
+
+def idempotency_key(unit: Unit, state: UnitState, now: datetime) -> str:
+    """One key per (unit, outage): a retried request for the same outage returns the same cycle."""
+    since = state.outage_since or now
+    return f"auto-{unit.number}-{since.strftime('%Y%m%dT%H%M%S')}"
+
+
+# ---- one verdict at a time --------------------------------------------------------------------
+
+
+def _on_up(state: UnitState, check: CheckResult, now: datetime, policy: Policy) -> Decision:
+    actions: list[Action] = []
+    cycle_at = state.cycle_at
+    if cycle_at is not None and _fresh_uptime(check, cycle_at, now) and in_boot_grace(state, now, policy):
+        actions.append(GraceEnded(check.uptime_seconds or 0))
+        cycle_at = None
+    if state.confirmed:
+        actions.append(Recovered())
+    elif state.failure_counter > 0:
+        actions.append(BlipEnded(state.failure_counter))
+    new = UnitState(last_status=LiveStatus.ONLINE, cycle_at=cycle_at, cycles=state.cycles)
+    metrics = Metrics(check.disk_usage_percent, check.line_stats, check.sip_peers)
+    live = LiveWrite(now, LiveStatus.ONLINE, 0, None, metrics, reset_action_done=True)
+    return Decision(new, live, tuple(actions))
+
+
+def _on_mass_outage(state: UnitState, check: CheckResult, now: datetime) -> Decision:
+    message = f"{Reason.MASS_OUTAGE.value}: {check.error_message()}"
+    reason = f"mass outage: too many units down at once, {check.error_message()} counted as unknown"
+    opened = replace(state, outage_since=state.outage_since or now)
+    held, actions = _hold(opened, HoldKind.MASS_OUTAGE, reason)
+    return Decision(held, _unchanged_status(now, message), actions)
+
+
+def _on_down_in_grace(state: UnitState, check: CheckResult, now: datetime) -> Decision:
+    live = LiveWrite(now, LiveStatus.OFFLINE, None, f"{check.error_message()} (boot grace)", None)
+    return Decision(replace(state, last_status=LiveStatus.OFFLINE), live)
+
+
+def _on_down(
+    unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
+) -> Decision:
+    counter = state.failure_counter + 1
+    state = replace(
+        state, last_status=LiveStatus.OFFLINE, failure_counter=counter, outage_since=state.outage_since or now
+    )
+    live = LiveWrite(now, LiveStatus.OFFLINE, counter, check.error_message(), None)
+    actions: tuple[Action, ...] = ()
+    if not state.confirmed and counter >= policy.failure_threshold:
+        state = replace(state, confirmed=True)
+        actions = (OutageConfirmed(counter, check.error_message()),)
+    if state.confirmed:
+        state, more = _consider_cycle(unit, state, now, policy, fleet)
+        actions = (*actions, *more)
+    return Decision(state, live, actions)
+
+
+def _consider_cycle(unit: Unit, state: UnitState, now: datetime, policy: Policy, fleet: FleetView) -> Step:
+    """A confirmed outage with no cycle yet: walk the safety rails of SPEC §4 in order."""
+    if not unit.auto_cycle or state.action_done or _waiting(state, now, policy):
+        return state, ()
+    if unit.device_id is None:
+        return _hold(state, HoldKind.NO_RELAY, "no relay configured (ewelink_device_id is empty)")
+    cap = _cap_reached(state, now, policy, fleet)
+    if cap is not None:
+        return _hold(state, HoldKind.DAILY_CAP, cap)
+    if policy.dry_run and HoldKind.DRY_RUN in state.holds:
+        return state, ()
+    return state, (CheckRelay(unit.device_id),)
+
+
+def _waiting(state: UnitState, now: datetime, policy: Policy) -> bool:
+    """A back-off is running: the relay service failed us, or the relay was offline at the last look."""
+    if state.retry_cycle_at is not None and now < state.retry_cycle_at:
+        return True
+    offline_at = state.relay_offline_at
+    return offline_at is not None and now - offline_at < policy.relay_recheck_interval
+
+
+def _cap_reached(state: UnitState, now: datetime, policy: Policy, fleet: FleetView) -> str | None:
+    """Why a cap forbids another automatic cycle now, or None (the fleet's hourly cap shares the row kind)."""
+    today = len(within(state.cycles, now, DAY))
+    if today >= policy.max_cycles_per_unit_per_day:
+        cap = policy.max_cycles_per_unit_per_day
+        return f"{today} automatic cycles in 24 h (max_cycles_per_unit_per_day={cap})"
+    if fleet.auto_cycles_last_hour >= policy.max_auto_cycles_per_hour:
+        return (
+            f"fleet cap: {fleet.auto_cycles_last_hour} automatic cycles in the last hour "
+            f"(max_auto_cycles_per_hour={policy.max_auto_cycles_per_hour})"
+        )
+    return None
+
+
+def _hold(state: UnitState, kind: HoldKind, reason: str) -> Step:
+    """Audit a hold once per (unit, outage, kind)."""
+    if kind in state.holds:
+        return state, ()
+    return replace(state, holds=state.holds | {kind}), (Hold(kind, reason),)
+
+
+def _unchanged_status(now: datetime, message: str) -> LiveWrite:
+    """`unknown` (SPEC §3): status and counter unchanged, the reason recorded."""
+    return LiveWrite(now, None, None, message, None)
+
+
+def _fresh_uptime(check: CheckResult, cycle_at: datetime, now: datetime) -> bool:
+    """The PBX booted after the cycle was requested: its uptime is younger than the cycle."""
+    return check.uptime_seconds is not None and check.uptime_seconds <= (now - cycle_at).total_seconds()

@@ -1,0 +1,338 @@
+"""The watchdog's decision table (SPEC §3 verdict table, §4): one case per rule, names read as sentences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from pbxwatch.domain.policy import FleetView, Policy, mass_outage
+from pbxwatch.domain.state import (
+    Action,
+    BlipEnded,
+    CheckRelay,
+    CycleFailed,
+    Decision,
+    GraceEnded,
+    Hold,
+    HoldKind,
+    LiveStatus,
+    OutageConfirmed,
+    PowerCycle,
+    Recovered,
+    Unit,
+    UnitState,
+)
+from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
+from pbxwatch.domain.watchdog import (
+    cycle_claimed_elsewhere,
+    cycle_failed,
+    cycle_started,
+    decide,
+    relay_checked,
+)
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+S = timedelta(seconds=1)
+POLICY = Policy()
+STATS = {"source": "sip", "total": 8, "ok": 4}
+
+AUTO = Unit("100", "127.0.1.1", auto_cycle=True, device_id="dev1", outlet=None)
+MANUAL = Unit("101", "127.0.1.2", auto_cycle=False, device_id="dev1")
+NO_RELAY = Unit("102", "127.0.1.3", auto_cycle=True, device_id=None)
+
+UP = CheckResult.of(Reason.OK, uptime_seconds=86_400, disk_usage_percent=42, line_stats=STATS)
+DOWN = CheckResult.of(Reason.ASTERISK_NOT_RUNNING, "no asterisk process")
+UNKNOWN = CheckResult.of(Reason.AUTH_FAILED, "permission denied (publickey)")
+
+FRESH = UnitState(last_status=LiveStatus.ONLINE)
+TWO_DOWN = UnitState(last_status=LiveStatus.OFFLINE, failure_counter=2, outage_since=T0 - 30 * S)
+CONFIRMED = replace(TWO_DOWN, failure_counter=3, confirmed=True)
+CYCLED = replace(CONFIRMED, action_done=True, cycle_at=T0 - 60 * S, cycles=(T0 - 60 * S,))
+
+
+# ---- steps: what happens to the unit ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    result: CheckResult
+    fleet: FleetView = field(default_factory=FleetView)
+
+
+@dataclass(frozen=True)
+class RelayAnswer:
+    online: bool
+
+
+@dataclass(frozen=True)
+class Started:
+    pass
+
+
+@dataclass(frozen=True)
+class ClaimLost:
+    pass
+
+
+@dataclass(frozen=True)
+class Failed:
+    audit: bool
+
+
+Step = Check | RelayAnswer | Started | ClaimLost | Failed
+
+
+def run(unit: Unit, state: UnitState, step: Step, policy: Policy, now: datetime = T0) -> Decision:
+    match step:
+        case Check(result, fleet):
+            return decide(unit, state, result, now=now, policy=policy, fleet=fleet)
+        case RelayAnswer(online):
+            return relay_checked(unit, state, online, now, policy)
+        case Started():
+            return Decision(cycle_started(state, now))
+        case ClaimLost():
+            return Decision(cycle_claimed_elsewhere(state))
+        case Failed(audit):
+            return cycle_failed(unit, state, now, policy, reason="connection refused", audit=audit)
+    raise AssertionError(step)
+
+
+def summary(action: Action) -> str:
+    """Actions as short words, so the table reads as what the monitor will do."""
+    match action:
+        case OutageConfirmed(counter, _):
+            return f"on→off at {counter}"
+        case Recovered():
+            return "off→on"
+        case BlipEnded(failures):
+            return f"blip of {failures}"
+        case Hold(kind, _):
+            return f"hold {kind.value}"
+        case CheckRelay(device_id):
+            return f"ask relay {device_id}"
+        case PowerCycle(device_id, _, key):
+            return f"cycle {device_id} key {key}"
+        case CycleFailed(device_id, _):
+            return f"fail row {device_id}"
+        case GraceEnded(uptime):
+            return f"grace ended at uptime {uptime}"
+    raise AssertionError(action)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    unit: Unit
+    state: UnitState
+    step: Step
+    actions: tuple[str, ...] = ()
+    state_after: dict[str, Any] = field(default_factory=dict)
+    live: dict[str, Any] | None = None  # expected LiveWrite fields; None: no write at all
+    policy: Policy = POLICY
+
+
+def mass(*, on: bool = True) -> FleetView:
+    return FleetView(mass_outage=on)
+
+
+CASES = [
+    # -- SPEC §3: what each verdict writes ---------------------------------------------------------
+    Case("an up verdict writes online, a zero counter, no error, and fresh disk and peers",
+         AUTO, FRESH, Check(UP),
+         live={"last_status": LiveStatus.ONLINE, "failure_counter": 0, "error_message": None,
+               "metrics.disk_usage_percent": 42, "metrics.sip_peers": 8, "reset_action_done": True}),
+    Case("a first down counts one failure, keeps disk and peers, and writes no history row",
+         AUTO, FRESH, Check(DOWN),
+         state_after={"failure_counter": 1, "outage_since": T0, "confirmed": False},
+         live={"last_status": LiveStatus.OFFLINE, "failure_counter": 1,
+               "error_message": "asterisk_not_running: no asterisk process", "metrics": None}),
+    Case("an unknown verdict changes neither status nor counter but records its reason",
+         AUTO, TWO_DOWN, Check(UNKNOWN),
+         state_after={"failure_counter": 2, "last_status": LiveStatus.OFFLINE},
+         live={"last_status": None, "failure_counter": None, "metrics": None,
+               "error_message": "auth_failed: permission denied (publickey)"}),
+    Case("an unknown verdict does not end a confirmed outage",
+         AUTO, CONFIRMED, Check(UNKNOWN), state_after={"confirmed": True, "failure_counter": 3}),
+    # -- §4 counting and confirmation ------------------------------------------------------------
+    Case("a down below the threshold keeps counting without a row",
+         AUTO, replace(TWO_DOWN, failure_counter=1), Check(DOWN), state_after={"failure_counter": 2}),
+    Case("the down that reaches the threshold confirms the outage and asks the relay's online flag",
+         AUTO, TWO_DOWN, Check(DOWN), ("on→off at 3", "ask relay dev1"),
+         state_after={"confirmed": True, "failure_counter": 3}),
+    Case("parameter_option_2 false: the outage is confirmed and recorded, nothing is switched",
+         MANUAL, TWO_DOWN, Check(DOWN), ("on→off at 3",), state_after={"confirmed": True}),
+    Case("parameter_option_2 false: later downs of the same outage do nothing more",
+         MANUAL, CONFIRMED, Check(DOWN), state_after={"failure_counter": 4}),
+    Case("no relay configured: the confirmation holds skipped_no_relay",
+         NO_RELAY, TWO_DOWN, Check(DOWN), ("on→off at 3", "hold skipped_no_relay"),
+         state_after={"holds": frozenset({HoldKind.NO_RELAY})}),
+    Case("no relay configured: the hold is written once per outage",
+         NO_RELAY, replace(CONFIRMED, holds=frozenset({HoldKind.NO_RELAY})), Check(DOWN)),
+    Case("a custom threshold of 5 does not confirm at 3",
+         AUTO, TWO_DOWN, Check(DOWN), policy=replace(POLICY, failure_threshold=5)),
+    # -- the relay cross-check and the claim -----------------------------------------------------
+    Case("the relay is online: power-cycle with one idempotency key for this outage",
+         AUTO, CONFIRMED, RelayAnswer(online=True), ("cycle dev1 key auto-100-20260101T115930",)),
+    Case("the relay is offline: skipped_relay_offline and the re-check timer starts",
+         AUTO, CONFIRMED, RelayAnswer(online=False), ("hold skipped_relay_offline",),
+         state_after={"relay_offline_at": T0, "action_done": False}),
+    Case("the relay is still offline at the re-check: no second row",
+         AUTO, replace(CONFIRMED, holds=frozenset({HoldKind.RELAY_OFFLINE}), relay_offline_at=T0 - 300 * S),
+         RelayAnswer(online=False), state_after={"relay_offline_at": T0}),
+    Case("while the relay re-check interval runs, downs do not ask the relay again",
+         AUTO, replace(CONFIRMED, relay_offline_at=T0 - 60 * S), Check(DOWN)),
+    Case("once the re-check interval has passed, a down asks the relay again",
+         AUTO, replace(CONFIRMED, relay_offline_at=T0 - 300 * S), Check(DOWN), ("ask relay dev1",)),
+    Case("the relay came back while the PBX is still down: it is cycled",
+         AUTO, replace(CONFIRMED, relay_offline_at=T0 - 300 * S), RelayAnswer(online=True),
+         ("cycle dev1 key auto-100-20260101T115930",), state_after={"relay_offline_at": None}),
+    Case("a relay answer arriving after the PBX recovered is ignored",
+         AUTO, FRESH, RelayAnswer(online=True)),
+    Case("the claim succeeded: ewelink_action_done is set and boot grace starts",
+         AUTO, CONFIRMED, Started(),
+         state_after={"action_done": True, "cycle_at": T0, "cycles": (T0,)}),
+    Case("the claim touched no row: another monitor owns the cycle",
+         AUTO, CONFIRMED, ClaimLost(), state_after={"action_done": True, "cycle_at": None}),
+    Case("ewelink_action_done already true: at most one automatic cycle per outage",
+         AUTO, replace(CYCLED, cycle_at=T0 - 400 * S), Check(DOWN), state_after={"failure_counter": 4}),
+    Case("rearmed by the operator while still down: the next down asks the relay again",
+         AUTO, replace(CYCLED, action_done=False, cycle_at=T0 - 400 * S), Check(DOWN), ("ask relay dev1",)),
+    # -- the relay service failing us ------------------------------------------------------------
+    Case("the relay service is unreachable: one fail row, the claim released, a back-off",
+         AUTO, replace(CONFIRMED, action_done=True), Failed(audit=True), ("fail row dev1",),
+         state_after={"action_done": False, "retry_cycle_at": T0 + 300 * S, "cycle_failure_audited": True}),
+    Case("the relay service unreachable again in the same outage: no second fail row",
+         AUTO, replace(CONFIRMED, cycle_failure_audited=True), Failed(audit=True),
+         state_after={"retry_cycle_at": T0 + 300 * S}),
+    Case("a failure the relay service audited itself writes no row here",
+         AUTO, CONFIRMED, Failed(audit=False), state_after={"retry_cycle_at": T0 + 300 * S}),
+    Case("during the back-off, downs do not ask the relay",
+         AUTO, replace(CONFIRMED, retry_cycle_at=T0 + 10 * S), Check(DOWN)),
+    # -- recovery --------------------------------------------------------------------------------
+    Case("the first up after a confirmed outage writes off→on and resets ewelink_action_done",
+         AUTO, replace(CYCLED, cycle_at=T0 - 400 * S, holds=frozenset({HoldKind.RELAY_OFFLINE})), Check(UP),
+         ("off→on",),
+         state_after={"confirmed": False, "action_done": False, "failure_counter": 0, "holds": frozenset(),
+                      "outage_since": None},
+         live={"last_status": LiveStatus.ONLINE, "failure_counter": 0, "reset_action_done": True}),
+    Case("a blip that ends before confirmation writes no row, only a blip count",
+         AUTO, TWO_DOWN, Check(UP), ("blip of 2",), state_after={"failure_counter": 0}),
+    # -- boot grace ------------------------------------------------------------------------------
+    Case("during boot grace a down does not count",
+         AUTO, CYCLED, Check(DOWN), state_after={"failure_counter": 3},
+         live={"last_status": LiveStatus.OFFLINE, "failure_counter": None,
+               "error_message": "asterisk_not_running: no asterisk process (boot grace)"}),
+    Case("after boot grace, downs count again but the outage is not cycled twice",
+         AUTO, replace(CYCLED, cycle_at=T0 - 301 * S), Check(DOWN), state_after={"failure_counter": 4}),
+    Case("a fresh uptime ends boot grace early and recovers the outage",
+         AUTO, CYCLED, Check(CheckResult.of(Reason.OK, uptime_seconds=30)),
+         ("grace ended at uptime 30", "off→on"),
+         state_after={"cycle_at": None}),
+    Case("an uptime older than the cycle keeps boot grace running",
+         AUTO, CYCLED, Check(UP), ("off→on",), state_after={"cycle_at": T0 - 60 * S}),
+    # -- mass outage -----------------------------------------------------------------------------
+    Case("in a mass outage a down counts as unknown and holds skipped_mass_outage",
+         AUTO, TWO_DOWN, Check(DOWN, mass()), ("hold skipped_mass_outage",),
+         state_after={"failure_counter": 2, "confirmed": False},
+         live={"last_status": None, "failure_counter": None,
+               "error_message": "mass_outage: asterisk_not_running: no asterisk process"}),
+    Case("in a mass outage an up unit that goes down is held too, without counting",
+         AUTO, FRESH, Check(DOWN, mass()), ("hold skipped_mass_outage",),
+         state_after={"failure_counter": 0, "outage_since": T0, "last_status": LiveStatus.ONLINE}),
+    Case("the mass-outage hold is written once per unit and outage",
+         AUTO, replace(TWO_DOWN, holds=frozenset({HoldKind.MASS_OUTAGE})), Check(DOWN, mass())),
+    Case("when the mass outage lifts, counting resumes and the unit is cycled normally",
+         AUTO, replace(TWO_DOWN, holds=frozenset({HoldKind.MASS_OUTAGE})), Check(DOWN, mass(on=False)),
+         ("on→off at 3", "ask relay dev1")),
+    # -- caps ------------------------------------------------------------------------------------
+    Case("the unit's daily cap holds skipped_daily_cap",
+         AUTO, replace(TWO_DOWN, cycles=(T0 - 3600 * S, T0 - 7200 * S, T0 - 9000 * S)), Check(DOWN),
+         ("on→off at 3", "hold skipped_daily_cap")),
+    Case("cycles older than a day do not count against the daily cap",
+         AUTO, replace(TWO_DOWN, cycles=(T0 - 90_000 * S,) * 3), Check(DOWN),
+         ("on→off at 3", "ask relay dev1")),
+    Case("the fleet's hourly cap holds skipped_daily_cap",
+         AUTO, TWO_DOWN, Check(DOWN, FleetView(auto_cycles_last_hour=20)),
+         ("on→off at 3", "hold skipped_daily_cap")),
+    # -- dry run ---------------------------------------------------------------------------------
+    Case("dry run records dry_run instead of cycling",
+         AUTO, CONFIRMED, RelayAnswer(online=True), ("hold dry_run",), policy=replace(POLICY, dry_run=True),
+         state_after={"action_done": False}),
+    Case("dry run already recorded in this outage: no more relay look-ups",
+         AUTO, replace(CONFIRMED, holds=frozenset({HoldKind.DRY_RUN})), Check(DOWN),
+         policy=replace(POLICY, dry_run=True)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_decision_table(case: Case) -> None:
+    decision = run(case.unit, case.state, case.step, case.policy)
+    assert tuple(summary(a) for a in decision.actions) == case.actions
+    for name, expected in case.state_after.items():
+        assert getattr(decision.state, name) == expected, name
+    if case.live is None:
+        assert decision.live is None or isinstance(case.step, Check)
+        return
+    assert decision.live is not None
+    assert decision.live.checked_at == T0
+    for path, expected in case.live.items():
+        value: Any = decision.live
+        for part in path.split("."):
+            value = getattr(value, part)
+        assert value == expected, path
+
+
+def test_every_check_writes_the_live_row() -> None:
+    for result in (UP, DOWN, UNKNOWN):
+        decision = decide(AUTO, TWO_DOWN, result, now=T0, policy=POLICY, fleet=FleetView())
+        assert decision.live is not None
+        assert decision.live.checked_at == T0
+
+
+def test_a_whole_outage_in_sequence() -> None:
+    """Three downs, an online relay, a cycle, a booting PBX, then a fresh uptime: the rows of SPEC §4."""
+    state, seen = FRESH, []
+    steps = [(0, Check(DOWN)), (15, Check(DOWN)), (30, Check(DOWN)), (30, RelayAnswer(online=True)),
+             (30, Started()), (45, Check(DOWN)), (90, Check(CheckResult.of(Reason.OK, uptime_seconds=5)))]
+    for at, step in steps:
+        decision = run(AUTO, state, step, POLICY, now=T0 + at * S)
+        state = decision.state
+        seen.extend(summary(a) for a in decision.actions)
+    assert seen == ["on→off at 3", "ask relay dev1", "cycle dev1 key auto-100-20260101T120000",
+                    "grace ended at uptime 5", "off→on"]
+    assert state == UnitState(last_status=LiveStatus.ONLINE, cycles=(T0 + 30 * S,))
+
+
+# ---- the mass-outage share (SPEC §4) -------------------------------------------------------------
+
+
+def fleet_of(down: int, up: int, *, age: timedelta = 10 * S) -> dict[str, tuple[datetime, Verdict]]:
+    verdicts = [Verdict.DOWN] * down + [Verdict.UP] * up
+    return {str(i): (T0 - age, v) for i, v in enumerate(verdicts)}
+
+
+@pytest.mark.parametrize(
+    ("name", "latest", "expected"),
+    [
+        ("4 of 10 down is more than 30 %: a mass outage", fleet_of(4, 6), True),
+        ("3 of 10 down is exactly 30 %: not more", fleet_of(3, 7), False),
+        ("4 of 4 down is under mass_outage_min_units checked: not a mass outage", fleet_of(4, 0), False),
+        ("checks older than one poll_interval do not count", fleet_of(4, 6, age=61 * S), False),
+        ("unknown verdicts are checked units but not down ones", {
+            **fleet_of(2, 0), "a": (T0, Verdict.UNKNOWN), "b": (T0, Verdict.UNKNOWN), "c": (T0, Verdict.UP),
+            "d": (T0, Verdict.UP), "e": (T0, Verdict.UP)}, False),
+    ],
+)
+def test_mass_outage_share(name: str, latest: dict[str, tuple[datetime, Verdict]], expected: bool) -> None:
+    assert mass_outage(latest, T0, POLICY) is expected, name
+
+
+def test_a_restart_restores_a_confirmed_outage_from_the_stored_counter() -> None:
+    state = UnitState.restored(last_status="offline", failure_counter=4, action_done=True, threshold=3,
+                               outage_since=T0, cycles=(T0 - 60 * S,))
+    assert (state.confirmed, state.action_done, state.cycle_at) == (True, True, T0 - 60 * S)
+    assert UnitState.restored(last_status="online", failure_counter=0, action_done=None, threshold=3,
+                              outage_since=None).confirmed is False
