@@ -1,0 +1,390 @@
+"""The eWeLink cloud API v2 client (SPEC §7, notes §1-§7): OAuth, tokens, homes, devices, switching.
+
+Library-grade: imports nothing else from pbxwatch. The HTTP client, clock, rate limiter, token file and
+OAuth state store are injected; see :class:`EWeLinkClient`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import httpx
+
+from pbxwatch.ewelink import errors
+from pbxwatch.ewelink.devices import countdown_params, parse_device, switch_params
+from pbxwatch.ewelink.models import (
+    ACCESS_TOKEN_LIFETIME_MS,
+    REFRESH_TOKEN_LIFETIME_MS,
+    CallRecord,
+    Device,
+    Home,
+    TokenSet,
+    TokenStatus,
+)
+from pbxwatch.ewelink.ratelimit import RateLimiter
+from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, api_base_url, check_region
+from pbxwatch.ewelink.signing import authorization_signature, encode_body, nonce, sign
+from pbxwatch.ewelink.states import FileStateStore, StateStore
+from pbxwatch.ewelink.tokens import TokenFile, status_of
+from pbxwatch.ewelink.wire import AccessTokenRejected, ErrorMap, Wire
+
+log = logging.getLogger(__name__)
+
+# The seed's log messages (SPEC §7), verbatim: operators grep for them.
+MSG_NO_ACCESS_TOKEN = "Нет access_token для управления устройствами!"  # noqa: S105 - a log message, not a password
+MSG_TOKENS_EXPIRED = "Токены истекли, нужна повторная авторизация"
+MSG_TOKENS_NOT_LOADED = "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback."
+
+DEFAULT_TIMEOUT_S = 10.0
+#: refresh the access token this long before it expires (it lives 30 days)
+REFRESH_MARGIN_S = 86_400.0
+PAGE_SIZE = 30
+_FIRST_INDEX = -9_999_999  # the API's default beginIndex (notes §5)
+
+
+class EWeLinkSettingsLike(Protocol):
+    """What :meth:`EWeLinkClient.from_settings` reads (pbxwatch's ``Settings.ewelink`` fits)."""
+
+    app_id: str | None
+    redirect_url: str | None
+    region: str
+    token_file: Path
+    api_url: str | None
+    oauth_url: str | None
+
+    @property
+    def app_secret(self) -> Any: ...  # a str, or a pydantic SecretStr
+
+
+def _secret_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter()) if callable(getter) else str(value)
+
+
+class EWeLinkClient:
+    """Async client of one eWeLink account, on an injected ``httpx.AsyncClient``.
+
+    Tokens live in ``token_file`` (:class:`TokenFile`); the client re-reads it whenever another process
+    rewrote it. A refresh happens before the access token expires and once on 401/402 (then the call is
+    replayed once); refreshes are single-flight within the process and, via ``<token file>.lock``, across
+    processes. ``on_call`` is told about every request sent (quota counters); ``calls`` counts them.
+    """
+
+    def __init__(self, *, app_id: str | None, app_secret: str | None, redirect_url: str | None,
+                 token_file: TokenFile | Path | str, http: httpx.AsyncClient, region: str = "eu",
+                 api_url: str | None = None, oauth_url: str | None = None,
+                 state_store: StateStore | None = None, rate_limiter: RateLimiter | None = None,
+                 timeout: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time,
+                 on_call: Callable[[CallRecord], None] | None = None,
+                 refresh_margin: float = REFRESH_MARGIN_S, page_size: int = PAGE_SIZE) -> None:
+        self._app_id = app_id
+        self._app_secret = app_secret
+        self._redirect_url = redirect_url
+        self._tokens_file = token_file if isinstance(token_file, TokenFile) else TokenFile(token_file)
+        self._region = check_region(region)
+        self._api_url = api_url
+        self._oauth_url = oauth_url or DEFAULT_OAUTH_URL
+        self._states = state_store if state_store is not None else \
+            FileStateStore.beside(self._tokens_file.path, clock=clock)
+        self._clock = clock
+        self._margin_ms = int(refresh_margin * 1000)
+        self._page_size = page_size
+        self._wire = Wire(http=http, limiter=rate_limiter or RateLimiter(), timeout=timeout, on_call=on_call)
+        self._tokens: TokenSet | None = None
+        self._fingerprint: tuple[int, int, int, int] | None = None
+        self._refresh_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: EWeLinkSettingsLike, *, http: httpx.AsyncClient,
+                      **options: Any) -> EWeLinkClient:
+        """Build from ``Settings.ewelink`` (or anything shaped like it); ``options`` go to ``__init__``."""
+        return cls(app_id=settings.app_id, app_secret=_secret_value(settings.app_secret),
+                   redirect_url=settings.redirect_url, region=settings.region,
+                   token_file=settings.token_file, api_url=settings.api_url, oauth_url=settings.oauth_url,
+                   http=http, **options)
+
+    # ---- properties ---------------------------------------------------------------------------------
+
+    @property
+    def token_file(self) -> TokenFile:
+        return self._tokens_file
+
+    @property
+    def calls(self) -> int:
+        """Requests sent to the cloud by this client so far."""
+        return self._wire.calls
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # ---- OAuth ----------------------------------------------------------------------------------------
+
+    def auth_url(self, *, show_qr_code: bool = False) -> str:
+        """The authorization-page URL (notes §1.2) with a fresh ``state`` remembered by the state store."""
+        app_id, secret, redirect = self._credentials()
+        seq = str(self._now_ms())
+        query = {
+            "clientId": app_id, "seq": seq, "authorization": authorization_signature(secret, app_id, seq),
+            "redirectUrl": redirect, "grantType": "authorization_code",
+            "state": self._states.issue(), "nonce": nonce(),
+        }
+        if show_qr_code:
+            query["showQRCode"] = "true"
+        return f"{self._oauth_url}?{urlencode(query)}"
+
+    async def exchange_code(self, code: str, region: str | None = None,
+                            state: str | None = None) -> TokenStatus:
+        """Exchange the callback's ``code`` for tokens and save them (within 30 s of the login).
+
+        ``region`` is the callback's (default: the configured one). ``state``, when given, must be one this
+        installation issued and not yet expired (:class:`InvalidStateError` otherwise)."""
+        if state is not None and not self._states.consume(state):
+            raise errors.InvalidStateError("unknown or expired OAuth state: open a new authorization URL")
+        code = code.strip()
+        if not code:
+            raise errors.InvalidCodeError("empty OAuth code: copy the code=... value from the callback URL")
+        chosen = check_region(region) if region else self._region
+        _, _, redirect = self._credentials()
+        body = {"code": code, "redirectUrl": redirect, "grantType": "authorization_code"}
+        data = await self._signed_post(chosen, "/v2/user/oauth/token", body,
+                                       {405: errors.InvalidCodeError})
+        tokens = self._tokens_from_exchange(data, chosen)
+        async with self._tokens_file.locked():
+            self._tokens_file.write(tokens)
+        self._adopt(tokens)
+        log.info("eWeLink tokens obtained for region %s, saved to %s", chosen, self._tokens_file.path)
+        return status_of(tokens, self._now_ms())
+
+    def _tokens_from_exchange(self, data: Mapping[str, Any], region: str) -> TokenSet:
+        try:
+            return TokenSet(access_token=str(data["accessToken"]), refresh_token=str(data["refreshToken"]),
+                            at_expires_ms=int(data["atExpiredTime"]),
+                            rt_expires_ms=int(data["rtExpiredTime"]),
+                            region=region, obtained_at_ms=self._now_ms())
+        except (KeyError, TypeError, ValueError):
+            raise errors.UnexpectedResponseError("eWeLink token reply lacks tokens or expiry times") from None
+
+    async def refresh(self) -> TokenStatus:
+        """Refresh now (single-flight); returns the new status."""
+        tokens = self._usable_tokens()
+        return status_of(await self._refresh(tokens, force=True), self._now_ms())
+
+    # ---- token state --------------------------------------------------------------------------------
+
+    def token_status(self) -> TokenStatus:
+        """valid / expiring / expired / missing (by the refresh token), with expiry times; never a token."""
+        try:
+            tokens = self._current_tokens()
+        except errors.TokenFileError as err:
+            return status_of(None, self._now_ms(), problem=err.message)
+        return status_of(tokens, self._now_ms(), problem=None if tokens else
+                         f"no token file {self._tokens_file.path}")
+
+    def check_tokens_at_start(self) -> TokenStatus:
+        """Read the token file at service start; logs the seed message when it is missing or unreadable."""
+        status = self.token_status()
+        if status.state == "missing":
+            log.error(MSG_TOKENS_NOT_LOADED)
+            log.error("eWeLink token file: %s", status.problem)
+        elif status.state == "expired":
+            log.error(MSG_TOKENS_EXPIRED)
+        return status
+
+    def _current_tokens(self) -> TokenSet | None:
+        """The cached tokens, re-read when the file changed (another process refreshed or logged in)."""
+        fingerprint = self._tokens_file.fingerprint()
+        if fingerprint != self._fingerprint or fingerprint is None:
+            self._tokens = self._tokens_file.read()
+            self._fingerprint = fingerprint
+        return self._tokens
+
+    def _adopt(self, tokens: TokenSet) -> None:
+        self._tokens = tokens
+        self._fingerprint = self._tokens_file.fingerprint()
+
+    def _usable_tokens(self) -> TokenSet:
+        """Tokens for a device call, or the seed log message and a ReauthorizationRequired error."""
+        try:
+            tokens = self._current_tokens()
+        except errors.TokenFileError:
+            log.error(MSG_NO_ACCESS_TOKEN)  # noqa: TRY400 - the seed line alone; the error goes to the caller
+            raise
+        if tokens is None:
+            log.error(MSG_NO_ACCESS_TOKEN)
+            raise errors.TokenMissingError(
+                f"no eWeLink tokens ({self._tokens_file.path} missing): authorize first")
+        if tokens.refresh_expired(self._now_ms()):
+            log.error(MSG_TOKENS_EXPIRED)
+            raise errors.TokensExpiredError("eWeLink tokens expired: authorize again")
+        return tokens
+
+    async def _refresh(self, stale: TokenSet, *, force: bool) -> TokenSet:
+        async with self._refresh_lock, self._tokens_file.locked():
+            current = self._tokens_file.read()  # inside the lock: another process may have refreshed
+            now = self._now_ms()
+            if current is None:
+                log.error(MSG_NO_ACCESS_TOKEN)
+                raise errors.TokenMissingError(f"eWeLink token file {self._tokens_file.path} disappeared")
+            still_fresh = not current.access_expired(now, self._margin_ms)
+            if still_fresh and (current.access_token != stale.access_token or not force):
+                self._adopt(current)
+                return current
+            if current.refresh_expired(now):
+                log.error(MSG_TOKENS_EXPIRED)
+                raise errors.TokensExpiredError("eWeLink refresh token expired: authorize again")
+            fresh = await self._post_refresh(current, now)
+            self._tokens_file.write(fresh)
+            self._adopt(fresh)
+            log.info("eWeLink access token refreshed (region %s)", fresh.region)
+            return fresh
+
+    async def _post_refresh(self, current: TokenSet, now: int) -> TokenSet:
+        try:
+            data = await self._signed_post(current.region, "/v2/user/refresh", {"rt": current.refresh_token},
+                                           {405: errors.TokensExpiredError, 401: errors.TokensExpiredError,
+                                            402: errors.TokensExpiredError})
+        except errors.TokensExpiredError:
+            log.error(MSG_TOKENS_EXPIRED)  # noqa: TRY400 - the seed line alone; the error goes to the caller
+            raise
+        at, rt = data.get("at"), data.get("rt")
+        if not isinstance(at, str) or not isinstance(rt, str) or not at or not rt:
+            raise errors.UnexpectedResponseError("eWeLink refresh reply lacks at/rt")
+        # The reply carries no expiry: computed locally (notes §3).
+        return TokenSet(access_token=at, refresh_token=rt, at_expires_ms=now + ACCESS_TOKEN_LIFETIME_MS,
+                        rt_expires_ms=now + REFRESH_TOKEN_LIFETIME_MS, region=current.region,
+                        obtained_at_ms=now)
+
+    # ---- devices --------------------------------------------------------------------------------------
+
+    async def list_homes(self) -> list[Home]:
+        """Every home (``GET /v2/family``)."""
+        data = await self._bearer("GET", "/v2/family")
+        homes = data.get("familyList")
+        if not isinstance(homes, list):
+            raise errors.UnexpectedResponseError("eWeLink /v2/family: no familyList")
+        return [Home(id=str(h["id"]), name=str(h.get("name") or h["id"]))
+                for h in homes if isinstance(h, dict) and h.get("id")]
+
+    async def list_devices(self) -> list[Device]:
+        """Every device of every home, all pages, groups skipped (notes §5)."""
+        found: dict[str, Device] = {}
+        for home in await self.list_homes():
+            for device in await self._home_devices(home.id):
+                found.setdefault(device.id, device)
+        return list(found.values())
+
+    async def _home_devices(self, home_id: str) -> list[Device]:
+        devices: dict[str, Device] = {}
+        begin = _FIRST_INDEX
+        while True:
+            data = await self._bearer("GET", "/v2/device/thing", params={
+                "num": self._page_size, "beginIndex": begin, "familyid": home_id})
+            things = data.get("thingList")
+            things = [t for t in things if isinstance(t, dict)] if isinstance(things, list) else []
+            new = 0
+            for thing in things:
+                device = parse_device(thing.get("itemData") or {}, home_id)
+                if device is not None and device.id not in devices:
+                    devices[device.id] = device
+                    new += 1
+            indexes = [t["index"] for t in things if isinstance(t.get("index"), int)]
+            # stop on a short page, or when a page brings nothing new (total may count hidden brands)
+            if len(things) < self._page_size or not indexes or (new == 0 and things):
+                return list(devices.values())
+            begin = indexes[-1]
+
+    async def get_device(self, device_id: str) -> Device:
+        """One device with its ``online`` flag and switch states (``POST /v2/device/thing``)."""
+        body = {"thingList": [{"itemType": 1, "id": device_id}]}
+        data = await self._bearer("POST", "/v2/device/thing", body=body)
+        for thing in data.get("thingList") or []:
+            device = parse_device(thing.get("itemData") or {}) if isinstance(thing, dict) else None
+            if device is not None and device.id == device_id:
+                return device
+        raise errors.DeviceNotFoundError(f"device {device_id} is not in the eWeLink account")
+
+    async def set_switch(self, device_id: str, on: bool, outlet: int | None = None, *,
+                         device: Device | None = None) -> None:
+        """Switch a relay (or one outlet of a multi-channel relay, sending the full ``switches`` array).
+
+        ``device``: a fresh read of it, saving a call; otherwise it is read first (offline fails fast)."""
+        current = device or await self.get_device(device_id)
+        await self._control(current, switch_params(current, on, outlet))
+
+    async def arm_countdown(self, device_id: str, *, seconds: float, on: bool = True,
+                            outlet: int | None = None, device: Device | None = None) -> None:
+        """Arm the device's own countdown (``timers``, type ``delay``) to switch ``on`` after ``seconds``
+        (rounded up to whole minutes) — for SPEC §5's ``device_timer`` mode."""
+        current = device or await self.get_device(device_id)
+        now = datetime.fromtimestamp(self._clock(), tz=UTC)
+        params = countdown_params(current, seconds=seconds, on=on, outlet=outlet, now=now)
+        await self._control(current, params)
+
+    async def _control(self, device: Device, params: dict[str, Any]) -> None:
+        if not device.online:
+            raise errors.RelayOfflineError(f"relay {device.id} ({device.name}) is offline in eWeLink")
+        body = {"type": 1, "id": device.id, "params": params}
+        try:
+            await self._bearer("POST", "/v2/device/thing/status", body=body)
+        except errors.DeviceControlError as err:
+            # 4002 = offline, or parameters refused: the device list tells which (SPEC §5)
+            if not (await self.get_device(device.id)).online:
+                raise errors.RelayOfflineError(f"relay {device.id} ({device.name}) is offline in eWeLink",
+                                               code=err.code, vendor_message=err.vendor_message) from err
+            raise
+
+    # ---- requests -------------------------------------------------------------------------------------
+
+    def _credentials(self) -> tuple[str, str, str]:
+        missing = [name for name, value in (("app_id", self._app_id), ("app_secret", self._app_secret),
+                                            ("redirect_url", self._redirect_url)) if not value]
+        if missing:
+            names = ", ".join("ewelink." + m for m in missing)
+            raise errors.CredentialsError(f"eWeLink settings missing: {names}")
+        assert self._app_id and self._app_secret and self._redirect_url
+        return self._app_id, self._app_secret, self._redirect_url
+
+    async def _signed_post(self, region: str, path: str, payload: Mapping[str, Any],
+                           error_map: ErrorMap) -> dict[str, Any]:
+        app_id, secret, _ = self._credentials()
+        content = encode_body(payload)  # serialized once: the Sign covers exactly these bytes
+        headers = {"X-CK-Appid": app_id, "X-CK-Nonce": nonce(),
+                   "Authorization": f"Sign {sign(secret, content)}", "Content-Type": "application/json"}
+        url = api_base_url(region, self._api_url) + path
+        return await self._wire.call("POST", url, path, headers=headers, content=content, error_map=error_map)
+
+    async def _bearer(self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
+                      params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
+        tokens = self._usable_tokens()
+        if tokens.access_expired(self._now_ms(), self._margin_ms):
+            tokens = await self._refresh(tokens, force=False)
+        try:
+            return await self._send_bearer(tokens, method, path, body, params)
+        except AccessTokenRejected:
+            tokens = await self._refresh(tokens, force=True)
+        try:
+            return await self._send_bearer(tokens, method, path, body, params)
+        except AccessTokenRejected as err:
+            log.error(MSG_TOKENS_EXPIRED)  # noqa: TRY400 - the seed line alone; the error goes to the caller
+            raise errors.TokensExpiredError(
+                "eWeLink rejected the refreshed access token: authorize again",
+                code=err.code, vendor_message=err.vendor_message) from err
+
+    async def _send_bearer(self, tokens: TokenSet, method: str, path: str, body: Mapping[str, Any] | None,
+                           params: Mapping[str, str | int] | None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {tokens.access_token}", "X-CK-Nonce": nonce()}
+        content = None
+        if body is not None:
+            content = encode_body(body)
+            headers["Content-Type"] = "application/json"
+        url = api_base_url(tokens.region, self._api_url) + path
+        return await self._wire.call(method, url, path, headers=headers, content=content, params=params)
