@@ -195,8 +195,7 @@ class Settings(BaseSettings):
         if missing:
             raise ConfigError(
                 "\n".join(
-                    f"ewelink.{k} is required for this command (set {KEY_ENV['ewelink.' + k]} "
-                    "or the TOML key)"
+                    f"ewelink.{k} is required for this command (set {KEY_ENV['ewelink.' + k]} or the TOML key)"
                     for k in missing
                 )
             )

@@ -93,9 +93,7 @@ def known_secrets(settings: Settings) -> tuple[str, ...]:
     return tuple(v.get_secret_value() for v in values if v is not None)
 
 
-def setup_logging(
-    settings: Settings, service: Service | None, *, owner: bool, stderr: bool = True
-) -> RedactingFilter:
+def setup_logging(settings: Settings, service: Service | None, *, owner: bool, stderr: bool = True) -> RedactingFilter:
     """Route the root logger to the service's file (if any) and stderr, with secrets redacted.
 
     Safe to call again (handlers installed by an earlier call are replaced).

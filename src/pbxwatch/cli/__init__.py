@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from pbxwatch import __version__
 
 app = typer.Typer(
     name="pbxwatch",
@@ -11,9 +16,50 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-sim_app = typer.Typer(help="Simulators of the eWeLink cloud and of a PBX fleet (demo, tests, benchmarks).",
-                      no_args_is_help=True)
+sim_app = typer.Typer(
+    help="Simulators of the eWeLink cloud and of a PBX fleet (demo, tests, benchmarks).", no_args_is_help=True
+)
 app.add_typer(sim_app, name="sim")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pbxwatch {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML config file. Default: $PBXWATCH_CONFIG, else ./pbxwatch.toml, else /etc/pbxwatch/pbxwatch.toml.",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Keeps a fleet of Asterisk PBXes alive.
+
+    Settings come from the TOML file and PBXWATCH_* environment variables (see `pbxwatch config show`).
+    """
+    ctx.meta["pbxwatch.config_file"] = config
+
+
+def _register() -> None:
+    from pbxwatch.cli import config_cmd, db, units
+
+    app.add_typer(db.app, name="db")
+    app.add_typer(units.app, name="units")
+    app.add_typer(config_cmd.app, name="config")
+
+
+_register()
 
 
 def main() -> None:

@@ -66,9 +66,7 @@ def _ensure_primary_key(bind: Connection, table: sa.Table) -> None:
         )
     key = ", ".join(f'"{c}"' for c in wanted)
     problems = bind.execute(
-        sa.text(
-            f'SELECT count(*) FROM (SELECT {key} FROM "{table.name}" GROUP BY {key} HAVING count(*) > 1) d'
-        )
+        sa.text(f'SELECT count(*) FROM (SELECT {key} FROM "{table.name}" GROUP BY {key} HAVING count(*) > 1) d')
     ).scalar_one()
     nulls = bind.execute(
         sa.text(f'SELECT count(*) FROM "{table.name}" WHERE ' + " OR ".join(f'"{c}" IS NULL' for c in wanted))

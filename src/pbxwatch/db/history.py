@@ -227,6 +227,4 @@ async def write_history(
     """Append rows to `unit_status_history` inside the caller's transaction (one statement for a batch)."""
     if not entries:
         return
-    await conn.execute(
-        insert(unit_status_history), [e.as_row(naive_timestamps=naive_timestamps) for e in entries]
-    )
+    await conn.execute(insert(unit_status_history), [e.as_row(naive_timestamps=naive_timestamps) for e in entries])

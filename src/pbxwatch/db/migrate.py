@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -81,8 +82,22 @@ def _category(type_: Any) -> str:
 
 
 def _expected(column: sa.Column[Any]) -> str:
-    text = str(column.type.compile(dialect=sa.dialects.postgresql.dialect())).upper()  # type: ignore[attr-defined]
-    return _category(type("T", (), {"timezone": "WITH TIME ZONE" in text, "__str__": lambda _s: text})())
+    compiled = str(column.type.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    return _category(_Compiled(compiled.upper()))
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A type as PostgreSQL spells it, shaped like an inspected type for `_category`."""
+
+    text: str
+
+    @property
+    def timezone(self) -> bool:
+        return "WITH TIME ZONE" in self.text
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _check(sync_conn: Connection) -> list[Finding]:
@@ -94,11 +109,10 @@ def _check(sync_conn: Connection) -> list[Finding]:
             continue
         actual = {c["name"]: c for c in inspector.get_columns(table.name)}
         for column in table.columns:
-            found = actual.get(column.name)
-            if found is None:
+            if column.name not in actual:
                 findings.append(Finding("error", f"column {table.name}.{column.name} is missing"))
                 continue
-            want, got = _expected(column), _category(found["type"])
+            want, got = _expected(column), _category(actual[column.name]["type"])
             if want == "timestamptz" and got == "timestamp" and sync_conn.dialect.name == "postgresql":
                 findings.append(
                     Finding("warning", f"{table.name}.{column.name} is timestamp without time zone (naive UTC)")
@@ -114,12 +128,12 @@ def _check(sync_conn: Connection) -> list[Finding]:
             for ix in table.indexes
             if tuple(c.name for c in ix.columns) not in indexed
         )
-    for (table_name, column), (target, _) in REQUIRED_FKS.items():
+    for (table_name, fk_column), (target, _) in REQUIRED_FKS.items():
         if inspector.has_table(table_name) and not any(
-            fk["constrained_columns"] == [column] and fk["referred_table"] == target
+            fk["constrained_columns"] == [fk_column] and fk["referred_table"] == target
             for fk in inspector.get_foreign_keys(table_name)
         ):
-            findings.append(Finding("error", f"foreign key {table_name}.{column} → {target} is missing"))
+            findings.append(Finding("error", f"foreign key {table_name}.{fk_column} → {target} is missing"))
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     current = MigrationContext.configure(sync_conn).get_current_revision()
     if current != head:
