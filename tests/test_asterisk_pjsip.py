@@ -1,0 +1,102 @@
+"""PJSIP `pjsip show endpoints` / `pjsip show contacts` on every captured fixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pbxwatch.asterisk import parse_pjsip_contacts, parse_pjsip_endpoints
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk"
+TOTALS = ("total", "ok", "lagged", "unreachable", "unknown", "unmonitored")
+
+
+def fixture(name: str) -> str:
+    path = FIXTURES / name
+    assert path.is_file(), f"shared fixture {path} is missing (CI keeps ../shared beside the repo)"
+    return path.read_text(encoding="utf-8")
+
+
+def peer(stats: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in stats["peers"] if p["name"] == name)
+
+
+@pytest.mark.parametrize(
+    ("name", "parse", "totals"),
+    [
+        ("pjsip_show_endpoints_ast20_in_use.txt", parse_pjsip_endpoints, (5, 1, 0, 3, 0, 1)),
+        ("pjsip_show_endpoints_trunks_mixed.txt", parse_pjsip_endpoints, (11, 7, 0, 3, 0, 1)),
+        ("pjsip_show_endpoints_ast20_no_objects.txt", parse_pjsip_endpoints, (0, 0, 0, 0, 0, 0)),
+        ("pjsip_list_endpoints_ast17.txt", parse_pjsip_endpoints, (2, 0, 0, 0, 2, 0)),
+        ("pjsip_show_contacts_ast20_lab.txt", parse_pjsip_contacts, (3, 1, 0, 1, 0, 1)),
+        ("pjsip_show_contacts_ast20_avail.txt", parse_pjsip_contacts, (1, 1, 0, 0, 0, 0)),
+        ("pjsip_show_contacts_nonqual_truncated_dupes.txt", parse_pjsip_contacts, (3, 0, 0, 0, 0, 3)),
+    ],
+)
+def test_every_pjsip_fixture_gives_the_expected_totals(name: str, parse: Any, totals: tuple[int, ...]) -> None:
+    stats = parse(fixture(name))
+    assert tuple(stats[key] for key in TOTALS) == totals
+    assert stats["source"] == "pjsip"
+    assert stats["unparsed"] == []
+    assert stats["parse_mismatch"] is False
+    assert stats["stack_absent"] is False
+    assert stats["monitored_online"] is None  # PJSIP prints no summary counters
+
+
+def test_endpoint_status_follows_its_contacts_and_device_state() -> None:
+    stats = parse_pjsip_endpoints(fixture("pjsip_show_endpoints_ast20_in_use.txt"))
+    assert peer(stats, "chan-sip-side") == {
+        "name": "chan-sip-side", "username": None, "host": "127.0.0.1", "port": 25080,
+        "status": "ok", "latency_ms": 0.834,
+    }
+    assert peer(stats, "6001") == {  # `6001/6001` is name/CID; the username comes from InAuth
+        "name": "6001", "username": "6001", "host": None, "port": None, "status": "unreachable", "latency_ms": None,
+    }
+    assert peer(stats, "dead-carrier")["status"] == "unreachable"
+    assert peer(stats, "static-nonqual")["status"] == "unmonitored"
+
+
+def test_trunks_keep_fractional_rtts_and_hosts_without_port() -> None:
+    stats = parse_pjsip_endpoints(fixture("pjsip_show_endpoints_trunks_mixed.txt"))
+    assert peer(stats, "belloceanic") == {
+        "name": "belloceanic", "username": None, "host": "139.59.2.249", "port": None,
+        "status": "ok", "latency_ms": 204.606,
+    }
+    assert peer(stats, "globalbeams-endpoint")["username"] == "4025"  # OutAuth
+    assert peer(stats, "globalbeams-endpoint")["status"] == "unmonitored"
+    assert peer(stats, "from-webRTC-119")["status"] == "unreachable"  # Unavailable, no AOR
+
+
+def test_duplicate_contacts_are_counted_once_and_truncated_uris_still_give_a_host() -> None:
+    stats = parse_pjsip_contacts(fixture("pjsip_show_contacts_nonqual_truncated_dupes.txt"))
+    assert [(p["name"], p["host"], p["port"]) for p in stats["peers"]] == [
+        ("6001", "192.168.234.127", 53117),
+        ("6003", "192.168.234.158", 49989),
+        ("6004", "192.168.104.11", 5060),
+    ]
+
+
+def test_decimal_comma_rtt_and_ipv6_contact() -> None:
+    text = (
+        "  Contact:  v6/sip:[2001:db8::5]:5062                     1234567890 Avail         0,474\n"
+        "\nObjects found: 1\n"
+    )
+    stats = parse_pjsip_contacts(text)
+    assert stats["peers"] == [
+        {"name": "v6", "username": None, "host": "2001:db8::5", "port": 5062, "status": "ok", "latency_ms": 0.474}
+    ]
+    assert stats["parse_mismatch"] is False
+
+
+def test_no_such_command_means_the_stack_is_absent() -> None:
+    stats = parse_pjsip_endpoints("No such command 'pjsip show endpoints' (type 'core show help pjsip show "
+                                  "endpoints' for other possible commands)\n")
+    assert stats["stack_absent"] is True
+    assert parse_pjsip_contacts(fixture("error_no_such_command_pjsip_ast16.txt"))["stack_absent"] is True
+
+
+def test_objects_found_disagreeing_with_the_blocks_is_flagged() -> None:
+    text = fixture("pjsip_show_endpoints_ast20_in_use.txt").replace("Objects found: 5", "Objects found: 7")
+    assert parse_pjsip_endpoints(text)["parse_mismatch"] is True

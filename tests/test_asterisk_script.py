@@ -1,0 +1,114 @@
+"""The one probe command's output → verdict and reason (pure; the SSH side is in test_probe*.py)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pbxwatch.asterisk import MARKER, ProbeCommandError, build_probe_command, interpret_probe_output
+from pbxwatch.domain.verdicts import Reason, Verdict
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk"
+UNABLE = (FIXTURES / "error_unable_to_connect.txt").read_text(encoding="utf-8")
+SIP = (FIXTURES / "sip_show_peers_ast11_mixed.txt").read_text(encoding="utf-8")
+PJSIP = (FIXTURES / "pjsip_show_endpoints_trunks_mixed.txt").read_text(encoding="utf-8")
+NO_SIP = (FIXTURES / "error_no_such_command_sip_ast20.txt").read_text(encoding="utf-8")
+DF = (FIXTURES / "df_P_root.txt").read_text(encoding="utf-8")
+UPTIME = (FIXTURES / "core_show_uptime_seconds_ast20.txt").read_text(encoding="utf-8")
+NO_PJSIP = (
+    "No such command 'pjsip show endpoints' (type 'core show help pjsip show endpoints' for other possible commands)"
+)
+
+
+def output(*sections: tuple[str, str, int | None], end: bool = True) -> str:
+    out = ["Welcome to the PBX (motd noise)"]
+    for name, text, rc in sections:
+        out += [f"{MARKER} {name}", text.rstrip("\n")]
+        if rc is not None:
+            out.append(f"{MARKER} rc={rc}")
+    if end:
+        out.append(f"{MARKER} end")
+    return "\n".join(out) + "\n"
+
+
+PGREP_YES, PGREP_NO = ("pgrep", "", 0), ("pgrep", "", 1)
+DF_OK = ("df", DF, 0)
+
+
+def test_a_healthy_chan_sip_pbx_is_up_with_uptime_disk_and_line_stats() -> None:
+    result = interpret_probe_output(
+        output(PGREP_YES, ("uptime", UPTIME, 0), ("sip", SIP, 0), ("pjsip", NO_PJSIP, 0), DF_OK)
+    )
+    assert (result.verdict, result.reason) == (Verdict.UP, Reason.OK)
+    assert result.uptime_seconds == 65
+    assert result.disk_usage_percent == 23
+    assert result.line_stats is not None
+    assert (result.line_stats["source"], result.line_stats["total"]) == ("sip", 8)
+    assert result.sip_peers == 8
+
+
+def test_a_pjsip_only_pbx_reports_the_pjsip_stack() -> None:
+    result = interpret_probe_output(
+        output(PGREP_YES, ("uptime", UPTIME, 0), ("sip", NO_SIP, 0), ("pjsip", PJSIP, 0), DF_OK)
+    )
+    assert result.reason is Reason.OK
+    assert result.line_stats is not None
+    assert (result.line_stats["source"], result.line_stats["total"]) == ("pjsip", 11)
+
+
+@pytest.mark.parametrize(
+    ("sections", "reason"),
+    [
+        ((PGREP_NO, ("uptime", UNABLE, 1), DF_OK), Reason.ASTERISK_NOT_RUNNING),
+        ((PGREP_YES, ("uptime", UNABLE, 1), DF_OK), Reason.PERMISSION_DENIED),
+        ((("pgrep", "", 127), ("uptime", UNABLE, 1), DF_OK), Reason.PROBE_ERROR),
+        ((PGREP_YES, ("uptime", "", 124), DF_OK), Reason.CLI_HUNG),
+        ((PGREP_YES, ("uptime", "", 137), DF_OK), Reason.CLI_HUNG),
+        ((PGREP_NO, ("uptime", "timeout: failed to run command 'asterisk': No such file or directory", 127), DF_OK),
+         Reason.ASTERISK_MISSING),
+        ((PGREP_NO, ("uptime", "sudo: asterisk: command not found", 1), DF_OK), Reason.ASTERISK_MISSING),
+        ((PGREP_YES, ("uptime", "sudo: a password is required", 1), DF_OK), Reason.PERMISSION_DENIED),
+        ((PGREP_YES, ("uptime", "timeout: failed to run command 'asterisk': Permission denied", 126), DF_OK),
+         Reason.PERMISSION_DENIED),
+        ((PGREP_YES, ("uptime", "sh: 1: timeout: not found", 127), DF_OK), Reason.PROBE_ERROR),
+        ((PGREP_YES, ("uptime", "Segmentation fault", 139), DF_OK), Reason.PROBE_ERROR),
+        ((PGREP_YES, ("uptime", "System uptime: soon", 0), DF_OK), Reason.PROBE_ERROR),
+    ],
+)
+def test_each_failure_maps_to_its_reason(sections: tuple, reason: Reason) -> None:
+    result = interpret_probe_output(output(*sections))
+    assert result.reason is reason
+    assert result.detail  # the operator sees why
+
+
+def test_permission_and_missing_binary_are_unknown_never_down() -> None:
+    for text, rc in (("sudo: a password is required", 1), ("asterisk: not found", 127)):
+        assert interpret_probe_output(output(PGREP_YES, ("uptime", text, rc))).verdict is Verdict.UNKNOWN
+
+
+def test_output_cut_off_inside_the_uptime_call_is_a_hung_cli() -> None:
+    result = interpret_probe_output(output(PGREP_YES, ("uptime", "", None), end=False), finished=False)
+    assert result.reason is Reason.CLI_HUNG
+
+
+def test_output_cut_off_before_anything_ran_is_a_command_timeout() -> None:
+    assert interpret_probe_output("", finished=False).reason is Reason.COMMAND_TIMEOUT
+    assert interpret_probe_output("", finished=True).reason is Reason.PROBE_ERROR
+    assert interpret_probe_output("garbage\x00\n", finished=True).verdict is Verdict.UNKNOWN
+
+
+def test_the_command_refuses_shell_metacharacters_in_the_asterisk_command() -> None:
+    assert "sudo -n asterisk -rx 'core show uptime seconds'" in build_probe_command("sudo -n asterisk", 10)
+    for bad in ("asterisk; reboot", "$(id)", "a|b", "", "x `y`"):
+        with pytest.raises(ProbeCommandError):
+            build_probe_command(bad, 10)
+
+
+def test_the_command_runs_in_a_real_shell_and_reports_a_missing_asterisk(tmp_path: Path) -> None:
+    command = build_probe_command("pbxwatch-no-such-asterisk", 2)
+    done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=20, check=False)
+    result = interpret_probe_output(done.stdout)
+    assert result.reason is Reason.ASTERISK_MISSING
+    assert result.detail
