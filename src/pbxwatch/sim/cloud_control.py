@@ -1,0 +1,127 @@
+"""The simulated cloud's control surface (``/_sim/...``): devices, homes, faults, request log, codes,
+token expiry, limits. JSON in, JSON out; a bad body gives 400 with a one-line message."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pbxwatch.sim.cloud_state import FAULT_KINDS, CloudState, Fault, SimDevice
+
+
+def _bad(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=400)
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    return json.loads(raw) if raw.strip() else {}
+
+
+def device_view(device: SimDevice) -> dict[str, Any]:
+    return {"id": device.id, "name": device.name, "online": device.online, "channels": device.channels,
+            "states": list(device.states), "home": device.home_id, "timers": list(device.timers),
+            "hosts": {str(k): v for k, v in device.hosts.items()}}
+
+
+def control_routes(state: CloudState) -> list[Route]:  # noqa: PLR0915 - one small closure per route
+    async def devices(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse([device_view(d) for d in state.devices.values()])
+        try:
+            body = await _json(request)
+            added = [state.add_device(SimDevice.from_json(d)) for d in (body if isinstance(body, list) else [body])]
+        except (ValueError, TypeError, AttributeError) as err:
+            return _bad(f"bad device: {err}")
+        return JSONResponse([device_view(d) for d in added], status_code=201)
+
+    async def one_device(request: Request) -> Response:
+        device = state.devices.get(request.path_params["device_id"])
+        if device is None:
+            return JSONResponse({"error": "no such device"}, status_code=404)
+        if request.method == "DELETE":
+            del state.devices[device.id]
+            return JSONResponse({"deleted": device.id})
+        if request.method in ("POST", "PATCH"):
+            try:
+                body = await _json(request)
+                if "online" in body:
+                    device.online = bool(body["online"])
+                if "states" in body:
+                    device.states = [bool(s) for s in body["states"]][: device.channels or 1]
+                if "name" in body:
+                    device.name = str(body["name"])
+            except (ValueError, TypeError, AttributeError) as err:
+                return _bad(f"bad change: {err}")
+        return JSONResponse(device_view(device))
+
+    async def homes(request: Request) -> Response:
+        try:
+            body = await _json(request)
+            state.homes[str(body["id"])] = str(body.get("name") or body["id"])
+            state.groups[str(body["id"])] = int(body.get("groups", 0))
+        except (ValueError, TypeError, KeyError) as err:
+            return _bad(f"bad home: {err}")
+        return JSONResponse({"homes": state.homes}, status_code=201)
+
+    async def faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.faults.clear()
+            return JSONResponse({"faults": 0})
+        try:
+            body = await _json(request)
+            if body.get("kind") not in FAULT_KINDS:
+                return _bad(f"kind must be one of {', '.join(FAULT_KINDS)}")
+            state.faults.append(Fault(kind=body["kind"], path=str(body.get("path", "/v2/")),
+                                      count=int(body.get("count", 1)), delay=float(body.get("delay", 0)),
+                                      code=int(body.get("code", 500)), msg=str(body.get("msg", "injected fault"))))
+        except (ValueError, TypeError, AttributeError) as err:
+            return _bad(f"bad fault: {err}")
+        return JSONResponse({"faults": len(state.faults)}, status_code=201)
+
+    async def requests(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.requests.clear()
+            return JSONResponse({"requests": 0})
+        prefix = request.query_params.get("path", "")
+        return JSONResponse([r.to_json() for r in state.requests if r.path.startswith(prefix)])
+
+    async def code(request: Request) -> Response:
+        body = await _json(request)
+        issued = state.issue_code(region=body.get("region"), redirect_url=str(body.get("redirectUrl", "")))
+        return JSONResponse({"code": issued, "region": body.get("region") or state.config.region})
+
+    async def tokens(request: Request) -> Response:
+        body = await _json(request)
+        if request.path_params["action"] == "revoke":
+            state.revoke_access_tokens()
+        else:
+            state.expire_tokens(access=bool(body.get("access", True)), refresh=bool(body.get("refresh", False)))
+        return JSONResponse({"grants": len(state.grants)})
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse({"api_calls": state.api_calls, "refreshes": state.refreshes,
+                             "grants": len(state.grants), "codes": len(state.codes)})
+
+    async def config(request: Request) -> Response:
+        try:
+            state.config.update(await _json(request))
+        except (ValueError, TypeError, AttributeError) as err:
+            return _bad(str(err))
+        return JSONResponse({k: v for k, v in vars(state.config).items() if k != "app_secret"})
+
+    return [
+        Route("/_sim/devices", devices, methods=["GET", "POST"]),
+        Route("/_sim/devices/{device_id}", one_device, methods=["GET", "POST", "PATCH", "DELETE"]),
+        Route("/_sim/homes", homes, methods=["POST"]),
+        Route("/_sim/faults", faults, methods=["POST", "DELETE"]),
+        Route("/_sim/requests", requests, methods=["GET", "DELETE"]),
+        Route("/_sim/code", code, methods=["POST"]),
+        Route("/_sim/tokens/{action:str}", tokens, methods=["POST"]),
+        Route("/_sim/stats", stats, methods=["GET"]),
+        Route("/_sim/config", config, methods=["POST"]),
+    ]
