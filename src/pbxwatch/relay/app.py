@@ -1,0 +1,140 @@
+"""The relay service: `create_app(settings)` for uvicorn (`pbxwatch relay serve` runs it on port 8010)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException
+
+from pbxwatch.config import Settings
+from pbxwatch.db.engine import Database, DatabaseError
+from pbxwatch.relay.clock import Clock, SystemClock
+from pbxwatch.relay.cloud import RelayCloud
+from pbxwatch.relay.context import RelayContext
+from pbxwatch.relay.cycles import CycleRunner
+from pbxwatch.relay.errors import RelayError
+from pbxwatch.relay.metrics import RelayMetrics
+from pbxwatch.relay.reconciler import Reconciler, ReconcilerPolicy
+from pbxwatch.relay.routes import auth, cycles, devices, health, toggle, units
+from pbxwatch.relay.service import CallTally, RelayService
+from pbxwatch.relay.store import RelayStore
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str, cloud_code: int | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, "cloud_code": cloud_code}, status_code=status)
+
+
+def _field_of(problem: dict[str, Any]) -> str:
+    loc = [str(p) for p in problem.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    return ".".join(loc) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every failure is `{"error", "message", "cloud_code"}` (SPEC §6)."""
+
+    @app.exception_handler(RelayError)
+    async def relay_error(_: Request, err: RelayError) -> JSONResponse:
+        return error_response(err.http_status, err.code, err.message, err.cloud_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        problems = [f"{_field_of(p)}: {p.get('msg', 'invalid')}" for p in err.errors()]
+        return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, err: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
+        return error_response(err.status_code, code, str(err.detail))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_down(_: Request, err: SQLAlchemyError) -> JSONResponse:
+        log.error("database error: %s", str(err).splitlines()[0][:300] if str(err) else type(err).__name__)
+        return error_response(503, "database_unavailable", "the database is unreachable; try again")
+
+
+def default_cloud(settings: Settings, tally: CallTally, **client_options: Any) -> tuple[RelayCloud, httpx.AsyncClient]:
+    from pbxwatch.ewelink import EWeLinkClient
+    from pbxwatch.relay.ewelink_cloud import EWeLinkCloud
+
+    http = httpx.AsyncClient()
+    conf = settings.ewelink
+    client = EWeLinkClient(
+        app_id=conf.app_id, app_secret=conf.app_secret.get_secret_value() if conf.app_secret else None,
+        redirect_url=conf.redirect_url, token_file=conf.token_file, http=http, region=conf.region,
+        api_url=conf.api_url, oauth_url=conf.oauth_url, on_call=tally.note, **client_options,
+    )
+    client.check_tokens_at_start()
+    return EWeLinkCloud(client), http
+
+
+def create_app(
+    settings: Settings,
+    *,
+    cloud: RelayCloud | None = None,
+    clock: Clock | None = None,
+    database: Database | None = None,
+    reconciler_policy: ReconcilerPolicy | None = None,
+    tally: CallTally | None = None,
+    client_options: dict[str, Any] | None = None,
+) -> FastAPI:
+    """The relay service. Everything external can be injected: the cloud (else the eWeLink client built
+    from `settings.ewelink`, with `client_options` such as a rate limiter), the clock, the database."""
+    calls = tally or CallTally()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database.from_url(settings.database_url)
+        try:
+            await db.prepare()
+        except DatabaseError as err:
+            log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
+        log.info("relay service: database %s", db.display_url)
+        http: httpx.AsyncClient | None = None
+        relay_cloud = cloud
+        if relay_cloud is None:
+            relay_cloud, http = default_cloud(settings, calls, **(client_options or {}))
+        service = RelayService(
+            relay_cloud, RelayStore(db.engine, naive_timestamps=db.naive_timestamps),
+            clock or SystemClock(), RelayMetrics(), calls,
+        )
+        runner = CycleRunner(service, default_off_seconds=settings.monitor.off_seconds)
+        reconciler = Reconciler(runner, reconciler_policy or ReconcilerPolicy())
+        app.state.relay = RelayContext(settings, service, runner, reconciler)
+        stop = asyncio.Event()
+        loop_task = asyncio.create_task(reconciler.run(stop))
+        try:
+            yield
+        finally:
+            await runner.shutdown()
+            stop.set()
+            await loop_task
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await service.flush_call_counter()
+            if http is not None:
+                await http.aclose()
+            if database is None:
+                await db.dispose()
+            log.info("relay service stopped")
+
+    app = FastAPI(
+        title="pbxwatch relay service",
+        description="eWeLink relay control, power-cycles and audit (SPEC §5-§6).",
+        version="1",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (auth, toggle, cycles, devices, units, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,83 @@
+"""What the relay service needs from the eWeLink cloud, as a Protocol (one adapter implements it).
+
+The service logic (actions, cycles, reconciler) is written against `RelayCloud`, so it never sees the
+vendor's wire models or exception types: the adapter translates them into `pbxwatch.relay.errors`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class TokenState(StrEnum):
+    """The eWeLink token, judged by the refresh token (SPEC §6 `/health`)."""
+
+    VALID = "valid"
+    EXPIRING = "expiring"  # the refresh token dies within 7 days
+    EXPIRED = "expired"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One switchable outlet; `outlet` is None for a single-channel relay."""
+
+    outlet: int | None
+    on: bool
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    name: str
+    online: bool
+    channels: tuple[Channel, ...]
+    # the adapter's own record of the device (saves a read before switching); opaque here
+    source: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def multi_channel(self) -> bool:
+        return any(c.outlet is not None for c in self.channels)
+
+    def channel(self, outlet: int | None) -> Channel | None:
+        """The channel an action addresses; a single-channel relay answers to outlet None or 0."""
+        if not self.multi_channel:
+            return self.channels[0] if self.channels and outlet in (None, 0) else None
+        wanted = 0 if outlet is None else outlet
+        return next((c for c in self.channels if c.outlet == wanted), None)
+
+
+class RelayCloud(Protocol):
+    """The eWeLink operations the relay service performs. Errors are `pbxwatch.relay.errors.RelayError`."""
+
+    async def list_devices(self) -> list[Device]:
+        """Every device of the account (all homes, all pages)."""
+        ...
+
+    async def set_switch(self, device: Device, outlet: int | None, on: bool) -> None:
+        """Switch one outlet; for a multi-channel relay the full `switches` array is sent."""
+        ...
+
+    async def read_switch(self, device_id: str, outlet: int | None) -> bool | None:
+        """Read the state back (None when the cloud does not report it)."""
+        ...
+
+    async def arm_countdown(self, device: Device, outlet: int | None, seconds: float) -> None:
+        """Arm the device's own countdown timer to switch `outlet` back on (cycle_mode device_timer)."""
+        ...
+
+    def token_state(self) -> TokenState:
+        """The token file's state, re-read when another process rewrote it."""
+        ...
+
+    def auth_url(self) -> str:
+        """A fresh authorization page URL carrying a newly issued `state`."""
+        ...
+
+    async def exchange_code(self, code: str, region: str, state: str | None) -> None:
+        """Exchange an authorization code for tokens and save the token file.
+
+        `state`, when given, must be one pbxwatch issued (any process) and not expired (`InvalidState`)."""
+        ...

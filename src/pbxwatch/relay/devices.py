@@ -1,0 +1,53 @@
+"""The cached device list (SPEC §6: `GET /devices` is served from a list at most 60 s old)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from pbxwatch.relay.cloud import Device
+from pbxwatch.relay.errors import NotFound
+
+DEVICE_LIST_TTL_SECONDS = 60.0
+# An unknown id re-reads the list, but not more often than this (a typo must not burn the call quota).
+UNKNOWN_ID_REFRESH_SECONDS = 10.0
+
+
+class DeviceCache:
+    """One cloud call refreshes the whole list; concurrent readers share that call."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[list[Device]]],
+        now: Callable[[], datetime],
+        *,
+        ttl_seconds: float = DEVICE_LIST_TTL_SECONDS,
+    ) -> None:
+        self._fetch = fetch
+        self._now = now
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._lock = asyncio.Lock()
+        self._devices: dict[str, Device] = {}
+        self._checked_at: datetime | None = None
+
+    def invalidate(self) -> None:
+        self._checked_at = None
+
+    async def devices(self, *, fresh: bool = False) -> tuple[list[Device], datetime]:
+        async with self._lock:
+            if fresh or self._checked_at is None or self._now() - self._checked_at > self._ttl:
+                listed = await self._fetch()
+                self._devices = {d.device_id: d for d in listed}
+                self._checked_at = self._now()
+            return list(self._devices.values()), self._checked_at
+
+    async def device(self, device_id: str, *, fresh: bool = False) -> tuple[Device, datetime]:
+        """The device or `NotFound` (the list is re-read once before giving up on an unknown id)."""
+        _, checked_at = await self.devices(fresh=fresh)
+        stale = self._now() - checked_at > timedelta(seconds=UNKNOWN_ID_REFRESH_SECONDS)
+        if device_id not in self._devices and stale:
+            _, checked_at = await self.devices(fresh=True)
+        if device_id not in self._devices:
+            raise NotFound(f"device {device_id} is not in the eWeLink account")
+        return self._devices[device_id], checked_at

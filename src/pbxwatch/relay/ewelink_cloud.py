@@ -1,0 +1,96 @@
+"""`RelayCloud` on the eWeLink client: wire devices become relay devices, vendor errors become API errors.
+
+This is the one seam where `pbxwatch.ewelink` errors are translated (STYLE: translate once per boundary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pbxwatch import ewelink
+from pbxwatch.relay.cloud import Channel, Device, TokenState
+from pbxwatch.relay.errors import (
+    CloudRejected,
+    CloudTimeout,
+    CloudUnavailable,
+    InvalidCode,
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+    NoToken,
+    QuotaExceeded,
+    RelayError,
+    RelayOffline,
+    TokensExpired,
+)
+
+T = TypeVar("T")
+
+# Most specific first: the first matching class decides.
+_TRANSLATION: tuple[tuple[type[ewelink.EWeLinkError], type[RelayError]], ...] = (
+    (ewelink.TokensExpiredError, TokensExpired),
+    (ewelink.InvalidCodeError, InvalidCode),
+    (ewelink.ReauthorizationRequired, NoToken),
+    (ewelink.InvalidStateError, InvalidState),
+    (ewelink.RelayOfflineError, RelayOffline),
+    (ewelink.QuotaExceededError, QuotaExceeded),
+    (ewelink.CloudRateLimitedError, QuotaExceeded),
+    (ewelink.CloudTimeoutError, CloudTimeout),
+    (ewelink.CloudTransientError, CloudUnavailable),
+    (ewelink.DeviceNotFoundError, NotFound),
+    (ewelink.DeviceControlError, InvalidRequest),
+    (ewelink.EWeLinkError, CloudRejected),
+)
+
+
+def translate(err: ewelink.EWeLinkError) -> RelayError:
+    kind = next(relay for vendor, relay in _TRANSLATION if isinstance(err, vendor))
+    return kind(err.message, cloud_code=err.code)
+
+
+def relay_device(device: ewelink.Device) -> Device:
+    if device.multi_channel:
+        channels = tuple(Channel(o.outlet, bool(o.on)) for o in device.outlets)
+    else:
+        channels = (Channel(None, bool(device.state())),)
+    return Device(device.id, device.name, device.online, channels, source=device)
+
+
+class EWeLinkCloud:
+    """The production `RelayCloud`."""
+
+    def __init__(self, client: ewelink.EWeLinkClient) -> None:
+        self.client = client
+
+    async def _guard(self, operation: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await operation()
+        except ewelink.EWeLinkError as err:
+            raise translate(err) from err
+
+    async def list_devices(self) -> list[Device]:
+        return [relay_device(d) for d in await self._guard(self.client.list_devices)]
+
+    async def set_switch(self, device: Device, outlet: int | None, on: bool) -> None:
+        await self._guard(lambda: self.client.set_switch(device.device_id, on, outlet, device=device.source))
+
+    async def read_switch(self, device_id: str, outlet: int | None) -> bool | None:
+        return (await self._guard(lambda: self.client.get_device(device_id))).state(outlet)
+
+    async def arm_countdown(self, device: Device, outlet: int | None, seconds: float) -> None:
+        await self._guard(
+            lambda: self.client.arm_countdown(device.device_id, seconds=seconds, outlet=outlet, device=device.source)
+        )
+
+    def token_state(self) -> TokenState:
+        return TokenState(self.client.token_status().state)
+
+    def auth_url(self) -> str:
+        try:
+            return self.client.auth_url()
+        except ewelink.EWeLinkError as err:
+            raise translate(err) from err
+
+    async def exchange_code(self, code: str, region: str, state: str | None) -> None:
+        await self._guard(lambda: self.client.exchange_code(code, region=region, state=state))

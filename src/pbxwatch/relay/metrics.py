@@ -1,0 +1,41 @@
+"""Prometheus metrics of one relay service instance (a registry per app, no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class RelayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.cloud_calls = Counter(
+            "pbxwatch_relay_cloud_calls", "eWeLink cloud HTTP calls made by this process", registry=self.registry
+        )
+        self.cloud_calls_month = Gauge(
+            "pbxwatch_relay_cloud_calls_month", "eWeLink cloud calls counted this month", registry=self.registry
+        )
+        self.cloud_quota_ratio = Gauge(
+            "pbxwatch_relay_cloud_quota_used_ratio", "share of the monthly call quota used", registry=self.registry
+        )
+        self.actions = Counter(
+            "pbxwatch_relay_actions",
+            "relay actions by type and result",
+            ["action", "result"],
+            registry=self.registry,
+        )
+        self.overdue_on = Gauge(
+            "pbxwatch_relay_overdue_on", "relays whose 'on' after a power-cycle is overdue", registry=self.registry
+        )
+        self.active_cycles = Gauge(
+            "pbxwatch_relay_active_cycles", "power-cycles pending or with the relay off", registry=self.registry
+        )
+        self.token_valid = Gauge(
+            "pbxwatch_relay_ewelink_token_usable",
+            "1 when the eWeLink token is valid or expiring",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,51 @@
+"""The seed's OAuth endpoints: `GET /ewelink-auth-url` and `GET /ewelink-callback/`."""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+
+from pbxwatch.relay.context import ApiToken, Ctx
+from pbxwatch.relay.errors import RelayError
+from pbxwatch.relay.schemas import AuthUrl
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["ewelink auth"])
+
+
+@router.get("/ewelink-auth-url", dependencies=[ApiToken])
+async def auth_url(ctx: Ctx) -> AuthUrl:
+    """The authorization page link for a manual login (runbook §4)."""
+    return AuthUrl(auth_url=ctx.service.cloud.auth_url())
+
+
+def _page(title: str, text: str, status: int) -> HTMLResponse:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>pbxwatch</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=status)
+
+
+@router.get("/ewelink-callback/", response_class=HTMLResponse)
+@router.get("/ewelink-callback", response_class=HTMLResponse, include_in_schema=False)
+async def callback(
+    ctx: Ctx,
+    code: Annotated[str, Query(min_length=1, max_length=200)],
+    region: Annotated[Literal["cn", "as", "us", "eu"] | None, Query()] = None,
+    state: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """Exchange the code from the authorization redirect and save the token file (runbook §5)."""
+    try:
+        chosen = region or ctx.settings.ewelink.region
+        await ctx.service.call(lambda: ctx.service.cloud.exchange_code(code, chosen, state))
+    except RelayError as err:
+        log.error("eWeLink authorization failed: %s", err.message)  # noqa: TRY400 - one line, no traceback
+        return _page("eWeLink authorization failed", f"{err.message} Open a new authorization link.",
+                     err.http_status)
+    log.info("eWeLink authorization succeeded (region %s); tokens saved", region or ctx.settings.ewelink.region)
+    return _page("eWeLink authorization succeeded", "Tokens are saved; the relay service uses them now.", 200)

@@ -1,0 +1,41 @@
+"""`GET /devices` (cached ≤ 60 s) and `GET /devices/{id}` (what the monitor reads for `online`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from pbxwatch.relay.cloud import Device
+from pbxwatch.relay.context import ApiToken, Ctx
+from pbxwatch.relay.schemas import ChannelOut, DeviceList, DeviceOut
+
+router = APIRouter(tags=["relays"], dependencies=[ApiToken])
+
+
+def device_out(device: Device, checked_at: datetime) -> DeviceOut:
+    return DeviceOut(
+        device_id=device.device_id,
+        name=device.name,
+        online=device.online,
+        multi_channel=device.multi_channel,
+        channels=[ChannelOut(outlet=c.outlet, on=c.on) for c in device.channels],
+        checked_at=checked_at,
+    )
+
+
+@router.get("/devices")
+async def list_devices(ctx: Ctx) -> DeviceList:
+    ctx.service.require_token()
+    devices, checked_at = await ctx.service.devices.devices()
+    return DeviceList(devices=[device_out(d, checked_at) for d in devices], checked_at=checked_at)
+
+
+@router.get("/devices/{device_id}")
+async def get_device(
+    ctx: Ctx, device_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+) -> DeviceOut:
+    ctx.service.require_token()
+    device, checked_at = await ctx.service.devices.device(device_id)
+    return device_out(device, checked_at)

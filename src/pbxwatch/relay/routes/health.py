@@ -1,0 +1,59 @@
+"""`GET /health` (no API token needed) and `GET /metrics` (Prometheus)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from pbxwatch.relay.cloud import TokenState
+from pbxwatch.relay.context import ApiToken, Ctx
+from pbxwatch.relay.metrics import CONTENT_TYPE
+from pbxwatch.relay.schemas import Health, LastCloudCall
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+async def health(ctx: Ctx) -> JSONResponse:
+    """200 `ok` or `degraded` (token, last cloud call, overdue "on"s); 503 only when the database is down."""
+    service, problems = ctx.service, []
+    try:
+        await service.store.ping()
+        database = "ok"
+    except (SQLAlchemyError, OSError) as err:
+        log.error("health: database unreachable: %s", err.__class__.__name__)  # noqa: TRY400 - one line
+        database = "down"
+        problems.append("database unreachable")
+    token = service.token_state()
+    if token in (TokenState.MISSING, TokenState.EXPIRED):
+        problems.append(f"eWeLink token {token.value}: authorize via GET /ewelink-auth-url")
+    elif token is TokenState.EXPIRING:
+        problems.append("eWeLink refresh token expires within 7 days: authorize again soon")
+    last = service.last_cloud
+    if last is not None and not last.ok:
+        problems.append(f"last cloud call failed: {last.error}")
+    overdue = len(ctx.reconciler.overdue)
+    if overdue:
+        problems.append(f"{overdue} relay(s) overdue to switch back on")
+    degraded = database == "down" or overdue > 0 or token in (TokenState.MISSING, TokenState.EXPIRED) or (
+        last is not None and not last.ok
+    )
+    body = Health(
+        status="degraded" if degraded else "ok",
+        database=database,
+        token=token.value,
+        last_cloud_call=LastCloudCall(at=last.at, ok=last.ok, error=last.error) if last else None,
+        overdue_on=overdue,
+        problems=problems,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if database == "down" else 200)
+
+
+@router.get("/metrics", dependencies=[ApiToken], response_class=Response)
+async def metrics(ctx: Ctx) -> Response:
+    ctx.service.token_state()
+    return Response(ctx.service.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,42 @@
+"""`GET /units`, `GET /units/{number}` and its history page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from pbxwatch.relay.context import ApiToken, Ctx
+from pbxwatch.relay.errors import NotFound
+from pbxwatch.relay.schemas import HistoryPage, HistoryRow, UnitList, UnitOut
+
+router = APIRouter(tags=["units"], dependencies=[ApiToken])
+Number = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get("/units")
+async def list_units(ctx: Ctx) -> UnitList:
+    return UnitList(units=[UnitOut.model_validate(u) for u in await ctx.service.store.list_units()])
+
+
+@router.get("/units/{number}")
+async def get_unit(ctx: Ctx, number: Number) -> UnitOut:
+    unit = await ctx.service.store.unit_view(number)
+    if unit is None:
+        raise NotFound(f"unit {number} does not exist")
+    return UnitOut.model_validate(unit)
+
+
+@router.get("/units/{number}/history")
+async def unit_history(
+    ctx: Ctx,
+    number: Number,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> HistoryPage:
+    """Newest first; page back with `before_id` = the previous page's `next_before_id`."""
+    if await ctx.service.store.unit(number) is None:
+        raise NotFound(f"unit {number} does not exist")
+    rows = await ctx.service.store.history(number, limit=limit, before_id=before_id)
+    next_id = rows[-1]["id"] if len(rows) == limit else None
+    return HistoryPage(rows=[HistoryRow.model_validate(r) for r in rows], next_before_id=next_id)

@@ -1,0 +1,235 @@
+"""Relay actions: the token guard, per-device serialization, toggles, and the cloud-call bookkeeping.
+
+Every action from any initiator ends in an audit row, success or failure (SPEC §2, §6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from pbxwatch.db.history import Initiator
+from pbxwatch.relay.audit import Auditor, Outcome, Target
+from pbxwatch.relay.clock import Clock
+from pbxwatch.relay.cloud import Device, RelayCloud, TokenState
+from pbxwatch.relay.devices import DeviceCache
+from pbxwatch.relay.errors import (
+    CloudTimeout,
+    CloudUnavailable,
+    InvalidRequest,
+    NotFound,
+    NoToken,
+    QuotaExceeded,
+    RelayError,
+    RelayOffline,
+    TokensExpired,
+)
+from pbxwatch.relay.metrics import RelayMetrics
+from pbxwatch.relay.store import RelayStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MONTHLY_CALL_QUOTA = 50_000  # free APPID: 50,000 calls per month per region (API-NOTES §7)
+QUOTA_WARNING_SHARE = 0.8
+CLOUD_FAILURES = (CloudUnavailable, CloudTimeout, QuotaExceeded)
+
+
+class CallTally:
+    """Cloud HTTP requests not yet added to the monthly counter (the cloud adapter calls `note`)."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.total = 0
+
+    def note(self, *_: object) -> None:
+        self.pending += 1
+        self.total += 1
+
+    def take(self) -> int:
+        taken, self.pending = self.pending, 0
+        return taken
+
+
+@dataclass(frozen=True)
+class CloudOutcome:
+    at: datetime
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SwitchResult:
+    target: Target
+    requested: bool | None
+    state_after: bool | None
+
+
+class RelayService:
+    def __init__(
+        self, cloud: RelayCloud, store: RelayStore, clock: Clock, metrics: RelayMetrics, tally: CallTally
+    ) -> None:
+        self.cloud = cloud
+        self.tally = tally
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.audit = Auditor(store)
+        self.devices = DeviceCache(self._list_devices, clock.now)
+        self.last_cloud: CloudOutcome | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._warned_month: str | None = None
+
+    # ---- guards and bookkeeping ---------------------------------------------------------------
+
+    def lock(self, device_id: str) -> asyncio.Lock:
+        """Writes to one device are serialized (SPEC §5)."""
+        return self._locks.setdefault(device_id, asyncio.Lock())
+
+    def token_state(self) -> TokenState:
+        state = self.cloud.token_state()
+        self.metrics.token_valid.set(1 if state in (TokenState.VALID, TokenState.EXPIRING) else 0)
+        return state
+
+    def require_token(self) -> None:
+        """Raise `NoToken` / `TokensExpired` (with the seed's log line) before any relay action."""
+        state = self.token_state()
+        if state is TokenState.MISSING:
+            log.error(NoToken.seed_message)
+            raise NoToken("no eWeLink token: authorize via GET /ewelink-auth-url and the callback")
+        if state is TokenState.EXPIRED:
+            log.error(TokensExpired.seed_message)
+            raise TokensExpired("eWeLink tokens expired: authorize again via GET /ewelink-auth-url")
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run one cloud operation, remembering its outcome for `/health` and the seed log lines."""
+        try:
+            result = await operation()
+        except RelayError as err:
+            if isinstance(err, CLOUD_FAILURES):
+                self.last_cloud = CloudOutcome(self.clock.now(), False, f"{err.code}: {err.message}")
+            raise
+        self.last_cloud = CloudOutcome(self.clock.now(), True)
+        return result
+
+    async def flush_call_counter(self) -> None:
+        """Add the calls made since the last flush to this month's counter; warn once at 80 % of the quota."""
+        calls = self.tally.take()
+        self.metrics.cloud_calls.inc(calls)
+        month = self.clock.now().strftime("%Y-%m")
+        total = await self.store.add_cloud_calls(month, calls) if calls else await self.store.cloud_calls(month)
+        self.metrics.cloud_calls_month.set(total)
+        self.metrics.cloud_quota_ratio.set(total / MONTHLY_CALL_QUOTA)
+        if total >= QUOTA_WARNING_SHARE * MONTHLY_CALL_QUOTA and self._warned_month != month:
+            self._warned_month = month
+            log.warning(
+                "eWeLink cloud calls this month: %s of %s (%.0f%% of the quota)",
+                total, MONTHLY_CALL_QUOTA, 100 * total / MONTHLY_CALL_QUOTA,
+            )
+
+    async def _list_devices(self) -> list[Device]:
+        return await self.call(self.cloud.list_devices)
+
+    # ---- targets ------------------------------------------------------------------------------
+
+    async def target(self, device_id: str, outlet: int | None, enterprise_number: str | None) -> Target:
+        """Fill in the enterprise fed by the relay (for the audit row) and check a named one exists."""
+        if enterprise_number is not None:
+            if await self.store.unit(enterprise_number) is None:
+                raise NotFound(f"unit {enterprise_number} does not exist")
+            return Target(device_id, outlet, enterprise_number)
+        unit = await self.store.unit_for_device(device_id, outlet)
+        return Target(device_id, outlet, unit.number if unit else None)
+
+    async def online_device(self, target: Target) -> Device:
+        """The relay, read fresh from the cloud; `RelayOffline` fails fast (SPEC §5)."""
+        device, _ = await self.devices.device(target.device_id, fresh=True)
+        if device.channel(target.outlet) is None:
+            raise InvalidRequest(f"outlet: device {device.device_id} has no outlet {target.outlet}")
+        if not device.online:
+            raise RelayOffline(f"relay {device.device_id} is offline in the eWeLink cloud")
+        return device
+
+    # ---- switching ----------------------------------------------------------------------------
+
+    async def switch(self, device: Device, outlet: int | None, on: bool, *, read_back: bool = True) -> bool | None:
+        """Set one outlet and (by default) read it back; the cached list is stale afterwards."""
+        try:
+            await self.call(lambda: self.cloud.set_switch(device, outlet, on))
+        finally:
+            self.devices.invalidate()
+        if not read_back:
+            return None
+        return await self.call(lambda: self.cloud.read_switch(device.device_id, outlet))
+
+    async def toggle(
+        self,
+        device_id: str,
+        *,
+        state: bool | None,
+        outlet: int | None,
+        enterprise_number: str | None,
+        initiator: Initiator,
+        cancel: Callable[[Target], Awaitable[None]],
+    ) -> SwitchResult:
+        """`POST /toggle`: switch (or flip) one outlet; cancels a pending power-cycle of that relay."""
+        target = Target(device_id, outlet, enterprise_number)
+        try:
+            self.require_token()
+            target = await self.target(device_id, outlet, enterprise_number)
+            async with self.lock(device_id):
+                await cancel(target)
+                device = await self.online_device(target)
+                wanted = state if state is not None else not device.channel(outlet).on  # type: ignore[union-attr]
+                after = await self.switch(device, outlet, wanted)
+        except RelayError as err:
+            await self.audit_switch(target, state, initiator, failure=err)
+            raise
+        log.info("relay %s outlet %s switched %s by %s (unit %s, read back %s)",
+                 device_id, outlet, "on" if wanted else "off", initiator.value, target.enterprise_number, after)
+        await self.audit_switch(target, state, initiator, state_after=after)
+        return SwitchResult(target, state, after)
+
+    async def audit_switch(
+        self,
+        target: Target,
+        requested: bool | None,
+        initiator: Initiator,
+        *,
+        failure: RelayError | None = None,
+        state_after: bool | None = None,
+        cycle_id: str | None = None,
+    ) -> None:
+        outcome = outcome_of(failure, state_after=state_after, cycle_id=cycle_id)
+        action = {True: "on", False: "off", None: "toggle"}[requested]
+        self.metrics.actions.labels(action, "success" if outcome.ok else "fail").inc()
+        if failure is not None:
+            log.error("relay %s outlet %s: %s failed (unit %s): %s",
+                      target.device_id, target.outlet, action, target.enterprise_number, failure.message)
+        unknown_unit = isinstance(failure, NotFound) and target.enterprise_number is not None
+        if unknown_unit and await self.store.unit(target.enterprise_number or "") is None:
+            return  # an unknown unit cannot carry a history row (foreign key); the log line stands
+        await self.audit.switched(
+            target, at=self.clock.now(), requested=requested, initiator=initiator, outcome=outcome
+        )
+
+
+def outcome_of(
+    failure: RelayError | None, *, state_after: bool | None = None, cycle_id: str | None = None, **more: object
+) -> Outcome:
+    extra: dict[str, object] = {k: v for k, v in more.items() if v is not None}
+    if cycle_id is not None:
+        extra["cycle_id"] = cycle_id
+    if failure is None:
+        if state_after is not None:
+            extra["state_after"] = state_after
+        return Outcome(True, None, extra)
+    extra["reason"] = failure.code
+    if failure.cloud_code is not None:
+        extra["cloud_error"] = failure.cloud_code
+    return Outcome(False, failure.message, extra)
+
