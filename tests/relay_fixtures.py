@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -23,8 +23,10 @@ from pbxwatch.config import Settings
 from pbxwatch.ewelink import RateLimiter
 from pbxwatch.relay.app import create_app
 from pbxwatch.relay.reconciler import ReconcilerPolicy
-from pbxwatch.sim.cloud import SimCloud
-from pbxwatch.sim.cloud_state import SimCloudConfig, SimDevice
+
+if TYPE_CHECKING:
+    from pbxwatch.sim.cloud import SimCloud
+    from pbxwatch.sim.cloud_state import SimDevice
 
 API_TOKEN = "relay-test-api-token-0123456789"
 START_TIMEOUT_S = 15.0
@@ -223,6 +225,8 @@ class RelayEnv:
 
 
 def sim_devices() -> list[SimDevice]:
+    from pbxwatch.sim.cloud_state import SimDevice
+
     return [
         SimDevice(id="1000aaaa01", name="Relay A"),
         SimDevice(id="1000bbbb02", name="Relay B (2 ch)", channels=2, states=[True, True]),
@@ -233,6 +237,9 @@ def sim_devices() -> list[SimDevice]:
 
 @pytest.fixture
 def sim_cloud() -> Iterator[SimCloud]:
+    from pbxwatch.sim.cloud import SimCloud
+    from pbxwatch.sim.cloud_state import SimCloudConfig
+
     with SimCloud(SimCloudConfig(), devices=sim_devices()) as sim:
         yield sim
 

@@ -52,11 +52,12 @@ def _root(
 
 
 def _register() -> None:
-    from pbxwatch.cli import config_cmd, db, units
+    from pbxwatch.cli import config_cmd, db, relay, units
 
     app.add_typer(db.app, name="db")
     app.add_typer(units.app, name="units")
     app.add_typer(config_cmd.app, name="config")
+    app.add_typer(relay.app, name="relay")
 
 
 _register()
