@@ -58,10 +58,11 @@ def _register() -> None:
     app.add_typer(units.app, name="units")
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(relay.app, name="relay")
+    __import__("pbxwatch.cli.monitor", fromlist=["register"]).register(app, units.app)  # monitor, status, units rearm
 
 
 _register()
 
 
 def main() -> None:
-    app()
+    app(prog_name="pbxwatch")

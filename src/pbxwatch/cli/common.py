@@ -28,8 +28,10 @@ EXIT_INTERRUPTED = 130
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     """Print one line per problem on stderr (`error: …`) and exit non-zero. Never a traceback."""
+    prefix = "config error: " if code == EXIT_CONFIG else "error: "
     for line in message.splitlines() or [message]:
-        err_console.print(line if line.startswith(("error:", "config error:")) else f"error: {line}", markup=False)
+        shown = line if line.startswith(("error:", "config error:")) else f"{prefix}{line}"
+        err_console.print(shown, markup=False)
     raise typer.Exit(code)
 
 
