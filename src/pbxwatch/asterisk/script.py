@@ -109,14 +109,18 @@ def interpret_probe_output(stdout: str, *, finished: bool = True) -> CheckResult
         return CheckResult.of(Reason.PROBE_ERROR, f"cannot interpret probe output: {err!r}")
 
 
+ASTERISK_SECTIONS = ("uptime", "sip", "pjsip")
+
+
 def _interpret(sections: dict[str, Section], finished: bool) -> CheckResult:
+    unfinished = [name for name, section in sections.items() if section.rc is None]
+    if not finished and unfinished and unfinished[-1] in ASTERISK_SECTIONS:
+        return CheckResult.of(Reason.CLI_HUNG, f"asterisk -rx did not answer in time (stuck in {unfinished[-1]})")
     uptime = sections.get("uptime")
-    if uptime is None:
+    if uptime is None or uptime.rc is None:
         if not finished:
             return CheckResult.of(Reason.COMMAND_TIMEOUT, "the probe command did not finish in time")
         return CheckResult.of(Reason.PROBE_ERROR, "unexpected output: the probe command did not run")
-    if uptime.rc is None:
-        return CheckResult.of(Reason.CLI_HUNG, "asterisk did not answer 'core show uptime seconds'")
     if uptime.rc == 0:
         return _answered(uptime, sections)
     return _failed(uptime, sections.get("pgrep"))

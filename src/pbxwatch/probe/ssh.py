@@ -1,0 +1,223 @@
+"""`SshProber`: one check of one PBX over SSH, on kept connections (SPEC §3).
+
+One connection per (host, port) is opened on first use and kept (SSH keepalives on); each check opens a
+session on it and runs the ONE probe command of `pbxwatch.asterisk.script`. A kept connection found dead
+is dropped and the check reconnects once. TCP connect and SSH handshake are timed separately so the
+reason says which one failed (`connect_timeout` vs `banner_timeout`). A semaphore bounds concurrent
+checks; every phase has a timeout, so a sweep never waits on one slow host. `check()` never raises for a
+host problem: every failure is a `CheckResult` with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+import asyncssh
+
+from pbxwatch.asterisk import build_probe_command, interpret_probe_output
+from pbxwatch.domain.verdicts import CheckResult, Reason
+from pbxwatch.probe.errors import STALE_CONNECTION_ERRORS, ssh_failure, tcp_failure
+from pbxwatch.probe.known_hosts import KnownHosts, host_pattern
+from pbxwatch.probe.options import ProbeOptions
+
+logger = logging.getLogger(__name__)
+KEEPALIVE_COUNT_MAX = 3
+Target = tuple[str, int]
+
+
+class ProbeConfigError(ValueError):
+    """The prober cannot start with these options (bad key file, unsafe asterisk command)."""
+
+
+class _HandshakeError(Exception):
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.detail)
+        self.result = result
+
+
+class _Client(asyncssh.SSHClient):
+    """Trust-on-first-use when the operator opted in; drops itself from the pool when the link dies."""
+
+    def __init__(self, prober: SshProber, target: Target) -> None:
+        self._prober = prober
+        self._target = target
+        self.presented: Any = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        self.presented = key
+        store = self._prober.known_hosts
+        if self._prober.options.accept_new_host_keys and not store.has_entry(host, port):
+            store.remember(host, port, key)
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._prober.forget(self._target)
+
+
+class SshProber:
+    """Checks PBXes over kept SSH connections. Use as `async with SshProber(options) as prober:`."""
+
+    def __init__(self, options: ProbeOptions) -> None:
+        self.options = options
+        self.known_hosts = KnownHosts(options.known_hosts_path)
+        try:
+            self.command = build_probe_command(options.asterisk_command, options.command_timeout)
+        except ValueError as err:
+            raise ProbeConfigError(str(err)) from err
+        self._client_keys = self._load_key(options)
+        self._conns: dict[Target, Any] = {}
+        self._locks: dict[Target, asyncio.Lock] = {}
+        self._semaphore = asyncio.Semaphore(options.concurrency)
+
+    @staticmethod
+    def _load_key(options: ProbeOptions) -> Any:
+        if options.key_file is None:
+            return None if options.password is not None else ()
+        try:
+            return [asyncssh.read_private_key(str(options.key_file.expanduser()))]
+        except (OSError, asyncssh.KeyImportError) as err:
+            raise ProbeConfigError(f"ssh.key_file {options.key_file}: cannot load the private key: {err}") from err
+
+    async def __aenter__(self) -> SshProber:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    def forget(self, target: Target) -> None:
+        """Drop a kept connection (it was lost); the next check reconnects."""
+        self._conns.pop(target, None)
+
+    async def close(self) -> None:
+        conns = list(self._conns.values())
+        self._conns.clear()
+        for conn in conns:
+            conn.close()
+        await asyncio.gather(*(conn.wait_closed() for conn in conns), return_exceptions=True)
+
+    async def check_many(self, targets: Iterable[Target | str]) -> dict[Target, CheckResult]:
+        """Check every target concurrently (bounded by `options.concurrency`)."""
+        keys = [(t, 22) if isinstance(t, str) else (t[0], int(t[1])) for t in targets]
+        results = await asyncio.gather(*(self.check(host, port) for host, port in keys))
+        return dict(zip(keys, results, strict=True))
+
+    async def check(self, host: str, port: int = 22) -> CheckResult:
+        """One check: verdict, reason, uptime, disk and line stats. Never raises for a host problem."""
+        async with self._semaphore:
+            try:
+                return await self._check((host, port))
+            except Exception as err:  # one odd host must not kill a sweep
+                logger.exception("probe of %s failed unexpectedly", host_pattern(host, port))
+                return CheckResult.of(Reason.PROBE_ERROR, f"unexpected probe failure: {err!r}")
+
+    async def _check(self, target: Target) -> CheckResult:
+        reused = target in self._conns
+        try:
+            conn = await self._connection(target)
+        except _HandshakeError as err:
+            return err.result
+        try:
+            return await self._run(conn)
+        except STALE_CONNECTION_ERRORS as err:
+            self._drop(target, conn)
+            if not reused:
+                return CheckResult.of(Reason.PROBE_ERROR, f"SSH connection lost during the check: {err}")
+            logger.debug("kept connection to %s was stale (%s), reconnecting", host_pattern(*target), err)
+            return await self._check(target)
+
+    def _drop(self, target: Target, conn: Any) -> None:
+        if self._conns.get(target) is conn:
+            del self._conns[target]
+        conn.abort()
+
+    async def _run(self, conn: Any) -> CheckResult:
+        try:
+            done = await conn.run(self.command, check=False, timeout=self.options.command_timeout,
+                                  stdin=asyncssh.DEVNULL)
+        except asyncssh.TimeoutError as err:
+            return interpret_probe_output(_text(err.stdout), finished=False)
+        result = interpret_probe_output(_text(done.stdout))
+        stderr = _text(done.stderr).strip()
+        if result.reason is Reason.PROBE_ERROR and stderr:
+            return CheckResult.of(Reason.PROBE_ERROR, f"{result.detail}; stderr: {stderr.splitlines()[0][:200]}")
+        return result
+
+    async def _connection(self, target: Target) -> Any:
+        lock = self._locks.setdefault(target, asyncio.Lock())
+        async with lock:
+            conn = self._conns.get(target)
+            if conn is None:
+                conn = await self._connect(target)
+                self._conns[target] = conn
+            return conn
+
+    async def _connect(self, target: Target) -> Any:
+        sock = await self._tcp(target)
+        client = _Client(self, target)
+        try:
+            return await asyncio.wait_for(self._handshake(target, sock, client), self.options.connect_timeout)
+        except (TimeoutError, asyncssh.Error, OSError) as err:
+            sock.close()
+            result = ssh_failure(err)
+            if result.reason is Reason.HOST_KEY_MISMATCH:
+                result = self._host_key_refused(target, client.presented, result)
+            raise _HandshakeError(result) from err
+
+    async def _tcp(self, target: Target) -> socket.socket:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                infos = await loop.getaddrinfo(*target, type=socket.SOCK_STREAM)
+                family, kind, proto, _, address = infos[0]
+                sock = socket.socket(family, kind, proto)
+                sock.setblocking(False)
+                try:
+                    await loop.sock_connect(sock, address)
+                except BaseException:
+                    sock.close()
+                    raise
+                return sock
+        except (TimeoutError, OSError) as err:
+            raise _HandshakeError(tcp_failure(err)) from err
+
+    async def _handshake(self, target: Target, sock: socket.socket, client: _Client) -> Any:
+        opts = self.options
+        return await asyncssh.connect(
+            target[0], target[1], sock=sock, client_factory=lambda: client, config=None,
+            username=opts.username, client_keys=self._client_keys, password=opts.password,
+            agent_path=None if (opts.key_file or opts.password) else (),
+            known_hosts=self.known_hosts.current(),
+            keepalive_interval=opts.keepalive, keepalive_count_max=KEEPALIVE_COUNT_MAX,
+        )
+
+    def _host_key_refused(self, target: Target, presented: Any, result: CheckResult) -> CheckResult:
+        where, path = host_pattern(*target), self.known_hosts.path
+        kind = presented.get_algorithm() if presented is not None else "unknown"
+        if self.known_hosts.has_entry(*target):
+            logger.error(
+                "HOST KEY MISMATCH for %s: the %s key it presented is not the one in %s. Possible "
+                "man-in-the-middle or a reinstalled PBX; not connecting (verdict unknown). If the change is "
+                "expected: ssh-keygen -R '%s' -f %s", where, kind, path, where, path,
+            )
+            return CheckResult.of(Reason.HOST_KEY_MISMATCH, f"host key of {where} changed (not the one in {path})")
+        logger.warning("host key of %s is not in %s; not connecting (accept with --trust-new-key or "
+                       "ssh.accept_new_host_keys)", where, path)
+        return CheckResult.of(Reason.HOST_KEY_MISMATCH, f"host {where} is not in {path} (new host key not trusted)")
+
+
+def _text(data: Any) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data if isinstance(data, str) else ""

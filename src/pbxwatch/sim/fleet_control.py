@@ -1,0 +1,73 @@
+"""The simulated fleet's HTTP control surface (documented in `pbxwatch.sim.fleet`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from pbxwatch.sim.fleet import SimFleet
+
+
+class ModeBody(BaseModel):
+    mode: str
+    persistent: bool = False
+
+
+class PowerBody(BaseModel):
+    on: bool
+
+
+class RestartBody(BaseModel):
+    new_host_key: bool = False
+
+
+def create_control_app(fleet: SimFleet) -> FastAPI:
+    from pbxwatch.sim.fleet import FleetError
+
+    app = FastAPI(title="pbxwatch simulated fleet", docs_url=None, redoc_url=None)
+
+    @app.exception_handler(FleetError)
+    async def _fleet_error(request: Request, err: FleetError) -> JSONResponse:
+        status = 404 if str(err).startswith("no simulated host") else 422
+        return JSONResponse({"error": str(err)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_body(request: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0] if err.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"error": f"bad request: {field or 'body'}: {first.get('msg', 'invalid')}"},
+                            status_code=422)
+
+    @app.get("/hosts")
+    async def hosts() -> list[dict[str, Any]]:
+        return [host.view() for host in fleet.hosts.values()]
+
+    @app.get("/hosts/{name}")
+    async def one_host(name: str) -> dict[str, Any]:
+        return fleet.host(name).view()
+
+    @app.post("/hosts/{name}/mode")
+    async def mode(name: str, body: ModeBody) -> dict[str, Any]:
+        await fleet.set_mode(name, body.mode, persistent=body.persistent)
+        return fleet.host(name).view()
+
+    @app.post("/hosts/{name}/power")
+    async def power(name: str, body: PowerBody) -> dict[str, Any]:
+        await fleet.set_power(name, body.on)
+        return fleet.host(name).view()
+
+    @app.post("/hosts/{name}/restart")
+    async def restart(name: str, body: RestartBody) -> dict[str, Any]:
+        await fleet.restart(name, new_host_key=body.new_host_key)
+        return fleet.host(name).view()
+
+    @app.get("/known_hosts", response_class=PlainTextResponse)
+    async def known_hosts() -> str:
+        return "\n".join(fleet.known_hosts_lines()) + "\n"
+
+    return app
