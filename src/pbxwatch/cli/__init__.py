@@ -58,7 +58,8 @@ def _register() -> None:
     app.add_typer(units.app, name="units")
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(relay.app, name="relay")
-    __import__("pbxwatch.cli.monitor", fromlist=["register"]).register(app, units.app)  # monitor, status, units rearm
+    from pbxwatch.cli import monitor as monitor_cmd  # `monitor`, `status`, `units rearm`
+    monitor_cmd.register(app, units.app)
 
 
 _register()

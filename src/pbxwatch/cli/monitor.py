@@ -1,0 +1,171 @@
+"""`pbxwatch monitor` (the watchdog daemon), `pbxwatch status` and `pbxwatch units rearm`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from pbxwatch.cli.common import cli_settings, console, fail, loaded_settings, open_database, print_json, run
+from pbxwatch.config import ConfigError, Settings
+
+log = logging.getLogger("pbxwatch.monitor")
+
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def register(app: typer.Typer, units_app: typer.Typer) -> None:
+    """Add `monitor` and `status` to the root app and `rearm` to the `units` group."""
+    app.command("monitor")(monitor)
+    app.command("status")(status)
+    units_app.command("rearm")(rearm)
+
+
+def monitor(ctx: typer.Context) -> None:
+    """Run the watchdog: probe every active unit, record status and history, power-cycle dead PBXes.
+
+    Logs to reboot_service.log in log_dir. SIGTERM/SIGINT finish the current writes and exit.
+    """
+    from pbxwatch.logs import setup_logging
+    from pbxwatch.monitor.service import run_monitor
+    from pbxwatch.probe.ssh import ProbeConfigError
+
+    loaded = loaded_settings(ctx)
+    settings = loaded.settings
+    try:
+        settings.require_ssh_credentials()
+    except ConfigError as err:
+        fail(str(err), 2)
+    setup_logging(settings, "monitor", owner=True)
+
+    async def body() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_monitor(settings, stop, config_file=loaded.config_file)
+
+    try:
+        run(body)
+    except ProbeConfigError as err:
+        log.error("cannot start the prober: %s", err)  # noqa: TRY400 -- a config problem: one line
+        fail(str(err), 2)
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Json = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Redraw every --interval seconds until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between redraws.")] = 5.0,
+) -> None:
+    """A table of all units: status, since, failure counter, disk, SIP ok/total, last action, hold reason."""
+    settings = cli_settings(ctx)
+    if not watch:
+        _show_once(settings, as_json=as_json)
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            if not as_json:
+                console.clear()
+            _show_once(settings, as_json=as_json)
+            time.sleep(interval)
+
+
+def rearm(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="The enterprise number.", show_default=False)],
+) -> None:
+    """Allow another automatic power-cycle in the current outage (after a cycle that did not help)."""
+    from pbxwatch.logs import setup_logging
+    from pbxwatch.monitor.levers import RearmError
+    from pbxwatch.monitor.levers import rearm as clear_flag
+
+    settings = cli_settings(ctx)
+    setup_logging(settings, "monitor", owner=False, stderr=False)
+
+    async def body() -> bool:
+        async with open_database(settings) as db:
+            return await clear_flag(db, number)
+
+    try:
+        cleared = run(body)
+    except RearmError as err:
+        fail(str(err))
+    if cleared:
+        log.info("unit %s rearmed by an operator (ewelink_action_done cleared)", number)
+        console.print(f"unit {number} rearmed: the monitor may power-cycle it again if it is still down")
+    else:
+        console.print(f"unit {number} was not armed off (ewelink_action_done is already false): nothing to do")
+
+
+# ---- the status table ---------------------------------------------------------------------------
+
+
+def _show_once(settings: Settings, *, as_json: bool) -> None:
+    from pbxwatch.monitor.levers import fleet_status
+
+    async def body() -> list[Any]:
+        async with open_database(settings) as db:
+            return await fleet_status(db)
+
+    rows = run(body)
+    beat = _heartbeat(settings)
+    if as_json:
+        print_json({"monitor": beat, "units": [r.as_json() for r in rows]})
+        return
+    console.print(_table(rows))
+    if beat:
+        console.print(f"monitor: {beat.get('role')} (pid {beat.get('pid')}, heartbeat {beat.get('at')})")
+    else:
+        console.print("monitor: no heartbeat (not running?)")
+
+
+def _heartbeat(settings: Settings) -> dict[str, Any] | None:
+    from pbxwatch.monitor.service import heartbeat_path
+
+    try:
+        data = json.loads(heartbeat_path(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _table(rows: list[Any]) -> Table:
+    table = Table("unit", "name", "status", "since", "fails", "disk", "SIP ok/total", "last action", "hold reason")
+    for r in rows:
+        sip = f"{r.sip_ok if r.sip_ok is not None else '-'}/{r.sip_total if r.sip_total is not None else '-'}"
+        action = f"{r.last_action} {_ago(r.last_action_at)}" if r.last_action else ""
+        table.add_row(
+            r.number, r.name or "", _status_text(r), _ago(r.since), str(r.failure_counter),
+            f"{r.disk_usage_percent}%" if r.disk_usage_percent is not None else "", sip, action,
+            r.hold_reason or "",
+        )
+    return table
+
+
+def _status_text(r: Any) -> str:
+    if not r.active:
+        return "[dim]inactive[/dim]"
+    if r.status == "online":
+        return "[green]online[/green]"
+    if r.status == "offline":
+        return "[red]offline[/red]" + (" (cycled)" if r.action_done else "")
+    return "[yellow]unchecked[/yellow]"
+
+
+def _ago(at: datetime | None) -> str:
+    if at is None:
+        return ""
+    seconds = int((datetime.now(UTC) - at).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"

@@ -1,0 +1,80 @@
+"""The monitor's adapter for the relay service (SPEC §6), over `pbxwatch.relay.client.RelayServiceClient`.
+
+Unanswered calls are retried a few times with a short back-off; retrying `POST /power-cycle` is safe
+because every request carries the outage's idempotency key. Errors are translated once, here, into
+the monitor's own tree (`pbxwatch.monitor.ports`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+
+from pbxwatch.monitor.ports import RelayBusy, RelayRefused, RelayUnreachable, RelayWentOffline
+from pbxwatch.relay.client import RelayServiceClient, RelayServiceError, RelayServiceUnreachable
+
+T = TypeVar("T")
+ATTEMPTS = 3
+BACKOFF_S = 0.5
+
+
+class HttpRelayPort:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_token: str | None = None,
+        timeout: float = 10.0,
+        http: httpx.AsyncClient | None = None,
+        backoff: float = BACKOFF_S,
+    ) -> None:
+        self._client = RelayServiceClient(base_url, api_token, http=http, timeout=timeout)
+        self._backoff = backoff
+
+    async def device_online(self, device_id: str) -> bool:
+        device = await self._call(lambda: self._client.get_device(device_id))
+        return device.online
+
+    async def power_cycle(
+        self, *, enterprise_number: str, device_id: str, outlet: int | None, idempotency_key: str
+    ) -> str:
+        accepted = await self._call(
+            lambda: self._client.power_cycle(
+                enterprise_number=enterprise_number,
+                device_id=device_id,
+                outlet=outlet,
+                idempotency_key=idempotency_key,
+                initiator="auto",
+            )
+        )
+        return accepted.cycle_id
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
+        last: RelayServiceUnreachable | None = None
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(self._backoff * attempt)
+            try:
+                return await request()
+            except RelayServiceUnreachable as err:
+                last = err
+            except RelayServiceError as err:
+                raise _refused(err) from err
+            except (KeyError, ValueError, TypeError) as err:
+                raise RelayRefused(0, "bad_reply", f"unexpected reply from the relay service: {err}") from err
+        raise RelayUnreachable(last.message if last else "relay service unreachable") from last
+
+
+def _refused(err: RelayServiceError) -> RelayRefused:
+    status, code = err.status or 0, err.code or "http_error"
+    if status == 409 and code == "cycle_running":
+        return RelayBusy(status, code, err.message)
+    if status == 409 and code == "relay_offline":
+        return RelayWentOffline(status, code, err.message)
+    return RelayRefused(status, code, err.message)

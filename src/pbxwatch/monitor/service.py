@@ -1,0 +1,91 @@
+"""Wire the monitor from settings: database, prober, relay service client, leadership, heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from pbxwatch.config import Settings, mask_url
+from pbxwatch.db.engine import Database, DatabaseError
+from pbxwatch.domain.policy import Policy
+from pbxwatch.monitor.daemon import Clock, Monitor, MonitorOptions, utc_now
+from pbxwatch.monitor.leader import AdvisoryLock, Leadership, SingleMonitor
+from pbxwatch.monitor.ports import Prober, RelayPort
+from pbxwatch.monitor.relay_http import HttpRelayPort
+from pbxwatch.monitor.store import MonitorStore
+
+log = logging.getLogger("pbxwatch.monitor")
+
+HEARTBEAT_FILE = "monitor.heartbeat"
+CHECK_GUARD_S = 5.0  # on top of the prober's connect + command timeouts
+
+
+def heartbeat_path(settings: Settings) -> Path:
+    return settings.run_dir / HEARTBEAT_FILE
+
+
+def options_from(
+    settings: Settings, *, reload_interval: float | None = None, flush_interval: float = 1.0
+) -> MonitorOptions:
+    """`reload_interval`: how soon added, changed or removed units and operator rearms are noticed."""
+    ssh = settings.ssh
+    return MonitorOptions(
+        policy=Policy.from_settings(settings.monitor),
+        check_timeout=ssh.connect_timeout + ssh.command_timeout + CHECK_GUARD_S,
+        concurrency=ssh.concurrency,
+        reload_interval=reload_interval or min(30.0, settings.monitor.poll_interval),
+        flush_interval=flush_interval,
+        heartbeat_file=heartbeat_path(settings),
+    )
+
+
+def default_prober(settings: Settings) -> Prober:
+    from pbxwatch.probe import ProbeOptions, SshProber
+
+    return SshProber(ProbeOptions.from_settings(settings.ssh))
+
+
+def default_relay(settings: Settings) -> RelayPort:
+    token = settings.relay.api_token.get_secret_value() if settings.relay.api_token else None
+    return HttpRelayPort(settings.monitor.relay_url, api_token=token, timeout=settings.ssh.command_timeout)
+
+
+async def run_monitor(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    prober: Prober | None = None,
+    relay: RelayPort | None = None,
+    clock: Clock = utc_now,
+    config_file: Path | None = None,
+    options: MonitorOptions | None = None,
+    standby_poll: float = 2.0,
+) -> None:
+    """Run until `stop` is set. The prober and the relay port are injectable (tests, the demo)."""
+    db = Database.from_url(settings.database_url)
+    log.info("monitor starting: config %s, database %s, relay service %s",
+             config_file or "(defaults and environment)", mask_url(settings.database_url), settings.monitor.relay_url)
+    try:
+        await db.prepare()
+    except DatabaseError as err:
+        log.error("%s; the monitor keeps trying", err)  # noqa: TRY400 -- an outage, not a bug: no traceback
+    leadership: Leadership = (
+        SingleMonitor() if db.is_sqlite else AdvisoryLock(settings.database_url, poll_interval=standby_poll)
+    )
+    prober = prober or default_prober(settings)
+    relay = relay or default_relay(settings)
+    monitor = Monitor(
+        options or options_from(settings),
+        store=MonitorStore(db),
+        prober=prober,
+        relay=relay,
+        leadership=leadership,
+        clock=clock,
+    )
+    try:
+        await monitor.run(stop)
+    finally:
+        await prober.close()
+        await relay.close()
+        await db.dispose()
