@@ -178,10 +178,10 @@ class RelayEnv:
         return {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.get(self.url + path, headers=self.headers(), **kwargs)
+        return self.http.get(self.url + path, headers={**self.headers(), **kwargs.pop("headers", {})}, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.post(self.url + path, headers=self.headers(), **kwargs)
+        return self.http.post(self.url + path, headers={**self.headers(), **kwargs.pop("headers", {})}, **kwargs)
 
     def authorize(self) -> None:
         """Log in the way an operator does (runbook §5): a code pasted into the callback URL."""

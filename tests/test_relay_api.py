@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.relay_fixtures import RelayEnv
+from tests.relay_fixtures import RelayEnv, wait_for
 
 
 def test_toggle_off_switches_the_relay_and_audits_it(relay: RelayEnv) -> None:
@@ -16,3 +16,235 @@ def test_toggle_off_switches_the_relay_and_audits_it(relay: RelayEnv) -> None:
     assert row["action_result"] == "success"
     assert row["user_initiator"] == "api"
     assert row["extra_info"] == {"device_id": "1000aaaa01", "outlet": None, "state": False, "state_after": False}
+
+
+def test_toggle_accepts_query_parameters_and_flips_without_state(relay: RelayEnv) -> None:
+    reply = relay.post("/toggle", params={"device_id": "1000aaaa01", "initiator": "user"})
+    assert reply.status_code == 200, reply.text
+    assert relay.sim.device("1000aaaa01").states == [False]
+    [row] = relay.audit_rows("ewelink_toggle")
+    assert row["user_initiator"] == "user"
+    assert row["extra_info"]["state"] is None and row["extra_info"]["state_after"] is False
+
+
+def test_toggle_of_one_outlet_keeps_the_other_outlet(relay: RelayEnv) -> None:
+    reply = relay.post("/toggle", json={"device_id": "1000bbbb02", "outlet": 1, "state": False})
+    assert reply.status_code == 200, reply.text
+    assert relay.sim.device("1000bbbb02").states == [True, False]
+    [row] = relay.audit_rows("ewelink_toggle_off")
+    # unit 102 is fed by outlet 1 and its PBX is offline: "PBX status now" is off
+    assert row["enterprise_number"] == "102"
+    assert (row["prev_status"], row["new_status"]) == ("off", "off")
+    assert row["extra_info"]["outlet"] == 1
+
+
+def test_toggle_of_a_relay_feeding_no_unit_has_no_enterprise(relay: RelayEnv) -> None:
+    assert relay.post("/toggle", json={"device_id": "1000dddd04", "state": True}).status_code == 200
+    [row] = relay.audit_rows("ewelink_toggle_on")
+    assert row["enterprise_number"] is None
+    assert row["action_result"] == "success"
+
+
+def test_devices_list_and_one_device(relay: RelayEnv) -> None:
+    listed = relay.get("/devices")
+    assert listed.status_code == 200
+    ids = {d["device_id"]: d for d in listed.json()["devices"]}
+    assert set(ids) == {"1000aaaa01", "1000bbbb02", "1000cccc03", "1000dddd04"}
+    assert ids["1000cccc03"]["online"] is False
+    assert ids["1000bbbb02"]["channels"] == [{"outlet": 0, "on": True}, {"outlet": 1, "on": True}]
+    one = relay.get("/devices/1000aaaa01").json()
+    assert one["online"] is True and one["channels"] == [{"outlet": None, "on": True}]
+    assert "checked_at" in one
+
+
+def test_device_list_is_served_from_cache(relay: RelayEnv) -> None:
+    relay.get("/devices")
+    before = len(relay.sim.requests("/v2/device/thing"))
+    for _ in range(3):
+        assert relay.get("/devices").status_code == 200
+        assert relay.get("/devices/1000aaaa01").status_code == 200
+    assert len(relay.sim.requests("/v2/device/thing")) == before
+
+
+def test_units_unit_and_history_pages(relay: RelayEnv) -> None:
+    units = relay.get("/units").json()["units"]
+    assert [u["number"] for u in units] == ["101", "102"]
+    unit = relay.get("/units/102").json()
+    assert unit["ewelink_device_id"] == "1000bbbb02" and unit["ewelink_outlet"] == 1
+    assert unit["last_status"] == "offline"
+    for state in (False, True, False):
+        relay.post("/toggle", json={"device_id": "1000aaaa01", "state": state})
+    first = relay.get("/units/101/history", params={"limit": 2}).json()
+    assert [r["action_type"] for r in first["rows"]] == ["ewelink_toggle_off", "ewelink_toggle_on"]
+    rest = relay.get("/units/101/history", params={"limit": 2, "before_id": first["next_before_id"]}).json()
+    assert [r["action_type"] for r in rest["rows"]] == ["ewelink_toggle_off"]
+    assert rest["next_before_id"] is None
+    assert relay.get("/units/999").status_code == 404
+    assert relay.get("/units/999/history").status_code == 404
+
+
+def test_health_is_ok_with_database_and_token(relay: RelayEnv) -> None:
+    relay.get("/devices")
+    health = relay.http.get(relay.url + "/health")  # no API token needed
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "ok", body
+    assert body["database"] == "ok" and body["token"] == "valid" and body["overdue_on"] == 0
+    assert body["last_cloud_call"]["ok"] is True
+
+
+def test_metrics_and_docs(relay: RelayEnv) -> None:
+    relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
+    text = relay.get("/metrics").text
+    assert 'pbxwatch_relay_actions_total{action="off",result="success"} 1.0' in text
+    assert "pbxwatch_relay_overdue_on 0.0" in text
+    assert relay.http.get(relay.url + "/docs").status_code == 200
+    paths = relay.http.get(relay.url + "/openapi.json").json()["paths"]
+    for path in ("/toggle", "/power-cycle", "/devices", "/devices/{device_id}", "/units", "/units/{number}",
+                 "/units/{number}/history", "/health", "/metrics", "/ewelink-auth-url", "/ewelink-callback/"):
+        assert path in paths
+
+
+def test_cloud_calls_are_counted_per_month(relay: RelayEnv) -> None:
+    relay.get("/devices")
+    # token exchange, homes, devices: at least 3 calls reach the monthly counter
+    wait_for(lambda: [r for r in relay.sql("SELECT calls FROM pbxwatch_cloud_calls") if r["calls"] >= 3],
+             "the call counter")
+    assert "pbxwatch_relay_cloud_calls_month" in relay.get("/metrics").text
+
+
+# ---- SPEC §6 status table ---------------------------------------------------------------------------
+
+
+def error_of(reply: object) -> dict[str, object]:
+    import httpx
+
+    assert isinstance(reply, httpx.Response)
+    body = reply.json()
+    assert set(body) == {"error", "message", "cloud_code"}, body
+    return dict(body)
+
+
+def test_no_token_is_503_with_the_seed_message_and_a_fail_row(relay_env: RelayEnv) -> None:
+    relay_env.add_unit("101", "1000aaaa01")
+    relay_env.start()
+    reply = relay_env.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
+    assert reply.status_code == 503
+    assert error_of(reply)["error"] == "ewelink_not_authorized"
+    log = relay_env.log_file.read_text(encoding="utf-8") if relay_env.log_file.exists() else ""
+    [row] = relay_env.audit_rows("ewelink_toggle_off")
+    assert row["action_result"] == "fail" and row["enterprise_number"] == "101"
+    assert row["extra_info"]["reason"] == "ewelink_not_authorized"
+    cycle = relay_env.post("/power-cycle", json={"enterprise_number": "101"})
+    assert cycle.status_code == 503
+    [cycle_row] = relay_env.audit_rows("ewelink_power_cycle")
+    assert cycle_row["action_result"] == "fail"
+    assert relay_env.get("/devices").status_code == 503
+    assert relay_env.http.get(relay_env.url + "/health").json()["token"] == "missing"
+    del log  # the log file is written by `relay serve` (see test_relay_ops); here stderr carries it
+
+
+def test_expired_tokens_are_503(relay: RelayEnv) -> None:
+    relay.sim.state.expire_tokens(access=True, refresh=True)
+    reply = relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
+    assert reply.status_code == 503, reply.text
+    assert error_of(reply)["error"] == "ewelink_tokens_expired"
+    [row] = relay.audit_rows("ewelink_toggle_off")
+    assert row["action_result"] == "fail"
+
+
+def test_api_token_missing_or_wrong_is_401(relay: RelayEnv) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+        reply = relay.http.post(relay.url + "/toggle", json={"device_id": "1000aaaa01"}, headers=headers)
+        assert reply.status_code == 401
+        assert error_of(reply)["error"] == "unauthorized"
+        assert relay.http.get(relay.url + "/units", headers=headers).status_code == 401
+    assert relay.audit_rows() == []
+    assert relay.http.get(relay.url + "/health").status_code == 200
+
+
+def test_bad_body_or_parameter_is_422_naming_the_field(relay: RelayEnv) -> None:
+    cases = [
+        ("/toggle", {"state": True}, "device_id"),
+        ("/toggle", {"device_id": "1000aaaa01", "outlet": -1}, "outlet"),
+        ("/toggle", {"device_id": "1000aaaa01", "initiator": "robot"}, "initiator"),
+        ("/power-cycle", {"device_id": "1000aaaa01", "off_seconds": 0}, "off_seconds"),
+        ("/power-cycle", {"device_id": "1000aaaa01", "off_seconds": 301}, "off_seconds"),
+        ("/power-cycle", {}, "enterprise_number"),
+    ]
+    for path, body, field in cases:
+        reply = relay.post(path, json=body)
+        assert reply.status_code == 422, (path, body, reply.text)
+        assert field in str(error_of(reply)["message"]), reply.text
+    bad_json = relay.post("/toggle", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert bad_json.status_code == 422
+    assert relay.get("/units/101/history", params={"limit": 0}).status_code == 422
+    assert relay.post("/toggle", json={"device_id": "1000aaaa01", "outlet": 5}).status_code == 422
+
+
+def test_unknown_device_is_404(relay: RelayEnv) -> None:
+    reply = relay.post("/toggle", json={"device_id": "1000ffff99", "state": False})
+    assert reply.status_code == 404
+    assert error_of(reply)["error"] == "not_found"
+    [row] = relay.audit_rows("ewelink_toggle_off")
+    assert row["action_result"] == "fail" and row["enterprise_number"] is None
+    assert relay.get("/devices/1000ffff99").status_code == 404
+    assert relay.post("/power-cycle", json={"enterprise_number": "999"}).status_code == 404
+
+
+def test_offline_relay_is_409_and_fails_fast(relay: RelayEnv) -> None:
+    reply = relay.post("/toggle", json={"device_id": "1000cccc03", "state": False})
+    assert reply.status_code == 409
+    assert error_of(reply)["error"] == "relay_offline"
+    set_calls = [r for r in relay.sim.requests("/v2/device/thing/status") if r.method == "POST"]
+    assert set_calls == []
+    [row] = relay.audit_rows("ewelink_toggle_off")
+    assert row["action_result"] == "fail" and row["extra_info"]["reason"] == "relay_offline"
+    cycle = relay.post("/power-cycle", json={"device_id": "1000cccc03"})
+    assert cycle.status_code == 409
+    [cycle_row] = relay.audit_rows("ewelink_power_cycle")
+    assert cycle_row["action_result"] == "fail" and "offline" in cycle_row["error_message"]
+
+
+def test_quota_exhausted_is_429_with_the_cloud_code(relay: RelayEnv) -> None:
+    relay.sim.config.quota = 0
+    reply = relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
+    assert reply.status_code == 429
+    body = error_of(reply)
+    assert body["error"] == "cloud_quota_exceeded" and body["cloud_code"] == 412
+    [row] = relay.audit_rows("ewelink_toggle_off")
+    assert row["extra_info"]["cloud_error"] == 412
+    relay.sim.config.quota_style = "http403"
+    assert relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False}).status_code == 429
+
+
+def test_cloud_5xx_is_502_and_degrades_health(relay: RelayEnv) -> None:
+    from pbxwatch.sim.cloud_state import Fault
+
+    relay.sim.inject(Fault("http_500", path="/v2/", count=100))
+    reply = relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
+    assert reply.status_code == 502
+    assert error_of(reply)["error"] == "cloud_unavailable"
+    health = relay.http.get(relay.url + "/health").json()
+    assert health["status"] == "degraded" and health["last_cloud_call"]["ok"] is False
+    relay.sim.state.faults.clear()
+
+
+def test_cloud_timeout_is_504(relay_env: RelayEnv) -> None:
+    from pbxwatch.ewelink import RateLimiter
+    from pbxwatch.sim.cloud_state import Fault
+
+    relay_env.add_unit("101", "1000aaaa01")
+    relay_env.start(client_options={"rate_limiter": RateLimiter(min_interval=0), "timeout": 0.3})
+    relay_env.authorize()
+    relay_env.sim.inject(Fault("slow", path="/v2/family", count=1, delay=2.0))
+    reply = relay_env.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
+    assert reply.status_code == 504
+    assert error_of(reply)["error"] == "cloud_timeout"
+
+
+def test_unknown_path_and_method_are_json_errors(relay: RelayEnv) -> None:
+    missing = relay.get("/nope")
+    assert missing.status_code == 404 and error_of(missing)["error"] == "not_found"
+    wrong = relay.http.delete(relay.url + "/toggle", headers=relay.headers())
+    assert wrong.status_code == 405 and error_of(wrong)["error"] == "method_not_allowed"

@@ -6,6 +6,7 @@ Every action from any initiator ends in an audit row, success or failure (SPEC Â
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pbxwatch.relay.errors import (
     CloudTimeout,
     CloudUnavailable,
     InvalidRequest,
+    NotAuthorized,
     NotFound,
     NoToken,
     QuotaExceeded,
@@ -180,6 +182,12 @@ class RelayService:
         target = Target(device_id, outlet, enterprise_number)
         try:
             self.require_token()
+        except NotAuthorized as err:
+            with contextlib.suppress(RelayError):
+                target = await self.target(device_id, outlet, enterprise_number)
+            await self.audit_switch(target, state, initiator, failure=err)
+            raise
+        try:
             target = await self.target(device_id, outlet, enterprise_number)
             async with self.lock(device_id):
                 await cancel(target)
