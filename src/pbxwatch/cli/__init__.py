@@ -60,6 +60,10 @@ def _register() -> None:
     app.add_typer(relay.app, name="relay")
     from pbxwatch.cli import monitor as monitor_cmd  # `monitor`, `status`, `units rearm`
     monitor_cmd.register(app, units.app)
+    from pbxwatch.cli import ewelink as ewelink_cmd
+    from pbxwatch.cli import sim_cloud
+    app.add_typer(ewelink_cmd.app, name="ewelink")
+    sim_cloud.register(sim_app)
 
 
 _register()

@@ -52,15 +52,20 @@ _FIRST_INDEX = -9_999_999  # the API's default beginIndex (notes §5)
 class EWeLinkSettingsLike(Protocol):
     """What :meth:`EWeLinkClient.from_settings` reads (pbxwatch's ``Settings.ewelink`` fits)."""
 
-    app_id: str | None
-    redirect_url: str | None
-    region: str
-    token_file: Path
-    api_url: str | None
-    oauth_url: str | None
-
+    @property
+    def app_id(self) -> str | None: ...
     @property
     def app_secret(self) -> Any: ...  # a str, or a pydantic SecretStr
+    @property
+    def redirect_url(self) -> str | None: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def token_file(self) -> Path: ...
+    @property
+    def api_url(self) -> str | None: ...
+    @property
+    def oauth_url(self) -> str | None: ...
 
 
 def _secret_value(value: Any) -> str | None:

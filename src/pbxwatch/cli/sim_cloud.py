@@ -1,0 +1,77 @@
+"""`pbxwatch sim cloud` — run the simulated eWeLink cloud standalone (demo, manual tests).
+
+Point pbxwatch at it with ``PBXWATCH_EWELINK_API_URL=<url>`` and ``PBXWATCH_EWELINK_OAUTH_URL=<url>/oauth/index.html``
+and the same app id / secret. Control surface: ``<url>/_sim/...`` (devices, faults, requests, code, tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pbxwatch.cli.common import fail
+
+
+def cloud(
+    host: Annotated[str, typer.Option("--host", help="Loopback address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 = a free one, printed at start).")] = 0,
+    app_id: Annotated[str, typer.Option("--app-id", envvar="PBXWATCH_SIM_CLOUD_APP_ID",
+                                        help="The APPID the simulated cloud accepts.")] = "simappid0001",
+    app_secret: Annotated[str, typer.Option("--app-secret", envvar="PBXWATCH_SIM_CLOUD_APP_SECRET",
+                                            help="The simulated app's secret (a test value; "
+                                                 "prefer the environment variable).",
+                                            show_default=False)] = "simappsecret0001",  # noqa: S107 - fake
+    region: Annotated[str, typer.Option("--region", help="Region the authorization page reports.")] = "eu",
+    devices: Annotated[Path | None, typer.Option("--devices", help="JSON file: a list of devices "
+                                                 "{id, name, online, channels, states, home, host|hosts}.")] = None,
+    power_url: Annotated[str | None, typer.Option("--power-url", help="Simulated fleet's control URL: each "
+                                                  "relay switch POSTs {power_url}/hosts/{host}/power "
+                                                  "{\"on\": bool}.")] = None,
+    code_ttl: Annotated[float, typer.Option("--code-ttl", help="Seconds an OAuth code lives.")] = 30.0,
+    access_ttl: Annotated[float, typer.Option("--access-ttl", help="Access token lifetime, s.")] = 30 * 86400.0,
+    refresh_ttl: Annotated[float, typer.Option("--refresh-ttl", help="Refresh token lifetime, s.")] = 60 * 86400.0,
+    min_interval: Annotated[float, typer.Option("--min-interval", help="Per-IP min seconds between calls "
+                                                "(0 = off).")] = 0.0,
+    quota: Annotated[int | None, typer.Option("--quota", help="Calls allowed before 412 (default: none).")]
+    = None,
+    manual: Annotated[bool, typer.Option("--manual-approve", help="Show an Authorize button instead of "
+                                         "redirecting at once.")] = False,
+) -> None:
+    """Run a simulated eWeLink cloud until interrupted; prints its URL on the first line."""
+    from pbxwatch.sim.cloud import SimCloud, SimCloudConfig, check_loopback, load_devices
+
+    try:
+        check_loopback(host)
+        loaded = load_devices(json.loads(devices.read_text(encoding="utf-8"))) if devices else []
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        fail(f"sim cloud: {err}")
+    config = SimCloudConfig(app_id=app_id, app_secret=app_secret, region=region, code_ttl=code_ttl,
+                            access_ttl=access_ttl, refresh_ttl=refresh_ttl, min_interval=min_interval,
+                            quota=quota, auto_approve=not manual)
+    sim = SimCloud(config, devices=loaded, host=host, port=port, power_url=power_url)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await sim.start()
+        sys.stdout.write(f"{sim.url} oauth_url={sim.oauth_url} app_id={app_id} devices={len(loaded)}\n")
+        sys.stdout.flush()
+        await stop.wait()
+        await sim.stop()
+
+    try:
+        asyncio.run(main())
+    except OSError as err:
+        fail(f"sim cloud: cannot listen on {host}:{port}: {err.strerror}")
+
+
+def register(sim_app: typer.Typer) -> None:
+    sim_app.command("cloud")(cloud)
