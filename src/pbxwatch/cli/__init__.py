@@ -60,6 +60,10 @@ def _register() -> None:
     app.add_typer(relay.app, name="relay")
     from pbxwatch.cli import monitor as monitor_cmd  # `monitor`, `status`, `units rearm`
     monitor_cmd.register(app, units.app)
+    from pbxwatch.cli import probe as probe_cmd  # `probe`
+    probe_cmd.register(app)
+    from pbxwatch.cli import sim_fleet  # `sim fleet`
+    sim_fleet.register(sim_app)
     from pbxwatch.cli import ewelink as ewelink_cmd
     from pbxwatch.cli import sim_cloud
     app.add_typer(ewelink_cmd.app, name="ewelink")
