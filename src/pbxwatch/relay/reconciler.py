@@ -45,14 +45,20 @@ class Reconciler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.policy.interval)
 
-    async def tick(self) -> None:
+    async def refresh_overdue(self) -> list[Intent]:
+        """Re-read the active intents; the overdue ones feed `/health` and `/metrics`."""
         now = self.runner.service.clock.now()
-        await self.runner.service.flush_call_counter()
         active = await self.runner.service.store.active_intents()
         grace = timedelta(seconds=self.policy.overdue_grace)
         self.overdue = [i for i in active if i.on_due_at + grace <= now]
         self.runner.service.metrics.active_cycles.set(len(active))
         self.runner.service.metrics.overdue_on.set(len(self.overdue))
+        return active
+
+    async def tick(self) -> None:
+        now = self.runner.service.clock.now()
+        await self.runner.service.flush_call_counter()
+        active = await self.refresh_overdue()
         self._say_loudly(now)
         for intent in active:
             if intent.on_due_at <= now and intent.id not in self.runner.in_flight and self._due(intent, now):

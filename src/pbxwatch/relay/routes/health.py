@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from fastapi import APIRouter, Response
@@ -22,7 +23,7 @@ async def health(ctx: Ctx) -> JSONResponse:
     """200 `ok` or `degraded` (token, last cloud call, overdue "on"s); 503 only when the database is down."""
     service, problems = ctx.service, []
     try:
-        await service.store.ping()
+        await ctx.reconciler.refresh_overdue()
         database = "ok"
     except (SQLAlchemyError, OSError) as err:
         log.error("health: database unreachable: %s", err.__class__.__name__)  # noqa: TRY400 - one line
@@ -56,4 +57,6 @@ async def health(ctx: Ctx) -> JSONResponse:
 @router.get("/metrics", dependencies=[ApiToken], response_class=Response)
 async def metrics(ctx: Ctx) -> Response:
     ctx.service.token_state()
+    with contextlib.suppress(SQLAlchemyError, OSError):
+        await ctx.reconciler.refresh_overdue()
     return Response(ctx.service.metrics.render(), media_type=CONTENT_TYPE)
