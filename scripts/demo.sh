@@ -3,12 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-if .venv/bin/pbxwatch demo --help >/dev/null 2>&1; then
-    exec .venv/bin/pbxwatch demo "$@"
-fi
-# Until `pbxwatch demo` lands: the foundation on the SQLite default in a scratch directory.
-work=$(mktemp -d)
-cd "$work"
-"$OLDPWD/.venv/bin/pbxwatch" db upgrade
-"$OLDPWD/.venv/bin/pbxwatch" units list
-echo "database and logs are in $work"
+exec .venv/bin/pbxwatch demo "$@"

@@ -68,6 +68,9 @@ def _register() -> None:
     from pbxwatch.cli import sim_cloud
     app.add_typer(ewelink_cmd.app, name="ewelink")
     sim_cloud.register(sim_app)
+    from pbxwatch.cli import demo as demo_cmd  # `demo`
+
+    app.command("demo")(demo_cmd.demo)
 
 
 _register()
