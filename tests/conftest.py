@@ -17,7 +17,7 @@ from pbxwatch.db.migrate import upgrade_url
 PG_ADMIN_URL = os.environ.get("PBXWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
-pytest_plugins: list[str] = ["tests.relay_fixtures", "tests.cloud_fixtures"]
+pytest_plugins: list[str] = ["tests.relay_fixtures", "tests.cloud_fixtures", "tests.fleet_fixtures"]
 
 
 async def _admin(sql: str) -> None:

@@ -166,6 +166,10 @@ class SimFleet:
         await self.host(name).set_power(on, self.boot_delay)
         logger.info("simulated PBX %s: power %s", name, "on" if on else "off")
 
+    async def wait_booted(self, name: str) -> None:
+        """Wait until a host that was powered on has finished booting."""
+        await self.host(name).wait_booted()
+
     async def restart(self, name: str, *, new_host_key: bool = False) -> None:
         """Restart the host's sshd (its connections drop); optionally with a new host key."""
         host = self.host(name)

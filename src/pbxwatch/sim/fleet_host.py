@@ -198,6 +198,11 @@ class SimHost:
             self._boot_task = asyncio.get_running_loop().create_task(self._boot(boot_delay))
         await self.apply()
 
+    async def wait_booted(self) -> None:
+        """Return once a pending boot has finished (SSH listening again)."""
+        if self._boot_task is not None and not self._boot_task.done():
+            await asyncio.shield(self._boot_task)
+
     async def _boot(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self.booting = False

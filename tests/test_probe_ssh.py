@@ -1,0 +1,215 @@
+"""The prober against simulated PBXes over real SSH: every verdict and reason, kept connections,
+reconnects, power cycles, host keys and credentials."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from pbxwatch.domain.verdicts import Reason, Verdict
+from pbxwatch.probe import ProbeConfigError, SshProber
+from pbxwatch.sim.fleet import Mode, SimFleet, SimPeer
+from tests.fleet_fixtures import probe_options
+
+
+def first(fleet: SimFleet) -> tuple[str, str, int]:
+    host = next(iter(fleet.hosts.values()))
+    return host.name, host.address, host.port
+
+
+async def test_a_healthy_host_is_up_with_uptime_disk_and_its_peers(fleet: SimFleet, prober: SshProber) -> None:
+    _, address, port = first(fleet)
+    result = await prober.check(address, port)
+    assert (result.verdict, result.reason, result.detail) == (Verdict.UP, Reason.OK, "")
+    assert result.uptime_seconds is not None and result.uptime_seconds >= 86400
+    assert result.disk_usage_percent == 42
+    assert result.line_stats is not None
+    assert (result.line_stats["source"], result.line_stats["total"], result.line_stats["ok"]) == ("sip", 4, 3)
+    assert result.line_stats["unparsed"] == []
+
+
+async def test_a_pjsip_host_reports_its_endpoints(fleet: SimFleet, prober: SshProber) -> None:
+    name, address, port = first(fleet)
+    peers = [SimPeer("trunk-a", host="198.51.100.7", latency_ms=25), SimPeer("6001", status="unreachable")]
+    fleet.set_peers(name, peers, stack="pjsip")
+    result = await prober.check(address, port)
+    assert result.reason is Reason.OK
+    assert result.line_stats is not None
+    assert (result.line_stats["source"], result.line_stats["total"]) == ("pjsip", 2)
+    trunk = next(p for p in result.line_stats["peers"] if p["name"] == "trunk-a")
+    assert (trunk["host"], trunk["status"], trunk["latency_ms"]) == ("198.51.100.7", "ok", 25.0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "verdict", "reason"),
+    [
+        (Mode.ASTERISK_NOT_RUNNING, Verdict.DOWN, Reason.ASTERISK_NOT_RUNNING),
+        (Mode.CLI_HUNG, Verdict.DOWN, Reason.CLI_HUNG),
+        (Mode.UNREACHABLE, Verdict.DOWN, Reason.CONNECT_REFUSED),
+        (Mode.ASTERISK_MISSING, Verdict.UNKNOWN, Reason.ASTERISK_MISSING),
+        (Mode.PERMISSION_DENIED, Verdict.UNKNOWN, Reason.PERMISSION_DENIED),
+    ],
+)
+async def test_each_mode_gives_its_verdict_and_reason(
+    fleet: SimFleet, prober: SshProber, mode: Mode, verdict: Verdict, reason: Reason
+) -> None:
+    name, address, port = first(fleet)
+    assert (await prober.check(address, port)).reason is Reason.OK  # a kept connection exists
+    await fleet.set_mode(name, mode)
+    result = await prober.check(address, port)
+    assert (result.verdict, result.reason) == (verdict, reason)
+    assert result.detail
+    await fleet.set_mode(name, Mode.HEALTHY)
+    assert (await prober.check(address, port)).reason is Reason.OK
+
+
+async def test_an_ssh_hung_host_is_a_banner_timeout(fleet: SimFleet) -> None:
+    name, address, port = first(fleet)
+    await fleet.set_mode(name, Mode.SSH_HUNG)
+    async with SshProber(probe_options(fleet, connect_timeout=0.5)) as prober:
+        result = await prober.check(address, port)
+    assert (result.verdict, result.reason) == (Verdict.DOWN, Reason.BANNER_TIMEOUT)
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[tuple[str, int]]:
+    """A port whose accept queue is full: the kernel drops further SYNs, so a connect times out."""
+    server = socket.socket()
+    server.bind(("127.0.3.1", 0))
+    server.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(server.getsockname())
+        fillers.append(filler)
+    yield server.getsockname()
+    for sock in [*fillers, server]:
+        sock.close()
+
+
+async def test_a_host_that_never_answers_the_syn_is_a_connect_timeout(
+    fleet: SimFleet, full_backlog: tuple[str, int]
+) -> None:
+    async with SshProber(probe_options(fleet, connect_timeout=0.5)) as prober:
+        result = await prober.check(*full_backlog)
+    assert (result.verdict, result.reason) == (Verdict.DOWN, Reason.CONNECT_TIMEOUT)
+
+
+async def test_a_sweep_does_not_wait_for_a_hung_host(fleet: SimFleet) -> None:
+    names = list(fleet.hosts)
+    await fleet.set_mode(names[0], Mode.SSH_HUNG)
+    await fleet.set_mode(names[1], Mode.CLI_HUNG)
+    async with SshProber(probe_options(fleet, concurrency=2)) as prober:
+        results = await prober.check_many(fleet.targets())
+    assert [r.reason for r in results.values()] == [Reason.BANNER_TIMEOUT, Reason.CLI_HUNG, Reason.OK]
+
+
+async def test_connections_are_kept_and_reused_between_checks(fleet: SimFleet, prober: SshProber) -> None:
+    name, address, port = first(fleet)
+    for _ in range(3):
+        assert (await prober.check(address, port)).reason is Reason.OK
+    host = fleet.host(name).view()
+    assert (host["execs"], host["connections"]) == (3, 1)
+    assert prober.open_connections == 1
+
+
+async def test_a_restarted_sshd_is_reconnected_transparently(fleet: SimFleet, prober: SshProber) -> None:
+    name, address, port = first(fleet)
+    assert (await prober.check(address, port)).reason is Reason.OK
+    await fleet.restart(name)
+    result = await prober.check(address, port)
+    assert result.reason is Reason.OK
+    assert fleet.host(name).view()["connections"] == 1
+
+
+async def test_power_off_is_down_and_power_on_boots_with_a_fresh_uptime(fleet: SimFleet, prober: SshProber) -> None:
+    name, address, port = first(fleet)
+    await fleet.set_mode(name, Mode.CLI_HUNG)
+    await fleet.set_power(name, False)
+    assert (await prober.check(address, port)).reason is Reason.CONNECT_REFUSED
+    await fleet.set_power(name, True)
+    assert (await prober.check(address, port)).reason is Reason.CONNECT_REFUSED  # still booting
+    await fleet.wait_booted(name)
+    result = await prober.check(address, port)
+    assert result.reason is Reason.OK  # the power-cycle cured the hung CLI
+    assert result.uptime_seconds is not None and result.uptime_seconds < 60
+
+
+async def test_a_persistent_fault_survives_a_power_cycle(fleet: SimFleet, prober: SshProber) -> None:
+    name, address, port = first(fleet)
+    await fleet.set_mode(name, Mode.ASTERISK_NOT_RUNNING, persistent=True)
+    await fleet.set_power(name, False)
+    await fleet.set_power(name, True)
+    await fleet.wait_booted(name)
+    assert (await prober.check(address, port)).reason is Reason.ASTERISK_NOT_RUNNING
+
+
+async def test_a_changed_host_key_is_unknown_with_a_loud_log_line(
+    fleet: SimFleet, prober: SshProber, caplog: pytest.LogCaptureFixture
+) -> None:
+    name, address, port = first(fleet)
+    assert (await prober.check(address, port)).reason is Reason.OK
+    await fleet.restart(name, new_host_key=True)
+    with caplog.at_level(logging.WARNING, logger="pbxwatch.probe"):
+        result = await prober.check(address, port)
+    assert (result.verdict, result.reason) == (Verdict.UNKNOWN, Reason.HOST_KEY_MISMATCH)
+    loud = [r for r in caplog.records if r.levelno >= logging.ERROR and "HOST KEY MISMATCH" in r.getMessage()]
+    assert len(loud) == 1
+    assert f"[{address}]:{port}" in loud[0].getMessage()
+
+
+async def test_a_changed_key_is_refused_even_when_new_keys_are_accepted(fleet: SimFleet) -> None:
+    name, address, port = first(fleet)
+    await fleet.restart(name, new_host_key=True)
+    async with SshProber(probe_options(fleet, accept_new_host_keys=True)) as prober:
+        assert (await prober.check(address, port)).reason is Reason.HOST_KEY_MISMATCH
+
+
+async def test_an_unknown_host_is_refused_unless_new_keys_are_accepted(fleet: SimFleet, tmp_path) -> None:
+    _, address, port = first(fleet)
+    known = tmp_path / "empty_known_hosts"
+    async with SshProber(probe_options(fleet, known_hosts=known)) as prober:
+        result = await prober.check(address, port)
+    assert (result.verdict, result.reason) == (Verdict.UNKNOWN, Reason.HOST_KEY_MISMATCH)
+    assert "not in" in result.detail
+    async with SshProber(probe_options(fleet, known_hosts=known, accept_new_host_keys=True)) as prober:
+        assert (await prober.check(address, port)).reason is Reason.OK
+    assert known.read_text().startswith(f"[{address}]:{port} ssh-ed25519 ")
+    async with SshProber(probe_options(fleet, known_hosts=known)) as prober:  # remembered
+        assert (await prober.check(address, port)).reason is Reason.OK
+
+
+async def test_a_wrong_user_is_an_authentication_failure(fleet: SimFleet) -> None:
+    _, address, port = first(fleet)
+    async with SshProber(probe_options(fleet, username="intruder")) as prober:
+        result = await prober.check(address, port)
+    assert (result.verdict, result.reason) == (Verdict.UNKNOWN, Reason.AUTH_FAILED)
+
+
+async def test_password_authentication(tmp_path) -> None:
+    async with SimFleet(1, state_dir=tmp_path / "pw", password="s3cret-pw", base_address="127.0.2.1") as sim:
+        host = next(iter(sim.hosts.values()))
+        good = probe_options(sim, key_file=None, password="s3cret-pw")
+        bad = probe_options(sim, key_file=None, password="wrong")
+        async with SshProber(good) as prober:
+            assert (await prober.check(host.address, host.port)).reason is Reason.OK
+        async with SshProber(bad) as prober:
+            assert (await prober.check(host.address, host.port)).reason is Reason.AUTH_FAILED
+    assert "s3cret-pw" not in repr(good)
+
+
+async def test_unresolvable_host_name_is_unknown(prober: SshProber) -> None:
+    result = await prober.check("no-such-pbx.invalid", 22)
+    assert (result.verdict, result.reason) == (Verdict.UNKNOWN, Reason.PROBE_ERROR)
+
+
+def test_bad_options_fail_at_construction_with_one_line(fleet: SimFleet, tmp_path) -> None:
+    with pytest.raises(ProbeConfigError, match="asterisk command"):
+        SshProber(probe_options(fleet, asterisk_command="asterisk; reboot"))
+    (tmp_path / "junk_key").write_text("not a key")
+    with pytest.raises(ProbeConfigError, match=r"ssh\.key_file"):
+        SshProber(probe_options(fleet, key_file=tmp_path / "junk_key"))
