@@ -324,3 +324,16 @@ async def test_every_call_is_counted(cloud: SimCloud, http: httpx.AsyncClient,
     assert client.calls == len(calls) == len(cloud.requests("/v2/")) == 4
     assert [c.outcome for c in calls] == ["ok", "ok", "ok", "CloudOverloadedError"]
     assert calls[0].path == "/v2/user/oauth/token"
+
+
+async def test_concurrent_calls_in_one_process_share_one_refresh(cloud: SimCloud, http: httpx.AsyncClient,
+                                                                 clock: FakeClock, tmp_path: Path) -> None:
+    client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
+    twin = make_client(cloud, tmp_path / "tok.json", http, clock=clock)  # a second client, same process
+    await authorize(client, http)
+    assert twin.reload_tokens() is True
+    assert twin.reload_tokens() is False
+    cloud.state.revoke_access_tokens()
+    results = await asyncio.gather(*(c.list_homes() for c in (client, twin, client, twin, client)))
+    assert all(len(homes) == 1 for homes in results)
+    assert paths(cloud).count("/v2/user/refresh") == 1

@@ -194,6 +194,17 @@ class EWeLinkClient:
         return status_of(tokens, self._now_ms(), problem=None if tokens else
                          f"no token file {self._tokens_file.path}")
 
+    def reload_tokens(self) -> bool:
+        """Re-read the token file if another process rewrote it (inode/mtime); True when it changed.
+
+        Calls do this by themselves; a service may call it to log that new tokens were picked up."""
+        before = self._fingerprint
+        try:
+            self._current_tokens()
+        except errors.TokenFileError:
+            return True
+        return self._fingerprint != before
+
     def check_tokens_at_start(self) -> TokenStatus:
         """Read the token file at service start; logs the seed message when it is missing or unreadable."""
         status = self.token_status()
@@ -202,6 +213,8 @@ class EWeLinkClient:
             log.error("eWeLink token file: %s", status.problem)
         elif status.state == "expired":
             log.error(MSG_TOKENS_EXPIRED)
+        elif status.state == "expiring":
+            log.warning("eWeLink refresh token %s", status.describe())
         return status
 
     def _current_tokens(self) -> TokenSet | None:
