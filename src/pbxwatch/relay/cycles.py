@@ -174,19 +174,19 @@ class CycleRunner:
                 return await self._off_failed(intent, err)
             now = service.clock.now()
             due = now + timedelta(seconds=intent.off_seconds)
-            await service.store.transition(intent.id, ["pending"], state="off", off_at=now, on_due_at=due)
             log.info("power-cycle %s: relay %s outlet %s off, on due at %s",
                      intent.id, intent.device_id, intent.outlet, due.isoformat())
             await service.audit_switch(target, False, initiator, cycle_id=intent.id)
+            await service.store.transition(intent.id, ["pending"], state="off", off_at=now, on_due_at=due)
             return due
 
     async def _off_failed(self, intent: Intent, err: RelayError) -> datetime | None:
         maybe_off = isinstance(err, MAYBE_SWITCHED)
         state = "off" if maybe_off else "failed"
         due = self.service.clock.now() + timedelta(seconds=intent.off_seconds)
-        await self.service.store.transition(intent.id, ["pending"], state=state, on_due_at=due, last_error=err.message)
         await self.service.audit_switch(target_of(intent), False, Initiator(intent.initiator), failure=err,
                                         cycle_id=intent.id)
+        await self.service.store.transition(intent.id, ["pending"], state=state, on_due_at=due, last_error=err.message)
         return due if maybe_off else None
 
     async def _wait_until(self, due: datetime) -> None:
@@ -219,11 +219,11 @@ class CycleRunner:
                 await service.store.record_attempt(cycle_id, err.message)
                 await service.audit_switch(target, True, initiator, failure=err, cycle_id=cycle_id)
                 return False
-            if not await service.store.transition(cycle_id, ACTIVE_STATES, state="done", on_at=service.clock.now()):
-                return True  # a toggle cancelled it meanwhile; the relay is on either way
             log.info("power-cycle %s: relay %s outlet %s on again (read back %s)",
                      cycle_id, intent.device_id, intent.outlet, after)
+            # audited before the intent is closed: whoever sees "done" sees the row too
             await service.audit_switch(target, True, initiator, state_after=after, cycle_id=cycle_id)
+            await service.store.transition(cycle_id, ACTIVE_STATES, state="done", on_at=service.clock.now())
             return True
 
     async def cancel_for(self, target: Target) -> None:
