@@ -245,14 +245,14 @@ async def test_rate_limits_cloud_refuses_bursts_and_the_limiter_avoids_them(
         cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path) -> None:
     bursty = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(bursty, http)
-    cloud.config.min_interval = 0.1
+    cloud.config.min_interval = 0.3
     with pytest.raises(CloudRateLimitedError):
         for _ in range(3):
             await bursty.list_homes()
-    await asyncio.sleep(0.2)  # let the refused burst age out of the cloud's window
+    await asyncio.sleep(0.4)  # let the refused burst age out of the cloud's window
     polite = make_client(cloud, tmp_path / "tok.json", http, clock=clock,
-                         rate_limiter=RateLimiter(min_interval=0.2))
-    for _ in range(4):
+                         rate_limiter=RateLimiter(min_interval=0.6))
+    for _ in range(3):
         assert await polite.list_homes()
 
 
