@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.relay_fixtures import RelayEnv, wait_for
+import pytest
+
+from tests.relay_fixtures import RelayEnv, free_port, wait_for
 
 
 def test_toggle_off_switches_the_relay_and_audits_it(relay: RelayEnv) -> None:
@@ -248,3 +250,25 @@ def test_unknown_path_and_method_are_json_errors(relay: RelayEnv) -> None:
     assert missing.status_code == 404 and error_of(missing)["error"] == "not_found"
     wrong = relay.http.delete(relay.url + "/toggle", headers=relay.headers())
     assert wrong.status_code == 405 and error_of(wrong)["error"] == "method_not_allowed"
+
+
+def test_a_warning_at_80_percent_of_the_monthly_quota(relay: RelayEnv, caplog: pytest.LogCaptureFixture) -> None:
+    wait_for(lambda: relay.sql("SELECT month FROM pbxwatch_cloud_calls"), "the first counted calls")
+    month = relay.sql("SELECT month FROM pbxwatch_cloud_calls")[0]["month"]
+    relay.sql("UPDATE pbxwatch_cloud_calls SET calls = 39999 WHERE month = $1", month)
+    relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
+    wait_for(lambda: "of the quota" in caplog.text, "the quota warning")
+    assert "eWeLink cloud calls this month: 4" in caplog.text
+    ratio = [line for line in relay.get("/metrics").text.splitlines()
+             if line.startswith("pbxwatch_relay_cloud_quota_used_ratio ")]
+    assert float(ratio[0].split()[1]) >= 0.8
+
+
+def test_health_is_503_only_when_the_database_is_down(relay_env: RelayEnv) -> None:
+    relay_env.pg_url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    relay_env.start()
+    health = relay_env.http.get(relay_env.url + "/health")
+    assert health.status_code == 503
+    assert health.json()["database"] == "down" and health.json()["status"] == "degraded"
+    units = relay_env.get("/units")
+    assert units.status_code == 503 and error_of(units)["error"] == "database_unavailable"

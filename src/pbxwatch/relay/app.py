@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from pbxwatch.config import Settings
-from pbxwatch.db.engine import Database, DatabaseError
+from pbxwatch.db.engine import Database, DatabaseError, describe
 from pbxwatch.relay.clock import Clock, SystemClock
 from pbxwatch.relay.cloud import RelayCloud
 from pbxwatch.relay.context import RelayContext
@@ -58,10 +58,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
         return error_response(err.status_code, code, str(err.detail))
 
-    @app.exception_handler(SQLAlchemyError)
-    async def database_down(_: Request, err: SQLAlchemyError) -> JSONResponse:
-        log.error("database error: %s", str(err).splitlines()[0][:300] if str(err) else type(err).__name__)
+    async def database_down(_: Request, err: Exception) -> JSONResponse:
+        log.error("database error: %s", describe(err))
         return error_response(503, "database_unavailable", "the database is unreachable; try again")
+
+    # asyncpg raises plain OSError / TimeoutError when the server cannot be reached at all
+    for kind in (SQLAlchemyError, OSError, TimeoutError):
+        app.add_exception_handler(kind, database_down)
 
 
 def default_cloud(settings: Settings, tally: CallTally, **client_options: Any) -> tuple[RelayCloud, httpx.AsyncClient]:

@@ -12,6 +12,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from pbxwatch.db.engine import describe
 from pbxwatch.relay.cycles import CycleRunner
 from pbxwatch.relay.store import Intent
 
@@ -37,10 +40,16 @@ class Reconciler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pass after pass until `stop` is set; a failing pass is logged and the loop goes on."""
+        failing = False
         while not stop.is_set():
             try:
                 await self.tick()
-            except Exception:  # the database may be down; the next pass tries again
+                failing = False
+            except (SQLAlchemyError, OSError, TimeoutError) as err:  # the database is down: say it once
+                if not failing:
+                    log.error("reconciler: database unavailable, retrying: %s", describe(err))  # noqa: TRY400
+                failing = True
+            except Exception:  # a bug must not stop the reconciler; the next pass tries again
                 log.exception("reconciler pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.policy.interval)
