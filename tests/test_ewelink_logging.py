@@ -116,10 +116,10 @@ async def test_seed_messages_are_logged_verbatim(cloud: SimCloud, http: httpx.As
     with pytest.raises(TokensExpiredError):
         await client.set_switch(SINGLE_ID, False)
     ours = [(r.name, r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("pbxwatch.ewelink")]
-    assert ("pbxwatch.ewelink.client", "ERROR",
+    assert ("pbxwatch.ewelink.lifecycle", "ERROR",
             "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback.") in ours
-    assert ("pbxwatch.ewelink.client", "ERROR", "Нет access_token для управления устройствами!") in ours
-    assert ("pbxwatch.ewelink.client", "ERROR", "Токены истекли, нужна повторная авторизация") in ours
+    assert ("pbxwatch.ewelink.lifecycle", "ERROR", "Нет access_token для управления устройствами!") in ours
+    assert ("pbxwatch.ewelink.lifecycle", "ERROR", "Токены истекли, нужна повторная авторизация") in ours
     assert (MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED, MSG_TOKENS_NOT_LOADED) == (
         "Нет access_token для управления устройствами!",
         "Токены истекли, нужна повторная авторизация",

@@ -11,16 +11,10 @@ Typical use::
         await client.set_switch("1000abcdef", on=False, outlet=None)
 
 Errors: see :mod:`pbxwatch.ewelink.errors` (a tree ordered by what the caller does next).
-Seed log messages (SPEC §7) are logged on ``pbxwatch.ewelink.client``.
+Seed log messages (SPEC §7) are logged on ``pbxwatch.ewelink.lifecycle`` (under ``pbxwatch.ewelink``).
 """
 
-from pbxwatch.ewelink.client import (
-    MSG_NO_ACCESS_TOKEN,
-    MSG_TOKENS_EXPIRED,
-    MSG_TOKENS_NOT_LOADED,
-    EWeLinkClient,
-    EWeLinkSettingsLike,
-)
+from pbxwatch.ewelink.client import EWeLinkClient, EWeLinkSettingsLike
 from pbxwatch.ewelink.errors import (
     CloudOverloadedError,
     CloudRateLimitedError,
@@ -42,6 +36,7 @@ from pbxwatch.ewelink.errors import (
     TokensExpiredError,
     UnexpectedResponseError,
 )
+from pbxwatch.ewelink.lifecycle import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED, MSG_TOKENS_NOT_LOADED
 from pbxwatch.ewelink.models import CallRecord, Device, Home, Outlet, TokenSet, TokenState, TokenStatus
 from pbxwatch.ewelink.ratelimit import RateLimiter
 from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, REGION_API_URLS, REGIONS, api_base_url, check_region

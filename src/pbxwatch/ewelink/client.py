@@ -6,7 +6,6 @@ OAuth state store are injected; see :class:`EWeLinkClient`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +18,10 @@ import httpx
 
 from pbxwatch.ewelink import errors
 from pbxwatch.ewelink.devices import countdown_params, parse_device, switch_params
+from pbxwatch.ewelink.lifecycle import (
+    MSG_TOKENS_EXPIRED,
+    TokenKeeper,
+)
 from pbxwatch.ewelink.models import (
     ACCESS_TOKEN_LIFETIME_MS,
     REFRESH_TOKEN_LIFETIME_MS,
@@ -36,11 +39,6 @@ from pbxwatch.ewelink.tokens import TokenFile, status_of
 from pbxwatch.ewelink.wire import AccessTokenRejected, ErrorMap, Wire
 
 log = logging.getLogger(__name__)
-
-# The seed's log messages (SPEC §7), verbatim: operators grep for them.
-MSG_NO_ACCESS_TOKEN = "Нет access_token для управления устройствами!"  # noqa: S105 - a log message, not a password
-MSG_TOKENS_EXPIRED = "Токены истекли, нужна повторная авторизация"
-MSG_TOKENS_NOT_LOADED = "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback."
 
 DEFAULT_TIMEOUT_S = 10.0
 #: refresh the access token this long before it expires (it lives 30 days)
@@ -94,19 +92,16 @@ class EWeLinkClient:
         self._app_id = app_id
         self._app_secret = app_secret
         self._redirect_url = redirect_url
-        self._tokens_file = token_file if isinstance(token_file, TokenFile) else TokenFile(token_file)
+        tokens_file = token_file if isinstance(token_file, TokenFile) else TokenFile(token_file)
+        self._keeper = TokenKeeper(tokens_file, clock, int(refresh_margin * 1000))
         self._region = check_region(region)
         self._api_url = api_url
         self._oauth_url = oauth_url or DEFAULT_OAUTH_URL
         self._states = state_store if state_store is not None else \
-            FileStateStore.beside(self._tokens_file.path, clock=clock)
+            FileStateStore.beside(tokens_file.path, clock=clock)
         self._clock = clock
-        self._margin_ms = int(refresh_margin * 1000)
         self._page_size = page_size
         self._wire = Wire(http=http, limiter=rate_limiter or RateLimiter(), timeout=timeout, on_call=on_call)
-        self._tokens: TokenSet | None = None
-        self._fingerprint: tuple[int, int, int, int] | None = None
-        self._refresh_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: EWeLinkSettingsLike, *, http: httpx.AsyncClient,
@@ -121,7 +116,7 @@ class EWeLinkClient:
 
     @property
     def token_file(self) -> TokenFile:
-        return self._tokens_file
+        return self._keeper.file
 
     @property
     def calls(self) -> int:
@@ -163,10 +158,8 @@ class EWeLinkClient:
         data = await self._signed_post(chosen, "/v2/user/oauth/token", body,
                                        {405: errors.InvalidCodeError})
         tokens = self._tokens_from_exchange(data, chosen)
-        async with self._tokens_file.locked():
-            self._tokens_file.write(tokens)
-        self._adopt(tokens)
-        log.info("eWeLink tokens obtained for region %s, saved to %s", chosen, self._tokens_file.path)
+        await self._keeper.save(tokens)
+        log.info("eWeLink tokens obtained for region %s, saved to %s", chosen, self._keeper.file.path)
         return status_of(tokens, self._now_ms())
 
     def _tokens_from_exchange(self, data: Mapping[str, Any], region: str) -> TokenSet:
@@ -180,99 +173,29 @@ class EWeLinkClient:
 
     async def refresh(self) -> TokenStatus:
         """Refresh now (single-flight); returns the new status."""
-        tokens = self._usable_tokens()
-        return status_of(await self._refresh(tokens, force=True), self._now_ms())
+        fresh = await self._keeper.refresh(self._keeper.usable(), self._post_refresh, force=True)
+        return status_of(fresh, self._now_ms())
 
     # ---- token state --------------------------------------------------------------------------------
 
     def token_status(self) -> TokenStatus:
         """valid / expiring / expired / missing (by the refresh token), with expiry times; never a token."""
-        try:
-            tokens = self._current_tokens()
-        except errors.TokenFileError as err:
-            return status_of(None, self._now_ms(), problem=err.message)
-        return status_of(tokens, self._now_ms(), problem=None if tokens else
-                         f"no token file {self._tokens_file.path}")
+        return self._keeper.status()
 
     def reload_tokens(self) -> bool:
         """Re-read the token file if another process rewrote it (inode/mtime); True when it changed.
 
         Calls do this by themselves; a service may call it to log that new tokens were picked up."""
-        before = self._fingerprint
-        try:
-            self._current_tokens()
-        except errors.TokenFileError:
-            return True
-        return self._fingerprint != before
+        return self._keeper.reload()
 
     def check_tokens_at_start(self) -> TokenStatus:
         """Read the token file at service start; logs the seed message when it is missing or unreadable."""
-        status = self.token_status()
-        if status.state == "missing":
-            log.error(MSG_TOKENS_NOT_LOADED)
-            log.error("eWeLink token file: %s", status.problem)
-        elif status.state == "expired":
-            log.error(MSG_TOKENS_EXPIRED)
-        elif status.state == "expiring":
-            log.warning("eWeLink refresh token %s", status.describe())
-        return status
-
-    def _current_tokens(self) -> TokenSet | None:
-        """The cached tokens, re-read when the file changed (another process refreshed or logged in)."""
-        fingerprint = self._tokens_file.fingerprint()
-        if fingerprint != self._fingerprint or fingerprint is None:
-            self._tokens = self._tokens_file.read()
-            self._fingerprint = fingerprint
-        return self._tokens
-
-    def _adopt(self, tokens: TokenSet) -> None:
-        self._tokens = tokens
-        self._fingerprint = self._tokens_file.fingerprint()
-
-    def _usable_tokens(self) -> TokenSet:
-        """Tokens for a device call, or the seed log message and a ReauthorizationRequired error."""
-        try:
-            tokens = self._current_tokens()
-        except errors.TokenFileError:
-            log.error(MSG_NO_ACCESS_TOKEN)  # noqa: TRY400 - the seed line alone; the error goes to the caller
-            raise
-        if tokens is None:
-            log.error(MSG_NO_ACCESS_TOKEN)
-            raise errors.TokenMissingError(
-                f"no eWeLink tokens ({self._tokens_file.path} missing): authorize first")
-        if tokens.refresh_expired(self._now_ms()):
-            log.error(MSG_TOKENS_EXPIRED)
-            raise errors.TokensExpiredError("eWeLink tokens expired: authorize again")
-        return tokens
-
-    async def _refresh(self, stale: TokenSet, *, force: bool) -> TokenSet:
-        async with self._refresh_lock, self._tokens_file.locked():
-            current = self._tokens_file.read()  # inside the lock: another process may have refreshed
-            now = self._now_ms()
-            if current is None:
-                log.error(MSG_NO_ACCESS_TOKEN)
-                raise errors.TokenMissingError(f"eWeLink token file {self._tokens_file.path} disappeared")
-            still_fresh = not current.access_expired(now, self._margin_ms)
-            if still_fresh and (current.access_token != stale.access_token or not force):
-                self._adopt(current)
-                return current
-            if current.refresh_expired(now):
-                log.error(MSG_TOKENS_EXPIRED)
-                raise errors.TokensExpiredError("eWeLink refresh token expired: authorize again")
-            fresh = await self._post_refresh(current, now)
-            self._tokens_file.write(fresh)
-            self._adopt(fresh)
-            log.info("eWeLink access token refreshed (region %s)", fresh.region)
-            return fresh
+        return self._keeper.check_at_start()
 
     async def _post_refresh(self, current: TokenSet, now: int) -> TokenSet:
-        try:
-            data = await self._signed_post(current.region, "/v2/user/refresh", {"rt": current.refresh_token},
-                                           {405: errors.TokensExpiredError, 401: errors.TokensExpiredError,
-                                            402: errors.TokensExpiredError})
-        except errors.TokensExpiredError:
-            log.error(MSG_TOKENS_EXPIRED)  # noqa: TRY400 - the seed line alone; the error goes to the caller
-            raise
+        rejected = errors.TokensExpiredError
+        data = await self._signed_post(current.region, "/v2/user/refresh", {"rt": current.refresh_token},
+                                       {405: rejected, 401: rejected, 402: rejected})
         at, rt = data.get("at"), data.get("rt")
         if not isinstance(at, str) or not isinstance(rt, str) or not at or not rt:
             raise errors.UnexpectedResponseError("eWeLink refresh reply lacks at/rt")
@@ -382,13 +305,13 @@ class EWeLinkClient:
 
     async def _bearer(self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
                       params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
-        tokens = self._usable_tokens()
-        if tokens.access_expired(self._now_ms(), self._margin_ms):
-            tokens = await self._refresh(tokens, force=False)
+        tokens = self._keeper.usable()
+        if self._keeper.needs_refresh(tokens):
+            tokens = await self._keeper.refresh(tokens, self._post_refresh, force=False)
         try:
             return await self._send_bearer(tokens, method, path, body, params)
         except AccessTokenRejected:
-            tokens = await self._refresh(tokens, force=True)
+            tokens = await self._keeper.refresh(tokens, self._post_refresh, force=True)
         try:
             return await self._send_bearer(tokens, method, path, body, params)
         except AccessTokenRejected as err:
