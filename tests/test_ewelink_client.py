@@ -27,7 +27,15 @@ from pbxwatch.ewelink import (
     TokensExpiredError,
 )
 from pbxwatch.sim.cloud import Fault, SimCloud, SimDevice
-from tests.cloud_fixtures import MULTI_ID, OFFLINE_ID, SINGLE_ID, FakeClock, authorize, make_client
+from tests.cloud_fixtures import (
+    MULTI_ID,
+    OFFLINE_ID,
+    REDIRECT_URL,
+    SINGLE_ID,
+    FakeClock,
+    authorize,
+    make_client,
+)
 
 DAY = 86_400.0
 
@@ -337,3 +345,12 @@ async def test_concurrent_calls_in_one_process_share_one_refresh(cloud: SimCloud
     results = await asyncio.gather(*(c.list_homes() for c in (client, twin, client, twin, client)))
     assert all(len(homes) == 1 for homes in results)
     assert paths(cloud).count("/v2/user/refresh") == 1
+
+
+async def test_login_into_a_directory_that_does_not_exist_yet(cloud: SimCloud, http: httpx.AsyncClient,
+                                                             clock: FakeClock, tmp_path: Path) -> None:
+    token_file = tmp_path / "new" / "dir" / "ewelink_token.json"
+    client = make_client(cloud, token_file, http, clock=clock)
+    status = await client.exchange_code(cloud.issue_code(redirect_url=REDIRECT_URL), "eu")
+    assert status.state == "valid"
+    assert token_file.stat().st_mode & 0o777 == 0o600

@@ -15,6 +15,8 @@ from typing import Protocol
 from pbxwatch.ewelink.tokens import flock_blocking, write_private_json
 
 STATE_TTL_S = 900.0
+#: live states kept at most (oldest dropped): a flood of auth-URL requests cannot grow the file forever
+MAX_STATES = 1000
 _STATE_BYTES = 16
 
 
@@ -81,11 +83,11 @@ class FileStateStore:
     def issue(self) -> str:
         state = _new_state()
         now_ms = int(self._clock() * 1000)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         with flock_blocking(self._lock_path):
             states = self._load(now_ms)
             states[state] = now_ms + int(self._ttl * 1000)
-            write_private_json(self.path, dict(states))
+            newest = sorted(states.items(), key=lambda item: item[1])[-MAX_STATES:]
+            write_private_json(self.path, dict(newest))
         return state
 
     def consume(self, state: str) -> bool:

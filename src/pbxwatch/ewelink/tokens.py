@@ -33,6 +33,7 @@ Fingerprint = tuple[int, int, int, int]
 
 
 def _open_private(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
     return os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
 
 
