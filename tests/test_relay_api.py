@@ -272,3 +272,16 @@ def test_health_is_503_only_when_the_database_is_down(relay_env: RelayEnv) -> No
     assert health.json()["database"] == "down" and health.json()["status"] == "degraded"
     units = relay_env.get("/units")
     assert units.status_code == 503 and error_of(units)["error"] == "database_unavailable"
+
+
+def test_4002_from_an_online_relay_is_a_parameter_error_not_offline(relay: RelayEnv) -> None:
+    from pbxwatch.sim.cloud_state import Fault
+
+    relay.sim.inject(Fault("error", path="/v2/device/thing/status", count=1, code=4002, msg="控制失败"))
+    reply = relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
+    assert reply.status_code == 422
+    body = error_of(reply)
+    assert body["error"] == "invalid_request" and body["cloud_code"] == 4002
+    [row] = relay.audit_rows("ewelink_toggle_off")
+    assert row["extra_info"]["cloud_error"] == 4002 and row["action_result"] == "fail"
+

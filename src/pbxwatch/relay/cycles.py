@@ -23,7 +23,6 @@ from pbxwatch.relay.errors import (
     NotAuthorized,
     NotFound,
     RelayError,
-    RelayOffline,
 )
 from pbxwatch.relay.service import RelayService, outcome_of
 from pbxwatch.relay.store import ACTIVE_STATES, Intent
@@ -166,7 +165,7 @@ class CycleRunner:
             if current is None or current.state != "pending":
                 return None
             try:
-                device = await service.online_device(target)
+                device, _ = await service.online_device(target)
                 if intent.mode == "device_timer":
                     await service.call(lambda: service.cloud.arm_countdown(device, intent.outlet, intent.off_seconds))
                 await service.switch(device, intent.outlet, False, read_back=False)
@@ -211,9 +210,7 @@ class CycleRunner:
         target, initiator = target_of(intent), Initiator(intent.initiator)
         async with service.lock(intent.device_id):
             try:
-                device, _ = await service.devices.device(intent.device_id, fresh=True)
-                if not device.online:
-                    raise RelayOffline(f"relay {intent.device_id} is offline in the eWeLink cloud")
+                device, _ = await service.online_device(target)
                 after = await service.switch(device, intent.outlet, True)
             except RelayError as err:
                 await service.store.record_attempt(cycle_id, err.message)

@@ -16,7 +16,7 @@ from typing import TypeVar
 from pbxwatch.db.history import Initiator
 from pbxwatch.relay.audit import Auditor, Outcome, Target
 from pbxwatch.relay.clock import Clock
-from pbxwatch.relay.cloud import Device, RelayCloud, TokenState
+from pbxwatch.relay.cloud import Channel, Device, RelayCloud, TokenState
 from pbxwatch.relay.devices import DeviceCache
 from pbxwatch.relay.errors import (
     CloudTimeout,
@@ -147,14 +147,15 @@ class RelayService:
         unit = await self.store.unit_for_device(device_id, outlet)
         return Target(device_id, outlet, unit.number if unit else None)
 
-    async def online_device(self, target: Target) -> Device:
-        """The relay, read fresh from the cloud; `RelayOffline` fails fast (SPEC §5)."""
+    async def online_device(self, target: Target) -> tuple[Device, Channel]:
+        """The relay, read fresh from the cloud, and the addressed outlet; `RelayOffline` fails fast (SPEC §5)."""
         device, _ = await self.devices.device(target.device_id, fresh=True)
-        if device.channel(target.outlet) is None:
+        channel = device.channel(target.outlet)
+        if channel is None:
             raise InvalidRequest(f"outlet: device {device.device_id} has no outlet {target.outlet}")
         if not device.online:
             raise RelayOffline(f"relay {device.device_id} is offline in the eWeLink cloud")
-        return device
+        return device, channel
 
     # ---- switching ----------------------------------------------------------------------------
 
@@ -191,8 +192,8 @@ class RelayService:
             target = await self.target(device_id, outlet, enterprise_number)
             async with self.lock(device_id):
                 await cancel(target)
-                device = await self.online_device(target)
-                wanted = state if state is not None else not device.channel(outlet).on  # type: ignore[union-attr]
+                device, channel = await self.online_device(target)
+                wanted = state if state is not None else not channel.on
                 after = await self.switch(device, outlet, wanted)
         except RelayError as err:
             await self.audit_switch(target, state, initiator, failure=err)
