@@ -354,3 +354,13 @@ async def test_login_into_a_directory_that_does_not_exist_yet(cloud: SimCloud, h
     status = await client.exchange_code(cloud.issue_code(redirect_url=REDIRECT_URL), "eu")
     assert status.state == "valid"
     assert token_file.stat().st_mode & 0o777 == 0o600
+
+
+async def test_pages_full_of_groups_do_not_end_the_list(cloud: SimCloud, http: httpx.AsyncClient,
+                                                         clock: FakeClock, tmp_path: Path) -> None:
+    for device in list(cloud.state.devices.values()):
+        device.index += 2000  # every device sorts after the groups
+    cloud.state.groups["home-1"] = 7
+    client = make_client(cloud, tmp_path / "tok.json", http, clock=clock, page_size=3)
+    await authorize(client, http)
+    assert {d.id for d in await client.list_devices()} == {SINGLE_ID, MULTI_ID, OFFLINE_ID}

@@ -7,10 +7,14 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pbxwatch.ewelink import (
     DeviceControlError,
+    EWeLinkError,
     FileStateStore,
     RateLimiter,
     TokenFile,
@@ -20,6 +24,7 @@ from pbxwatch.ewelink import (
     check_region,
 )
 from pbxwatch.ewelink.devices import parse_device, switch_params
+from pbxwatch.ewelink.wire import parse_reply
 
 
 class FakeTime:
@@ -127,3 +132,32 @@ def test_countdown_rounds_up_to_whole_minutes() -> None:
     assert timer["period"] == "2"
     assert timer["at"] == "2026-01-01T12:02:00.000Z"
     assert timer["do"] == {"switch": "on"}
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                  max_size=4), max_leaves=20)
+_device_like = st.fixed_dictionaries({"deviceid": st.text(min_size=1, max_size=10)},
+                                     optional={"params": _json, "extra": _json, "online": _json, "name": _json,
+                                               "family": _json})
+
+
+@settings(max_examples=200, deadline=None)
+@given(item=_json | _device_like)
+def test_parse_device_never_raises_on_odd_cloud_json(item: object) -> None:
+    device = parse_device(item)
+    if device is not None:
+        assert device.outlets and isinstance(device.online, bool)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=64) | _json.map(lambda v: json.dumps(v).encode()),
+       status=st.sampled_from([200, 400, 401, 403, 404, 429, 500, 503]))
+def test_any_cloud_reply_is_data_or_an_ewelink_error(body: bytes, status: int) -> None:
+    reply = httpx.Response(status, content=body)
+    try:
+        data = parse_reply(reply, "/v2/x", {})
+    except EWeLinkError as err:
+        assert str(err).startswith("eWeLink")
+    else:
+        assert isinstance(data, dict)

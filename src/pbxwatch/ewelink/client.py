@@ -163,13 +163,13 @@ class EWeLinkClient:
         return status_of(tokens, self._now_ms())
 
     def _tokens_from_exchange(self, data: Mapping[str, Any], region: str) -> TokenSet:
-        try:
-            return TokenSet(access_token=str(data["accessToken"]), refresh_token=str(data["refreshToken"]),
-                            at_expires_ms=int(data["atExpiredTime"]),
-                            rt_expires_ms=int(data["rtExpiredTime"]),
-                            region=region, obtained_at_ms=self._now_ms())
-        except (KeyError, TypeError, ValueError):
-            raise errors.UnexpectedResponseError("eWeLink token reply lacks tokens or expiry times") from None
+        at, rt = data.get("accessToken"), data.get("refreshToken")
+        at_exp, rt_exp = data.get("atExpiredTime"), data.get("rtExpiredTime")
+        if not (isinstance(at, str) and at and isinstance(rt, str) and rt
+                and isinstance(at_exp, int) and isinstance(rt_exp, int)):
+            raise errors.UnexpectedResponseError("eWeLink token reply lacks tokens or expiry times")
+        return TokenSet(access_token=at, refresh_token=rt, at_expires_ms=at_exp, rt_expires_ms=rt_exp,
+                        region=region, obtained_at_ms=self._now_ms())
 
     async def refresh(self) -> TokenStatus:
         """Refresh now (single-flight); returns the new status."""
@@ -224,22 +224,24 @@ class EWeLinkClient:
         return list(found.values())
 
     async def _home_devices(self, home_id: str) -> list[Device]:
+        """All pages of one home: ``beginIndex`` = the last item's index (as the official SDK pages)."""
         devices: dict[str, Device] = {}
+        seen_indexes: set[int] = set()
         begin = _FIRST_INDEX
         while True:
             data = await self._bearer("GET", "/v2/device/thing", params={
                 "num": self._page_size, "beginIndex": begin, "familyid": home_id})
             things = data.get("thingList")
             things = [t for t in things if isinstance(t, dict)] if isinstance(things, list) else []
-            new = 0
             for thing in things:
-                device = parse_device(thing.get("itemData") or {}, home_id)
-                if device is not None and device.id not in devices:
-                    devices[device.id] = device
-                    new += 1
+                device = parse_device(thing.get("itemData"), home_id)
+                if device is not None:
+                    devices.setdefault(device.id, device)
             indexes = [t["index"] for t in things if isinstance(t.get("index"), int)]
-            # stop on a short page, or when a page brings nothing new (total may count hidden brands)
-            if len(things) < self._page_size or not indexes or (new == 0 and things):
+            fresh = set(indexes) - seen_indexes
+            seen_indexes |= fresh
+            # a short page ends the list; so does a page that brings no new item (no progress)
+            if len(things) < self._page_size or not fresh:
                 return list(devices.values())
             begin = indexes[-1]
 
@@ -248,7 +250,7 @@ class EWeLinkClient:
         body = {"thingList": [{"itemType": 1, "id": device_id}]}
         data = await self._bearer("POST", "/v2/device/thing", body=body)
         for thing in data.get("thingList") or []:
-            device = parse_device(thing.get("itemData") or {}) if isinstance(thing, dict) else None
+            device = parse_device(thing.get("itemData")) if isinstance(thing, dict) else None
             if device is not None and device.id == device_id:
                 return device
         raise errors.DeviceNotFoundError(f"device {device_id} is not in the eWeLink account")

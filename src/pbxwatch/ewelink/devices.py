@@ -22,8 +22,10 @@ def _on(value: Any) -> bool | None:
     return None
 
 
-def parse_device(item: Mapping[str, Any], home_id: str | None = None) -> Device | None:
-    """A Device from ``thingList[].itemData``; None for groups and other things without ``deviceid``."""
+def parse_device(item: Any, home_id: str | None = None) -> Device | None:
+    """A Device from ``thingList[].itemData``; None for groups and anything else without ``deviceid``."""
+    if not isinstance(item, Mapping):
+        return None
     device_id = item.get("deviceid")
     if not isinstance(device_id, str) or not device_id:
         return None
