@@ -14,6 +14,9 @@ from pbxwatch.domain.verdicts import Verdict
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
+# A unit's next check starts one interval after its last one *ended*, so "the last sweep" reaches a little
+# further back than one poll_interval; without this slack, units fall out of the window and the guard flaps.
+SWEEP_SLACK = 1.5
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,14 @@ class FleetView:
 
 
 def mass_outage(latest: Mapping[str, tuple[datetime, Verdict]], now: datetime, policy: Policy) -> bool:
-    """True when, among units checked within one `poll_interval`, too many are `down` (SPEC §4).
+    """True when, among units checked in the last sweep (one `poll_interval`, with `SWEEP_SLACK`), more
+    than `mass_outage_percent` are `down` and at least `mass_outage_min_units` were checked (SPEC §4).
 
     `latest` maps each unit to the time and *raw* verdict of its last check (before any
     re-classification as `mass_outage`), so the guard lifts as soon as the share drops again.
     """
-    recent = [verdict for at, verdict in latest.values() if now - at <= policy.poll_interval]
+    window = policy.poll_interval * SWEEP_SLACK
+    recent = [verdict for at, verdict in latest.values() if now - at <= window]
     if len(recent) < policy.mass_outage_min_units:
         return False
     down = sum(1 for verdict in recent if verdict is Verdict.DOWN)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pbxwatch.domain.policy import HOUR, FleetView, Policy, mass_outage, within
+from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, FleetView, Policy, mass_outage, within
 from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, LiveWrite, PowerCycle, Unit, UnitState
 from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
 from pbxwatch.domain.watchdog import (
@@ -280,7 +280,7 @@ class Monitor:
     def _mass_outage(self, now: datetime) -> bool:
         active = mass_outage(self.latest, now, self.policy)
         if active != self.mass_outage:
-            window = self.policy.poll_interval
+            window = self.policy.poll_interval * SWEEP_SLACK
             down = sum(1 for at, v in self.latest.values() if v is Verdict.DOWN and now - at <= window)
             if active:
                 log.warning("mass outage: %d units down at once; downs count as unknown, nothing is cycled", down)
@@ -370,11 +370,16 @@ class Monitor:
             )
         except RelayBusy:
             cycle_id = "(already running)"
+        except RelayWentOffline:
+            # The relay service re-reads the relay before switching: it is offline after all (SPEC §5).
+            await self._release(number)
+            now = self.clock()
+            state = replace(self.states[number], action_done=False)
+            self._commit(unit, relay_checked(unit, state, False, now, self.policy), now)
+            return
         except RelayCallError as err:
             await self._release(number)
-            audit = isinstance(err, RelayUnreachable)
-            reason = f"relay {cycle.device_id} went offline" if isinstance(err, RelayWentOffline) else str(err)
-            self._cycle_failed(number, reason, audit=audit)
+            self._cycle_failed(number, str(err), audit=isinstance(err, RelayUnreachable))
             return
         now = self.clock()
         self.states[number] = cycle_started(self.states[number], now)
