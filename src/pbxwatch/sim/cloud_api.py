@@ -213,7 +213,7 @@ async def set_status(state: CloudState, raw: bytes, notify: SwitchNotifier) -> R
 def _switch_changes(state: CloudState, device: SimDevice, params: dict[str, Any]) -> list[tuple[int, bool]]:
     words = {"on": True, "off": False}
     if "switch" in params:
-        if device.channels is not None or params["switch"] not in words:
+        if device.channels is not None or not isinstance(params["switch"], str) or params["switch"] not in words:
             raise fail(4002, "control failed: bad switch parameter")
         return [(0, words[params["switch"]])]
     if "switches" not in params:
@@ -223,7 +223,8 @@ def _switch_changes(state: CloudState, device: SimDevice, params: dict[str, Any]
     if device.channels is None or not isinstance(entries, list):
         raise fail(4002, "control failed: bad switches parameter")
     changes = [(e["outlet"], words[e["switch"]]) for e in entries
-               if isinstance(e, dict) and e.get("switch") in words and e.get("outlet") in range(count)]
+               if isinstance(e, dict) and isinstance(e.get("switch"), str) and e["switch"] in words
+               and type(e.get("outlet")) is int and e["outlet"] in range(count)]
     if len(changes) != len(entries) or len({o for o, _ in changes}) != len(changes):
         raise fail(4002, "control failed: bad switches parameter")
     if state.config.require_full_switches and len(changes) != count:
