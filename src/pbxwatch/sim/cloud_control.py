@@ -1,5 +1,25 @@
-"""The simulated cloud's control surface (``/_sim/...``): devices, homes, faults, request log, codes,
-token expiry, limits. JSON in, JSON out; a bad body gives 400 with a one-line message."""
+"""The simulated cloud's control surface (``/_sim/...``). JSON in, JSON out; a bad body gives 400 with a
+one-line message. Nothing here needs a token.
+
+========================================  ==========================================================
+``GET /_sim/devices``                     every device: id, name, online, channels, states, home, timers
+``POST /_sim/devices``                    add one device or a list (devices-file entries)
+``GET|POST|PATCH /_sim/devices/{id}``     read / change ``online``, ``states``, ``name``; ``DELETE`` removes
+``POST /_sim/homes``                      ``{"id", "name", "groups": N}`` — a home, with N groups mixed in
+``POST /_sim/faults``                     ``{"kind", "path": "/v2/", "count": 1, "delay": 0, "code", "msg"}``;
+                                          kinds: http_500, html_503, slow, drop, error (JSON ``code``),
+                                          http_403, http_429; ``DELETE`` clears them
+``GET /_sim/requests?path=/v2/user``      the request log (method, path, query, headers, raw body);
+                                          ``DELETE`` clears it
+``POST /_sim/code``                       ``{"redirectUrl", "region"}`` -> ``{"code", "region"}`` (no browser)
+``POST /_sim/tokens/expire``              ``{"access": true, "refresh": false}`` — expire issued tokens now
+``POST /_sim/tokens/revoke``              access tokens become unknown (401), refresh tokens still work
+``GET /_sim/stats``                       ``api_calls``, ``refreshes``, ``grants``, ``codes``
+``POST /_sim/config``                     change limits: code_ttl, access_ttl, refresh_ttl, min_interval,
+                                          window, window_max_calls, quota, quota_style (412|http403),
+                                          auto_approve, require_full_switches
+========================================  ==========================================================
+"""
 
 from __future__ import annotations
 
