@@ -177,6 +177,7 @@ def service_process(relay_env: RelayEnv) -> Iterator[ServiceProcess]:
         process.stop()
 
 
+@pytest.mark.slow
 def test_sigkill_between_off_and_on_then_restart_turns_the_relay_on(
     relay_env: RelayEnv, service_process: ServiceProcess
 ) -> None:
@@ -197,6 +198,7 @@ def test_sigkill_between_off_and_on_then_restart_turns_the_relay_on(
     assert "reconciler: turning relay 1000aaaa01" in log
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_pending_on_before_exiting(
     relay_env: RelayEnv, service_process: ServiceProcess
 ) -> None:
@@ -219,3 +221,31 @@ def test_no_token_at_start_logs_the_seed_message(relay_env: RelayEnv, service_pr
     assert "Нет access_token для управления устройствами!" in log
     assert relay_env.api_token not in log  # never a secret in the log
     assert os.stat(relay_env.log_file).st_size > 0
+
+
+def test_the_embedded_sqlite_database_works_too(relay_env: RelayEnv, sqlite_url: str) -> None:
+    """The quick start's default database: the same cycle, checked through the API only."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from pbxwatch.db.engine import Database
+
+    async def add_unit() -> None:
+        db = Database.from_url(sqlite_url)
+        async with db.begin() as conn:
+            await conn.execute(text("INSERT INTO enterprises (number, name, ewelink_device_id) "
+                                    "VALUES ('101', 'Unit 101', '1000aaaa01')"))
+        await db.dispose()
+
+    asyncio.run(add_unit())
+    relay_env.pg_url = sqlite_url
+    relay_env.start()
+    relay_env.authorize()
+    ticket = cycle(relay_env, enterprise_number="101", idempotency_key="sqlite-1")
+    done(relay_env, ticket["cycle_id"])
+    assert cycle(relay_env, enterprise_number="101", idempotency_key="sqlite-1")["cycle_id"] == ticket["cycle_id"]
+    rows = relay_env.get("/units/101/history").json()["rows"]
+    assert [r["action_type"] for r in rows] == ["ewelink_toggle_on", "ewelink_toggle_off", "ewelink_power_cycle"]
+    assert all(r["extra_info"]["cycle_id"] == ticket["cycle_id"] for r in rows)
+    assert relay_env.http.get(relay_env.url + "/health").json()["status"] == "ok"
