@@ -127,13 +127,15 @@ def error_of(reply: object) -> dict[str, object]:
     return dict(body)
 
 
-def test_no_token_is_503_with_the_seed_message_and_a_fail_row(relay_env: RelayEnv) -> None:
+def test_no_token_is_503_with_the_seed_message_and_a_fail_row(
+    relay_env: RelayEnv, caplog: pytest.LogCaptureFixture
+) -> None:
     relay_env.add_unit("101", "1000aaaa01")
     relay_env.start()
     reply = relay_env.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
     assert reply.status_code == 503
     assert error_of(reply)["error"] == "ewelink_not_authorized"
-    log = relay_env.log_file.read_text(encoding="utf-8") if relay_env.log_file.exists() else ""
+    assert "Нет access_token для управления устройствами!" in caplog.messages
     [row] = relay_env.audit_rows("ewelink_toggle_off")
     assert row["action_result"] == "fail" and row["enterprise_number"] == "101"
     assert row["extra_info"]["reason"] == "ewelink_not_authorized"
@@ -141,15 +143,16 @@ def test_no_token_is_503_with_the_seed_message_and_a_fail_row(relay_env: RelayEn
     assert cycle.status_code == 503
     [cycle_row] = relay_env.audit_rows("ewelink_power_cycle")
     assert cycle_row["action_result"] == "fail"
+    assert cycle_row["extra_info"]["device_id"] == "1000aaaa01"
     assert relay_env.get("/devices").status_code == 503
     assert relay_env.http.get(relay_env.url + "/health").json()["token"] == "missing"
-    del log  # the log file is written by `relay serve` (see test_relay_ops); here stderr carries it
 
 
-def test_expired_tokens_are_503(relay: RelayEnv) -> None:
+def test_expired_tokens_are_503(relay: RelayEnv, caplog: pytest.LogCaptureFixture) -> None:
     relay.sim.state.expire_tokens(access=True, refresh=True)
     reply = relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
     assert reply.status_code == 503, reply.text
+    assert "Токены истекли, нужна повторная авторизация" in caplog.messages
     assert error_of(reply)["error"] == "ewelink_tokens_expired"
     [row] = relay.audit_rows("ewelink_toggle_off")
     assert row["action_result"] == "fail"

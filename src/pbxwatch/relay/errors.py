@@ -39,16 +39,13 @@ class NotAuthorized(RelayError):
 
 
 class NoToken(NotAuthorized):
-    """There is no eWeLink token at all (seed message of runbook §3)."""
-
-    seed_message = "Нет access_token для управления устройствами!"
+    """There is no eWeLink token at all (or the token file is unusable)."""
 
 
 class TokensExpired(NotAuthorized):
     """Access and refresh tokens are expired or were rejected by the cloud."""
 
     code = "ewelink_tokens_expired"
-    seed_message = "Токены истекли, нужна повторная авторизация"
 
 
 class Unauthorized(RelayError):

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from pbxwatch.db.history import Initiator
+from pbxwatch.ewelink import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED
 from pbxwatch.relay.audit import Auditor, Outcome, Target
 from pbxwatch.relay.clock import Clock
 from pbxwatch.relay.cloud import Channel, Device, RelayCloud, TokenState
@@ -101,14 +102,14 @@ class RelayService:
         """Raise `NoToken` / `TokensExpired` (with the seed's log line) before any relay action."""
         state = self.token_state()
         if state is TokenState.MISSING:
-            log.error(NoToken.seed_message)
+            log.error(MSG_NO_ACCESS_TOKEN)
             raise NoToken("no eWeLink token: authorize via GET /ewelink-auth-url and the callback")
         if state is TokenState.EXPIRED:
-            log.error(TokensExpired.seed_message)
+            log.error(MSG_TOKENS_EXPIRED)
             raise TokensExpired("eWeLink tokens expired: authorize again via GET /ewelink-auth-url")
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run one cloud operation, remembering its outcome for `/health` and the seed log lines."""
+        """Run one cloud operation, remembering its outcome for `/health`."""
         try:
             result = await operation()
         except RelayError as err:
@@ -121,9 +122,13 @@ class RelayService:
     async def flush_call_counter(self) -> None:
         """Add the calls made since the last flush to this month's counter; warn once at 80 % of the quota."""
         calls = self.tally.take()
-        self.metrics.cloud_calls.inc(calls)
         month = self.clock.now().strftime("%Y-%m")
-        total = await self.store.add_cloud_calls(month, calls) if calls else await self.store.cloud_calls(month)
+        try:
+            total = await self.store.add_cloud_calls(month, calls) if calls else await self.store.cloud_calls(month)
+        except BaseException:
+            self.tally.pending += calls  # counted at the next flush
+            raise
+        self.metrics.cloud_calls.inc(calls)
         self.metrics.cloud_calls_month.set(total)
         self.metrics.cloud_quota_ratio.set(total / MONTHLY_CALL_QUOTA)
         if total >= QUOTA_WARNING_SHARE * MONTHLY_CALL_QUOTA and self._warned_month != month:
