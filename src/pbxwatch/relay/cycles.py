@@ -13,6 +13,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from pbxwatch.db.engine import describe
 from pbxwatch.db.history import Initiator
 from pbxwatch.relay.audit import Target
 from pbxwatch.relay.errors import (
@@ -230,9 +233,17 @@ class CycleRunner:
             log.warning("power-cycle %s of relay %s cancelled by an explicit toggle", active.id, target.device_id)
 
     async def shutdown(self) -> None:
-        """On SIGTERM: wake every waiting cycle so its "on" happens now, then wait for them."""
+        """On SIGTERM: wake every waiting cycle so its "on" happens now, then wait for them; relays whose
+        "on" already failed get one more attempt (what still fails is the next start's reconciler's)."""
         self._stopping.set()
         tasks = list(self.in_flight.values())
         if tasks:
             log.info("finishing %s pending power-cycle(s) before exit", len(tasks))
             await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+        try:
+            for intent in await self.service.store.active_intents():
+                if intent.id not in self.in_flight:
+                    await self.switch_on(intent.id)
+        except (SQLAlchemyError, OSError, TimeoutError) as err:
+            log.error("database unavailable at shutdown; the next start finishes pending power-cycles: %s",  # noqa: TRY400 - one line
+                      describe(err))
