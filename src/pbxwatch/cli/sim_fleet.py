@@ -24,7 +24,7 @@ Username = Annotated[str, typer.Option("--username", help="The SSH user the host
 StackOpt = Annotated[str, typer.Option("--stack", help="sip or pjsip.")]
 Prefix = Annotated[str, typer.Option("--name-prefix", help="Host names are <prefix>001, <prefix>002, ...")]
 BootDelay = Annotated[float, typer.Option("--boot-delay", min=0, help="Seconds from power-on to SSH up.")]
-SshHung = Annotated[int, typer.Option("--ssh-hung", min=0, help="Start this many hosts (the last ones) ssh_hung.")]
+SshHung = Annotated[int, typer.Option("--ssh-hung", min=0, help="Start this many hosts (spread evenly) ssh_hung.")]
 
 
 def fleet(hosts: Hosts = 3, base_address: Base = "127.0.1.1", port: Port = 2222, control_port: ControlPort = 0,
@@ -61,8 +61,10 @@ async def _serve(count: int, base: str, port: int, control_port: int, directory:
     async with SimFleet(count, state_dir=directory, base_address=base, port=port, username=username,
                         stack="pjsip" if stack == "pjsip" else "sip", name_prefix=prefix,
                         boot_delay=boot_delay) as sim:
-        for name in list(sim.hosts)[len(sim.hosts) - min(ssh_hung, len(sim.hosts)):]:
-            await sim.set_mode(name, Mode.SSH_HUNG)
+        names = list(sim.hosts)
+        hung = min(ssh_hung, len(names))
+        for i in range(hung):  # spread evenly through the fleet
+            await sim.set_mode(names[(2 * i + 1) * len(names) // (2 * hung)], Mode.SSH_HUNG)
         control = await sim.serve_control("127.0.0.1", control_port)
         for host in sim.hosts.values():
             sys.stdout.write(f"{host.name} {host.address} {host.port}\n")

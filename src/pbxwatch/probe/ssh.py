@@ -108,10 +108,16 @@ class SshProber:
         await asyncio.gather(*(conn.wait_closed() for conn in conns), return_exceptions=True)
 
     async def check_many(self, targets: Iterable[Target | str]) -> dict[Target, CheckResult]:
-        """Check every target concurrently (bounded by `options.concurrency`)."""
-        keys = [(t, 22) if isinstance(t, str) else (t[0], int(t[1])) for t in targets]
-        results = await asyncio.gather(*(self.check(host, port) for host, port in keys))
-        return dict(zip(keys, results, strict=True))
+        """Check every target concurrently (bounded by `options.concurrency`); results in the given order.
+
+        Hosts without a kept connection start first: they are the ones likely to sit out a timeout
+        (down, hung, restarted), so their waits overlap the quick checks instead of trailing them.
+        """
+        keys = list(dict.fromkeys((t, 22) if isinstance(t, str) else (t[0], int(t[1])) for t in targets))
+        ordered = sorted(keys, key=lambda target: target in self._conns)
+        results = await asyncio.gather(*(self.check(host, port) for host, port in ordered))
+        by_target = dict(zip(ordered, results, strict=True))
+        return {target: by_target[target] for target in keys}
 
     async def check(self, host: str, port: int = 22) -> CheckResult:
         """One check: verdict, reason, uptime, disk and line stats. Never raises for a host problem."""
