@@ -213,3 +213,18 @@ def test_bad_options_fail_at_construction_with_one_line(fleet: SimFleet, tmp_pat
     (tmp_path / "junk_key").write_text("not a key")
     with pytest.raises(ProbeConfigError, match=r"ssh\.key_file"):
         SshProber(probe_options(fleet, key_file=tmp_path / "junk_key"))
+
+
+def test_options_come_from_the_ssh_settings() -> None:
+    from pbxwatch.config import Settings
+    from pbxwatch.probe import ProbeOptions
+
+    settings = Settings.model_validate({"ssh": {
+        "username": "mon", "key_file": "/k", "password": "pw", "known_hosts": "/kh", "accept_new_host_keys": True,
+        "connect_timeout": 3, "command_timeout": 7, "concurrency": 50, "asterisk_command": "sudo -n asterisk"}})
+    options = ProbeOptions.from_settings(settings.ssh, concurrency=10)
+    assert (options.username, str(options.key_file), options.password, str(options.known_hosts_path)) == (
+        "mon", "/k", "pw", "/kh")
+    assert (options.accept_new_host_keys, options.connect_timeout, options.command_timeout) == (True, 3.0, 7.0)
+    assert (options.concurrency, options.asterisk_command) == (10, "sudo -n asterisk")
+    assert "pw" not in repr(options)

@@ -47,6 +47,7 @@ class _Client(asyncssh.SSHClient):
         self._prober = prober
         self._target = target
         self.presented: Any = None
+        self._conn: Any = None
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
         self.presented = key
@@ -56,8 +57,11 @@ class _Client(asyncssh.SSHClient):
             return True
         return False
 
+    def connection_made(self, conn: Any) -> None:
+        self._conn = conn
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self._prober.forget(self._target)
+        self._prober.forget(self._target, self._conn)
 
 
 class SshProber:
@@ -96,9 +100,10 @@ class SshProber:
     def open_connections(self) -> int:
         return len(self._conns)
 
-    def forget(self, target: Target) -> None:
-        """Drop a kept connection (it was lost); the next check reconnects."""
-        self._conns.pop(target, None)
+    def forget(self, target: Target, conn: Any) -> None:
+        """Drop a kept connection that was lost (not a newer one); the next check reconnects."""
+        if self._conns.get(target) is conn:
+            del self._conns[target]
 
     async def close(self) -> None:
         conns = list(self._conns.values())
