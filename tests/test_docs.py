@@ -262,10 +262,11 @@ def _is_synopsis(command: str) -> bool:
 
 def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> None:
     documented = all_doc_commands()
-    for doc, (command, expected_code, expected_text), in_repo in _plan(docs_env):
+    for doc, (template, expected_code, expected_text), in_repo in _plan(docs_env):
         assert doc in documented, f"the plan names a command the docs do not have: {doc}"
-        if "{code}" in command:  # codes live 30 s: fetch one right before the command that uses it
-            command = command.replace("{code}", docs_env.code())
+        command = template
+        if "{code}" in template:  # codes live 30 s: fetch one right before the command that uses it
+            command = template.replace("{code}", docs_env.code())
         result = docs_env.run(command, cwd=REPO if in_repo else None)
         shown = f"{doc}\n$ {command}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
         assert result.returncode == expected_code, shown
