@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, FleetView, Policy, mass_outage, within
-from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, LiveWrite, PowerCycle, Unit, UnitState
+from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, PowerCycle, Unit, UnitState
 from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
 from pbxwatch.domain.watchdog import (
     cycle_claimed_elsewhere,
@@ -39,7 +39,8 @@ from pbxwatch.monitor.ports import (
     RelayWentOffline,
 )
 from pbxwatch.monitor.recorder import record
-from pbxwatch.monitor.store import Batch, LiveRow, MonitorStore, Stored
+from pbxwatch.monitor.store import LiveRow, MonitorStore, Stored
+from pbxwatch.monitor.writer import Writer, short
 
 log = logging.getLogger("pbxwatch.monitor")
 Clock = Callable[[], datetime]
@@ -75,20 +76,17 @@ class Monitor:
         self.store, self.prober, self.relay, self.leadership, self.clock = store, prober, relay, leadership, clock
         self.units: dict[str, Unit] = {}
         self.states: dict[str, UnitState] = {}
-        self.live: dict[str, LiveRow] = {}
         self.latest: dict[str, tuple[datetime, Verdict]] = {}
         self.fleet_cycles: list[datetime] = []
-        self.pending = Batch()
-        self.counters = {"checks": 0, "blips": 0, "cycles": 0, "rows_written": 0}
-        self.db_ok = True
+        self.writer = Writer(store, flush_interval=options.flush_interval)
+        self.counters = {"checks": 0, "blips": 0, "cycles": 0}
         self.mass_outage = False
         self._due: dict[str, float] = {}
         self._checking: set[str] = set()
         self._relaying: set[str] = set()
+        self._last_failure: dict[str, str | None] = {}  # a repeated failure is logged once, at INFO
         self._tasks: set[asyncio.Task[None]] = set()
         self._sem = asyncio.Semaphore(options.concurrency)
-        self._flush_lock = asyncio.Lock()
-        self._wake_writer = asyncio.Event()
         self._halt = asyncio.Event()
         self._role = "starting"
 
@@ -117,7 +115,7 @@ class Monitor:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._relay_stop(stop, demoted))
             group.create_task(self._schedule_loop())
-            group.create_task(self._write_loop())
+            group.create_task(self.writer.loop(self._halt))
             group.create_task(self._reload_loop(demoted))
         await self._finish()
         return demoted.is_set() and not stop.is_set()
@@ -131,7 +129,7 @@ class Monitor:
         for task in waits:
             task.cancel()
         self._halt.set()
-        self._wake_writer.set()
+        self.writer.wake.set()
 
     async def _finish(self) -> None:
         """SIGTERM: let running checks and relay calls end (bounded), then write everything owed."""
@@ -141,12 +139,12 @@ class Monitor:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         for attempt in range(3):
-            if await self.flush():
+            if await self.writer.flush():
                 break
             await asyncio.sleep(0.5 * (attempt + 1))
-        if self.pending:
+        if self.writer.pending:
             log.error("stopping with %d history row(s) not written: the database is unavailable",
-                      len(self.pending.rows))
+                      len(self.writer.pending.rows))
         log.info("monitor stopped")
 
     # ---- loading units --------------------------------------------------------------------------
@@ -159,7 +157,7 @@ class Monitor:
                 stored = await self.store.stored([u.number for u in units], self.clock())
             except DB_ERRORS as err:
                 if not said:
-                    log.error("cannot load units, the database is unavailable (%s); retrying", _short(err))  # noqa: TRY400 -- one line, no traceback for an outage
+                    log.error("cannot load units, the database is unavailable (%s); retrying", short(err))  # noqa: TRY400 -- one line, no traceback for an outage
                     said = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 2.0)
@@ -176,7 +174,7 @@ class Monitor:
             self.units[unit.number] = unit
             found = stored.get(unit.number)
             live = found.live if found else None
-            self.live[unit.number] = live or LiveRow()
+            self.writer.live[unit.number] = live or LiveRow()
             self.states[unit.number] = UnitState.restored(
                 last_status=live.last_status if live else None,
                 failure_counter=live.failure_counter if live else 0,
@@ -196,7 +194,7 @@ class Monitor:
             try:
                 await self._reload()
             except DB_ERRORS as err:
-                self._db_down(err)
+                self.writer.db_down(err)
             self._beat("active")
 
     async def _reload(self) -> None:
@@ -205,7 +203,7 @@ class Monitor:
             log.info("unit %s removed or deactivated: no longer monitored", number)
             self.units.pop(number, None)
             self.states.pop(number, None)
-            self.live.pop(number, None)
+            self.writer.forget(number)
             self.latest.pop(number, None)
             self._due.pop(number, None)
         added = [u for n, u in units.items() if n not in self.units]
@@ -272,8 +270,12 @@ class Monitor:
         self.counters["checks"] += 1
         self.latest[unit.number] = (now, result.verdict)
         fleet = FleetView(self._mass_outage(now), len(within(self.fleet_cycles, now, HOUR)))
-        if result.verdict is not Verdict.UP:
-            log.info("unit %s (%s:%s): %s", unit.number, unit.host, unit.ssh_port, result.error_message())
+        message = result.error_message() if result.verdict is not Verdict.UP else None
+        if message is not None and self._last_failure.get(unit.number) != message:
+            log.info("unit %s (%s:%s): check %s: %s", unit.number, unit.host, unit.ssh_port, result.verdict, message)
+        elif message is not None:
+            log.debug("unit %s: check %s again: %s", unit.number, result.verdict, message)
+        self._last_failure[unit.number] = message
         decision = decide(unit, self.states[unit.number], result, now=now, policy=self.policy, fleet=fleet)
         self._commit(unit, decision, now)
 
@@ -294,40 +296,23 @@ class Monitor:
         number = unit.number
         self.states[number] = decision.state
         if decision.live is not None:
-            self._queue_live(number, decision.live)
+            self.writer.apply_live(number, decision.live)
         for action in decision.actions:
             owed = record(unit, decision.state, action, now)
             if owed is not None:
-                self.pending.rows.append(owed)
-                self._wake_writer.set()
+                self.writer.owe(owed)
             if isinstance(action, BlipEnded):
                 self.counters["blips"] += 1
             if isinstance(action, CheckRelay) and number not in self._relaying:
                 self._relaying.add(number)
                 self._spawn(self._relay_flow(number, action.device_id))
 
-    def _queue_live(self, number: str, write: LiveWrite) -> None:
-        row = self.live.setdefault(number, LiveRow())
-        row.last_checked_at = write.checked_at
-        row.last_error_message = write.error_message
-        if write.last_status is not None:
-            row.last_status = write.last_status.value
-        if write.failure_counter is not None:
-            row.failure_counter = write.failure_counter
-        if write.metrics is not None:
-            row.disk_usage_percent = write.metrics.disk_usage_percent
-            row.line_stats = write.metrics.line_stats
-            row.sip_peers = write.metrics.sip_peers
-        self.pending.live[number] = LiveRow(**row.values())
-        if write.reset_action_done:
-            self.pending.reset_action_done.add(number)
-
     # ---- the relay ------------------------------------------------------------------------------
 
     async def _relay_flow(self, number: str, device_id: str) -> None:
         try:
-            if not self.db_ok:
-                log.warning("unit %s: no power-cycle while the database is unavailable", number)
+            if not self.writer.db_ok:
+                log.debug("unit %s: no power-cycle while the database is unavailable", number)
                 return
             try:
                 online = await self.relay.device_online(device_id)
@@ -351,13 +336,13 @@ class Monitor:
     async def _power_cycle(self, unit: Unit, cycle: PowerCycle) -> None:
         """Flush (the on→off row first), claim (row count 1), then `POST /power-cycle`."""
         number = unit.number
-        if not await self.flush():
+        if not await self.writer.flush():
             log.warning("unit %s: no power-cycle while the database is unavailable", number)
             return
         try:
             claimed = await self.store.claim(number)
         except DB_ERRORS as err:
-            self._db_down(err)
+            self.writer.db_down(err)
             return
         if not claimed:
             log.info("unit %s: the power-cycle of this outage is already claimed", number)
@@ -392,7 +377,7 @@ class Monitor:
         try:
             await self.store.release(number)
         except DB_ERRORS as err:
-            self._db_down(err)
+            self.writer.db_down(err)
 
     def _cycle_failed(self, number: str, reason: str, *, audit: bool) -> None:
         unit, state = self.units.get(number), self.states.get(number)
@@ -404,47 +389,6 @@ class Monitor:
             log.warning("unit %s: power-cycle not started: %s (retry in %ss)", number, reason,
                         self.policy.relay_recheck_interval.total_seconds())
         self._commit(unit, decision, now)
-
-    # ---- writing --------------------------------------------------------------------------------
-
-    async def _write_loop(self) -> None:
-        while not self._halt.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_writer.wait(), self.options.flush_interval)
-            self._wake_writer.clear()
-            await self.flush()
-
-    async def flush(self) -> bool:
-        """Write everything owed in one transaction; on failure keep it all for the next attempt."""
-        async with self._flush_lock:
-            batch, self.pending = self.pending, Batch()
-            if not batch:
-                return self.db_ok
-            try:
-                written = await self.store.write(batch)
-            except DB_ERRORS as err:
-                self._requeue(batch)
-                self._db_down(err)
-                return False
-            self.counters["rows_written"] += written
-            if not self.db_ok:
-                log.warning("database is back: wrote %d owed history row(s) and %d live row(s)",
-                            written, len(batch.live))
-                self.db_ok = True
-            return True
-
-    def _requeue(self, batch: Batch) -> None:
-        newer = self.pending
-        batch.live.update(newer.live)
-        batch.rows.extend(newer.rows)
-        batch.reset_action_done |= newer.reset_action_done
-        self.pending = batch
-
-    def _db_down(self, err: BaseException) -> None:
-        if self.db_ok:
-            log.error("database unavailable (%s): checks go on, rows kept in memory, no power-cycle until it is back",
-                      _short(err))
-        self.db_ok = False
 
     # ---- helpers --------------------------------------------------------------------------------
 
@@ -465,15 +409,11 @@ class Monitor:
         if path is None:
             return
         data = {"pid": os.getpid(), "role": role, "at": self.clock().isoformat(), "units": len(self.units),
-                "database": "ok" if self.db_ok else "unavailable", **self.counters}
+                "database": "ok" if self.writer.db_ok else "unavailable", "rows_written": self.writer.rows_written,
+                **self.counters}
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(data), encoding="utf-8")
             tmp.replace(path)
 
-
-def _short(err: BaseException) -> str:
-    inner = getattr(err, "orig", None) or err
-    text = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
-    return text[:200]
