@@ -101,7 +101,8 @@ def start_fleet(total: int, procs: int, hung_percent: float, root: Path) -> tupl
         state = root / f"fleet{k}"
         state.mkdir(parents=True)
         key.write_private_key(str(state / "client_key"))
-        hung = int(total * hung_percent / 100 + 0.5) * count // total
+        total_hung = int(total * hung_percent / 100 + 0.5)
+        hung = total_hung * (k * per + count) // total - total_hung * (k * per) // total
         cmd = [str(PBXWATCH), "sim", "fleet", "--hosts", str(count), "--base-address", str(BASE + k * per),
                "--port", str(SSH_PORT), "--state-dir", str(state), "--name-prefix", f"f{k}-",
                "--ssh-hung", str(hung), "--boot-delay", "0"]

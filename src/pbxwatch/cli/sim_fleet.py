@@ -56,6 +56,10 @@ async def _serve(count: int, base: str, port: int, control_port: int, directory:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    if sys.version_info < (3, 12):  # 3.11 reaps each child with a new thread; pidfd is what 3.12 uses
+        watcher = asyncio.PidfdChildWatcher()
+        watcher.attach_loop(loop)
+        asyncio.set_child_watcher(watcher)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with SimFleet(count, state_dir=directory, base_address=base, port=port, username=username,
