@@ -138,7 +138,7 @@ async def running_monitor(settings: Settings, prober: Any, relay: Any, **options
     stop = asyncio.Event()
     opts = options_from(settings, reload_interval=options.pop("reload_interval", 0.3), flush_interval=0.1)
     task = asyncio.create_task(run_monitor(settings, stop, prober=prober, relay=relay, options=opts,
-                                           standby_poll=0.2))
+                                           standby_poll=0.2, **options))
     try:
         yield task
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from pbxwatch.db.engine import Database
 from pbxwatch.domain.verdicts import Reason
+from pbxwatch.monitor.leader import SingleMonitor
 from pbxwatch.monitor.levers import RearmError, fleet_status, rearm
 from tests.monitor_harness import (
     FakeRelay,
@@ -186,3 +187,40 @@ async def _no_more_checks(prober: ScriptedProber, host: str) -> bool:
     before = prober.checks.get(host, 0)
     await asyncio.sleep(1.0)
     return prober.checks.get(host, 0) == before
+
+
+async def test_a_restarted_monitor_neither_repeats_the_outage_row_nor_cycles_again(
+    db: Database, pg_url: str, tmp_path: Path
+) -> None:
+    await add_unit(db, "109", "127.0.1.11")
+    prober, relay = ScriptedProber(), FakeRelay()
+    prober.reasons["127.0.1.11"] = DOWN
+    settings = settings_for(pg_url, tmp_path)
+    async with running_monitor(settings, prober, relay):
+        await eventually(lambda: _true(len(relay.cycles) == 1), what="cycled")
+    checks = prober.checks["127.0.1.11"]
+    async with running_monitor(settings, prober, relay):
+        await eventually(lambda: _true(prober.checks["127.0.1.11"] >= checks + 8), what="checks after the restart")
+    assert kinds(await history(db, "109")) == ["on→off"]
+    assert len(relay.cycles) == 1
+
+
+async def test_two_active_monitors_cannot_double_a_row_or_a_cycle(db: Database, pg_url: str, tmp_path: Path) -> None:
+    """Without the advisory lock (both active), conditional writes and the claim still keep one of each."""
+    await add_unit(db, "110", "127.0.1.12")
+    prober_a, prober_b, relay = ScriptedProber(), ScriptedProber(), FakeRelay()
+    for prober in (prober_a, prober_b):
+        prober.reasons["127.0.1.12"] = DOWN
+    settings = settings_for(pg_url, tmp_path)
+    async with running_monitor(settings, prober_a, relay, leadership=SingleMonitor()), \
+            running_monitor(settings, prober_b, relay, leadership=SingleMonitor()):
+        await eventually(lambda: _true(len(relay.cycles) >= 1), what="cycled")
+        await eventually(lambda: _true(prober_a.checks["127.0.1.12"] > 10 and prober_b.checks["127.0.1.12"] > 10),
+                         what="both kept checking")
+        for prober in (prober_a, prober_b):
+            prober.uptime["127.0.1.12"] = 0
+            prober.reasons["127.0.1.12"] = Reason.OK
+        await eventually(lambda: _kinds_are(db, "110", ["on→off", "off→on"]), what="recovered")
+        await asyncio.sleep(1)
+    assert kinds(await history(db, "110")) == ["on→off", "off→on"]
+    assert len(relay.cycles) == 1

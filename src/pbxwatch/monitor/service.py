@@ -61,8 +61,9 @@ async def run_monitor(
     config_file: Path | None = None,
     options: MonitorOptions | None = None,
     standby_poll: float = 2.0,
+    leadership: Leadership | None = None,
 ) -> None:
-    """Run until `stop` is set. The prober and the relay port are injectable (tests, the demo)."""
+    """Run until `stop` is set. Prober, relay port and leadership are injectable (tests, the demo)."""
     db = Database.from_url(settings.database_url)
     log.info("monitor starting: config %s, database %s, relay service %s",
              config_file or "(defaults and environment)", mask_url(settings.database_url), settings.monitor.relay_url)
@@ -70,9 +71,9 @@ async def run_monitor(
         await db.prepare()
     except DatabaseError as err:
         log.error("%s; the monitor keeps trying", err)  # noqa: TRY400 -- an outage, not a bug: no traceback
-    leadership: Leadership = (
-        SingleMonitor() if db.is_sqlite else AdvisoryLock(settings.database_url, poll_interval=standby_poll)
-    )
+    if leadership is None:
+        lock = AdvisoryLock(settings.database_url, poll_interval=standby_poll) if db.is_postgres else None
+        leadership = lock or SingleMonitor()
     prober = prober or default_prober(settings)
     relay = relay or default_relay(settings)
     monitor = Monitor(
