@@ -112,3 +112,11 @@ def test_the_command_runs_in_a_real_shell_and_reports_a_missing_asterisk(tmp_pat
     result = interpret_probe_output(done.stdout)
     assert result.reason is Reason.ASTERISK_MISSING
     assert result.detail
+
+
+def test_after_a_failed_uptime_no_other_asterisk_call_is_made() -> None:
+    command = build_probe_command("pbxwatch-no-such-asterisk", 2)
+    done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=20, check=False)
+    assert f"{MARKER} sip" not in done.stdout
+    assert f"{MARKER} pjsip" not in done.stdout
+    assert f"{MARKER} df" in done.stdout

@@ -6,7 +6,7 @@ section and the section's exit status after it, so stdout alone tells what ran a
     ::pbxwatch:: pgrep         pgrep -x asterisk (exit 0 = a process named asterisk runs)
     ::pbxwatch:: uptime        <asterisk> -rx 'core show uptime seconds'   (does the CLI answer?)
     ::pbxwatch:: sip           <asterisk> -rx 'sip show peers'             (only if uptime answered)
-    ::pbxwatch:: pjsip         <asterisk> -rx 'pjsip show endpoints'       (only if sip did not hang)
+    ::pbxwatch:: pjsip         <asterisk> -rx 'pjsip show endpoints'       (if sip ran and did not hang)
     ::pbxwatch:: df            df -P /
     ::pbxwatch:: end
 
@@ -39,9 +39,9 @@ PROBE_TEMPLATE = (
     'echo "$M pgrep"; pgrep -x asterisk >/dev/null 2>&1; echo "$M rc=$?"; '
     'echo "$M uptime"; timeout -k 1 {t} {ast} -rx \'core show uptime seconds\' 2>&1; r=$?; echo "$M rc=$r"; '
     'if [ $r -eq 0 ]; then echo "$M sip"; timeout -k 1 {t} {ast} -rx \'sip show peers\' 2>&1; r=$?; '
-    'echo "$M rc=$r"; fi; '
+    'echo "$M rc=$r"; '
     'if [ $r -lt 124 ]; then echo "$M pjsip"; timeout -k 1 {t} {ast} -rx \'pjsip show endpoints\' 2>&1; '
-    'r=$?; echo "$M rc=$r"; fi; '
+    'echo "$M rc=$?"; fi; fi; '
     'echo "$M df"; df -P / 2>&1; echo "$M rc=$?"; echo "$M end"'
 )
 
