@@ -228,3 +228,25 @@ def test_options_come_from_the_ssh_settings() -> None:
     assert (options.accept_new_host_keys, options.connect_timeout, options.command_timeout) == (True, 3.0, 7.0)
     assert (options.concurrency, options.asterisk_command) == (10, "sudo -n asterisk")
     assert "pw" not in repr(options)
+
+
+async def test_a_host_whose_commands_hang_is_a_command_timeout_and_the_link_is_not_kept(fleet: SimFleet) -> None:
+    name, address, port = first(fleet)
+    async with SshProber(probe_options(fleet, command_timeout=1.0)) as prober:
+        assert (await prober.check(address, port)).reason is Reason.OK
+        await fleet.set_mode(name, Mode.COMMAND_HUNG)
+        result = await prober.check(address, port)
+        assert (result.verdict, result.reason) == (Verdict.DOWN, Reason.COMMAND_TIMEOUT)
+        assert prober.open_connections == 0
+        await fleet.set_mode(name, Mode.HEALTHY)
+        assert (await prober.check(address, port)).reason is Reason.OK
+
+
+async def test_a_kept_connection_to_a_host_that_hangs_later_becomes_a_banner_timeout(fleet: SimFleet) -> None:
+    name, address, port = first(fleet)
+    async with SshProber(probe_options(fleet, connect_timeout=0.5)) as prober:
+        assert (await prober.check(address, port)).reason is Reason.OK
+        await fleet.set_mode(name, Mode.SSH_HUNG)
+        assert (await prober.check(address, port)).reason is Reason.BANNER_TIMEOUT
+        await fleet.set_mode(name, Mode.HEALTHY)
+        assert (await prober.check(address, port)).reason is Reason.OK

@@ -140,7 +140,7 @@ class SshProber:
         except _HandshakeError as err:
             return err.result
         try:
-            return await self._run(conn)
+            return await self._run(target, conn)
         except STALE_CONNECTION_ERRORS as err:
             self._drop(target, conn)
             if not reused:
@@ -153,11 +153,14 @@ class SshProber:
             del self._conns[target]
         conn.abort()
 
-    async def _run(self, conn: Any) -> CheckResult:
+    async def _run(self, target: Target, conn: Any) -> CheckResult:
         try:
             done = await conn.run(self.command, check=False, timeout=self.options.command_timeout,
                                   stdin=asyncssh.DEVNULL)
         except asyncssh.TimeoutError as err:
+            # The remote `timeout` normally ends a hung CLI first; when it did not, the box is stuck or the
+            # link is dead without a FIN (power cut): do not keep this connection, reconnect next time.
+            self._drop(target, conn)
             return interpret_probe_output(_text(err.stdout), finished=False)
         result = interpret_probe_output(_text(done.stdout))
         stderr = _text(done.stderr).strip()

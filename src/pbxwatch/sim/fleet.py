@@ -10,9 +10,9 @@ Each host is an asyncssh server on its own 127.x address (port 0 = any free port
 `username` with the fleet's client key (and `password` when set). Every exec runs the client's command
 through a real `/bin/sh` with fake `asterisk`, `pgrep` and `df` first on PATH printing real Asterisk
 formats (chan_sip or PJSIP, configurable peers). Modes (`Mode`): healthy, asterisk_not_running,
-cli_hung, ssh_hung (TCP accepted, no banner), unreachable (nothing listening), plus asterisk_missing and
-permission_denied. A power-cycle boots the host with uptime 0 in mode healthy (unless the mode was set
-persistent).
+cli_hung, ssh_hung (TCP accepted, no banner), unreachable (nothing listening), plus asterisk_missing,
+permission_denied and command_hung (SSH answers, every command hangs). A power-cycle boots the host
+with uptime 0 in mode healthy (unless the mode was set persistent).
 
 HTTP control surface (`create_control_app(fleet)`, served by `serve_control()` or `pbxwatch sim fleet`):
     GET  /hosts                       -> [{"name", "host", "port", "mode", "effective_mode", "powered",

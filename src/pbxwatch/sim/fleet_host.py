@@ -36,6 +36,7 @@ class Mode(StrEnum):
     UNREACHABLE = "unreachable"
     ASTERISK_MISSING = "asterisk_missing"  # the binary is not on the SSH user's PATH (exit 127)
     PERMISSION_DENIED = "permission_denied"  # the daemon runs, its control socket is not ours
+    COMMAND_HUNG = "command_hung"  # SSH answers but every command hangs (a box stuck in swap or D state)
 
 
 @dataclass
