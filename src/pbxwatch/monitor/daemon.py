@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
@@ -162,7 +163,9 @@ class Monitor:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 2.0)
                 continue
-            self.units.clear()
+            for table in (self.units, self.states, self.latest, self._due, self._last_failure):
+                table.clear()
+            self.fleet_cycles = []
             self._add_units(units, stored)
             log.info("monitoring %d active unit(s)", len(units))
             return True
@@ -233,11 +236,13 @@ class Monitor:
             for number, due in list(self._due.items()):
                 if due <= now and number not in self._checking:
                     self._checking.add(number)
+                    self._due[number] = math.inf  # set again when the check ends
                     self._spawn(self._check(number))
             upcoming = min(self._due.values(), default=now + 1.0)
             await self._halted_after(min(max(upcoming - now, 0.01), 1.0))
 
     async def _check(self, number: str) -> None:
+        result = CheckResult.of(Reason.PROBE_ERROR, "unit removed")
         try:
             unit = self.units.get(number)
             if unit is None:
