@@ -252,8 +252,8 @@ def relay_env(tmp_path: Path, pg_url: str, sim_cloud: SimCloud) -> Iterator[Rela
         yield env
     finally:
         env.clock.release()
-        env.stop()
         env.http.close()
+        env.stop()
 
 
 @pytest.fixture

@@ -288,3 +288,18 @@ def test_4002_from_an_online_relay_is_a_parameter_error_not_offline(relay: Relay
     [row] = relay.audit_rows("ewelink_toggle_off")
     assert row["extra_info"]["cloud_error"] == 4002 and row["action_result"] == "fail"
 
+
+
+def test_auth_url_without_the_ewelink_app_configured_says_so(relay_env: RelayEnv) -> None:
+    from pbxwatch.config import Settings
+    from pbxwatch.relay.app import create_app
+    from tests.relay_fixtures import ServerThread
+
+    data = relay_env.settings_data()
+    data["ewelink"] = {"token_file": data["ewelink"]["token_file"]}
+    relay_env.server = ServerThread(create_app(Settings.model_validate(data)), relay_env.port)
+    relay_env.server.start()
+    reply = relay_env.get("/ewelink-auth-url")
+    assert reply.status_code == 503
+    body = error_of(reply)
+    assert body["error"] == "ewelink_not_configured" and "app_id" in str(body["message"])

@@ -3,7 +3,8 @@
     RelayError                      every failure the API reports: `code`, `http_status`, `cloud_code`
     ├── NotAuthorized               no eWeLink token, or tokens expired / revoked        → 503
     │   ├── NoToken
-    │   └── TokensExpired
+    │   ├── TokensExpired
+    │   └── NotConfigured           the eWeLink app settings are missing
     ├── Unauthorized                relay API token missing or wrong                     → 401
     ├── InvalidState                OAuth callback `state` not issued by pbxwatch        → 400
     ├── InvalidCode                 OAuth code expired, reused or unknown                → 400
@@ -53,6 +54,12 @@ class Unauthorized(RelayError):
 
     code = "unauthorized"
     http_status = 401
+
+
+class NotConfigured(NotAuthorized):
+    """The eWeLink developer app (app_id, app_secret, redirect_url) is not configured."""
+
+    code = "ewelink_not_configured"
 
 
 class InvalidState(RelayError):

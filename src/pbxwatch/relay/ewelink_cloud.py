@@ -17,6 +17,7 @@ from pbxwatch.relay.errors import (
     InvalidCode,
     InvalidRequest,
     InvalidState,
+    NotConfigured,
     NotFound,
     NoToken,
     QuotaExceeded,
@@ -45,6 +46,8 @@ _TRANSLATION: tuple[tuple[type[ewelink.EWeLinkError], type[RelayError]], ...] = 
 
 
 def translate(err: ewelink.EWeLinkError) -> RelayError:
+    if isinstance(err, ewelink.CredentialsError) and err.code is None and err.http_status is None:
+        return NotConfigured(err.message)  # raised before any request: our settings, not the cloud
     kind = next(relay for vendor, relay in _TRANSLATION if isinstance(err, vendor))
     return kind(err.message, cloud_code=err.code)
 

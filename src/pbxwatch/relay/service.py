@@ -103,7 +103,9 @@ class RelayService:
         state = self.token_state()
         if state is TokenState.MISSING:
             log.error(MSG_NO_ACCESS_TOKEN)
-            raise NoToken("no eWeLink token: authorize via GET /ewelink-auth-url and the callback")
+            raise NoToken(
+                "eWeLink is not authorized yet (no token file); open GET /ewelink-auth-url and finish the callback"
+            )
         if state is TokenState.EXPIRED:
             log.error(MSG_TOKENS_EXPIRED)
             raise TokensExpired("eWeLink tokens expired: authorize again via GET /ewelink-auth-url")
