@@ -1,4 +1,8 @@
-"""The relay service: `create_app(settings)` for uvicorn (`pbxwatch relay serve` runs it on port 8010)."""
+"""The relay service: `create_app(settings)` for uvicorn (`pbxwatch relay serve` runs it on port 8010).
+
+`pbxwatch relay serve` is the supported way to run it (it checks the bind address and sets up logging);
+`from_environment` is a zero-argument factory for `uvicorn --factory`.
+"""
 
 from __future__ import annotations
 
@@ -141,3 +145,10 @@ def create_app(
     for module in (auth, toggle, cycles, devices, units, health):
         app.include_router(module.router)
     return app
+
+
+def from_environment() -> FastAPI:
+    """`uvicorn --factory pbxwatch.relay.app:from_environment`: settings from the TOML file and PBXWATCH_*."""
+    from pbxwatch.config import load_settings
+
+    return create_app(load_settings())
