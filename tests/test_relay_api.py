@@ -303,3 +303,11 @@ def test_auth_url_without_the_ewelink_app_configured_says_so(relay_env: RelayEnv
     assert reply.status_code == 503
     body = error_of(reply)
     assert body["error"] == "ewelink_not_configured" and "app_id" in str(body["message"])
+
+
+def test_a_toggle_naming_an_unknown_unit_is_404_and_still_audited(relay: RelayEnv) -> None:
+    reply = relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False, "enterprise_number": "nope"})
+    assert reply.status_code == 404 and "nope" in str(error_of(reply)["message"])
+    assert relay.sim.device("1000aaaa01").states == [True]
+    [row] = relay.audit_rows("ewelink_toggle_off")
+    assert row["enterprise_number"] is None and row["action_result"] == "fail"

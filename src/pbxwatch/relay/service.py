@@ -6,7 +6,6 @@ Every action from any initiator ends in an audit row, success or failure (SPEC ย
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from pbxwatch.relay.errors import (
     CloudTimeout,
     CloudUnavailable,
     InvalidRequest,
-    NotAuthorized,
     NotFound,
     NoToken,
     QuotaExceeded,
@@ -145,14 +143,17 @@ class RelayService:
 
     # ---- targets ------------------------------------------------------------------------------
 
-    async def target(self, device_id: str, outlet: int | None, enterprise_number: str | None) -> Target:
-        """Fill in the enterprise fed by the relay (for the audit row) and check a named one exists."""
+    async def target(
+        self, device_id: str, outlet: int | None, enterprise_number: str | None
+    ) -> tuple[Target, NotFound | None]:
+        """The audit target: the enterprise named, else the one fed by the relay. An unknown unit gives a
+        target without enterprise (a history row cannot reference it) and the `NotFound` to raise."""
         if enterprise_number is not None:
             if await self.store.unit(enterprise_number) is None:
-                raise NotFound(f"unit {enterprise_number} does not exist")
-            return Target(device_id, outlet, enterprise_number)
+                return Target(device_id, outlet, None), NotFound(f"unit {enterprise_number} does not exist")
+            return Target(device_id, outlet, enterprise_number), None
         unit = await self.store.unit_for_device(device_id, outlet)
-        return Target(device_id, outlet, unit.number if unit else None)
+        return Target(device_id, outlet, unit.number if unit else None), None
 
     async def online_device(self, target: Target) -> tuple[Device, Channel]:
         """The relay, read fresh from the cloud, and the addressed outlet; `RelayOffline` fails fast (SPEC ยง5)."""
@@ -187,16 +188,11 @@ class RelayService:
         cancel: Callable[[Target], Awaitable[None]],
     ) -> SwitchResult:
         """`POST /toggle`: switch (or flip) one outlet; cancels a pending power-cycle of that relay."""
-        target = Target(device_id, outlet, enterprise_number)
+        target, unknown_unit = await self.target(device_id, outlet, enterprise_number)
         try:
             self.require_token()
-        except NotAuthorized as err:
-            with contextlib.suppress(RelayError):
-                target = await self.target(device_id, outlet, enterprise_number)
-            await self.audit_switch(target, state, initiator, failure=err)
-            raise
-        try:
-            target = await self.target(device_id, outlet, enterprise_number)
+            if unknown_unit is not None:
+                raise unknown_unit
             async with self.lock(device_id):
                 await cancel(target)
                 device, channel = await self.online_device(target)
@@ -226,9 +222,6 @@ class RelayService:
         if failure is not None:
             log.error("relay %s outlet %s: %s failed (unit %s): %s",
                       target.device_id, target.outlet, action, target.enterprise_number, failure.message)
-        unknown_unit = isinstance(failure, NotFound) and target.enterprise_number is not None
-        if unknown_unit and await self.store.unit(target.enterprise_number or "") is None:
-            return  # an unknown unit cannot carry a history row (foreign key); the log line stands
         await self.audit.switched(
             target, at=self.clock.now(), requested=requested, initiator=initiator, outcome=outcome
         )
