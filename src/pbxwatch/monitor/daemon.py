@@ -89,6 +89,7 @@ class Monitor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sem = asyncio.Semaphore(options.concurrency)
         self._halt = asyncio.Event()
+        self._wake_scheduler = asyncio.Event()  # a check ended: its next due time may be the earliest
         self._role = "starting"
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -131,6 +132,7 @@ class Monitor:
             task.cancel()
         self._halt.set()
         self.writer.wake.set()
+        self._wake_scheduler.set()
 
     async def _finish(self) -> None:
         """SIGTERM: let running checks and relay calls end (bounded), then write everything owed."""
@@ -239,7 +241,9 @@ class Monitor:
                     self._due[number] = math.inf  # set again when the check ends
                     self._spawn(self._check(number))
             upcoming = min(self._due.values(), default=now + 1.0)
-            await self._halted_after(min(max(upcoming - now, 0.01), 1.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_scheduler.wait(), min(max(upcoming - now, 0.01), 1.0))
+            self._wake_scheduler.clear()
 
     async def _check(self, number: str) -> None:
         result = CheckResult.of(Reason.PROBE_ERROR, "unit removed")
@@ -260,6 +264,7 @@ class Monitor:
         interval = self.policy.retry_interval if retry else self.policy.poll_interval
         if number in self._due:
             self._due[number] = asyncio.get_running_loop().time() + interval.total_seconds()
+            self._wake_scheduler.set()
 
     async def _probe(self, unit: Unit) -> CheckResult:
         try:
