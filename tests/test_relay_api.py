@@ -311,3 +311,21 @@ def test_a_toggle_naming_an_unknown_unit_is_404_and_still_audited(relay: RelayEn
     assert relay.sim.device("1000aaaa01").states == [True]
     [row] = relay.audit_rows("ewelink_toggle_off")
     assert row["enterprise_number"] is None and row["action_result"] == "fail"
+
+
+def test_writes_to_one_relay_are_serialized(relay: RelayEnv) -> None:
+    """Two outlets of one relay switched at once: each command carries the full `switches` array, so
+    without serialization the second would switch the first outlet back on."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pbxwatch.sim.cloud_state import Fault
+
+    # slow switch commands: both requests are in flight together unless the service serializes them
+    relay.sim.inject(Fault("slow", path="/v2/device/thing/status", count=2, delay=0.3))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        replies = list(pool.map(
+            lambda outlet: relay.post("/toggle", json={"device_id": "1000bbbb02", "outlet": outlet, "state": False}),
+            [0, 1],
+        ))
+    assert [r.status_code for r in replies] == [200, 200]
+    assert relay.sim.device("1000bbbb02").states == [False, False]
