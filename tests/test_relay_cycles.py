@@ -249,3 +249,16 @@ def test_the_embedded_sqlite_database_works_too(relay_env: RelayEnv, sqlite_url:
     assert [r["action_type"] for r in rows] == ["ewelink_toggle_on", "ewelink_toggle_off", "ewelink_power_cycle"]
     assert all(r["extra_info"]["cycle_id"] == ticket["cycle_id"] for r in rows)
     assert relay_env.http.get(relay_env.url + "/health").json()["status"] == "ok"
+
+
+def test_a_failed_toggle_does_not_cancel_the_pending_cycle(relay: RelayEnv) -> None:
+    relay.clock.hold()
+    ticket = cycle(relay, enterprise_number="101")
+    wait_for(lambda: relay.cycle_state(ticket["cycle_id"]) == "off", "the relay to be off")
+    relay.sim.set_online("1000aaaa01", False)
+    assert relay.post("/toggle", json={"device_id": "1000aaaa01", "state": True}).status_code == 409
+    assert relay.cycle_state(ticket["cycle_id"]) == "off"
+    relay.sim.set_online("1000aaaa01", True)
+    relay.clock.release()
+    done(relay, ticket["cycle_id"])
+    assert relay.sim.device("1000aaaa01").states == [True]

@@ -194,10 +194,12 @@ class RelayService:
             if unknown_unit is not None:
                 raise unknown_unit
             async with self.lock(device_id):
-                await cancel(target)
                 device, channel = await self.online_device(target)
                 wanted = state if state is not None else not channel.on
                 after = await self.switch(device, outlet, wanted)
+                # only a toggle that happened overrides a pending cycle: after a failed one (relay offline,
+                # cloud down) the reconciler must still switch the relay back on
+                await cancel(target)
         except RelayError as err:
             await self.audit_switch(target, state, initiator, failure=err)
             raise
