@@ -224,3 +224,17 @@ async def test_two_active_monitors_cannot_double_a_row_or_a_cycle(db: Database, 
         await asyncio.sleep(1)
     assert kinds(await history(db, "110")) == ["on→off", "off→on"]
     assert len(relay.cycles) == 1
+
+
+async def test_dry_run_records_what_it_would_do_and_switches_nothing(db: Database, pg_url: str, tmp_path: Path) -> None:
+    await add_unit(db, "111", "127.0.1.13")
+    prober, relay = ScriptedProber(), FakeRelay()
+    prober.reasons["127.0.1.13"] = DOWN
+    async with running_monitor(settings_for(pg_url, tmp_path, dry_run=True), prober, relay):
+        await eventually(lambda: _kinds_are(db, "111", ["on→off", "dry_run"]), what="dry_run row")
+        await eventually(lambda: _true(prober.checks["127.0.1.13"] >= 10), what="more down checks")
+    rows = await history(db, "111")
+    assert kinds(rows) == ["on→off", "dry_run"]
+    assert rows[1]["error_message"] == "dry run: would power-cycle relay dev1"
+    assert relay.cycles == []
+    assert (await live(db, "111") or {})["ewelink_action_done"] is False
