@@ -277,9 +277,9 @@ class SimCloud:
 
         self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="sim-cloud", daemon=True)
         self._thread.start()
-        started.wait(_START_TIMEOUT_S)
-        if failure:
-            raise RuntimeError(f"simulated cloud failed to start: {failure[0]}")
+        if not started.wait(_START_TIMEOUT_S) or failure:
+            reason = failure[0] if failure else f"not serving after {_START_TIMEOUT_S:g} s"
+            raise RuntimeError(f"simulated cloud failed to start: {reason}")
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
