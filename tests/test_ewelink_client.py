@@ -193,6 +193,7 @@ async def test_offline_relay_fails_fast_and_4002_is_told_apart(cloud: SimCloud, 
     with pytest.raises(DeviceControlError) as refused:
         await client.set_switch(SINGLE_ID, False)
     assert refused.value.code == 4002
+    assert refused.value.vendor_message == "控制失败"
     with pytest.raises(DeviceNotFoundError):
         await client.get_device("1099999999")
 

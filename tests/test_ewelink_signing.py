@@ -90,3 +90,9 @@ async def test_auth_url_has_every_parameter_and_a_verifiable_state(cloud: SimClo
     assert q["state"] in states
     # the encoded URL percent-encodes the redirect URL and the base64 signature
     assert "redirectUrl=http%3A%2F%2F127.0.0.1" in str(url)
+
+
+async def test_qr_code_login_is_asked_only_when_wanted(cloud: SimCloud, http: httpx.AsyncClient,
+                                                        tmp_path: Path) -> None:
+    client = make_client(cloud, tmp_path / "ewelink_token.json", http)
+    assert httpx.URL(client.auth_url(show_qr_code=True)).params["showQRCode"] == "true"
