@@ -161,3 +161,17 @@ def test_any_cloud_reply_is_data_or_an_ewelink_error(body: bytes, status: int) -
         assert str(err).startswith("eWeLink")
     else:
         assert isinstance(data, dict)
+
+
+def test_the_client_package_imports_nothing_else_from_pbxwatch() -> None:
+    import ast
+
+    import pbxwatch.ewelink
+
+    package = Path(pbxwatch.ewelink.__file__).parent
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith("pbxwatch") or name.startswith("pbxwatch.ewelink"), (module, name)
