@@ -45,6 +45,7 @@ from pbxwatch.monitor.writer import Writer, short
 
 log = logging.getLogger("pbxwatch.monitor")
 Clock = Callable[[], datetime]
+FINAL_FLUSH_ATTEMPTS = 2  # at SIGTERM; each may wait for a database connect timeout (stop scripts allow 30 s)
 
 
 def utc_now() -> datetime:
@@ -141,7 +142,7 @@ class Monitor:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        for attempt in range(3):
+        for attempt in range(FINAL_FLUSH_ATTEMPTS):
             if await self.writer.flush():
                 break
             await asyncio.sleep(0.5 * (attempt + 1))

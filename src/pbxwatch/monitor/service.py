@@ -19,6 +19,7 @@ log = logging.getLogger("pbxwatch.monitor")
 
 HEARTBEAT_FILE = "monitor.heartbeat"
 CHECK_GUARD_S = 5.0  # on top of the prober's connect + command timeouts
+RELAY_TIMEOUT_S = 15.0  # POST /power-cycle reads the relay fresh from the cloud before it answers 202
 
 
 def heartbeat_path(settings: Settings) -> Path:
@@ -48,7 +49,7 @@ def default_prober(settings: Settings) -> Prober:
 
 def default_relay(settings: Settings) -> RelayPort:
     token = settings.relay.api_token.get_secret_value() if settings.relay.api_token else None
-    return HttpRelayPort(settings.monitor.relay_url, api_token=token, timeout=settings.ssh.command_timeout)
+    return HttpRelayPort(settings.monitor.relay_url, api_token=token, timeout=RELAY_TIMEOUT_S)
 
 
 async def run_monitor(
