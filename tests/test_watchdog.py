@@ -337,3 +337,23 @@ def test_a_restart_restores_a_confirmed_outage_from_the_stored_counter() -> None
     assert (state.confirmed, state.action_done, state.cycle_at) == (True, True, T0 - 60 * S)
     assert UnitState.restored(last_status="online", failure_counter=0, action_done=None, threshold=3,
                               outage_since=None).confirmed is False
+
+
+@pytest.mark.parametrize("module", ["policy", "state", "watchdog"])
+def test_the_decision_core_imports_no_io(module: str) -> None:
+    """STYLE habit 1: the core imports no asyncio, database, HTTP or SSH, and nothing of pbxwatch but the domain."""
+    import ast
+    from pathlib import Path
+
+    import pbxwatch.domain
+
+    source = Path(pbxwatch.domain.__file__).with_name(f"{module}.py").read_text(encoding="utf-8")
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    forbidden = {"asyncio", "sqlalchemy", "httpx", "asyncssh", "time", "socket", "subprocess"}
+    assert not {name.split(".")[0] for name in imported} & forbidden
+    assert all(name.startswith("pbxwatch.domain") for name in imported if name.startswith("pbxwatch"))
