@@ -357,3 +357,4 @@ def test_the_decision_core_imports_no_io(module: str) -> None:
     forbidden = {"asyncio", "sqlalchemy", "httpx", "asyncssh", "time", "socket", "subprocess"}
     assert not {name.split(".")[0] for name in imported} & forbidden
     assert all(name.startswith("pbxwatch.domain") for name in imported if name.startswith("pbxwatch"))
+    assert ".now(" not in source and "utcnow" not in source  # time is a parameter (STYLE habit 2)
