@@ -242,7 +242,7 @@ def test_cloud_timeout_is_504(relay_env: RelayEnv) -> None:
     relay_env.add_unit("101", "1000aaaa01")
     relay_env.start(client_options={"rate_limiter": RateLimiter(min_interval=0), "timeout": 0.3})
     relay_env.authorize()
-    relay_env.sim.inject(Fault("slow", path="/v2/family", count=1, delay=2.0))
+    relay_env.sim.inject(Fault("slow", path="/v2/device/thing", count=1, delay=2.0))
     reply = relay_env.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
     assert reply.status_code == 504
     assert error_of(reply)["error"] == "cloud_timeout"

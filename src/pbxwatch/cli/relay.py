@@ -71,13 +71,16 @@ def _through_service(settings: Settings, action: Callable[..., Awaitable[T]]) ->
     return run(body)
 
 
+def _state(on: object) -> str:
+    return "unknown" if on is None else ("on" if on else "off")
+
+
 def _switch(ctx: typer.Context, device_id: str, state: bool | None, outlet: int | None, unit: str | None) -> None:
     settings = cli_settings(ctx)
     result = _through_service(settings, lambda c: c.toggle(
         device_id, state=state, outlet=outlet, enterprise_number=unit, initiator="user"))
-    after = result.get("state_after")
-    shown = "unknown" if after is None else ("on" if after else "off")
-    console.print(f"relay {device_id}{'' if outlet is None else f' outlet {outlet}'}: now {shown}")
+    where = "" if outlet is None else f" outlet {outlet}"
+    console.print(f"relay {device_id}{where}: now {_state(result.get('state_after'))}")
 
 
 @app.command("on")
@@ -124,7 +127,7 @@ def devices(ctx: typer.Context, as_json: Json = False) -> None:
     table = Table("device id", "name", "online", "channels")
     for d in listed:
         states = ", ".join(
-            f"{'' if c['outlet'] is None else str(c['outlet']) + ':'}{'on' if c['on'] else 'off'}" for c in d.channels
+            f"{'' if c['outlet'] is None else str(c['outlet']) + ':'}{_state(c['on'])}" for c in d.channels
         )
         table.add_row(d.device_id, d.name, "yes" if d.online else "NO", states)
     console.print(table)

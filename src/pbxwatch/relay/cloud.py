@@ -22,10 +22,10 @@ class TokenState(StrEnum):
 
 @dataclass(frozen=True)
 class Channel:
-    """One switchable outlet; `outlet` is None for a single-channel relay."""
+    """One switchable outlet; `outlet` is None for a single-channel relay; `on` None when not reported."""
 
     outlet: int | None
-    on: bool
+    on: bool | None
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,12 @@ class RelayCloud(Protocol):
         """Every device of the account (all homes, all pages)."""
         ...
 
-    async def set_switch(self, device: Device, outlet: int | None, on: bool) -> None:
-        """Switch one outlet; for a multi-channel relay the full `switches` array is sent."""
+    async def get_device(self, device_id: str) -> Device:
+        """One device, read now (one call, whatever the size of the account)."""
         ...
 
-    async def read_switch(self, device_id: str, outlet: int | None) -> bool | None:
-        """Read the state back (None when the cloud does not report it)."""
+    async def set_switch(self, device: Device, outlet: int | None, on: bool) -> None:
+        """Switch one outlet; for a multi-channel relay the full `switches` array is sent."""
         ...
 
     async def arm_countdown(self, device: Device, outlet: int | None, seconds: float) -> None:

@@ -20,11 +20,13 @@ class DeviceCache:
     def __init__(
         self,
         fetch: Callable[[], Awaitable[list[Device]]],
+        fetch_one: Callable[[str], Awaitable[Device]],
         now: Callable[[], datetime],
         *,
         ttl_seconds: float = DEVICE_LIST_TTL_SECONDS,
     ) -> None:
         self._fetch = fetch
+        self._fetch_one = fetch_one
         self._now = now
         self._ttl = timedelta(seconds=ttl_seconds)
         self._lock = asyncio.Lock()
@@ -43,8 +45,13 @@ class DeviceCache:
             return list(self._devices.values()), self._checked_at
 
     async def device(self, device_id: str, *, fresh: bool = False) -> tuple[Device, datetime]:
-        """The device or `NotFound` (the list is re-read once before giving up on an unknown id)."""
-        _, checked_at = await self.devices(fresh=fresh)
+        """The device or `NotFound`. `fresh` reads that one device now (before an action); otherwise the
+        cached list answers, re-read once before giving up on an unknown id."""
+        if fresh:
+            device = await self._fetch_one(device_id)
+            self._devices[device_id] = device
+            return device, self._now()
+        _, checked_at = await self.devices()
         stale = self._now() - checked_at > timedelta(seconds=UNKNOWN_ID_REFRESH_SECONDS)
         if device_id not in self._devices and stale:
             _, checked_at = await self.devices(fresh=True)

@@ -54,9 +54,9 @@ def translate(err: ewelink.EWeLinkError) -> RelayError:
 
 def relay_device(device: ewelink.Device) -> Device:
     if device.multi_channel:
-        channels = tuple(Channel(o.outlet, bool(o.on)) for o in device.outlets)
+        channels = tuple(Channel(o.outlet, o.on) for o in device.outlets)
     else:
-        channels = (Channel(None, bool(device.state())),)
+        channels = (Channel(None, device.state()),)
     return Device(device.id, device.name, device.online, channels, source=device)
 
 
@@ -75,11 +75,11 @@ class EWeLinkCloud:
     async def list_devices(self) -> list[Device]:
         return [relay_device(d) for d in await self._guard(self.client.list_devices)]
 
+    async def get_device(self, device_id: str) -> Device:
+        return relay_device(await self._guard(lambda: self.client.get_device(device_id)))
+
     async def set_switch(self, device: Device, outlet: int | None, on: bool) -> None:
         await self._guard(lambda: self.client.set_switch(device.device_id, on, outlet, device=device.source))
-
-    async def read_switch(self, device_id: str, outlet: int | None) -> bool | None:
-        return (await self._guard(lambda: self.client.get_device(device_id))).state(outlet)
 
     async def arm_countdown(self, device: Device, outlet: int | None, seconds: float) -> None:
         await self._guard(

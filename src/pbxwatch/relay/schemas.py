@@ -79,7 +79,7 @@ class CycleView(BaseModel):
 
 class ChannelOut(BaseModel):
     outlet: int | None
-    on: bool
+    on: bool | None = Field(description="null when the relay did not report its state")
 
 
 class DeviceOut(BaseModel):

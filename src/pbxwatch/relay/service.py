@@ -80,7 +80,7 @@ class RelayService:
         self.clock = clock
         self.metrics = metrics
         self.audit = Auditor(store)
-        self.devices = DeviceCache(self._list_devices, clock.now)
+        self.devices = DeviceCache(self._list_devices, self._get_device, clock.now)
         self.last_cloud: CloudOutcome | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._warned_month: str | None = None
@@ -141,6 +141,9 @@ class RelayService:
     async def _list_devices(self) -> list[Device]:
         return await self.call(self.cloud.list_devices)
 
+    async def _get_device(self, device_id: str) -> Device:
+        return await self.call(lambda: self.cloud.get_device(device_id))
+
     # ---- targets ------------------------------------------------------------------------------
 
     async def target(
@@ -168,14 +171,18 @@ class RelayService:
     # ---- switching ----------------------------------------------------------------------------
 
     async def switch(self, device: Device, outlet: int | None, on: bool, *, read_back: bool = True) -> bool | None:
-        """Set one outlet and (by default) read it back; the cached list is stale afterwards."""
+        """Set one outlet and (by default) read it back, which also refreshes the cached device."""
         try:
             await self.call(lambda: self.cloud.set_switch(device, outlet, on))
-        finally:
-            self.devices.invalidate()
+        except RelayError:
+            self.devices.invalidate()  # the command may have reached the relay
+            raise
         if not read_back:
+            self.devices.invalidate()
             return None
-        return await self.call(lambda: self.cloud.read_switch(device.device_id, outlet))
+        after, _ = await self.devices.device(device.device_id, fresh=True)
+        channel = after.channel(outlet)
+        return channel.on if channel else None
 
     async def toggle(
         self,
@@ -195,7 +202,7 @@ class RelayService:
                 raise unknown_unit
             async with self.lock(device_id):
                 device, channel = await self.online_device(target)
-                wanted = state if state is not None else not channel.on
+                wanted = state if state is not None else channel.on is False  # unknown state: on is safe
                 after = await self.switch(device, outlet, wanted)
                 # only a toggle that happened overrides a pending cycle: after a failed one (relay offline,
                 # cloud down) the reconciler must still switch the relay back on
