@@ -18,6 +18,9 @@ def test_toggle_off_switches_the_relay_and_audits_it(relay: RelayEnv) -> None:
     assert row["action_result"] == "success"
     assert row["user_initiator"] == "api"
     assert row["extra_info"] == {"device_id": "1000aaaa01", "outlet": None, "state": False, "state_after": False}
+    # an action reads its own device, not the whole account (quota: 50,000 calls a month)
+    assert relay.sim.requests("/v2/family") == []
+    assert [r.method for r in relay.sim.requests("/v2/device/thing")] == ["POST", "POST", "POST"]
 
 
 def test_toggle_accepts_query_parameters_and_flips_without_state(relay: RelayEnv) -> None:
