@@ -116,14 +116,14 @@ class Monitor:
             return False
         self._beat("active")
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._relay_stop(stop, demoted))
+            group.create_task(self._halt_on(stop, demoted))
             group.create_task(self._schedule_loop())
             group.create_task(self.writer.loop(self._halt))
             group.create_task(self._reload_loop(demoted))
         await self._finish()
         return demoted.is_set() and not stop.is_set()
 
-    async def _relay_stop(self, stop: asyncio.Event, demoted: asyncio.Event) -> None:
+    async def _halt_on(self, stop: asyncio.Event, demoted: asyncio.Event) -> None:
         stop_wait = asyncio.ensure_future(stop.wait())
         demoted_wait = asyncio.ensure_future(demoted.wait())
         halt_wait = asyncio.ensure_future(self._halt.wait())

@@ -57,6 +57,7 @@ class AdvisoryLock:
         self._poll = poll_interval
         self._key = key
         self._conn: AsyncConnection | None = None
+        self._said_unreachable = False  # one log line per outage, not one per attempt
 
     async def acquire(self, halt: asyncio.Event) -> bool:
         said_standby = False
@@ -99,8 +100,11 @@ class AdvisoryLock:
         except DB_ERRORS as err:
             if raise_errors:
                 raise
-            log.warning("cannot reach the database for the monitor lock: %s", err.__class__.__name__)
+            if not self._said_unreachable:
+                log.warning("cannot reach the database for the monitor lock (%s); retrying", err.__class__.__name__)
+                self._said_unreachable = True
             return False
+        self._said_unreachable = False
         if got:
             self._conn = conn
             return True
