@@ -94,18 +94,21 @@ class CycleRunner:
         return CycleTicket(intent.id, intent.on_due_at)
 
     async def _resolve(self, req: CycleRequest) -> tuple[Target, str]:
+        """The relay outlet to cycle, the unit it feeds (for the audit) and that unit's `cycle_mode`."""
         if req.enterprise_number is None:
             assert req.device_id is not None  # the schema requires one of the two
             unit = await self.service.store.unit_for_device(req.device_id, req.outlet)
-            outlet = req.outlet if req.outlet is not None else (unit.outlet if unit else None)
-            return Target(req.device_id, outlet, unit.number if unit else None), unit.cycle_mode if unit else "cloud"
+            if unit is None:
+                return Target(req.device_id, req.outlet, None), "cloud"
+            outlet = req.outlet if req.outlet is not None else unit.ewelink_outlet
+            return Target(req.device_id, outlet, unit.number), unit.cycle_mode
         unit = await self.service.store.unit(req.enterprise_number)
         if unit is None:
             raise NotFound(f"unit {req.enterprise_number} does not exist")
-        device_id = req.device_id or unit.device_id
+        device_id = req.device_id or unit.ewelink_device_id
         if device_id is None:
             raise InvalidRequest(f"enterprise_number: unit {unit.number} has no eWeLink relay configured")
-        outlet = req.outlet if req.outlet is not None else unit.outlet
+        outlet = req.outlet if req.outlet is not None else unit.ewelink_outlet
         return Target(device_id, outlet, unit.number), unit.cycle_mode
 
     async def _target_or_none(self, req: CycleRequest) -> Target | None:

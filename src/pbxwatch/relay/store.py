@@ -7,27 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from pbxwatch.db import units
 from pbxwatch.db.history import PbxStatus
 from pbxwatch.db.tables import cloud_calls, enterprises, power_cycles, unit_live_status, unit_status_history
+from pbxwatch.domain.units import Unit
 
 ACTIVE_STATES = ("pending", "off")
-
-
-@dataclass(frozen=True)
-class Unit:
-    number: str
-    name: str | None
-    device_id: str | None
-    outlet: int | None
-    cycle_mode: str
-    active: bool
 
 
 @dataclass(frozen=True)
@@ -49,29 +41,8 @@ class Intent:
     last_error: str | None
 
 
-def aware(value: datetime | None) -> datetime | None:
-    """Adopted `timestamp without time zone` columns hold naive UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _intent(row: RowMapping) -> Intent:
-    fields = {k: row[k] for k in Intent.__dataclass_fields__}
-    fields["created_at"] = aware(row["created_at"])
-    fields["on_due_at"] = aware(row["on_due_at"])
-    return Intent(**fields)
-
-
-def _unit(row: RowMapping) -> Unit:
-    return Unit(
-        number=row["number"],
-        name=row["name"],
-        device_id=row["ewelink_device_id"],
-        outlet=row["ewelink_outlet"],
-        cycle_mode=row["cycle_mode"] or "cloud",
-        active=row["active"] is not False,
-    )
+    return Intent(**{k: row[k] for k in Intent.__dataclass_fields__})
 
 
 class RelayStore:
@@ -85,18 +56,15 @@ class RelayStore:
 
     async def unit(self, number: str) -> Unit | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(enterprises).where(enterprises.c.number == number))).mappings()
-            found = row.first()
-        return _unit(found) if found else None
+            try:
+                return await units.get_unit(conn, number)
+            except units.UnitNotFound:
+                return None
 
     async def unit_for_device(self, device_id: str, outlet: int | None) -> Unit | None:
         """The enterprise fed by this relay outlet (None when the relay feeds no enterprise)."""
-        query = select(enterprises).where(enterprises.c.ewelink_device_id == device_id)
         async with self.engine.connect() as conn:
-            rows = [_unit(r) for r in (await conn.execute(query)).mappings()]
-        exact = [u for u in rows if u.outlet == outlet or (u.outlet in (None, 0) and outlet in (None, 0))]
-        found = exact or rows
-        return found[0] if found else None
+            return await units.find_by_device(conn, device_id, outlet)
 
     async def pbx_status(self, conn: AsyncConnection, number: str | None) -> PbxStatus:
         """"PBX status now" for an audit row: online → on, offline → off, no row → on (SPEC §2)."""
@@ -106,24 +74,17 @@ class RelayStore:
         status = (await conn.execute(query)).scalar()
         return "off" if status == "offline" else "on"
 
-    async def list_units(self) -> list[dict[str, Any]]:
+    async def unit_views(self, number: str | None = None) -> list[dict[str, Any]]:
+        """Units with their live status (every unit, or the one named)."""
         query = (
             select(enterprises, *[c for c in unit_live_status.c if c.name != "enterprise_number"])
             .select_from(enterprises.outerjoin(unit_live_status))
             .order_by(enterprises.c.number)
         )
+        if number is not None:
+            query = query.where(enterprises.c.number == number)
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
-
-    async def unit_view(self, number: str) -> dict[str, Any] | None:
-        query = (
-            select(enterprises, *[c for c in unit_live_status.c if c.name != "enterprise_number"])
-            .select_from(enterprises.outerjoin(unit_live_status))
-            .where(enterprises.c.number == number)
-        )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return dict(row) if row else None
 
     async def history(self, number: str, *, limit: int, before_id: int | None) -> list[dict[str, Any]]:
         query = select(unit_status_history).where(unit_status_history.c.enterprise_number == number)
@@ -132,10 +93,6 @@ class RelayStore:
         query = query.order_by(unit_status_history.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
-
-    async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(select(1))
 
     # ---- power-cycle intents ------------------------------------------------------------------
 

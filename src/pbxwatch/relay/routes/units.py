@@ -16,15 +16,15 @@ Number = Annotated[str, Path(min_length=1, max_length=64)]
 
 @router.get("/units")
 async def list_units(ctx: Ctx) -> UnitList:
-    return UnitList(units=[UnitOut.model_validate(u) for u in await ctx.service.store.list_units()])
+    return UnitList(units=[UnitOut.model_validate(u) for u in await ctx.service.store.unit_views()])
 
 
 @router.get("/units/{number}")
 async def get_unit(ctx: Ctx, number: Number) -> UnitOut:
-    unit = await ctx.service.store.unit_view(number)
-    if unit is None:
+    found = await ctx.service.store.unit_views(number)
+    if not found:
         raise NotFound(f"unit {number} does not exist")
-    return UnitOut.model_validate(unit)
+    return UnitOut.model_validate(found[0])
 
 
 @router.get("/units/{number}/history")
