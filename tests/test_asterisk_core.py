@@ -69,3 +69,21 @@ def test_every_shared_fixture_is_used_by_a_test() -> None:
     tests = "".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.glob("test_asterisk_*.py"))
     unused = [p.name for p in FIXTURES.glob("*.txt") if p.name not in tests]
     assert unused == []
+
+
+def test_the_parsers_import_nothing_of_pbxwatch_but_the_verdict_vocabulary() -> None:
+    import ast
+
+    import pbxwatch.asterisk
+
+    package = Path(pbxwatch.asterisk.__file__).parent
+    imported = set()
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    ours = {name for name in imported if name.startswith("pbxwatch")}
+    assert {name for name in ours if not name.startswith("pbxwatch.asterisk")} == {"pbxwatch.domain.verdicts"}
+    assert not {name for name in imported if name.split(".")[0] in {"asyncio", "asyncssh", "socket", "subprocess"}}
