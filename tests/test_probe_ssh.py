@@ -232,7 +232,7 @@ def test_options_come_from_the_ssh_settings() -> None:
 
 async def test_a_host_whose_commands_hang_is_a_command_timeout_and_the_link_is_not_kept(fleet: SimFleet) -> None:
     name, address, port = first(fleet)
-    async with SshProber(probe_options(fleet, command_timeout=1.0)) as prober:
+    async with SshProber(probe_options(fleet, command_timeout=2.0)) as prober:
         assert (await prober.check(address, port)).reason is Reason.OK
         await fleet.set_mode(name, Mode.COMMAND_HUNG)
         result = await prober.check(address, port)
@@ -244,7 +244,7 @@ async def test_a_host_whose_commands_hang_is_a_command_timeout_and_the_link_is_n
 
 async def test_a_kept_connection_to_a_host_that_hangs_later_becomes_a_banner_timeout(fleet: SimFleet) -> None:
     name, address, port = first(fleet)
-    async with SshProber(probe_options(fleet, connect_timeout=0.5)) as prober:
+    async with SshProber(probe_options(fleet)) as prober:
         assert (await prober.check(address, port)).reason is Reason.OK
         await fleet.set_mode(name, Mode.SSH_HUNG)
         assert (await prober.check(address, port)).reason is Reason.BANNER_TIMEOUT
