@@ -24,12 +24,13 @@ Username = Annotated[str, typer.Option("--username", help="The SSH user the host
 StackOpt = Annotated[str, typer.Option("--stack", help="sip or pjsip.")]
 Prefix = Annotated[str, typer.Option("--name-prefix", help="Host names are <prefix>001, <prefix>002, ...")]
 BootDelay = Annotated[float, typer.Option("--boot-delay", min=0, help="Seconds from power-on to SSH up.")]
+Peers = Annotated[int, typer.Option("--peers", min=0, max=5000, help="SIP peers per host (the last one offline).")]
 SshHung = Annotated[int, typer.Option("--ssh-hung", min=0, help="Start this many hosts (spread evenly) ssh_hung.")]
 
 
 def fleet(hosts: Hosts = 3, base_address: Base = "127.0.1.1", port: Port = 2222, control_port: ControlPort = 0,
           state_dir: StateDir = None, username: Username = "pbxwatch", stack: StackOpt = "sip",
-          name_prefix: Prefix = "pbx", boot_delay: BootDelay = 5.0, ssh_hung: SshHung = 0) -> None:
+          name_prefix: Prefix = "pbx", boot_delay: BootDelay = 5.0, ssh_hung: SshHung = 0, peers: Peers = 4) -> None:
     """Serve N simulated PBXes; print `name host port` per host on stdout, then serve until Ctrl-C.
 
     The control URL, the client key and the known_hosts file are printed on stderr. Control API:
@@ -43,7 +44,7 @@ def fleet(hosts: Hosts = 3, base_address: Base = "127.0.1.1", port: Port = 2222,
     directory = state_dir or Path(tempfile.mkdtemp(prefix="pbxwatch-fleet-"))
     try:
         asyncio.run(_serve(hosts, base_address, port, control_port, directory, username, stack, name_prefix,
-                           boot_delay, ssh_hung))
+                           boot_delay, ssh_hung, peers))
     except FleetError as err:
         fail(str(err))
     except OSError as err:
@@ -51,8 +52,9 @@ def fleet(hosts: Hosts = 3, base_address: Base = "127.0.1.1", port: Port = 2222,
 
 
 async def _serve(count: int, base: str, port: int, control_port: int, directory: Path, username: str,
-                 stack: str, prefix: str, boot_delay: float, ssh_hung: int) -> None:
+                 stack: str, prefix: str, boot_delay: float, ssh_hung: int, peers: int) -> None:
     from pbxwatch.sim.fleet import Mode, SimFleet
+    from pbxwatch.sim.fleet_scripts import default_peers
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,7 +66,7 @@ async def _serve(count: int, base: str, port: int, control_port: int, directory:
         loop.add_signal_handler(sig, stop.set)
     async with SimFleet(count, state_dir=directory, base_address=base, port=port, username=username,
                         stack="pjsip" if stack == "pjsip" else "sip", name_prefix=prefix,
-                        boot_delay=boot_delay) as sim:
+                        boot_delay=boot_delay, peers=default_peers(peers)) as sim:
         names = list(sim.hosts)
         hung = min(ssh_hung, len(names))
         for i in range(hung):  # spread evenly through the fleet

@@ -10,6 +10,7 @@ so switching a mode costs no file write, and use only shell builtins on the hot 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,7 +51,8 @@ class SimPeer:
 
 def default_peers(count: int = 4) -> list[SimPeer]:
     """A small office: phones 201.., the last one offline and never registered."""
-    peers = [SimPeer(str(201 + i), host=f"192.0.2.{10 + i}", username=str(201 + i)) for i in range(count)]
+    first = ipaddress.IPv4Address("192.0.2.10")
+    peers = [SimPeer(str(201 + i), host=str(first + i), username=str(201 + i)) for i in range(count)]
     if count:
         peers[-1] = SimPeer(peers[-1].name, status="unknown", host=None, port=0, username=peers[-1].name)
     return peers
