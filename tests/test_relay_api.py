@@ -187,6 +187,11 @@ def test_bad_body_or_parameter_is_422_naming_the_field(relay: RelayEnv) -> None:
     bad_json = relay.post("/toggle", content=b"{not json", headers={"Content-Type": "application/json"})
     assert bad_json.status_code == 422
     assert relay.get("/units/101/history", params={"limit": 0}).status_code == 422
+    # control characters never reach the database (PostgreSQL text cannot hold NUL)
+    assert relay.get("/units/a%00b").status_code == 422
+    assert relay.get("/power-cycle/a%00b").status_code == 422
+    assert relay.post("/toggle", json={"device_id": "1000aaaa01", "enterprise_number": "1\u0000"}).status_code == 422
+    assert relay.post("/power-cycle", json={"device_id": "1000aaaa01", "idempotency_key": "k\u0000"}).status_code == 422
     assert relay.post("/toggle", json={"device_id": "1000aaaa01", "outlet": 5}).status_code == 422
 
 

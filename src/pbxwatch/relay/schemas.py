@@ -7,8 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-UnitNumber = Annotated[str, Field(min_length=1, max_length=64)]
+# Text that reaches the database: no control characters (PostgreSQL text cannot hold NUL).
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+DEVICE_ID = r"^[A-Za-z0-9_.:-]+$"
+DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=DEVICE_ID)]
+UnitNumber = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
 Outlet = Annotated[int, Field(ge=0, le=31, description="0-based channel of a multi-channel relay")]
 InitiatorName = Literal["api", "user", "auto"]
 
@@ -30,7 +33,7 @@ class PowerCycleRequest(_Request):
     enterprise_number: UnitNumber | None = None
     outlet: Outlet | None = None
     off_seconds: float | None = Field(default=None, ge=1, le=300, allow_inf_nan=False)
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE)] | None = None
     initiator: InitiatorName = "api"
 
     @model_validator(mode="after")

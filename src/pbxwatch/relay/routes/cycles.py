@@ -32,7 +32,7 @@ async def power_cycle(ctx: Ctx, body: PowerCycleRequest) -> CycleAccepted:
 
 
 @router.get("/power-cycle/{cycle_id}")
-async def cycle_state(ctx: Ctx, cycle_id: Annotated[str, Path(max_length=64)]) -> CycleView:
+async def cycle_state(ctx: Ctx, cycle_id: Annotated[str, Path(max_length=64, pattern=r"^[0-9a-f]+$")]) -> CycleView:
     intent = await ctx.service.store.intent(cycle_id)
     if intent is None:
         raise NotFound(f"no power-cycle {cycle_id}")

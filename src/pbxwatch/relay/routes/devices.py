@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 
 from pbxwatch.relay.cloud import Device
 from pbxwatch.relay.context import ApiToken, Ctx
-from pbxwatch.relay.schemas import ChannelOut, DeviceList, DeviceOut
+from pbxwatch.relay.schemas import DEVICE_ID, ChannelOut, DeviceList, DeviceOut
 
 router = APIRouter(tags=["relays"], dependencies=[ApiToken])
 
@@ -34,7 +34,7 @@ async def list_devices(ctx: Ctx) -> DeviceList:
 
 @router.get("/devices/{device_id}")
 async def get_device(
-    ctx: Ctx, device_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    ctx: Ctx, device_id: Annotated[str, Path(min_length=1, max_length=64, pattern=DEVICE_ID)]
 ) -> DeviceOut:
     ctx.service.require_token()
     device, checked_at = await ctx.service.devices.device(device_id)

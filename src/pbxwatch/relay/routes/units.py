@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Query
 
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.errors import NotFound
-from pbxwatch.relay.schemas import HistoryPage, HistoryRow, UnitList, UnitOut
+from pbxwatch.relay.schemas import PRINTABLE, HistoryPage, HistoryRow, UnitList, UnitOut
 
 router = APIRouter(tags=["units"], dependencies=[ApiToken])
-Number = Annotated[str, Path(min_length=1, max_length=64)]
+Number = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
 
 
 @router.get("/units")
