@@ -63,7 +63,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(err.status_code, code, str(err.detail))
 
     async def database_down(_: Request, err: Exception) -> JSONResponse:
-        log.error("database error: %s", describe(err))
+        text = describe(err)
+        log.error("database error: %s", text)
+        if "no such table" in text or "does not exist" in text:
+            return error_response(503, "database_unavailable", "the database has no pbxwatch schema: run "
+                                  "`pbxwatch db upgrade`")
         return error_response(503, "database_unavailable", "the database is unreachable; try again")
 
     # asyncpg raises plain OSError / TimeoutError when the server cannot be reached at all

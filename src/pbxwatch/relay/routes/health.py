@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from pbxwatch.db.engine import describe
 from pbxwatch.relay.cloud import TokenState
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.metrics import CONTENT_TYPE
@@ -25,10 +26,10 @@ async def health(ctx: Ctx) -> JSONResponse:
     try:
         await ctx.reconciler.refresh_overdue()
         database = "ok"
-    except (SQLAlchemyError, OSError) as err:
-        log.error("health: database unreachable: %s", err.__class__.__name__)  # noqa: TRY400 - one line
+    except (SQLAlchemyError, OSError, TimeoutError) as err:
+        log.error("health: database unavailable: %s", describe(err))  # noqa: TRY400 - one line
         database = "down"
-        problems.append("database unreachable")
+        problems.append(f"database unavailable: {describe(err)}")
     token = service.token_state()
     if token in (TokenState.MISSING, TokenState.EXPIRED):
         problems.append(f"eWeLink token {token.value}: authorize via GET /ewelink-auth-url")
