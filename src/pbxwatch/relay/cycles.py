@@ -19,6 +19,7 @@ from pbxwatch.db.engine import describe
 from pbxwatch.db.history import Initiator
 from pbxwatch.relay.audit import Target
 from pbxwatch.relay.errors import (
+    CloudRejected,
     CloudTimeout,
     CloudUnavailable,
     CycleRunning,
@@ -186,7 +187,7 @@ class CycleRunner:
             return due
 
     async def _off_failed(self, intent: Intent, err: RelayError) -> datetime | None:
-        maybe_off = isinstance(err, MAYBE_SWITCHED)
+        maybe_off = isinstance(err, MAYBE_SWITCHED) and not isinstance(err, CloudRejected)
         state = "off" if maybe_off else "failed"
         due = self.service.clock.now() + timedelta(seconds=intent.off_seconds)
         await self.service.audit_switch(target_of(intent), False, Initiator(intent.initiator), failure=err,
