@@ -262,3 +262,18 @@ def test_a_failed_toggle_does_not_cancel_the_pending_cycle(relay: RelayEnv) -> N
     relay.clock.release()
     done(relay, ticket["cycle_id"])
     assert relay.sim.device("1000aaaa01").states == [True]
+
+
+def test_an_off_lost_in_a_cloud_failure_still_ends_with_the_relay_on(relay: RelayEnv) -> None:
+    """A 5xx on "off" may hide a command that reached the relay: the intent is treated as off, so its
+    "on" still happens."""
+    from pbxwatch.sim.cloud_state import Fault
+
+    relay.sim.inject(Fault("http_500", path="/v2/device/thing/status", count=1))
+    ticket = cycle(relay, enterprise_number="101")
+    done(relay, ticket["cycle_id"])
+    assert relay.sim.device("1000aaaa01").states == [True]
+    rows = [(r["action_type"], r["action_result"]) for r in relay.audit_rows()]
+    assert rows == [("ewelink_power_cycle", "success"), ("ewelink_toggle_off", "fail"),
+                    ("ewelink_toggle_on", "success")]
+
