@@ -216,59 +216,52 @@ def _free_port() -> int:
 # ---- the scenarios of the issue ---------------------------------------------------------------------
 
 
-async def test_a_pbx_whose_asterisk_dies_is_power_cycled_once_and_comes_back(pg_url: str, tmp_path: Path) -> None:
-    async with world_on(pg_url, tmp_path, 2) as w:
-        [unit, other] = await w.add_units(2)
+async def test_three_outages_a_dead_asterisk_auto_cycle_off_and_an_offline_relay(pg_url: str, tmp_path: Path) -> None:
+    """One world, three units, three stories at once (sharing the processes keeps the suite fast):
+
+    - pbx001: its Asterisk dies → on→off, power_cycle, toggle_off, toggle_on, off→on; one off and one on
+      reach the cloud; online again with ewelink_action_done false;
+    - pbx002 (parameter_option_2 false): confirmed and recorded, never switched;
+    - pbx003 (relay offline): skipped_relay_offline once, no switch; the relay comes back while the PBX is
+      still down → cycled.
+    """
+    async with world_on(pg_url, tmp_path, 3, relay_offline=(3,)) as w:
+        [dies] = await w.add_units(1, start=1)
+        [manual] = await w.add_units(1, auto=False, start=2)
+        [dark] = await w.add_units(1, start=3)
         await w.start_relay()
         w.start_monitor()
-        await eventually(lambda: w.all_online([unit, other]), what="baseline online")
+        await eventually(lambda: w.all_online([dies, manual, dark]), what="baseline online")
         await w.fleet.set_mode("pbx001", Mode.ASTERISK_NOT_RUNNING)
-        await eventually(lambda: _kinds_are(w, unit, CYCLE_ROWS), what="the cycle rows in order")
-        await eventually(lambda: _live_is(w, unit, last_status="online", ewelink_action_done=False), what="online")
+        await w.fleet.set_mode("pbx002", Mode.CLI_HUNG)
+        await w.fleet.set_mode("pbx003", Mode.ASTERISK_NOT_RUNNING)
+
+        await eventually(lambda: _kinds_are(w, dies, CYCLE_ROWS), what="the cycle rows in order")
+        await eventually(lambda: _live_is(w, dies, last_status="online", ewelink_action_done=False), what="online")
         assert w.switches(device_id(1)) == [False, True]
-        assert w.switches(device_id(2)) == []
         assert w.fleet.host("pbx001").powered
-        rows = await w.history(unit)
+        rows = await w.history(dies)
         assert {r["user_initiator"] for r in rows} == {"auto"}
         assert rows[1]["extra_info"]["device_id"] == device_id(1)
-        assert await w.kinds(other) == []
-        log = (tmp_path / "logs" / "reboot_service.log").read_text(encoding="utf-8")
-        assert f"unit {unit}" in log and "outage confirmed" in log and "automatic power-cycle" in log
-        assert API_TOKEN not in log
 
+        await eventually(lambda: _kinds_are(w, manual, ["on→off"]), what="outage of the manual unit confirmed")
+        await eventually(lambda: _counter_at_least(w, manual, 8), what="several more down checks")
+        await eventually(lambda: _kinds_are(w, dark, ["on→off", "skipped_relay_offline"]), what="held")
+        await eventually(lambda: _counter_at_least(w, dark, 10), what="re-checks while the relay is offline")
+        assert await w.kinds(dark) == ["on→off", "skipped_relay_offline"]
+        assert w.switches(device_id(3)) == []
 
-async def test_parameter_option_2_false_is_confirmed_and_recorded_but_never_switched(
-    pg_url: str, tmp_path: Path
-) -> None:
-    async with world_on(pg_url, tmp_path, 1) as w:
-        [unit] = await w.add_units(1, auto=False)
-        await w.start_relay()
-        w.start_monitor()
-        await eventually(lambda: w.all_online([unit]), what="baseline online")
-        await w.fleet.set_mode("pbx001", Mode.CLI_HUNG)
-        await eventually(lambda: _kinds_are(w, unit, ["on→off"]), what="outage confirmed")
-        await eventually(lambda: _counter_at_least(w, unit, 8), what="several more down checks")
-        assert await w.kinds(unit) == ["on→off"]
-        assert w.switches(device_id(1)) == []
-        assert (await w.live(unit))["ewelink_action_done"] is False
-
-
-async def test_an_offline_relay_is_held_once_and_cycled_when_it_comes_back(pg_url: str, tmp_path: Path) -> None:
-    async with world_on(pg_url, tmp_path, 1, relay_offline=(1,)) as w:
-        [unit] = await w.add_units(1)
-        await w.start_relay()
-        w.start_monitor()
-        await eventually(lambda: w.all_online([unit]), what="baseline online")
-        await w.fleet.set_mode("pbx001", Mode.ASTERISK_NOT_RUNNING)
-        await eventually(lambda: _kinds_are(w, unit, ["on→off", "skipped_relay_offline"]), what="held")
-        await eventually(lambda: _counter_at_least(w, unit, 10), what="re-checks while the relay is offline")
-        assert await w.kinds(unit) == ["on→off", "skipped_relay_offline"]
-        assert w.switches(device_id(1)) == []
-        w.cloud.set_online(device_id(1), True)
+        w.cloud.set_online(device_id(3), True)
         # The relay service serves GET /devices/{id} from its device list (up to 60 s old): allow for it.
-        await eventually(lambda: _kinds_are(w, unit, ["on→off", "skipped_relay_offline", *CYCLE_ROWS[1:]]),
+        await eventually(lambda: _kinds_are(w, dark, ["on→off", "skipped_relay_offline", *CYCLE_ROWS[1:]]),
                          timeout=120, what="cycled once the relay is back")
-        assert w.switches(device_id(1)) == [False, True]
+        assert w.switches(device_id(3)) == [False, True]
+        assert await w.kinds(manual) == ["on→off"]
+        assert w.switches(device_id(2)) == []
+        assert (await w.live(manual))["ewelink_action_done"] is False
+        log = (tmp_path / "logs" / "reboot_service.log").read_text(encoding="utf-8")
+        assert f"unit {dies}" in log and "outage confirmed" in log and "automatic power-cycle" in log
+        assert API_TOKEN not in log
 
 
 async def test_a_mass_outage_is_held_and_a_unit_still_down_afterwards_is_cycled(pg_url: str, tmp_path: Path) -> None:
