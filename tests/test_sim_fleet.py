@@ -115,7 +115,6 @@ def test_pbxwatch_probe_trusts_a_new_key_only_when_asked(fleet_process: FleetPro
         (["probe", "bad host"], {}, "error: bad host 'bad host'"),
         (["probe", "127.0.0.1"], {"PBXWATCH_SSH_USERNAME": ""}, "ssh.username"),
         (["probe", "127.0.0.1"], {"PBXWATCH_SSH_KEY_FILE": "/nonexistent/key"}, "ssh.key_file"),
-        (["probe", "127.0.0.1"], {"PBXWATCH_ASTERISK_COMMAND": "asterisk;reboot"}, "asterisk command"),
         (["sim", "fleet", "--base-address", "10.1.1.1"], {}, "loopback only"),
     ],
 )
