@@ -250,3 +250,13 @@ async def test_a_kept_connection_to_a_host_that_hangs_later_becomes_a_banner_tim
         assert (await prober.check(address, port)).reason is Reason.BANNER_TIMEOUT
         await fleet.set_mode(name, Mode.HEALTHY)
         assert (await prober.check(address, port)).reason is Reason.OK
+
+
+async def test_a_host_name_is_resolved_and_each_address_tried(tmp_path) -> None:
+    async with SimFleet(1, state_dir=tmp_path / "lo", base_address="127.0.0.1") as sim:
+        port = next(iter(sim.hosts.values())).port
+        options = probe_options(sim, known_hosts=tmp_path / "kh", accept_new_host_keys=True)
+        async with SshProber(options) as prober:
+            result = await prober.check("localhost", port)
+    assert result.reason is Reason.OK
+    assert (tmp_path / "kh").read_text().startswith(f"[localhost]:{port} ")

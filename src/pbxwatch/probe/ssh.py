@@ -190,19 +190,26 @@ class SshProber:
             raise _HandshakeError(result) from err
 
     async def _tcp(self, target: Target) -> socket.socket:
+        """A connected socket to the first address that answers, all within `connect_timeout`."""
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.options.connect_timeout):
                 infos = await loop.getaddrinfo(*target, type=socket.SOCK_STREAM)
-                family, kind, proto, _, address = infos[0]
-                sock = socket.socket(family, kind, proto)
-                sock.setblocking(False)
-                try:
-                    await loop.sock_connect(sock, address)
-                except BaseException:
-                    sock.close()
-                    raise
-                return sock
+                for index, (family, kind, proto, _, address) in enumerate(infos):
+                    sock = socket.socket(family, kind, proto)
+                    sock.setblocking(False)
+                    try:
+                        await loop.sock_connect(sock, address)
+                    except OSError:
+                        sock.close()
+                        if index == len(infos) - 1:
+                            raise
+                    except BaseException:
+                        sock.close()
+                        raise
+                    else:
+                        return sock
+                raise OSError(f"no address for {target[0]}")
         except (TimeoutError, OSError) as err:
             raise _HandshakeError(tcp_failure(err)) from err
 
