@@ -41,7 +41,7 @@ def probe(ctx: typer.Context, host: Host, port: Port = 22, as_json: AsJson = Fal
         settings.require_ssh_credentials()
     except ConfigError as err:
         fail(str(err), 2)
-    _quiet_libraries(settings.log_level)
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     result = run(lambda: _check(settings, target, port, trust_new_key))
     if as_json:
         print_json(_as_json(target, port, result))
@@ -62,11 +62,6 @@ async def _check(settings: Any, host: str, port: int, trust_new_key: bool) -> Ch
         raise ConfigError(str(err)) from err
     async with prober:
         return await prober.check(host, port)
-
-
-def _quiet_libraries(level: str) -> None:
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 
 def _as_json(host: str, port: int, result: CheckResult) -> dict[str, Any]:

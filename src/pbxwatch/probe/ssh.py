@@ -69,6 +69,7 @@ class SshProber:
 
     def __init__(self, options: ProbeOptions) -> None:
         self.options = options
+        _quiet_asyncssh()
         self.known_hosts = KnownHosts(options.known_hosts_path)
         try:
             self.command = build_probe_command(options.asterisk_command, options.command_timeout)
@@ -236,6 +237,14 @@ class SshProber:
         logger.warning("host key of %s is not in %s; not connecting (accept with --trust-new-key or "
                        "ssh.accept_new_host_keys)", where, path)
         return CheckResult.of(Reason.HOST_KEY_MISMATCH, f"host {where} is not in {path} (new host key not trusted)")
+
+
+def _quiet_asyncssh() -> None:
+    """asyncssh logs several INFO lines per connection and per session: at 1,000 hosts a minute they would
+    bury the monitor's own lines. Keep its warnings unless someone chose a level for it explicitly."""
+    library = logging.getLogger("asyncssh")
+    if library.level == logging.NOTSET:
+        library.setLevel(logging.WARNING)
 
 
 def _text(data: Any) -> str:
