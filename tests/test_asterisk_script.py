@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pbxwatch.asterisk import MARKER, ProbeCommandError, build_probe_command, interpret_probe_output
 from pbxwatch.domain.verdicts import Reason, Verdict
@@ -120,3 +122,16 @@ def test_after_a_failed_uptime_no_other_asterisk_call_is_made() -> None:
     assert f"{MARKER} sip" not in done.stdout
     assert f"{MARKER} pjsip" not in done.stdout
     assert f"{MARKER} df" in done.stdout
+
+
+SECTION_LINES = [f"{MARKER} {w}" for w in ("pgrep", "uptime", "sip", "pjsip", "df", "end", "rc=0", "rc=1",
+                                            "rc=124", "rc=127", "rc=x", "")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from([*SECTION_LINES, UPTIME, SIP, PJSIP, NO_SIP, DF, UNABLE]), st.text())),
+       st.booleans())
+def test_any_output_gives_a_verdict_without_hitting_the_safety_net(lines: list[str], finished: bool) -> None:
+    result = interpret_probe_output("\n".join(lines), finished=finished)
+    assert result.reason in Reason
+    assert not result.detail.startswith("cannot interpret probe output"), result.detail
