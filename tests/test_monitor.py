@@ -238,3 +238,23 @@ async def test_dry_run_records_what_it_would_do_and_switches_nothing(db: Databas
     assert rows[1]["error_message"] == "dry run: would power-cycle relay dev1"
     assert relay.cycles == []
     assert (await live(db, "111") or {})["ewelink_action_done"] is False
+
+
+async def test_on_sqlite_a_single_monitor_cycles_once_and_says_so(sqlite_url: str, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    database = Database.from_url(sqlite_url)
+    await database.prepare()
+    try:
+        await add_unit(database, "112", "127.0.1.14")
+        prober, relay = ScriptedProber(), FakeRelay()
+        prober.reasons["127.0.1.14"] = DOWN
+        with caplog.at_level("INFO", logger="pbxwatch.monitor"):
+            async with running_monitor(settings_for(sqlite_url, tmp_path), prober, relay):
+                await eventually(lambda: _true(len(relay.cycles) == 1), what="cycled")
+                prober.uptime["127.0.1.14"] = 0
+                prober.reasons["127.0.1.14"] = Reason.OK
+                await eventually(lambda: _kinds_are(database, "112", ["on→off", "off→on"]), what="recovered")
+        assert "SQLite database: no advisory lock, a single monitor per database is assumed" in caplog.text
+        assert len(relay.cycles) == 1
+    finally:
+        await database.dispose()
