@@ -161,7 +161,7 @@ class Monitor:
                 stored = await self.store.stored([u.number for u in units], self.clock())
             except DB_ERRORS as err:
                 if not said:
-                    log.error("cannot load units, the database is unavailable (%s); retrying", short(err))  # noqa: TRY400 -- one line, no traceback for an outage
+                    log.error("cannot load units from the database (%s); retrying", short(err))  # noqa: TRY400 -- one line, no traceback for an outage
                     said = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 2.0)
