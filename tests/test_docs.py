@@ -8,14 +8,16 @@ at them (SQLite database, relay service on the runbook's port 8010), and the see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import re
-import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,14 +62,25 @@ def all_doc_commands() -> set[str]:
 # ---- the environment ------------------------------------------------------------------------------
 
 
-def _read_line(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
-    assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    if not selector.select(timeout):
-        proc.kill()
-        raise AssertionError(f"{proc.args} printed nothing within {timeout} s")
-    return proc.stdout.readline().strip()
+class LineReader:
+    """Lines a child prints, read by a thread (a select() on the pipe misses lines Python already buffered)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        with contextlib.suppress(ValueError, OSError):  # the pipe is closed when the fixture stops the child
+            for line in self.proc.stdout:
+                self.lines.put(line.strip())
+
+    def next(self, timeout: float = 30.0) -> str:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"{self.proc.args} printed nothing within {timeout} s") from None
 
 
 @dataclass
@@ -109,6 +122,22 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _spawn(args: list[str], env: dict[str, str], errors: Path) -> subprocess.Popen[str]:
+    with errors.open("w") as err:
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True)
+
+
 @pytest.fixture(scope="module")
 def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEnv]:
     assert _port_is_free(RELAY_PORT), f"port {RELAY_PORT} is busy: the runbook's commands need it for this test"
@@ -117,50 +146,51 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEnv]:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_")}
     base_env["PATH"] = f"{bin_dir}:{base_env.get('PATH', '')}"
     base_env["COLUMNS"] = "200"
-    fleet = subprocess.Popen(
-        [str(bin_dir / "pbxwatch"), "sim", "fleet", "--hosts", "2", "--base-address", FLEET_BASE,
-         "--state-dir", str(work / "fleet"), "--control-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=base_env, start_new_session=True,
-    )
-    hosts = []
-    for _ in range(2):
-        name, address, port = _read_line(fleet).split()
-        hosts.append((name, address, int(port)))
-    (work / "devices.json").write_text(json.dumps([{"id": DEVICE, "name": "Relay 0201"}]))
-    cloud = subprocess.Popen(
-        [str(bin_dir / "pbxwatch"), "sim", "cloud", "--port", "0", "--app-id", APP_ID, "--app-secret", APP_SECRET,
-         "--devices", str(work / "devices.json")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=base_env, start_new_session=True,
-    )
-    cloud_url = _read_line(cloud).split()[0]
-    (work / "known_hosts").touch()
-    (work / "pbxwatch.toml").write_text(
-        f'database_url = "sqlite:///{work / "pbxwatch.db"}"\nlog_dir = "{work / "logs"}"\n'
-        f'run_dir = "{work / "run"}"\n\n[ewelink]\napp_id = "{APP_ID}"\napp_secret = "{APP_SECRET}"\n'
-        f'redirect_url = "http://localhost:{RELAY_PORT}/ewelink-callback/"\ntoken_file = "{work / "token.json"}"\n'
-        f'api_url = "{cloud_url}"\noauth_url = "{cloud_url}/oauth/index.html"\n\n[relay]\nport = {RELAY_PORT}\n\n'
-        f'[ssh]\nusername = "pbxwatch"\nkey_file = "{work / "fleet" / "client_key"}"\n'
-        f'known_hosts = "{work / "known_hosts"}"\nconnect_timeout = 2\ncommand_timeout = 3\n\n'
-        f"[monitor]\npoll_interval = 5\nretry_interval = 2\n"
-    )
-    env = {**base_env, "PBXWATCH_CONFIG": str(work / "pbxwatch.toml"), "PBXWATCH_RUN_DIR": str(work / "run")}
-    (work / "units.csv").write_text(
-        f"number,name,host,ssh_port,parameter_option_2\n0202,Beta,{hosts[1][1]},{hosts[1][2]},false\n"
-    )
-    docs = DocsEnv(work, env, cloud_url, hosts)
+    started: list[subprocess.Popen[str]] = []
+    docs: DocsEnv | None = None
     try:
+        fleet = _spawn(
+            [str(bin_dir / "pbxwatch"), "sim", "fleet", "--hosts", "2", "--base-address", FLEET_BASE,
+             "--state-dir", str(work / "fleet"), "--control-port", "0"],
+            base_env, work / "fleet.err",
+        )  # fmt: skip
+        started.append(fleet)
+        hosts = []
+        fleet_lines = LineReader(fleet)
+        for _ in range(2):
+            line = fleet_lines.next()
+            assert len(line.split()) == 3, f"sim fleet: {line!r}; stderr: {(work / 'fleet.err').read_text()}"
+            name, address, port = line.split()
+            hosts.append((name, address, int(port)))
+        (work / "devices.json").write_text(json.dumps([{"id": DEVICE, "name": "Relay 0201"}]))
+        cloud = _spawn(
+            [str(bin_dir / "pbxwatch"), "sim", "cloud", "--port", "0", "--app-id", APP_ID, "--app-secret", APP_SECRET,
+             "--devices", str(work / "devices.json")],
+            base_env, work / "cloud.err",
+        )  # fmt: skip
+        started.append(cloud)
+        cloud_url = LineReader(cloud).next().split()[0]
+        (work / "known_hosts").touch()
+        (work / "pbxwatch.toml").write_text(
+            f'database_url = "sqlite:///{work / "pbxwatch.db"}"\nlog_dir = "{work / "logs"}"\n'
+            f'run_dir = "{work / "run"}"\n\n[ewelink]\napp_id = "{APP_ID}"\napp_secret = "{APP_SECRET}"\n'
+            f'redirect_url = "http://localhost:{RELAY_PORT}/ewelink-callback/"\ntoken_file = "{work / "token.json"}"\n'
+            f'api_url = "{cloud_url}"\noauth_url = "{cloud_url}/oauth/index.html"\n\n[relay]\nport = {RELAY_PORT}\n\n'
+            f'[ssh]\nusername = "pbxwatch"\nkey_file = "{work / "fleet" / "client_key"}"\n'
+            f'known_hosts = "{work / "known_hosts"}"\nconnect_timeout = 2\ncommand_timeout = 3\n\n'
+            f"[monitor]\npoll_interval = 5\nretry_interval = 2\n"
+        )  # fmt: skip
+        env = {**base_env, "PBXWATCH_CONFIG": str(work / "pbxwatch.toml"), "PBXWATCH_RUN_DIR": str(work / "run")}
+        (work / "units.csv").write_text(
+            f"number,name,host,ssh_port,parameter_option_2\n0202,Beta,{hosts[1][1]},{hosts[1][2]},false\n"
+        )
+        docs = DocsEnv(work, env, cloud_url, hosts)
         yield docs
     finally:
-        docs.run("./all.sh stop", cwd=REPO, timeout=60)
-        for proc in (cloud, fleet):
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+        if docs is not None:
+            docs.run("./all.sh stop", cwd=REPO, timeout=60)
+        for proc in reversed(started):
+            _stop(proc)
 
 
 # ---- the commands, in the order an operator meets them ----------------------------------------------

@@ -71,6 +71,15 @@ def test_device_list_is_served_from_cache(relay: RelayEnv) -> None:
     assert len(relay.sim.requests("/v2/device/thing")) == before
 
 
+def test_fresh_device_read_sees_a_relay_come_back_at_once(relay: RelayEnv) -> None:
+    """The monitor asks `?fresh=true` before it decides: a relay back online is seen without the 60 s cache."""
+    assert relay.get("/devices/1000cccc03").json()["online"] is False
+    relay.sim.set_online("1000cccc03", True)
+    assert relay.get("/devices/1000cccc03").json()["online"] is False  # the cached list still says offline
+    assert relay.get("/devices/1000cccc03", params={"fresh": "true"}).json()["online"] is True
+    assert relay.get("/devices/1000cccc03", params={"fresh": "maybe"}).status_code == 422
+
+
 def test_units_unit_and_history_pages(relay: RelayEnv) -> None:
     units = relay.get("/units").json()["units"]
     assert [u["number"] for u in units] == ["101", "102"]

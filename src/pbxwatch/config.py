@@ -99,7 +99,7 @@ class RelaySettings(_Section):
 
 
 class SshSettings(_Section):
-    username: str | None = None
+    username: str | None = Field(default=None, min_length=1)
     key_file: Path | None = None
     password: SecretStr | None = None
     known_hosts: Path | None = None

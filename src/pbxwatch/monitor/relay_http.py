@@ -35,7 +35,7 @@ class HttpRelayPort:
         self._backoff = backoff
 
     async def device_online(self, device_id: str) -> bool:
-        device = await self._call(lambda: self._client.get_device(device_id))
+        device = await self._call(lambda: self._client.get_device(device_id, fresh=True))
         return device.online
 
     async def power_cycle(

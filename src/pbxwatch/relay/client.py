@@ -93,9 +93,10 @@ class RelayServiceClient:
             return reply.json()
         raise _error(reply)
 
-    async def get_device(self, device_id: str) -> DeviceStatus:
-        """`GET /devices/{id}`: the relay's `online` flag and channel states."""
-        return DeviceStatus.from_json(await self._request("GET", f"/devices/{device_id}"))
+    async def get_device(self, device_id: str, *, fresh: bool = False) -> DeviceStatus:
+        """`GET /devices/{id}`: the relay's `online` flag and channel states (`fresh`: read from the cloud now)."""
+        params = {"fresh": "true"} if fresh else None
+        return DeviceStatus.from_json(await self._request("GET", f"/devices/{device_id}", params=params))
 
     async def list_devices(self) -> list[DeviceStatus]:
         data = await self._request("GET", "/devices")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from pbxwatch.relay.cloud import Device
 from pbxwatch.relay.context import ApiToken, Ctx
@@ -34,8 +34,13 @@ async def list_devices(ctx: Ctx) -> DeviceList:
 
 @router.get("/devices/{device_id}")
 async def get_device(
-    ctx: Ctx, device_id: Annotated[str, Path(min_length=1, max_length=64, pattern=DEVICE_ID)]
+    ctx: Ctx,
+    device_id: Annotated[str, Path(min_length=1, max_length=64, pattern=DEVICE_ID)],
+    fresh: Annotated[
+        bool, Query(description="Read this relay from the cloud now instead of the list cached ≤ 60 s.")
+    ] = False,
 ) -> DeviceOut:
+    """One relay. The monitor asks with `fresh=true` before it decides on a power-cycle."""
     ctx.service.require_token()
-    device, checked_at = await ctx.service.devices.device(device_id)
+    device, checked_at = await ctx.service.devices.device(device_id, fresh=fresh)
     return device_out(device, checked_at)
