@@ -17,7 +17,7 @@ _DF_ROW = re.compile(r"^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(.*)$")
 
 def parse_uptime_seconds(text: str) -> int | None:
     """Seconds since Asterisk started, from `core show uptime seconds` (or the worded `core show uptime`)."""
-    lines = [line.strip() for line in clean_lines(text if isinstance(text, str) else "")]
+    lines = [line.strip() for line in clean_lines(text)]
     for line in lines:
         match = _UPTIME_SECONDS.match(line)
         if match:
@@ -41,7 +41,7 @@ def _worded(text: str) -> int | None:
 
 def parse_df(text: str, mount: str = "/") -> int | None:
     """Use% (the Capacity column) of `mount` from `df -P` output; the last row if `mount` is not listed."""
-    rows = [_DF_ROW.match(line.strip()) for line in clean_lines(text if isinstance(text, str) else "")]
+    rows = [_DF_ROW.match(line.strip()) for line in clean_lines(text)]
     found = [row for row in rows if row is not None]
     if not found:
         return None
@@ -68,7 +68,7 @@ _PATTERNS: tuple[tuple[CliError, re.Pattern[str]], ...] = (
 
 def classify_cli_error(text: str) -> CliError | None:
     """Recognise Asterisk's (and the shell's) error outputs; None when the text is not one of them."""
-    lines = [line.strip() for line in clean_lines(text if isinstance(text, str) else "") if line.strip()]
+    lines = [line.strip() for line in clean_lines(text) if line.strip()]
     if no_such_command(lines, ""):
         return CliError.NO_SUCH_COMMAND
     for kind, pattern in _PATTERNS:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pbxwatch.asterisk.stats import LineStats, Peer, clean_lines, no_such_command, parse_latency
+from pbxwatch.asterisk.stats import LineStats, Peer, begin_table, parse_latency
 
 _ENDPOINT_LABEL = re.compile(r"^ *Endpoint: ")
 _CONTACT = re.compile(
@@ -154,10 +154,8 @@ def _endpoint_blocks(body: list[str], offsets: _Offsets, stats: LineStats) -> li
 
 def parse_pjsip_endpoints(text: str) -> dict[str, object]:
     """Parse `pjsip show endpoints`; never raises. Returns the `line_stats` dict (source `pjsip`)."""
-    stats = LineStats(source="pjsip")
-    lines = clean_lines(text if isinstance(text, str) else "")
-    if no_such_command(lines, "pjsip "):
-        stats.stack_absent = True
+    stats, lines = begin_table(text, "pjsip")
+    if stats.stack_absent:
         return stats.as_dict()
     offsets = _Offsets()
     body, announced = _frame(lines, offsets)
@@ -169,10 +167,8 @@ def parse_pjsip_endpoints(text: str) -> dict[str, object]:
 
 def parse_pjsip_contacts(text: str) -> dict[str, object]:
     """Parse `pjsip show contacts` (one peer per AOR, duplicates dropped); never raises."""
-    stats = LineStats(source="pjsip")
-    lines = clean_lines(text if isinstance(text, str) else "")
-    if no_such_command(lines, "pjsip "):
-        stats.stack_absent = True
+    stats, lines = begin_table(text, "pjsip")
+    if stats.stack_absent:
         return stats.as_dict()
     body, announced = _frame(lines)
     by_aor: dict[str, _Endpoint] = {}

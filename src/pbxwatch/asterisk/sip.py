@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from pbxwatch.asterisk.stats import LineStats, Peer, Summary, clean_lines, no_such_command
+from pbxwatch.asterisk.stats import LineStats, Peer, Summary, begin_table
 
 _STATUS = re.compile(r"(OK|LAGGED) \((\d+) ms\)|(UNREACHABLE|UNKNOWN|Unmonitored)")
 _SUMMARY = re.compile(
@@ -104,10 +104,8 @@ def _mismatch(stats: LineStats, announced: int) -> bool:
 
 def parse_sip_peers(text: str) -> dict[str, object]:
     """Parse `sip show peers`; never raises. Returns the `line_stats` dict (source `sip`)."""
-    stats = LineStats(source="sip")
-    lines = clean_lines(text if isinstance(text, str) else "")
-    if no_such_command(lines, "sip "):
-        stats.stack_absent = True
+    stats, lines = begin_table(text, "sip")
+    if stats.stack_absent:
         return stats.as_dict()
     cols: _Columns | None = None
     announced: int | None = None

@@ -82,8 +82,10 @@ class LineStats:
         return out
 
 
-def clean_lines(text: str) -> list[str]:
-    """Lines without CR and without interleaved console log lines."""
+def clean_lines(text: object) -> list[str]:
+    """Lines without CR and without interleaved console log lines (anything but a str reads as empty)."""
+    if not isinstance(text, str):
+        return []
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return [line for line in lines if not _LOG_LINE.match(line)]
 
@@ -95,6 +97,14 @@ def no_such_command(lines: list[str], prefix: str) -> bool:
         if match and match.group(1).startswith(prefix):
             return True
     return False
+
+
+def begin_table(text: object, source: Source) -> tuple[LineStats, list[str]]:
+    """The shared start of the peer parsers: clean lines, and `stack_absent` when the module is not loaded."""
+    stats = LineStats(source=source)
+    lines = clean_lines(text)
+    stats.stack_absent = no_such_command(lines, f"{source} ")
+    return stats, lines
 
 
 def parse_latency(text: str) -> float | None:
