@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from pbxwatch.db.engine import Database
 from pbxwatch.db.migrate import upgrade_url
 
 # The server CI starts (see .ci/run); override to point the tests at another one.
@@ -49,6 +50,15 @@ def pg_url(pg_empty_url: str) -> str:
     """A fresh PostgreSQL database with the pbxwatch schema."""
     asyncio.run(upgrade_url(pg_empty_url))
     return pg_empty_url
+
+
+@pytest.fixture
+async def db(pg_url: str) -> AsyncIterator[Database]:
+    """A connected `Database` on a fresh PostgreSQL database with the schema."""
+    database = Database.from_url(pg_url)
+    await database.prepare()
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

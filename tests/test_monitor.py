@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,6 @@ from tests.monitor_harness import (
 )
 
 DOWN = Reason.ASTERISK_NOT_RUNNING
-
-
-@pytest.fixture
-async def db(pg_url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(pg_url)
-    await database.prepare()
-    yield database
-    await database.dispose()
 
 
 async def test_a_dead_asterisk_is_confirmed_cycled_once_and_recovers(db: Database, pg_url: str, tmp_path: Path) -> None:

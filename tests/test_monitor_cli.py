@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from pbxwatch.db.engine import Database
 from pbxwatch.domain.verdicts import Reason
@@ -23,14 +20,6 @@ from tests.monitor_harness import (
     running_monitor,
     settings_for,
 )
-
-
-@pytest.fixture
-async def db(pg_url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(pg_url)
-    await database.prepare()
-    yield database
-    await database.dispose()
 
 
 async def _cycled_and_held(db: Database, pg_url: str, tmp_path: Path) -> None:
