@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tests.relay_fixtures import RelayEnv, free_port, wait_for
@@ -346,3 +348,19 @@ def test_writes_to_one_relay_are_serialized(relay: RelayEnv) -> None:
         ))
     assert [r.status_code for r in replies] == [200, 200]
     assert relay.sim.device("1000bbbb02").states == [False, False]
+
+
+def test_an_adopted_database_with_naive_timestamps_is_audited_in_naive_utc(relay_env: RelayEnv) -> None:
+    """SPEC §2: adopted `timestamp without time zone` columns are accepted and written as naive UTC."""
+    relay_env.sql("ALTER TABLE unit_status_history ALTER COLUMN change_time TYPE timestamp, "
+                  "ALTER COLUMN action_time TYPE timestamp")
+    relay_env.add_unit("101", "1000aaaa01", last_status="online")
+    relay_env.start()
+    relay_env.authorize()
+    before = datetime.now(UTC).replace(tzinfo=None)
+    reply = relay_env.post("/toggle", json={"device_id": "1000aaaa01", "state": True, "enterprise_number": "101"})
+    assert reply.status_code == 200, reply.text
+    [row] = relay_env.sql("SELECT change_time, action_result FROM unit_status_history")
+    assert row["action_result"] == "success"
+    assert row["change_time"].tzinfo is None
+    assert before - timedelta(minutes=5) <= row["change_time"] <= datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5)

@@ -90,10 +90,6 @@ class Database:
         return self.engine.dialect.name == "postgresql"
 
     @property
-    def naive_timestamps(self) -> bool:
-        return bool(self.naive_columns)
-
-    @property
     def display_url(self) -> str:
         return mask_url(self.url)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -200,31 +200,25 @@ class HistoryEntry:
             extra_info=info,
         )
 
-    def as_row(self, *, naive_timestamps: bool = False) -> dict[str, Any]:
-        def ts(value: datetime | None) -> datetime | None:
-            if value is None or not naive_timestamps:
-                return value
-            return value.astimezone(UTC).replace(tzinfo=None)
-
+    def as_row(self) -> dict[str, Any]:
+        """The row as written; adopted naive timestamp columns are handled by their column type."""
         return {
             "enterprise_number": self.enterprise_number,
             "prev_status": self.prev_status,
             "new_status": self.new_status,
-            "change_time": ts(self.change_time),
+            "change_time": self.change_time,
             "failure_counter": self.failure_counter,
             "error_message": self.error_message,
             "action_type": self.action_type.value if self.action_type else None,
             "action_result": self.action_result.value if self.action_result else None,
-            "action_time": ts(self.action_time),
+            "action_time": self.action_time,
             "user_initiator": self.user_initiator.value,
             "extra_info": dict(self.extra_info),
         }
 
 
-async def write_history(
-    conn: AsyncConnection, entries: Sequence[HistoryEntry], *, naive_timestamps: bool = False
-) -> None:
+async def write_history(conn: AsyncConnection, entries: Sequence[HistoryEntry]) -> None:
     """Append rows to `unit_status_history` inside the caller's transaction (one statement for a batch)."""
     if not entries:
         return
-    await conn.execute(insert(unit_status_history), [e.as_row(naive_timestamps=naive_timestamps) for e in entries])
+    await conn.execute(insert(unit_status_history), [e.as_row() for e in entries])

@@ -117,7 +117,7 @@ def create_app(
         if relay_cloud is None:
             relay_cloud, http = default_cloud(settings, calls, **(client_options or {}))
         service = RelayService(
-            relay_cloud, RelayStore(db.engine, naive_timestamps=db.naive_timestamps),
+            relay_cloud, RelayStore(db.engine),
             clock or SystemClock(), RelayMetrics(), calls,
         )
         runner = CycleRunner(service, default_off_seconds=settings.monitor.off_seconds)

@@ -52,7 +52,7 @@ class Auditor:
                 extra_info=target.info(state=requested, **outcome.extra),
                 error_message=outcome.error_message,
             )
-            await write_history(conn, [entry], naive_timestamps=self.store.naive_timestamps)
+            await write_history(conn, [entry])
 
     async def power_cycle(self, target: Target, *, at: datetime, initiator: Initiator, outcome: Outcome) -> None:
         """The `ewelink_power_cycle` row written when a cycle is requested (accepted or refused)."""
@@ -67,4 +67,4 @@ class Auditor:
                 extra_info=target.info(**outcome.extra),
                 error_message=outcome.error_message,
             )
-            await write_history(conn, [entry], naive_timestamps=self.store.naive_timestamps)
+            await write_history(conn, [entry])

@@ -48,9 +48,8 @@ def _intent(row: RowMapping) -> Intent:
 class RelayStore:
     """Queries of the relay service. Each method runs in its own short transaction."""
 
-    def __init__(self, engine: AsyncEngine, *, naive_timestamps: bool = False) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.naive_timestamps = naive_timestamps
 
     # ---- units ------------------------------------------------------------------------------
 
