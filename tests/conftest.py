@@ -16,7 +16,6 @@ from pbxwatch.db.migrate import upgrade_url
 
 # The server CI starts (see .ci/run); override to point the tests at another one.
 PG_ADMIN_URL = os.environ.get("PBXWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
 pytest_plugins: list[str] = ["tests.relay_fixtures", "tests.cloud_fixtures", "tests.fleet_fixtures"]
 
@@ -75,10 +74,3 @@ def any_db_url(request: pytest.FixtureRequest) -> str:
     name = "pg_url" if request.param == "postgresql" else "sqlite_url"
     url: str = request.getfixturevalue(name)
     return url
-
-
-@pytest.fixture
-def shared_dir() -> Path:
-    """`../shared` beside the repository (CI lays a copy there)."""
-    assert SHARED_DIR.is_dir(), f"shared/ not found at {SHARED_DIR}"
-    return SHARED_DIR

@@ -8,12 +8,12 @@ import pytest
 
 from pbxwatch.asterisk import CliError, classify_cli_error, parse_df, parse_uptime_seconds
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 
 
 def fixture(name: str) -> str:
     path = FIXTURES / name
-    assert path.is_file(), f"shared fixture {path} is missing (CI keeps ../shared beside the repo)"
+    assert path.is_file(), f"fixture {path} is missing"
     return path.read_text(encoding="utf-8")
 
 
@@ -65,7 +65,7 @@ def test_sudo_and_permission_messages() -> None:
     assert classify_cli_error("bash: line 1: asterisk: command not found") is CliError.NOT_FOUND
 
 
-def test_every_shared_fixture_is_used_by_a_test() -> None:
+def test_every_fixture_is_used_by_a_test() -> None:
     tests = "".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.glob("test_asterisk_*.py"))
     unused = [p.name for p in FIXTURES.glob("*.txt") if p.name not in tests]
     assert unused == []

@@ -9,13 +9,13 @@ import pytest
 
 from pbxwatch.asterisk import parse_pjsip_contacts, parse_pjsip_endpoints
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 TOTALS = ("total", "ok", "lagged", "unreachable", "unknown", "unmonitored")
 
 
 def fixture(name: str) -> str:
     path = FIXTURES / name
-    assert path.is_file(), f"shared fixture {path} is missing (CI keeps ../shared beside the repo)"
+    assert path.is_file(), f"fixture {path} is missing"
     return path.read_text(encoding="utf-8")
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pbxwatch.asterisk import MARKER, ProbeCommandError, build_probe_command, interpret_probe_output
 from pbxwatch.domain.verdicts import Reason, Verdict
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 UNABLE = (FIXTURES / "error_unable_to_connect.txt").read_text(encoding="utf-8")
 SIP = (FIXTURES / "sip_show_peers_ast11_mixed.txt").read_text(encoding="utf-8")
 PJSIP = (FIXTURES / "pjsip_show_endpoints_trunks_mixed.txt").read_text(encoding="utf-8")

@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 
 from pbxwatch.asterisk import PEERS_CAP, parse_pjsip_contacts, parse_pjsip_endpoints, parse_sip_peers
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 
 
 def fixture(name: str) -> str:
     path = FIXTURES / name
-    assert path.is_file(), f"shared fixture {path} is missing (CI keeps ../shared beside the repo)"
+    assert path.is_file(), f"fixture {path} is missing"
     return path.read_text(encoding="utf-8")
 
 

@@ -15,7 +15,7 @@ from pbxwatch.sim.fleet_scripts import pjsip_show_endpoints, sip_show_peers
 from tests.cli_helpers import pbxwatch
 from tests.fleet_fixtures import PBXWATCH, FleetProcess
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 
 
 def test_generated_chan_sip_rows_are_byte_identical_to_the_real_capture() -> None:

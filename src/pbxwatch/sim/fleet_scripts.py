@@ -2,7 +2,7 @@
 scripts (`asterisk`, `pgrep`, `df`) put first on PATH for the probe command's real `/bin/sh`.
 
 Layouts are the printf formats of Asterisk 11.8-20 (`chan_sip.c`) and 20 (`res_pjsip`), byte-identical
-to the captures in shared/fixtures/asterisk (a test checks it). The scripts read the host's run-time
+to the captures in tests/fixtures/asterisk (a test checks it). The scripts read the host's run-time
 state from the environment the SSH server sets per exec (`PBXSIM_MODE`, `PBXSIM_UPTIME`, `PBXSIM_DISK`),
 so switching a mode costs no file write, and use only shell builtins on the hot path.
 """
