@@ -124,6 +124,43 @@ def test_after_a_failed_uptime_no_other_asterisk_call_is_made() -> None:
     assert f"{MARKER} df" in done.stdout
 
 
+def _fake_pbx(tmp_path: Path, *, cli_answers: bool, daemon_runs: bool) -> dict[str, str]:
+    """A PATH with a fake `asterisk` and `pgrep` that note each call in `calls`, for the real /bin/sh."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    answer = f"cat <<'EOF'\n{UPTIME}EOF\nexit 0" if cli_answers else f"cat <<'EOF'\n{UNABLE}EOF\nexit 1"
+    scripts = {"asterisk": f'echo "asterisk $*" >> {calls}\n{answer}\n',
+               "pgrep": f'echo pgrep >> {calls}\nexit {0 if daemon_runs else 1}\n'}
+    for name, body in scripts.items():
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\n{body}", encoding="utf-8")
+        path.chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(calls)}
+
+
+def _run_check(env: dict[str, str]) -> tuple[Reason, list[str]]:
+    done = subprocess.run(["/bin/sh", "-c", build_probe_command("asterisk", 5)], capture_output=True, text=True,
+                          timeout=20, check=False, env=env)
+    calls = Path(env["CALLS"]).read_text(encoding="utf-8").splitlines()
+    return interpret_probe_output(done.stdout).reason, [call.split(" -rx ")[0] for call in calls]
+
+
+def test_a_healthy_check_never_scans_the_process_table(tmp_path: Path) -> None:
+    reason, calls = _run_check(_fake_pbx(tmp_path, cli_answers=True, daemon_runs=True))
+    assert reason is Reason.OK
+    assert "pgrep" not in calls
+
+
+@pytest.mark.parametrize(("daemon_runs", "reason"), [(False, Reason.ASTERISK_NOT_RUNNING),
+                                                     (True, Reason.PERMISSION_DENIED)])
+def test_when_the_cli_cannot_connect_the_process_table_tells_down_from_no_access(
+        tmp_path: Path, daemon_runs: bool, reason: Reason) -> None:
+    found, calls = _run_check(_fake_pbx(tmp_path, cli_answers=False, daemon_runs=daemon_runs))
+    assert found is reason
+    assert calls == ["asterisk", "pgrep"]
+
+
 SECTION_LINES = [f"{MARKER} {w}" for w in ("pgrep", "uptime", "sip", "pjsip", "df", "end", "rc=0", "rc=1",
                                             "rc=124", "rc=127", "rc=x", "")]
 

@@ -3,8 +3,8 @@
 `build_probe_command()` renders `PROBE_TEMPLATE`: under `LC_ALL=C` it prints a marker line before each
 section and the section's exit status after it, so stdout alone tells what ran and how it ended:
 
-    ::pbxwatch:: pgrep         pgrep -x asterisk (exit 0 = a process named asterisk runs)
     ::pbxwatch:: uptime        <asterisk> -rx 'core show uptime seconds'   (does the CLI answer?)
+    ::pbxwatch:: pgrep         pgrep -x asterisk    (only if the CLI did not answer: is a daemon running?)
     ::pbxwatch:: sip           <asterisk> -rx 'sip show peers'             (only if uptime answered)
     ::pbxwatch:: pjsip         <asterisk> -rx 'pjsip show endpoints'       (if sip ran and did not hang)
     ::pbxwatch:: df            df -P /
@@ -36,8 +36,9 @@ ASTERISK_COMMAND = re.compile(r"^[\w./=+@-]+( [\w./=+@-]+)*$")
 
 PROBE_TEMPLATE = (
     "LC_ALL=C; export LC_ALL; M='{m}'; "
-    'echo "$M pgrep"; pgrep -x asterisk >/dev/null 2>&1; echo "$M rc=$?"; '
     'echo "$M uptime"; timeout -k 1 {t} {ast} -rx \'core show uptime seconds\' 2>&1; r=$?; echo "$M rc=$r"; '
+    # A CLI that answers proves the daemon runs; the process-table scan is paid only when it does not.
+    'if [ $r -ne 0 ]; then echo "$M pgrep"; pgrep -x asterisk >/dev/null 2>&1; echo "$M rc=$?"; fi; '
     'if [ $r -eq 0 ]; then echo "$M sip"; timeout -k 1 {t} {ast} -rx \'sip show peers\' 2>&1; r=$?; '
     'echo "$M rc=$r"; '
     'if [ $r -lt 124 ]; then echo "$M pjsip"; timeout -k 1 {t} {ast} -rx \'pjsip show endpoints\' 2>&1; '
