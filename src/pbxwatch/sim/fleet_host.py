@@ -230,6 +230,9 @@ class SimHost:
             process.stderr.write(b"simulated PBX: interactive shells are not supported\n")
             process.exit(1)
             return
+        if self.effective_mode is Mode.COMMAND_HUNG:
+            await process.channel.wait_closed()  # a box stuck in swap or D state: nothing it runs ever returns
+            return
         proc = await asyncio.create_subprocess_exec(
             SHELL, "-c", command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=self._env(), start_new_session=True,

@@ -156,7 +156,7 @@ exit 0
 
 PGREP_SCRIPT = """#!/bin/sh
 # pbxwatch simulated pgrep: the host's own process table, not the machine running the simulator.
-case "$PBXSIM_MODE" in asterisk_not_running|asterisk_missing) exit 1;; command_hung) exec sleep 3600;; esac
+case "$PBXSIM_MODE" in asterisk_not_running|asterisk_missing) exit 1;; esac
 exit 0
 """
 
