@@ -117,6 +117,13 @@ async def test_connections_are_kept_and_reused_between_checks(fleet: SimFleet, p
     assert prober.open_connections == 1
 
 
+async def test_the_kept_connection_uses_aes_gcm_when_the_server_offers_it(fleet: SimFleet, prober: SshProber) -> None:
+    name, address, port = first(fleet)
+    assert (await prober.check(address, port)).reason is Reason.OK
+    (conn,) = fleet.host(name).connections
+    assert conn.get_extra_info("recv_cipher") == "aes128-gcm@openssh.com"
+
+
 async def test_a_restarted_sshd_is_reconnected_transparently(fleet: SimFleet, prober: SshProber) -> None:
     name, address, port = first(fleet)
     assert (await prober.check(address, port)).reason is Reason.OK
