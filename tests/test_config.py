@@ -73,6 +73,7 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
         "PBXWATCH_MAX_CYCLES_PER_UNIT_PER_DAY": "2",
         "PBXWATCH_MAX_AUTO_CYCLES_PER_HOUR": "10",
         "PBXWATCH_DRY_RUN": "yes",
+        "PBXWATCH_UI_LANGUAGE": "en",
     }
     assert set(values) == set(ENV_KEYS)
     loaded = load(environ=values)
@@ -81,6 +82,7 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
     assert s.ewelink.app_secret is not None and s.ewelink.app_secret.get_secret_value() == "secret"
     assert (s.relay.port, s.monitor.relay_url, s.ssh.asterisk_command) == (8011, "http://127.0.0.2:8011", "sudo -n asterisk")
     assert (s.ssh.accept_new_host_keys, s.monitor.dry_run, s.ssh.connect_timeout) == (True, True, 2.5)
+    assert s.ui.language == "en"
     assert all(source.startswith("env PBXWATCH_") for source in loaded.sources.values())
     assert len(loaded.sources) == len(ENV_KEYS)
 

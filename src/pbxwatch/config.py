@@ -62,6 +62,7 @@ ENV_KEYS: dict[str, str] = {
     "PBXWATCH_MAX_CYCLES_PER_UNIT_PER_DAY": "monitor.max_cycles_per_unit_per_day",
     "PBXWATCH_MAX_AUTO_CYCLES_PER_HOUR": "monitor.max_auto_cycles_per_hour",
     "PBXWATCH_DRY_RUN": "monitor.dry_run",
+    "PBXWATCH_UI_LANGUAGE": "ui.language",
 }
 KEY_ENV = {key: env for env, key in ENV_KEYS.items()}
 SECRET_KEYS = frozenset({"ewelink.app_secret", "relay.api_token", "ssh.password"})
@@ -132,6 +133,12 @@ class MonitorSettings(_Section):
         return value.rstrip("/")
 
 
+class UiSettings(_Section):
+    """The web dashboard (served by the relay service under `/`)."""
+
+    language: Literal["ru", "en"] = "ru"
+
+
 # Values read by `load_settings` and handed to the sources below (a context variable, not a global:
 # `Settings.model_validate(...)` in tests never reads the environment or a file).
 _LOAD: ContextVar[tuple[Mapping[str, Any], Mapping[str, Any]]] = ContextVar("_LOAD", default=({}, {}))
@@ -162,6 +169,7 @@ class Settings(BaseSettings):
     relay: RelaySettings = RelaySettings()
     ssh: SshSettings = SshSettings()
     monitor: MonitorSettings = MonitorSettings()
+    ui: UiSettings = UiSettings()
 
     @field_validator("database_url")
     @classmethod

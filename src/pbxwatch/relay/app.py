@@ -148,6 +148,9 @@ def create_app(
     install_error_handlers(app)
     for module in (auth, toggle, cycles, devices, units, health):
         app.include_router(module.router)
+    from pbxwatch.web import install_dashboard
+
+    install_dashboard(app, settings)  # the dashboard under `/` (pages only; not in the OpenAPI schema)
     return app
 
 

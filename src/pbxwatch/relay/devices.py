@@ -36,6 +36,10 @@ class DeviceCache:
     def invalidate(self) -> None:
         self._checked_at = None
 
+    def known_online(self) -> dict[str, bool]:
+        """Each device's online flag as last read; never calls the cloud (the dashboard polls often)."""
+        return {d.device_id: d.online for d in self._devices.values()}
+
     async def devices(self, *, fresh: bool = False) -> tuple[list[Device], datetime]:
         async with self._lock:
             if fresh or self._checked_at is None or self._now() - self._checked_at > self._ttl:

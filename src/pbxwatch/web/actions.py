@@ -1,0 +1,124 @@
+"""Login, logout and the unit buttons. Each button runs the same service code as the API (so the audit
+row says `user_initiator='user'`), and only with a session and that session's CSRF token."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Literal
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from pbxwatch.db.engine import Database
+from pbxwatch.db.history import Initiator
+from pbxwatch.monitor.levers import RearmError, rearm
+from pbxwatch.relay.context import RelayContext
+from pbxwatch.relay.cycles import CycleRequest
+from pbxwatch.relay.errors import InvalidRequest, NotFound, RelayError
+from pbxwatch.relay.schemas import PRINTABLE
+from pbxwatch.web.access import COOKIE, SESSION_SECONDS, Session, safe_next
+from pbxwatch.web.context import Board, Dashboard, Viewer
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+Number = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
+Action = Literal["power-cycle", "switch-on", "rearm"]
+MAX_FORM_BYTES = 4096
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """A small urlencoded form (the dashboard's forms have two or three fields)."""
+    raw = await request.body()
+    if len(raw) > MAX_FORM_BYTES:
+        return {}
+    fields = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=10)
+    return {k: v[0] for k, v in fields.items()}
+
+
+def refused(board: Dashboard, request: Request, status: int, key: str) -> HTMLResponse:
+    return board.renderer.page(request, "message.html", status=status, title_key="refused", message_key=key)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, board: Board,
+                     next_path: Annotated[str, Query(alias="next", max_length=300)] = "/") -> HTMLResponse:
+    return board.renderer.page(request, "login.html", next=safe_next(next_path), failed=False)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, board: Board) -> Response:
+    form = await form_of(request)
+    target = safe_next(form.get("next"))
+    if not board.access.check_token(form.get("token", "")):
+        log.warning("dashboard: a login with a wrong API token from %s", request.client.host if request.client else "?")
+        return board.renderer.page(request, "login.html", status=401, next=target, failed=True)
+    reply = RedirectResponse(target, status_code=303)
+    reply.set_cookie(COOKIE, board.access.new_cookie(), max_age=SESSION_SECONDS, httponly=True, samesite="strict",
+                     secure=request.url.scheme == "https", path="/")
+    return reply
+
+
+@router.post("/logout")
+async def logout(request: Request, board: Board, session: Viewer) -> Response:
+    if session is not None and not board.access.csrf_ok(session, (await form_of(request)).get("csrf")):
+        return refused(board, request, 403, "csrf_bad")
+    reply = RedirectResponse("/", status_code=303)
+    reply.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return reply
+
+
+@router.get("/unit/{number}/confirm/{action}", response_class=HTMLResponse)
+async def confirm(request: Request, board: Board, _: Viewer, number: Number, action: Action) -> HTMLResponse:
+    """Names the unit and its relay before anything is switched."""
+    unit = await board.relay(request).service.store.unit(number)
+    if unit is None:
+        raise NotFound(f"unit {number} does not exist")
+    return board.renderer.page(request, "confirm.html", unit=unit, action=action)
+
+
+def _gate(board: Dashboard, request: Request, session: Session | None, form: dict[str, str]) -> HTMLResponse | None:
+    """401 without a session (or when login is impossible), 403 with a wrong CSRF token."""
+    if session is None:
+        key = "login_needed" if board.access.can_log_in else "no_api_token"
+        return refused(board, request, 401 if board.access.can_log_in else 403, key)
+    if not board.access.csrf_ok(session, form.get("csrf")):
+        return refused(board, request, 403, "csrf_bad")
+    return None
+
+
+@router.post("/unit/{number}/{action}")
+async def act(request: Request, board: Board, session: Viewer, number: Number, action: Action) -> Response:
+    form = await form_of(request)
+    if (refusal := _gate(board, request, session, form)) is not None:
+        return refusal
+    ctx = board.relay(request)
+    try:
+        done = await _run(ctx, number, action)
+    except RelayError as err:
+        return board.renderer.page(request, "message.html", status=err.http_status, title_key="action_failed",
+                                   message_key="raw", raw=err.message, back=f"/unit/{quote(number)}")
+    except RearmError:
+        raise NotFound(f"unit {number} does not exist") from None
+    return RedirectResponse(f"/unit/{quote(number)}?done={done}", status_code=303)
+
+
+async def _run(ctx: RelayContext, number: str, action: Action) -> str:
+    unit = await ctx.service.store.unit(number)
+    if unit is None:
+        raise NotFound(f"unit {number} does not exist")
+    if action == "rearm":
+        cleared = await rearm(Database(ctx.settings.database_url, ctx.service.store.engine), number)
+        if cleared:
+            log.info("unit %s rearmed from the dashboard (ewelink_action_done cleared)", number)
+        return "rearm" if cleared else "rearm-none"
+    if unit.ewelink_device_id is None:
+        raise InvalidRequest(f"unit {number} has no eWeLink relay configured")
+    if action == "power-cycle":
+        await ctx.runner.request(CycleRequest(
+            device_id=None, enterprise_number=number, outlet=None, off_seconds=None, idempotency_key=None,
+            initiator=Initiator.USER))  # fmt: skip
+        return "power-cycle"
+    await ctx.service.toggle(unit.ewelink_device_id, state=True, outlet=unit.ewelink_outlet, enterprise_number=number,
+                             initiator=Initiator.USER, cancel=ctx.runner.cancel_for)
+    return "switch-on"

@@ -1,0 +1,62 @@
+"""Templates (Jinja2, autoescaped everywhere) and the small formatters they use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from pbxwatch.web.access import Access
+from pbxwatch.web.strings import Language, short_age, translator
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+# No inline script or style anywhere: the page runs only the vendored htmx and our own files.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+
+
+def path_segment(value: object) -> str:
+    """A value quoted for one path segment (a unit number may hold '/' or '?')."""
+    return quote(str(value), safe="")
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} %"
+
+
+@dataclass
+class Renderer:
+    access: Access
+    language: Language
+
+    def __post_init__(self) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True,
+        )
+        self.env.filters.update(age=short_age, when=when, percent=percent, seg=path_segment)
+
+    def page(self, request: Request, name: str, *, status: int = 200, **values: Any) -> HTMLResponse:
+        session = self.access.session(request)
+        t = translator(self.language)
+        html = self.env.get_template(name).render(
+            t=t, lang=self.language, session=session, csrf=session.csrf if session else "",
+            can_log_in=self.access.can_log_in, path=request.url.path, **values,
+        )
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

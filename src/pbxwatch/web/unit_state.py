@@ -1,0 +1,84 @@
+"""The dashboard's state of one unit, with its reason: one pure function, `dashboard_unit_state`.
+
+A stand-in for the shared state function of `pbxwatch.domain` that is being written elsewhere; when it
+lands, this module is the one place to swap (its states are the same seven words).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pbxwatch.db.history import HOLD_TYPES, ActionType
+
+
+class UnitState(StrEnum):
+    OFFLINE = "offline"
+    HELD = "held"
+    CYCLING = "cycling"
+    BOOT_GRACE = "boot_grace"
+    UNKNOWN = "unknown"
+    PAUSED = "paused"
+    ONLINE = "online"
+
+
+# Worst first: the fleet table is sorted by this order, then by number.
+SEVERITY = {state: rank for rank, state in enumerate(UnitState)}
+HOLD_WORDS = frozenset(t.value for t in HOLD_TYPES)
+RESTARTED = frozenset({ActionType.POWER_CYCLE.value, ActionType.TOGGLE_ON.value})
+
+
+@dataclass(frozen=True)
+class UnitFacts:
+    active: bool
+    last_status: str | None  # online | offline | None (never checked)
+    checked_at: datetime | None
+    failure_counter: int
+    error: str | None
+    down_since: datetime | None  # the last on→off row while offline
+    last_action: str | None  # action_type of the latest action row
+    last_action_ok: bool
+    last_action_at: datetime | None
+    last_action_error: str | None
+    cycling: bool  # an active power-cycle intent on its relay
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: UnitState
+    reason: str  # a key of `pbxwatch.web.strings`
+    values: dict[str, object] = field(default_factory=dict)
+
+
+def dashboard_unit_state(facts: UnitFacts, now: datetime, *, stale_after: timedelta,
+                         boot_grace: timedelta) -> Verdict:
+    """What the operator should read for this unit now (no I/O; the clock is a parameter)."""
+    if not facts.active:
+        return Verdict(UnitState.PAUSED, "reason_inactive")
+    if facts.cycling:
+        return Verdict(UnitState.CYCLING, "reason_cycling")
+    if facts.last_status is None or facts.checked_at is None:
+        return Verdict(UnitState.UNKNOWN, "reason_never_checked")
+    if now - facts.checked_at > stale_after:
+        return Verdict(UnitState.UNKNOWN, "reason_stale", {"age": now - facts.checked_at})
+    if facts.last_status == "offline":
+        return _offline(facts, now, boot_grace)
+    return _online(facts)
+
+
+def _online(facts: UnitFacts) -> Verdict:
+    if facts.failure_counter > 0:
+        return Verdict(UnitState.ONLINE, "reason_failing", {"count": facts.failure_counter})
+    return Verdict(UnitState.ONLINE, "reason_ok")
+
+
+def _offline(facts: UnitFacts, now: datetime, boot_grace: timedelta) -> Verdict:
+    at = facts.last_action_at
+    this_outage = at is not None and (facts.down_since is None or at >= facts.down_since)
+    if this_outage and facts.last_action in HOLD_WORDS:
+        return Verdict(UnitState.HELD, "reason_held", {"why": facts.last_action_error or facts.last_action})
+    restarted = this_outage and facts.last_action in RESTARTED and facts.last_action_ok
+    if restarted and at is not None and now - at < boot_grace:
+        return Verdict(UnitState.BOOT_GRACE, "reason_boot_grace", {"age": now - at})
+    return Verdict(UnitState.OFFLINE, "reason_down", {"error": facts.error or "-"})
