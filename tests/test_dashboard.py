@@ -48,8 +48,10 @@ def test_database_and_probe_text_render_as_text(relay: RelayEnv, browser_like: h
     relay.sql("UPDATE enterprises SET name = $1, host = $1 WHERE number = '101'", XSS)
     relay.sql("UPDATE unit_live_status SET last_error_message = $1, last_checked_at = now(), "
               "line_stats = $2::jsonb WHERE enterprise_number = '102'", XSS, '{"ok": 1, "total": 2, "x": "<img src=x onerror=alert(2)>"}')
-    for path in ("/", "/?q=script", "/unit/101", "/unit/102", "/events", "/unit/101/confirm/power-cycle"):
-        text = browser_like.get(relay.url + path).text
+    for path in ("/", "/?q=script&state=", "/fleet/table?q=&state=&page=1", "/unit/101", "/unit/102", "/events", "/unit/101/confirm/power-cycle"):
+        reply = browser_like.get(relay.url + path)
+        assert reply.status_code == 200, (path, reply.text)
+        text = reply.text
         assert "<script>alert" not in text and "<img src=x" not in text, path
     assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in browser_like.get(f"{relay.url}/unit/101").text
     assert "&lt;script&gt;" in browser_like.get(f"{relay.url}/").text
@@ -159,9 +161,11 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def facts(**changes: object) -> UnitFacts:
-    base: dict[str, object] = dict(active=True, last_status="online", checked_at=NOW - timedelta(seconds=10),
-                                   failure_counter=0, error=None, down_since=None, last_action=None,
-                                   last_action_ok=False, last_action_at=None, last_action_error=None, cycling=False)
+    base: dict[str, object] = {
+        "active": True, "last_status": "online", "checked_at": NOW - timedelta(seconds=10), "failure_counter": 0,
+        "error": None, "down_since": None, "last_action": None, "last_action_ok": False, "last_action_at": None,
+        "last_action_error": None, "cycling": False,
+    }
     base.update(changes)
     return UnitFacts(**base)  # type: ignore[arg-type]
 

@@ -20,15 +20,17 @@ from pbxwatch.web.unit_state import UnitState
 router = APIRouter(include_in_schema=False)
 Number = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
 Text = Annotated[str, Query(max_length=100)]
-StateFilter = Annotated[UnitState | None, Query()]
+# an empty `state` (the form's "all states") means no filter
+StateFilter = Annotated[str, Query(pattern="^(|" + "|".join(s.value for s in UnitState) + ")$")]
 PageNo = Annotated[int, Query(ge=1, le=10_000)]
 BeforeId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 REPORT_WINDOWS = (("24h", timedelta(days=1)), ("7d", timedelta(days=7)), ("30d", timedelta(days=30)))
 SUMMARY_WINDOW = timedelta(days=30)
 
 
-async def _fleet_values(board: Dashboard, request: Request, q: str, state: UnitState | None,
+async def _fleet_values(board: Dashboard, request: Request, q: str, state_word: str,
                         page: int) -> dict[str, Any]:
+    state = UnitState(state_word) if state_word else None
     judge = await board.judge(request)
     async with board.relay(request).service.store.engine.connect() as conn:
         rows = await unit_rows(conn, judge)
@@ -43,7 +45,7 @@ async def _fleet_values(board: Dashboard, request: Request, q: str, state: UnitS
 
 
 @router.get("/", response_class=HTMLResponse)
-async def fleet(request: Request, board: Board, _: Viewer, q: Text = "", state: StateFilter = None,
+async def fleet(request: Request, board: Board, _: Viewer, q: Text = "", state: StateFilter = "",
                 page: PageNo = 1) -> HTMLResponse:
     values = await _fleet_values(board, request, q, state, page)
     async with board.relay(request).service.store.engine.connect() as conn:
@@ -52,7 +54,7 @@ async def fleet(request: Request, board: Board, _: Viewer, q: Text = "", state: 
 
 
 @router.get("/fleet/table", response_class=HTMLResponse)
-async def fleet_table(request: Request, board: Board, _: Viewer, q: Text = "", state: StateFilter = None,
+async def fleet_table(request: Request, board: Board, _: Viewer, q: Text = "", state: StateFilter = "",
                       page: PageNo = 1) -> HTMLResponse:
     return board.renderer.page(request, "fleet_table.html", **await _fleet_values(board, request, q, state, page))
 
