@@ -71,6 +71,9 @@ def _register() -> None:
     from pbxwatch.cli import demo as demo_cmd  # `demo`
 
     app.command("demo")(demo_cmd.demo)
+    from pbxwatch.cli import report as report_cmd  # `report`
+
+    app.command("report")(report_cmd.report)
 
 
 _register()
