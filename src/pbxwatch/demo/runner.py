@@ -128,6 +128,7 @@ def _print_urls(stack: DemoStack, console: Console) -> None:
     cloud = stack.cloud.url if stack.cloud else "?"
     console.print(
         "\n[bold]everything keeps running (--keep); Ctrl-C stops it[/]\n"
+        f"  dashboard         {stack.relay_url}/  (fleet, unit pages, events, system; read-only in the demo)\n"
         f"  relay service     {stack.relay_url}  (try {stack.relay_url}/docs, /health, /units)\n"
         f"  simulated cloud   {cloud}\n"
         f"  config            PBXWATCH_CONFIG={stack.config_file} pbxwatch status",

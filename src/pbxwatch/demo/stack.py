@@ -131,7 +131,7 @@ class DemoStack:
         )
         progress(f"creating the database {self.workdir / 'pbxwatch.db'} and {len(self.units)} units")
         await self._database()
-        progress(f"starting the relay service on {self.relay_url}")
+        progress(f"starting the relay service on {self.relay_url} (watch the story live: {self.relay_url}/)")
         self.services["relay"] = self._spawn("relay", "relay", "serve")
         await self._wait_health()
         progress("starting the monitor")
