@@ -51,7 +51,10 @@ def serve(
     setup_logging(settings, "relay", owner=True)
     log.info("relay service starting on %s:%s; config file %s; database %s", bind_host, bind_port,
              loaded.config_file or "(none, defaults and environment)", mask_url(settings.database_url))
-    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_config=None,
+    # the service learns the address it really listens on (the dashboard's access rule depends on it)
+    relay = settings.relay.model_copy(update={"host": bind_host, "port": bind_port})
+    bound = settings.model_copy(update={"relay": relay})
+    uvicorn.run(create_app(bound), host=bind_host, port=bind_port, log_config=None,
                 timeout_graceful_shutdown=10)
 
 

@@ -39,7 +39,12 @@ class Access:
         self._token = token.get_secret_value() if token else None
         secret = (self._token or secrets.token_hex(32)).encode()
         self._key = hmac.new(secret, b"pbxwatch dashboard session v1", hashlib.sha256).digest()
-        self.pages_need_login = not is_loopback(settings.relay.host)
+        self._exposed = not is_loopback(settings.relay.host)
+
+    def pages_need_login(self, request: Request) -> bool:
+        """True on a non-loopback bind, and for a connection that reached a non-loopback local address."""
+        server = request.scope.get("server")
+        return self._exposed or (server is not None and not is_loopback(str(server[0])))
 
     @property
     def can_log_in(self) -> bool:

@@ -62,7 +62,7 @@ Board = Annotated[Dashboard, Depends(get_dashboard)]
 def viewer(request: Request, board: Board) -> Session | None:
     """The session, if any; raises `LoginRequired` when this bind needs one for every page."""
     session = board.access.session(request)
-    if session is None and board.access.pages_need_login:
+    if session is None and board.access.pages_need_login(request):
         raise LoginRequired(request.url.path, partial="hx-request" in request.headers)
     return session
 
