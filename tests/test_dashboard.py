@@ -39,6 +39,9 @@ def test_the_pages_render_on_loopback_without_login(relay: RelayEnv, browser_lik
         assert all(w in reply.text for w in words), path
         assert "script-src 'self'" in reply.headers["content-security-policy"]
     assert "htmx" in browser_like.get(f"{relay.url}/static/htmx.min.js").text[:200]
+    for path in ("/unit/999", "/unit/999/live", "/unit/999/confirm/rearm"):
+        missing = browser_like.get(relay.url + path)
+        assert missing.status_code == 404 and "Такого юнита нет." in missing.text, path
     paths = set(relay.get("/openapi.json").json()["paths"])  # the API's schema is unchanged
     assert not paths & {"/", "/unit/{number}", "/fleet/table", "/login", "/events", "/system"}
     assert "/units/{number}" in paths

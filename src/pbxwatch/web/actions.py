@@ -19,6 +19,7 @@ from pbxwatch.relay.errors import InvalidRequest, NotFound, RelayError
 from pbxwatch.relay.schemas import PRINTABLE
 from pbxwatch.web.access import COOKIE, SESSION_SECONDS, Session, safe_next
 from pbxwatch.web.context import Board, Dashboard, Viewer
+from pbxwatch.web.pages import no_such_unit
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -73,7 +74,7 @@ async def confirm(request: Request, board: Board, _: Viewer, number: Number, act
     """Names the unit and its relay before anything is switched."""
     unit = await board.relay(request).service.store.unit(number)
     if unit is None:
-        raise NotFound(f"unit {number} does not exist")
+        return no_such_unit(board, request)
     return board.renderer.page(request, "confirm.html", unit=unit, action=action)
 
 
@@ -98,8 +99,8 @@ async def act(request: Request, board: Board, session: Viewer, number: Number, a
     except RelayError as err:
         return board.renderer.page(request, "message.html", status=err.http_status, title_key="action_failed",
                                    message_key="raw", raw=err.message, back=f"/unit/{quote(number)}")
-    except RearmError:
-        raise NotFound(f"unit {number} does not exist") from None
+    except RearmError:  # removed since the page was shown
+        return no_such_unit(board, request)
     return RedirectResponse(f"/unit/{quote(number)}?done={done}", status_code=303)
 
 

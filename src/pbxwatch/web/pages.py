@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse
 from pbxwatch.db.history import ActionType, Initiator
 from pbxwatch.db.report import load_marks, unit_reports, windows_of
 from pbxwatch.domain.uptime import fleet_summary
-from pbxwatch.relay.errors import NotFound
 from pbxwatch.relay.schemas import PRINTABLE
 from pbxwatch.web.context import POLL_SECONDS, Board, Dashboard, Viewer
 from pbxwatch.web.queries import PAGE_SIZE, EventFilter, count_states, history_page, select_rows, unit_rows
@@ -59,12 +58,18 @@ async def fleet_table(request: Request, board: Board, _: Viewer, q: Text = "", s
     return board.renderer.page(request, "fleet_table.html", **await _fleet_values(board, request, q, state, page))
 
 
-async def _unit_values(board: Dashboard, request: Request, number: str, before_id: int | None) -> dict[str, Any]:
+def no_such_unit(board: Dashboard, request: Request) -> HTMLResponse:
+    return board.renderer.page(request, "message.html", status=404, title_key="not_found", message_key="no_such_unit",
+                               back="/")
+
+
+async def _unit_values(board: Dashboard, request: Request, number: str,
+                       before_id: int | None) -> dict[str, Any] | None:
     judge = await board.judge(request)
     async with board.relay(request).service.store.engine.connect() as conn:
         found = await unit_rows(conn, judge, number)
         if not found:
-            raise NotFound(f"unit {number} does not exist")
+            return None
         history = await history_page(conn, EventFilter(unit=number), before_id=before_id)
         widest = judge.now - REPORT_WINDOWS[-1][1]
         marks = (await load_marks(conn, widest, judge.now, [number]))[number]
@@ -82,12 +87,17 @@ async def unit(request: Request, board: Board, _: Viewer, number: Number, before
                done: Annotated[str | None, Query(pattern="^(power-cycle|switch-on|rearm|rearm-none)$")] = None,
                ) -> HTMLResponse:
     values = await _unit_values(board, request, number, before_id)
+    if values is None:
+        return no_such_unit(board, request)
     return board.renderer.page(request, "unit.html", done=done, **values)
 
 
 @router.get("/unit/{number}/live", response_class=HTMLResponse)
 async def unit_live(request: Request, board: Board, _: Viewer, number: Number) -> HTMLResponse:
-    return board.renderer.page(request, "unit_live.html", **await _unit_values(board, request, number, None))
+    values = await _unit_values(board, request, number, None)
+    if values is None:
+        return no_such_unit(board, request)
+    return board.renderer.page(request, "unit_live.html", **values)
 
 
 @router.get("/events", response_class=HTMLResponse)

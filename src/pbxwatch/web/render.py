@@ -50,7 +50,8 @@ class Renderer:
             loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
             trim_blocks=True, lstrip_blocks=True,
         )
-        self.env.filters.update(age=short_age, when=when, percent=percent, seg=path_segment)
+        language = self.language
+        self.env.filters.update(age=lambda d: short_age(d, language), when=when, percent=percent, seg=path_segment)
 
     def page(self, request: Request, name: str, *, status: int = 200, **values: Any) -> HTMLResponse:
         session = self.access.session(request)

@@ -57,6 +57,8 @@ PAGES: dict[str, dict[str, str]] = {
     "refused": {"ru": "Отказано", "en": "Refused"},
     "action_failed": {"ru": "Действие не выполнено", "en": "The action failed"},
     "back": {"ru": "Назад", "en": "Back"},
+    "not_found": {"ru": "Не найдено", "en": "Not found"},
+    "no_such_unit": {"ru": "Такого юнита нет.", "en": "There is no such unit."},
     "fleet_title": {"ru": "Парк АТС", "en": "The fleet"},
     "summary_title": {"ru": "За 30 дней", "en": "Last 30 days"},
     "uptime": {"ru": "Доступность", "en": "Uptime"},
@@ -171,17 +173,28 @@ def translator(language: Language) -> Callable[..., str]:
         entry = CATALOG.get(key)
         if entry is None:
             return key  # a missing key shows itself instead of breaking the page
-        shown = {k: short_age(v) if isinstance(v, timedelta) else v for k, v in values.items()}
+        shown = {k: short_age(v, language) if isinstance(v, timedelta) else v for k, v in values.items()}
         return entry[language].format(**shown)
 
     return t
 
 
-def short_age(delta: timedelta | None) -> str:
+AGE_UNITS: dict[str, dict[str, str]] = {
+    "ru": {"d": "д", "h": "ч", "min": "мин", "s": "с"},
+    "en": {"d": "d", "h": "h", "min": "min", "s": "s"},
+}
+
+
+def short_age(delta: timedelta | None, language: Language = "en") -> str:
+    """'3 d', '2 h 5 min', '4 min', '12 s' (in the language's abbreviations)."""
     if delta is None:
         return "—"
+    unit = AGE_UNITS[language]
     seconds = max(int(delta.total_seconds()), 0)
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds // size} {unit}" + (f" {seconds % size // 60} min" if unit == "h" else "")
-    return f"{seconds} s"
+    if seconds >= 86400:
+        return f"{seconds // 86400} {unit['d']}"
+    if seconds >= 3600:
+        return f"{seconds // 3600} {unit['h']} {seconds % 3600 // 60} {unit['min']}"
+    if seconds >= 60:
+        return f"{seconds // 60} {unit['min']}"
+    return f"{seconds} {unit['s']}"
