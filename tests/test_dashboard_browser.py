@@ -28,11 +28,11 @@ OFF_SECONDS = "5"  # long enough for a 2 s poll to see "cycling" at least twice
 WAIT_MS = 90_000
 # Every state the fleet row of a unit shows, recorded as htmx swaps the table in (no reload).
 RECORD_STATES = """(number) => {
-  window.__seen = [];
+  const seen = window["seen_" + number] = [];
   const note = () => {
     const row = document.querySelector(`tr[data-unit="${number}"]`);
     const state = row && row.dataset.state;
-    if (state && window.__seen[window.__seen.length - 1] !== state) window.__seen.push(state);
+    if (state && seen[seen.length - 1] !== state) seen.push(state);
   };
   note();
   new MutationObserver(note).observe(document.body, {childList: true, subtree: true});
@@ -102,7 +102,7 @@ async def test_the_dashboard_tells_the_story_live(pg_url: str, tmp_path: Path, b
         w.cloud.set_online(device_id(1), True)
         await fleet.wait_for_selector(f'tr[data-unit="{hung}"][data-state="cycling"]', timeout=WAIT_MS)
         await fleet.wait_for_selector(f'tr[data-unit="{hung}"][data-state="online"]', timeout=WAIT_MS)
-        seen = await fleet.evaluate("window.__seen")
+        seen = await fleet.evaluate(f"window.seen_{hung}")
         assert seen[0] == "online" and seen[-1] == "online", seen
         assert seen.index("held") < seen.index("cycling") < len(seen) - 1, seen
         assert w.switches(device_id(1)) == [False, True]
@@ -112,8 +112,17 @@ async def test_the_dashboard_tells_the_story_live(pg_url: str, tmp_path: Path, b
         await probe_renders_as_text(context, w, tmp_path)
         assert dialogs == [] and await fleet.evaluate("window.__xss === undefined")
 
+        # a hung PBX whose auto-reboot is off stays red until an operator power-cycles it from its page
+        await fleet.goto(w.relay_url + "/")
+        await fleet.evaluate(RECORD_STATES, manual)
+        await w.fleet.set_mode("pbx002", Mode.CLI_HUNG)
+        await fleet.wait_for_selector(f'tr[data-unit="{manual}"][data-state="offline"]', timeout=WAIT_MS)
+        await shot(fleet, tmp_path, "fleet-offline")
         await refused_without_token(browser, w, manual)
         await power_cycle_button(context, w, manual, tmp_path)
+        await fleet.wait_for_selector(f'tr[data-unit="{manual}"][data-state="online"]', timeout=WAIT_MS)
+        seen = await fleet.evaluate(f"window.seen_{manual}")
+        assert seen[:2] == ["online", "offline"] and seen[-1] == "online" and "cycling" in seen, seen
         await system_and_events(context, w, tmp_path)
         await context.close()
 
