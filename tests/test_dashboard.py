@@ -50,7 +50,8 @@ def test_the_pages_render_on_loopback_without_login(relay: RelayEnv, browser_lik
 def test_database_and_probe_text_render_as_text(relay: RelayEnv, browser_like: httpx.Client) -> None:
     relay.sql("UPDATE enterprises SET name = $1, host = $1 WHERE number = '101'", XSS)
     relay.sql("UPDATE unit_live_status SET last_error_message = $1, last_checked_at = now(), "
-              "line_stats = $2::jsonb WHERE enterprise_number = '102'", XSS, '{"ok": 1, "total": 2, "x": "<img src=x onerror=alert(2)>"}')
+              "line_stats = $2::jsonb WHERE enterprise_number = '102'", XSS,
+              '{"ok": 1, "total": 2, "x": "<img src=x onerror=alert(2)>", "peers": [{"name": "<img src=x>", "port": 5060}]}')
     for path in ("/", "/?q=script&state=", "/fleet/table?q=&state=&page=1", "/unit/101", "/unit/102", "/events", "/unit/101/confirm/power-cycle"):
         reply = browser_like.get(relay.url + path)
         assert reply.status_code == 200, (path, reply.text)
@@ -58,6 +59,8 @@ def test_database_and_probe_text_render_as_text(relay: RelayEnv, browser_like: h
         assert "<script>alert" not in text and "<img src=x" not in text, path
     assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in browser_like.get(f"{relay.url}/unit/101").text
     assert "&lt;script&gt;" in browser_like.get(f"{relay.url}/").text
+    unit = browser_like.get(f"{relay.url}/unit/102").text
+    assert 'data-table="peers"' in unit and "<td>&lt;img src=x&gt;</td><td>5060</td>" in unit
 
 
 def test_without_a_session_nothing_changes(relay: RelayEnv, browser_like: httpx.Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,26 @@ def path_segment(value: object) -> str:
     return quote(str(value), safe="")
 
 
+@dataclass(frozen=True)
+class StatsTable:
+    name: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+def split_line_stats(stats: Mapping[str, Any]) -> tuple[list[tuple[str, Any]], list[StatsTable]]:
+    """`line_stats` as scalar facts plus one table per list of rows (peers, and trunks or registrations
+    when a probe stores them), whatever keys the probe wrote."""
+    facts, tables = [], []
+    for key, value in stats.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            columns = list(dict.fromkeys(k for row in value for k in row))
+            tables.append(StatsTable(key, columns, [[row.get(c) for c in columns] for row in value]))
+        elif not (isinstance(value, list) and not value):
+            facts.append((key, value))
+    return facts, tables
+
+
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} %"
 
@@ -51,6 +72,7 @@ class Renderer:
             trim_blocks=True, lstrip_blocks=True,
         )
         language = self.language
+        self.env.globals["split_line_stats"] = split_line_stats
         self.env.filters.update(age=lambda d: short_age(d, language), when=when, percent=percent, seg=path_segment)
 
     def page(self, request: Request, name: str, *, status: int = 200, **values: Any) -> HTMLResponse:

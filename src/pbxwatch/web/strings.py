@@ -107,7 +107,6 @@ PAGES: dict[str, dict[str, str]] = {
     "older": {"ru": "старее", "en": "older"},
     "newest": {"ru": "к новым", "en": "newest"},
     "status_change": {"ru": "смена статуса", "en": "status change"},
-    "peers": {"ru": "SIP-пиры в сети / всего", "en": "SIP peers ok / total"},
     "action_done": {"ru": "Автоперезагрузка в этом сбое уже была", "en": "Cycled in this outage"},
     "yes": {"ru": "да", "en": "yes"},
     "no": {"ru": "нет", "en": "no"},
