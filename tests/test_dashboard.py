@@ -196,3 +196,16 @@ def test_dashboard_unit_state(changes: dict[str, object], state: UnitState) -> N
     verdict = dashboard_unit_state(facts(**changes), NOW, stale_after=timedelta(minutes=3),
                                    boot_grace=timedelta(minutes=5))
     assert verdict.state is state
+
+
+def test_the_system_page_without_a_token_shows_the_seed_message(relay_env: RelayEnv) -> None:
+    from pbxwatch.ewelink import MSG_NO_ACCESS_TOKEN
+
+    relay_env.start()  # never authorized: no token file
+    page = relay_env.http.get(f"{relay_env.url}/system").text
+    assert MSG_NO_ACCESS_TOKEN in page and "нет токена" in page
+    assert "нет файла пульса" in page  # no monitor runs in this test
+    assert 'id="reauth"' not in page  # the link needs a login when an API token is configured
+    with httpx.Client(timeout=30) as client:
+        client.post(f"{relay_env.url}/login", data={"token": API_TOKEN, "next": "/system"})
+        assert 'id="reauth"' in client.get(f"{relay_env.url}/system").text
