@@ -117,8 +117,11 @@ def test_devices_and_switch_payloads() -> None:
         {"switch": "on", "outlet": 1}, {"switch": "off", "outlet": 0}]}})
     assert multi is not None and multi.name == "1000000004"
     assert [o.outlet for o in multi.outlets] == [0, 1]
+    # an unknown UIID still gets the protocol's four outlets (0-3), not only the two it reported
     assert switch_params(multi, False, None) == {"switches": [{"switch": "off", "outlet": 0},
-                                                              {"switch": "off", "outlet": 1}]}
+                                                              {"switch": "off", "outlet": 1},
+                                                              {"switch": "off", "outlet": 2},
+                                                              {"switch": "off", "outlet": 3}]}
 
 
 def test_countdown_rounds_up_to_whole_minutes() -> None:

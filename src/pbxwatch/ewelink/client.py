@@ -24,6 +24,8 @@ from pbxwatch.ewelink.lifecycle import (
 )
 from pbxwatch.ewelink.models import (
     ACCESS_TOKEN_LIFETIME_MS,
+    ITEM_OWN,
+    ITEM_SHARED,
     REFRESH_TOKEN_LIFETIME_MS,
     CallRecord,
     Device,
@@ -45,6 +47,9 @@ DEFAULT_TIMEOUT_S = 10.0
 REFRESH_MARGIN_S = 86_400.0
 PAGE_SIZE = 30
 _FIRST_INDEX = -9_999_999  # the API's default beginIndex (notes §5)
+#: an id no look-up finds re-reads the whole device list at most this often (it costs a call per page)
+RELIST_AFTER_S = 60.0
+MAX_PAGES = 1000  # a cloud that pages forever must not hang a listing
 
 
 class EWeLinkSettingsLike(Protocol):
@@ -101,6 +106,8 @@ class EWeLinkClient:
             FileStateStore.beside(tokens_file.path, clock=clock)
         self._clock = clock
         self._page_size = page_size
+        self._item_types: dict[str, int] = {}
+        self._listed_at = float("-inf")
         self._wire = Wire(http=http, limiter=rate_limiter or RateLimiter(), timeout=timeout, on_call=on_call)
 
     @classmethod
@@ -216,44 +223,93 @@ class EWeLinkClient:
                 for h in homes if isinstance(h, dict) and h.get("id")]
 
     async def list_devices(self) -> list[Device]:
-        """Every device of every home, all pages, groups skipped (notes §5)."""
+        """Every device of every home, all pages, groups skipped (notes §5). Remembers each device's
+        ``itemType`` for :meth:`get_device`."""
         found: dict[str, Device] = {}
         for home in await self.list_homes():
             for device in await self._home_devices(home.id):
                 found.setdefault(device.id, device)
+        for device in found.values():
+            self._remember(device)
+        self._listed_at = self._clock()
         return list(found.values())
 
+    def _remember(self, device: Device) -> None:
+        if device.item_type is not None:
+            self._item_types[device.id] = device.item_type
+
     async def _home_devices(self, home_id: str) -> list[Device]:
-        """All pages of one home: ``beginIndex`` = the last item's index (as the official SDK pages)."""
+        """All pages of one home, ``beginIndex`` = the last item's index (as the official SDK pages).
+
+        A short page is not the end: ``total`` counts things a free APPID does not see (other brands), so
+        the list ends on an empty page, once ``total`` things came, or when a page brings nothing new."""
         devices: dict[str, Device] = {}
-        seen_indexes: set[int] = set()
-        begin = _FIRST_INDEX
-        while True:
+        seen: set[int] = set()
+        begin, received = _FIRST_INDEX, 0
+        for _ in range(MAX_PAGES):
             data = await self._bearer("GET", "/v2/device/thing", params={
                 "num": self._page_size, "beginIndex": begin, "familyid": home_id})
             things = data.get("thingList")
             things = [t for t in things if isinstance(t, dict)] if isinstance(things, list) else []
             for thing in things:
-                device = parse_device(thing.get("itemData"), home_id)
+                device = parse_device(thing.get("itemData"), home_id, thing.get("itemType"))
                 if device is not None:
                     devices.setdefault(device.id, device)
-            indexes = [t["index"] for t in things if isinstance(t.get("index"), int)]
-            fresh = set(indexes) - seen_indexes
-            seen_indexes |= fresh
-            # a short page ends the list; so does a page that brings no new item (no progress)
-            if len(things) < self._page_size or not fresh:
-                return list(devices.values())
+            indexes = [t["index"] for t in things if type(t.get("index")) is int]
+            fresh = set(indexes) - seen
+            seen |= fresh
+            received += len(things)
+            total = data.get("total")
+            if not things or not fresh or (type(total) is int and received >= total):
+                break
             begin = indexes[-1]
+        return list(devices.values())
 
     async def get_device(self, device_id: str) -> Device:
-        """One device with its ``online`` flag and switch states (``POST /v2/device/thing``)."""
-        body = {"thingList": [{"itemType": 1, "id": device_id}]}
+        """One device with its ``online`` flag and switch states (``POST /v2/device/thing``).
+
+        Asked under its remembered ``itemType``; a device not seen yet is asked for as an own and as a shared
+        device in one call. When that finds nothing, the device list (every home) is read once, in case
+        it was re-shared or moved; then the error names the likely causes."""
+        known = self._item_types.get(device_id)
+        device = await self._lookup(device_id, [known] if known else [ITEM_OWN, ITEM_SHARED])
+        if device is None and self._clock() - self._listed_at >= RELIST_AFTER_S:
+            listed = {d.id: d for d in await self.list_devices()}.get(device_id)
+            if listed is not None and listed.item_type not in (None, known):
+                device = await self._lookup(device_id, [listed.item_type]) or listed
+            else:
+                device = listed
+        if device is None:
+            raise self._not_visible(device_id)
+        self._remember(device)
+        return device
+
+    async def _lookup(self, device_id: str, item_types: list[int | None]) -> Device | None:
+        body = {"thingList": [{"itemType": t, "id": device_id} for t in item_types if t]}
         data = await self._bearer("POST", "/v2/device/thing", body=body)
         for thing in data.get("thingList") or []:
-            device = parse_device(thing.get("itemData")) if isinstance(thing, dict) else None
+            if not isinstance(thing, dict):
+                continue
+            device = parse_device(thing.get("itemData"), item_type=thing.get("itemType"))
             if device is not None and device.id == device_id:
                 return device
-        raise errors.DeviceNotFoundError(f"device {device_id} is not in the eWeLink account")
+        return None
+
+    def _not_visible(self, device_id: str) -> errors.DeviceNotFoundError:
+        region = self._tokens_region()
+        message = (f"eWeLink device {device_id} is not visible to the authorized account (region {region}): "
+                   "it is not shared to this account, or it belongs to an account of another region, or "
+                   "to a home this account is not a member of; share it to this account (eWeLink app: "
+                   "device settings -> Share) and check the device id")
+        log.warning("%s", message)
+        return errors.DeviceNotFoundError(message)
+
+    def _tokens_region(self) -> str:
+        try:
+            tokens = self._keeper.current()
+        except errors.TokenFileError:
+            tokens = None
+        return tokens.region if tokens else self._region
 
     async def set_switch(self, device_id: str, on: bool, outlet: int | None = None, *,
                          device: Device | None = None) -> None:

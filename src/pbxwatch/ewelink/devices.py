@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pbxwatch.ewelink.errors import DeviceControlError
-from pbxwatch.ewelink.models import Device, Outlet
+from pbxwatch.ewelink.models import DEVICE_ITEM_TYPES, Device, Outlet
+from pbxwatch.ewelink.uiids import OutletLayout, outlet_layout
 
 #: marks the countdown timers pbxwatch writes, so re-arming replaces ours and keeps the user's own
 TIMER_ID_PREFIX = "pbxwatch-countdown"
@@ -22,56 +23,70 @@ def _on(value: Any) -> bool | None:
     return None
 
 
-def parse_device(item: Any, home_id: str | None = None) -> Device | None:
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def reported_switches(params: Mapping[str, Any]) -> dict[int, bool | None] | None:
+    """outlet -> state from ``params.switches``; None when the device reports no ``switches``."""
+    switches = params.get("switches")
+    if not isinstance(switches, list):
+        return None
+    return {s["outlet"]: _on(s.get("switch")) for s in switches
+            if isinstance(s, Mapping) and type(s.get("outlet")) is int and s["outlet"] >= 0}
+
+
+def _outlets(params: Mapping[str, Any], layout: OutletLayout) -> tuple[Outlet, ...]:
+    if not layout.multi_channel:
+        return (Outlet(outlet=0, on=_on(params.get("switch"))),)
+    reported = reported_switches(params) or {}
+    wired = range(layout.wired) if layout.wired is not None else sorted(reported) or [0]
+    return tuple(Outlet(outlet=o, on=reported.get(o)) for o in wired)
+
+
+def parse_device(item: Any, home_id: str | None = None, item_type: int | None = None) -> Device | None:
     """A Device from ``thingList[].itemData``; None for groups and anything else without ``deviceid``."""
     if not isinstance(item, Mapping):
         return None
     device_id = item.get("deviceid")
     if not isinstance(device_id, str) or not device_id:
         return None
-    params = item.get("params") if isinstance(item.get("params"), dict) else {}
-    assert isinstance(params, dict)
-    switches = params.get("switches")
-    if isinstance(switches, list):
-        entries = [s for s in switches if isinstance(s, dict) and isinstance(s.get("outlet"), int)]
-        outlets = tuple(sorted((Outlet(outlet=s["outlet"], on=_on(s.get("switch"))) for s in entries),
-                               key=lambda o: o.outlet))
-        multi = True
-    else:
-        outlets = (Outlet(outlet=0, on=_on(params.get("switch"))),)
-        multi = False
-    extra = item.get("extra") if isinstance(item.get("extra"), dict) else {}
-    assert isinstance(extra, dict)
-    uiid = extra.get("uiid")
-    family = item.get("family") if isinstance(item.get("family"), dict) else {}
-    assert isinstance(family, dict)
+    params = dict(_mapping(item.get("params")))
+    extra, family = _mapping(item.get("extra")), _mapping(item.get("family"))
+    uiid = extra.get("uiid") if type(extra.get("uiid")) is int else None
+    reported = reported_switches(params)
+    layout = outlet_layout(uiid, None if reported is None else sorted(reported))
     return Device(id=device_id, name=str(item.get("name") or device_id), online=item.get("online") is True,
-                  multi_channel=multi, outlets=outlets, uiid=uiid if isinstance(uiid, int) else None,
+                  multi_channel=layout.multi_channel, outlets=_outlets(params, layout), uiid=uiid,
                   model=str(extra["model"]) if extra.get("model") else None,
                   home_id=home_id or (str(family["familyid"]) if family.get("familyid") else None),
-                  params=params)
+                  item_type=item_type if item_type in DEVICE_ITEM_TYPES else None,
+                  protocol_outlets=layout.protocol, params=params)
 
 
 def switch_params(device: Device, on: bool, outlet: int | None) -> dict[str, Any]:
     """``params`` for ``POST /v2/device/thing/status``.
 
-    Single channel: ``{"switch": "on"}``. Multi-channel: the full ``switches`` array, untouched outlets
-    keeping their state (one user only got rid of 4002 by sending all outlets, notes §6);
-    ``outlet=None`` on a multi-channel relay switches every outlet."""
+    Single channel: ``{"switch": "on"}``. Multi-channel: the full ``switches`` array of the UIID's protocol
+    outlets (0-3), untouched outlets keeping their reported state; ``outlet=None`` switches every wired
+    outlet. An outlet whose state was never reported is sent "on" when wired (a relay of pbxwatch is never
+    left off) and "off" when the protocol slot has nothing behind it."""
     word = "on" if on else "off"
     if not device.multi_channel:
         if outlet not in (None, 0):
             raise DeviceControlError(f"device {device.id} has a single channel; no outlet {outlet}")
         return {"switch": word}
-    known = {o.outlet for o in device.outlets}
-    if outlet is not None and outlet not in known:
+    wired = {o.outlet for o in device.outlets}
+    if outlet is not None and outlet not in wired:
         raise DeviceControlError(f"device {device.id} has no outlet {outlet} (outlets: "
-                                 f"{', '.join(str(o) for o in sorted(known))})")
+                                 f"{', '.join(str(o) for o in sorted(wired))})")
+    reported = reported_switches(device.params) or {}
     switches = []
-    for item in device.outlets:
-        keep = "on" if item.on else "off"
-        state = word if outlet is None or item.outlet == outlet else keep
-        switches.append({"switch": state, "outlet": item.outlet})
+    for slot in range(max(device.protocol_outlets, max(wired, default=0) + 1)):
+        state = reported.get(slot)
+        keep = ("on" if state else "off") if state is not None else ("on" if slot in wired else "off")
+        targeted = slot in wired and (outlet is None or slot == outlet)
+        switches.append({"switch": word if targeted else keep, "outlet": slot})
     return {"switches": switches}
 
 

@@ -104,9 +104,11 @@ class Outlet:
 class Device:
     """A relay as the cloud reports it.
 
-    ``multi_channel`` is true iff the device reports ``params.switches`` (the notes' robust rule);
-    then ``outlets`` has one entry per reported outlet, otherwise exactly one entry, outlet 0.
-    ``params`` is the last reported state as the cloud sent it (read-only use).
+    ``multi_channel`` and the outlets follow the UIID (:mod:`pbxwatch.ewelink.uiids`): ``outlets`` has one
+    entry per wired channel (``on`` None when the device did not report it), ``protocol_outlets`` is how
+    many entries a ``switches`` command carries. A single-channel relay has exactly one outlet, 0.
+    ``item_type`` is the thing list's: 1 own device, 2 shared to this account, 5 shared via a home
+    (None: not known yet). ``params`` is the last reported state as the cloud sent it (read-only use).
     """
 
     id: str
@@ -117,6 +119,8 @@ class Device:
     uiid: int | None = None
     model: str | None = None
     home_id: str | None = None
+    item_type: int | None = None
+    protocol_outlets: int = 1
     params: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def state(self, outlet: int | None = None) -> bool | None:
@@ -126,6 +130,11 @@ class Device:
             if item.outlet == wanted:
                 return item.on
         return None
+
+
+#: thing-list item types (official docs ``POST /v2/device/thing``; 5 as seen by SonoffLAN)
+ITEM_OWN, ITEM_SHARED, ITEM_GROUP, ITEM_SHARED_VIA_HOME = 1, 2, 3, 5
+DEVICE_ITEM_TYPES = frozenset({ITEM_OWN, ITEM_SHARED, ITEM_SHARED_VIA_HOME})
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,12 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from pbxwatch.sim import cloud_things as things
 from pbxwatch.sim.cloud_state import CloudState, SimDevice
 
 SwitchNotifier = Callable[[SimDevice, int | None, bool], Awaitable[None]]
-_NONCE = re.compile(r"^[A-Za-z0-9]{8}$")
+# The docs ask for 8 alphanumerics; the official SDK's nonce (base-36 digits of Math.random) may be shorter.
+_NONCE = re.compile(r"^[A-Za-z0-9.]{1,32}$")
 _MS = 1000
 
 
@@ -96,7 +98,10 @@ def authorization_page(state: CloudState, request: Request) -> Response:
     if q["clientId"] != state.config.app_id:
         return _page("Bad request", "unknown clientId")
     expected = _hmac_b64(state.config.app_secret, f"{q['clientId']}_{q['seq']}".encode())
-    if not hmac.compare_digest(expected.encode(), q["authorization"].encode()):
+    # The official SDK puts the base64 signature in the URL raw: its "+" arrives as a space. Base64 has
+    # no spaces, so the page reads them back as "+" (a percent-encoded "+" works as well).
+    signature = q["authorization"].replace(" ", "+")
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         return _page("Bad request", "authorization signature is invalid")
     if q["grantType"] != "authorization_code" or not _NONCE.match(q["nonce"]) or not q["seq"].isdigit():
         return _page("Bad request", "grantType, nonce or seq is malformed")
@@ -144,7 +149,8 @@ def refresh(state: CloudState, request: Request, raw: bytes) -> Response:
 # ---- homes and devices (notes §5, §6) -----------------------------------------------------------------
 
 def family(state: CloudState) -> Response:
-    homes = [{"id": hid, "name": name, "apikey": "sim-apikey", "index": i}
+    homes = [{"id": hid, "name": name, "apikey": things.OWNER_APIKEY, "index": i, "familyType": 1,
+              "roomList": [], "members": []}
              for i, (hid, name) in enumerate(state.homes.items())]
     return envelope(data={"familyList": homes, "currentFamilyId": homes[0]["id"] if homes else ""})
 
@@ -160,23 +166,37 @@ def _int_param(request: Request, name: str, default: int) -> int:
 
 
 def thing_list(state: CloudState, request: Request) -> Response:
+    """One page: ``num`` things after ``beginIndex``, then those of brands the APPID may not see are left
+    out — so a page can be short while more follow, and ``total`` counts them all (official docs)."""
     home = request.query_params.get("familyid") or next(iter(state.homes), "")
     num = _int_param(request, "num", 30)
     begin = _int_param(request, "beginIndex", -9_999_999)
-    things = state.things(home)
-    after = [t for t in things if t[0] > begin]
+    listed = state.things(home)
+    after = [t for t in listed if t[0] > begin]
     page = after if num == 0 else after[:num]
-    items = [{"itemType": kind, "itemData": data, "index": idx} for idx, data, kind in page]
-    return envelope(data={"thingList": items, "total": len(things)})
+    items = [{"itemType": kind, "itemData": data, "index": idx} for idx, data, kind, visible in page if visible]
+    return envelope(data={"thingList": items, "total": len(listed)})
 
 
-def things_by_id(state: CloudState, raw: bytes) -> Response:
+def _wanted(raw: bytes) -> list[tuple[int, str]]:
     wanted = json_body(raw).get("thingList")
     if not isinstance(wanted, list) or not 1 <= len(wanted) <= 10:
         raise fail(400, "params error: thingList must hold 1-10 items")
-    found = [state.devices[w["id"]] for w in wanted
-             if isinstance(w, dict) and isinstance(w.get("id"), str) and w["id"] in state.devices]
-    items = [{"itemType": 1, "itemData": d.item_data(), "index": d.index} for d in found]
+    pairs = [(w.get("itemType"), w.get("id")) for w in wanted if isinstance(w, dict)]
+    checked = [(t, i) for t, i in pairs if type(t) is int and isinstance(i, str) and i]
+    if len(checked) != len(wanted):
+        raise fail(400, "params error: each thingList item needs an integer itemType and an id")
+    return checked
+
+
+def things_by_id(state: CloudState, raw: bytes) -> Response:
+    """Each item is looked up under its own ``itemType``: a shared device asked for as an own one (1) is
+    simply not returned, as the real cloud does."""
+    items = []
+    for item_type, thing_id in _wanted(raw):
+        device = state.devices.get(thing_id)
+        if device is not None and device.item_type == item_type and device.visible:
+            items.append({"itemType": item_type, "itemData": device.item_data(), "index": device.index})
     return envelope(data={"thingList": items})
 
 
@@ -196,15 +216,17 @@ async def set_status(state: CloudState, raw: bytes, notify: SwitchNotifier) -> R
     if device is None or body.get("type") != 1:
         raise fail(30018, "device does not exist")
     params = body.get("params")
-    if not isinstance(params, dict) or not params or set(params) - {"switch", "switches", "timers"}:
-        raise fail(400, "params error")
+    problem = things.setting_error(params) if isinstance(params, dict) else "params error"
+    if problem or not isinstance(params, dict):
+        raise fail(400, problem or "params error")
     if not device.online:
         raise fail(4002, "device offline, control failed")
     changes = _switch_changes(state, device, params)
-    if isinstance(params.get("timers"), list):
-        device.timers = [t for t in params["timers"] if isinstance(t, dict)]
+    things.apply_settings(device, params)
     for outlet, on in changes:
-        if device.states[outlet] != on:
+        if outlet >= len(device.states):
+            device.spare[outlet - len(device.states)] = on  # a protocol slot with nothing wired
+        elif device.states[outlet] != on:
             device.states[outlet] = on
             await notify(device, None if device.channels is None else outlet, on)
     return envelope()
@@ -219,7 +241,7 @@ def _switch_changes(state: CloudState, device: SimDevice, params: dict[str, Any]
     if "switches" not in params:
         return []
     entries = params["switches"]
-    count = device.channels or 0
+    count = device.outlet_count
     if device.channels is None or not isinstance(entries, list):
         raise fail(4002, "control failed: bad switches parameter")
     changes = [(e["outlet"], words[e["switch"]]) for e in entries

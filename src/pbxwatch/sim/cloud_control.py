@@ -2,7 +2,8 @@
 one-line message. Nothing here needs a token.
 
 ========================================  ==========================================================
-``GET /_sim/devices``                     every device: id, name, online, channels, states, home, timers
+``GET /_sim/devices``                     every device: id, name, online, channels, states, home, timers,
+                                          itemType (1 own, 2 shared, 5 via home), uiid, brand, settings
 ``POST /_sim/devices``                    add one device or a list (devices-file entries)
 ``GET|POST|PATCH /_sim/devices/{id}``     read / change ``online``, ``states``, ``name``; ``DELETE`` removes
 ``POST /_sim/homes``                      ``{"id", "name", "groups": N}`` — a home, with N groups mixed in
@@ -45,7 +46,8 @@ async def _json(request: Request) -> Any:
 def device_view(device: SimDevice) -> dict[str, Any]:
     return {"id": device.id, "name": device.name, "online": device.online, "channels": device.channels,
             "states": list(device.states), "home": device.home_id, "timers": list(device.timers),
-            "hosts": {str(k): v for k, v in device.hosts.items()}}
+            "hosts": {str(k): v for k, v in device.hosts.items()}, "itemType": device.item_type,
+            "uiid": device.uiid, "brand": device.brand, "settings": dict(device.settings)}
 
 
 def control_routes(state: CloudState) -> list[Route]:  # noqa: PLR0915 - one small closure per route

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pbxwatch.sim import cloud_things as things
+
 DAY_S = 86_400.0
 FaultKind = Literal["http_500", "html_503", "slow", "drop", "error", "http_403", "http_429"]
 FAULT_KINDS: tuple[str, ...] = ("http_500", "html_503", "slow", "drop", "error", "http_403", "http_429")
@@ -52,7 +54,12 @@ class SimCloudConfig:
 
 @dataclass
 class SimDevice:
-    """A relay: ``channels`` None = single channel (``switch``), else N outlets (``switches``)."""
+    """A relay: ``channels`` None = single channel (``switch``), else N wired outlets (``switches``).
+
+    ``item_type``: 1 own, 2 shared to the account, 5 shared via a home (a look-up under another type does
+    not find it, as in the real cloud). A multi-channel relay takes the UIID protocol's four ``switches``
+    entries; ``reported_outlets`` makes it report fewer (a device's own report says nothing about the
+    count). ``brand`` outside Sonoff/CoolKit: counted in ``total`` but not listed (free APPIDs)."""
 
     id: str
     name: str
@@ -64,30 +71,47 @@ class SimDevice:
     index: int = 0
     timers: list[dict[str, Any]] = field(default_factory=list)
     hosts: dict[int, str] = field(default_factory=dict)  # outlet -> fleet host (standalone power hook)
+    item_type: int = things.OWN
+    brand: str = "SONOFF"
+    reported_outlets: int | None = None
+    spare: list[bool] = field(default_factory=list)  # protocol outlets with nothing wired behind them
+    settings: dict[str, Any] = field(default_factory=lambda: {
+        "startup": "on", "pulse": "off", "pulseWidth": 500, "sledOnline": "on"})
 
     def __post_init__(self) -> None:
+        if self.item_type not in things.DEVICE_ITEM_TYPES:
+            raise ValueError(f"itemType of a device is 1, 2 or 5, not {self.item_type!r}")
         count = self.channels or 1
         if len(self.states) < count:
             self.states = [*self.states, *([True] * (count - len(self.states)))]
+        if self.channels is not None:
+            spare = max(0, things.PROTOCOL_OUTLETS - count)
+            self.spare = [*self.spare, *([False] * (spare - len(self.spare)))][:spare]
         if self.uiid is None:
-            self.uiid = 1 if self.channels is None else 4
+            self.uiid = things.DEFAULT_UIID.get(self.channels, 4)
+
+    @property
+    def outlet_count(self) -> int:
+        """Entries a ``switches`` command must carry (0 for a single-channel relay)."""
+        return 0 if self.channels is None else len(self.states) + len(self.spare)
+
+    @property
+    def visible(self) -> bool:
+        return self.brand.upper() in things.VISIBLE_BRANDS
+
+    def slot_states(self) -> list[bool]:
+        return [*self.states, *self.spare]
 
     def params(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"timers": list(self.timers), "startup": "on"}
-        if self.channels is None:
-            result["switch"] = "on" if self.states[0] else "off"
-        else:
-            result["switches"] = [{"switch": "on" if s else "off", "outlet": i} for i, s in enumerate(self.states)]
-        return result
+        return things.device_params(self)
 
     def item_data(self) -> dict[str, Any]:
-        return {"deviceid": self.id, "name": self.name, "online": self.online, "apikey": "sim-apikey",
-                "params": self.params(), "extra": {"uiid": self.uiid, "model": "SIM-R" + str(self.channels or 1)},
-                "family": {"familyid": self.home_id, "index": self.index}, "brandName": "SONOFF"}
+        return things.device_item(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SimDevice:
-        """From a devices-file entry: id, name, online, channels, states, home, uiid, host | hosts."""
+        """From a devices-file entry: id, name, online, channels, states, home, uiid, host | hosts,
+        itemType (or ``"shared": true``), brand, reported_outlets."""
         if not isinstance(data.get("id"), str) or not data["id"]:
             raise ValueError("each device needs a non-empty string 'id'")
         hosts: dict[int, str] = {}
@@ -95,10 +119,14 @@ class SimDevice:
             hosts = dict.fromkeys(range(int(data.get("channels") or 1)), data["host"])
         if isinstance(data.get("hosts"), dict):
             hosts = {int(k): str(v) for k, v in data["hosts"].items()}
+        item_type = int(data.get("itemType") or (things.SHARED if data.get("shared") else things.OWN))
+        reported = data.get("reported_outlets")
         return cls(id=data["id"], name=str(data.get("name") or data["id"]), online=bool(data.get("online", True)),
                    channels=int(data["channels"]) if data.get("channels") else None,
                    states=[bool(s) for s in data.get("states", [])], home_id=str(data.get("home", "home-1")),
-                   uiid=data.get("uiid"), hosts=hosts)
+                   uiid=data.get("uiid"), hosts=hosts, item_type=item_type,
+                   brand=str(data.get("brand") or "SONOFF"),
+                   reported_outlets=int(reported) if reported is not None else None)
 
 
 @dataclass
@@ -165,11 +193,13 @@ class CloudState:
         self.devices[device.id] = device
         return device
 
-    def things(self, home_id: str) -> list[tuple[int, dict[str, Any], int]]:
-        """(index, itemData, itemType) of a home's things, groups included, by index."""
-        items = [(d.index, d.item_data(), 1) for d in self.devices.values() if d.home_id == home_id]
+    def things(self, home_id: str) -> list[tuple[int, dict[str, Any], int, bool]]:
+        """(index, itemData, itemType, visible) of a home's things, groups included, by index."""
+        members = [d for d in self.devices.values() if d.home_id == home_id]
+        items = [(d.index, d.item_data(), d.item_type, d.visible) for d in members]
+        main = members[0].id if members else None
         for n in range(self.groups.get(home_id, 0)):
-            items.append((1000 + n, {"groupid": f"group-{home_id}-{n}", "name": f"Group {n}", "params": {}}, 3))
+            items.append((1000 + n, things.group_item(home_id, n, main), things.GROUP, True))
         return sorted(items, key=lambda t: t[0])
 
     # -- OAuth --------------------------------------------------------------------------------------
