@@ -182,7 +182,9 @@ async def eventually(predicate: Callable[[], Awaitable[bool]], *, timeout: float
 
 
 @asynccontextmanager
-async def world_on(db_url: str, tmp: Path, hosts: int, *, relay_offline: tuple[int, ...] = ()) -> AsyncIterator[World]:
+async def world_on(db_url: str, tmp: Path, hosts: int, *, relay_offline: tuple[int, ...] = (),
+                   shared: tuple[int, ...] = ()) -> AsyncIterator[World]:
+    """``shared``: relays shared to the eWeLink account by their owner (itemType 2), the recommended setup."""
     # A PBX boots for a few seconds (longer than the relay service takes to read the relay back).
     async with SimFleet(hosts, state_dir=tmp / "fleet", boot_delay=BOOT_DELAY_S) as fleet:
         by_device = {device_id(i): f"pbx{i:03d}" for i in range(1, hosts + 1)}
@@ -190,7 +192,8 @@ async def world_on(db_url: str, tmp: Path, hosts: int, *, relay_offline: tuple[i
         async def power(device: str, outlet: int | None, on: bool) -> None:
             await fleet.set_power(by_device[device], on)
 
-        devices = [SimDevice(d, f"Relay {d}", online=int(d[-4:]) not in relay_offline) for d in by_device]
+        devices = [SimDevice(d, f"Relay {d}", online=int(d[-4:]) not in relay_offline,
+                             item_type=2 if int(d[-4:]) in shared else 1) for d in by_device]
         cloud = SimCloud(SimCloudConfig(app_id=APP_ID, app_secret=APP_SECRET), devices=devices, on_switch=power)
         await cloud.start()
         db = Database.from_url(db_url)
@@ -222,10 +225,10 @@ async def test_three_outages_a_dead_asterisk_auto_cycle_off_and_an_offline_relay
     - pbx001: its Asterisk dies → on→off, power_cycle, toggle_off, toggle_on, off→on; one off and one on
       reach the cloud; online again with ewelink_action_done false;
     - pbx002 (parameter_option_2 false): confirmed and recorded, never switched;
-    - pbx003 (relay offline): skipped_relay_offline once, no switch; the relay comes back while the PBX is
-      still down → cycled.
+    - pbx003 (relay offline, and SHARED to the account — itemType 2): skipped_relay_offline once, no switch;
+      the relay comes back while the PBX is still down → cycled.
     """
-    async with world_on(pg_url, tmp_path, 3, relay_offline=(3,)) as w:
+    async with world_on(pg_url, tmp_path, 3, relay_offline=(3,), shared=(3,)) as w:
         [dies] = await w.add_units(1, start=1)
         [manual] = await w.add_units(1, auto=False, start=2)
         [dark] = await w.add_units(1, start=3)
@@ -256,6 +259,9 @@ async def test_three_outages_a_dead_asterisk_auto_cycle_off_and_an_offline_relay
         await eventually(lambda: _kinds_are(w, dark, ["on→off", "skipped_relay_offline", *CYCLE_ROWS[1:]]),
                          timeout=120, what="cycled once the relay is back")
         assert w.switches(device_id(3)) == [False, True]
+        shared_reads = [json.loads(r.body)["thingList"] for r in w.cloud.requests("/v2/device/thing")
+                        if r.method == "POST" and r.path == "/v2/device/thing"]
+        assert any({"itemType": 2, "id": device_id(3)} in items for items in shared_reads)
         assert await w.kinds(manual) == ["on→off"]
         assert w.switches(device_id(2)) == []
         assert (await w.live(manual))["ewelink_action_done"] is False

@@ -35,6 +35,8 @@ class DemoUnit:
     device_id: str | None
     auto_cycle: bool
     role: str  # what happens to it in the story
+    # the relay is shared to the demo's eWeLink account by its owner (itemType 2), as the README recommends
+    shared_relay: bool = False
 
 
 ROLE_HANG = "hang"  # Asterisk hangs: detected, power-cycled, comes back
@@ -64,6 +66,9 @@ _NAMES = [
 def demo_units(hosts: int) -> list[DemoUnit]:
     """Unit 1001 hangs, 1002 goes dark, 1003 has auto-reboot off, 1004's relay is toggled by hand.
 
+    1001's relay (and every fifth one) is shared to the demo account by its owner, the recommended setup:
+    the hang story then proves that a shared relay is read fresh, power-cycled and recovered.
+
     The rest are healthy: every third one has no relay and every fourth has auto-reboot off, so the
     table shows the variety a real fleet has.
     """
@@ -81,6 +86,7 @@ def demo_units(hosts: int) -> list[DemoUnit]:
                 device_id=f"10000{i:05d}" if has_relay else None,
                 auto_cycle=auto,
                 role=role,
+                shared_relay=role == ROLE_HANG or (has_relay and i % 5 == 0),
             )
         )
     return units

@@ -54,7 +54,8 @@ class Story:
         self.steps = {
             "authorize": Step("eWeLink authorization (OAuth) through the relay service"),
             "baseline": Step(f"all {len(units)} PBXes answer"),
-            "hang": Step(f"{hang.number} {hang.name}: Asterisk hangs → detected, power-cycled, back online"),
+            "hang": Step(f"{hang.number} {hang.name}: Asterisk hangs → detected, its shared relay "
+                         "power-cycled, back online"),
             "dark": Step(f"{dark.number} {dark.name}: site dark, relay offline → left alone and reported"),
             "manual": Step(f"{manual.number} {manual.name}: auto-reboot off → outage reported only"),
             "toggle": Step(f"{toggle.number} {toggle.name}: operator's POST /toggle is audited"),
@@ -140,7 +141,19 @@ class Story:
         switches = self._switch_requests(unit.device_id)
         if switches != [False, True]:
             raise StepFailed(f"the cloud saw switches {switches}, expected exactly one off then one on")
+        if unit.shared_relay and not self._read_as_shared(unit.device_id):
+            raise StepFailed("the shared relay was never read fresh as a shared device (itemType 2)")
         return "history on→off, power_cycle, toggle_off, toggle_on, off→on; one off and one on reached the cloud"
+
+    def _read_as_shared(self, device_id: str | None) -> bool:
+        """The cloud was asked for this relay as a device shared to the account (POST /v2/device/thing)."""
+        assert self.stack.cloud is not None
+        for request in self.stack.cloud.requests("/v2/device/thing"):
+            if request.method == "POST" and request.path == "/v2/device/thing":
+                items = json.loads(request.body or b"{}").get("thingList", [])
+                if {"itemType": 2, "id": device_id} in items:
+                    return True
+        return False
 
     async def _dark(self) -> str:
         unit = unit_of(self.stack.units, ROLE_DARK)
