@@ -98,11 +98,14 @@ def token(
 ) -> None:
     """Token state by the refresh token: valid / expiring (under 7 days) / expired / missing.
 
-    Never prints a token. Exit status 0 for valid or expiring, 1 for expired or missing."""
-    from pbxwatch.ewelink import TokenFile, TokenFileError, status_of
+    Never prints a token. Exit status 0 for valid or expiring, 1 for expired or missing, and 1 when the
+    cloud refused the APPID (a free developer APPID expires after a year) or revoked the tokens (the account
+    logged in from another place); a region mismatch is printed as a problem line."""
+    from pbxwatch.ewelink import FailureFile, TokenFile, TokenFileError, status_of
 
     settings = cli_settings(ctx)
     tokens_file = TokenFile(settings.ewelink.token_file)
+    failure = FailureFile(tokens_file.path).read()
     try:
         status = status_of(tokens_file.read(), int(time.time() * 1000))
     except TokenFileError as err:
@@ -113,8 +116,21 @@ def token(
         print_json({"state": status.state, "region": status.region, "days_left": status.days_left,
                     "access_expires_at": status.access_expires_at, "refresh_expires_at": status.refresh_expires_at,
                     "obtained_at": status.obtained_at, "token_file": str(tokens_file.path),
-                    "problem": status.problem})
+                    "problem": status.problem, "field_failure": failure.kind if failure else None,
+                    "field_failure_message": failure.message if failure else None,
+                    "region_note": _region_note(status.region, settings.ewelink.region)})
     else:
         typer.echo(f"eWeLink tokens ({tokens_file.path}): {status.describe()}")
-    if status.state in ("expired", "missing"):
+        for line in (failure.message if failure else None, _region_note(status.region, settings.ewelink.region)):
+            if line:
+                typer.echo(f"problem: {line}")
+    if status.state in ("expired", "missing") or (failure and failure.kind != "region_mismatch"):
         raise typer.Exit(EXIT_TOKENS_UNUSABLE)
+
+
+def _region_note(token_region: str | None, configured: str) -> str | None:
+    if token_region is None or token_region == configured:
+        return None
+    from pbxwatch.ewelink.field_failures import region_mismatch
+
+    return region_mismatch(f"the tokens are for region {token_region} but ewelink.region is {configured}").message

@@ -34,8 +34,10 @@ from pbxwatch.ewelink.errors import (
     TokenFileError,
     TokenMissingError,
     TokensExpiredError,
+    TokensRevokedError,
     UnexpectedResponseError,
 )
+from pbxwatch.ewelink.field_failures import FailureFile, FieldFailure
 from pbxwatch.ewelink.lifecycle import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED, MSG_TOKENS_NOT_LOADED
 from pbxwatch.ewelink.models import CallRecord, Device, Home, Outlet, TokenSet, TokenState, TokenStatus
 from pbxwatch.ewelink.ratelimit import RateLimiter
@@ -64,6 +66,8 @@ __all__ = [
     "EWeLinkClient",
     "EWeLinkError",
     "EWeLinkSettingsLike",
+    "FailureFile",
+    "FieldFailure",
     "FileStateStore",
     "Home",
     "InvalidCodeError",
@@ -83,6 +87,7 @@ __all__ = [
     "TokenState",
     "TokenStatus",
     "TokensExpiredError",
+    "TokensRevokedError",
     "UnexpectedResponseError",
     "api_base_url",
     "authorization_signature",

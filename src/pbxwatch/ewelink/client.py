@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from pbxwatch.ewelink import errors
+from pbxwatch.ewelink import errors, field_failures
 from pbxwatch.ewelink.devices import countdown_params, parse_device, switch_params
 from pbxwatch.ewelink.lifecycle import (
     MSG_TOKENS_EXPIRED,
@@ -50,6 +50,7 @@ _FIRST_INDEX = -9_999_999  # the API's default beginIndex (notes §5)
 #: an id no look-up finds re-reads the whole device list at most this often (it costs a call per page)
 RELIST_AFTER_S = 60.0
 MAX_PAGES = 1000  # a cloud that pages forever must not hang a listing
+REGION_REDIRECT_CODE = 10004  # "redirection": the account lives in another region
 
 
 class EWeLinkSettingsLike(Protocol):
@@ -106,6 +107,7 @@ class EWeLinkClient:
             FileStateStore.beside(tokens_file.path, clock=clock)
         self._clock = clock
         self._page_size = page_size
+        self._failures = field_failures.FailureFile(tokens_file.path)
         self._item_types: dict[str, int] = {}
         self._listed_at = float("-inf")
         self._wire = Wire(http=http, limiter=rate_limiter or RateLimiter(), timeout=timeout, on_call=on_call)
@@ -166,7 +168,11 @@ class EWeLinkClient:
                                        {405: errors.InvalidCodeError})
         tokens = self._tokens_from_exchange(data, chosen)
         await self._keeper.save(tokens)
+        self._failures.clear()
         log.info("eWeLink tokens obtained for region %s, saved to %s", chosen, self._keeper.file.path)
+        note = self._region_note()
+        if note:
+            log.warning("%s", note.message)
         return status_of(tokens, self._now_ms())
 
     def _tokens_from_exchange(self, data: Mapping[str, Any], region: str) -> TokenSet:
@@ -201,8 +207,13 @@ class EWeLinkClient:
 
     async def _post_refresh(self, current: TokenSet, now: int) -> TokenSet:
         rejected = errors.TokensExpiredError
-        data = await self._signed_post(current.region, "/v2/user/refresh", {"rt": current.refresh_token},
-                                       {405: rejected, 401: rejected, 402: rejected})
+        try:
+            data = await self._signed_post(current.region, "/v2/user/refresh", {"rt": current.refresh_token},
+                                           {405: rejected, 401: rejected, 402: rejected})
+        except errors.TokensExpiredError as err:
+            if current.refresh_expired(now):
+                raise
+            raise self._revoked(err) from err
         at, rt = data.get("at"), data.get("rt")
         if not isinstance(at, str) or not isinstance(rt, str) or not at or not rt:
             raise errors.UnexpectedResponseError("eWeLink refresh reply lacks at/rt")
@@ -223,7 +234,7 @@ class EWeLinkClient:
                 for h in homes if isinstance(h, dict) and h.get("id")]
 
     async def list_devices(self) -> list[Device]:
-        """Every device of every home, all pages, groups skipped (notes §5). Remembers each device's
+        """Every device of every home, all pages, groups skipped. Remembers each device's
         ``itemType`` for :meth:`get_device`."""
         found: dict[str, Device] = {}
         for home in await self.list_homes():
@@ -359,7 +370,12 @@ class EWeLinkClient:
         headers = {"X-CK-Appid": app_id, "X-CK-Nonce": nonce(),
                    "Authorization": f"Sign {sign(secret, content)}", "Content-Type": "application/json"}
         url = api_base_url(region, self._api_url) + path
-        return await self._wire.call("POST", url, path, headers=headers, content=content, error_map=error_map)
+        try:
+            return await self._wire.call("POST", url, path, headers=headers, content=content,
+                                         error_map=error_map)
+        except errors.EWeLinkError as err:
+            self._diagnose(err)
+            raise
 
     async def _bearer(self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
                       params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
@@ -374,9 +390,7 @@ class EWeLinkClient:
             return await self._send_bearer(tokens, method, path, body, params)
         except AccessTokenRejected as err:
             log.error(MSG_TOKENS_EXPIRED)  # noqa: TRY400 - the seed line alone; the error goes to the caller
-            raise errors.TokensExpiredError(
-                "eWeLink rejected the refreshed access token: authorize again",
-                code=err.code, vendor_message=err.vendor_message) from err
+            raise self._revoked(err) from err
 
     async def _send_bearer(self, tokens: TokenSet, method: str, path: str, body: Mapping[str, Any] | None,
                            params: Mapping[str, str | int] | None) -> dict[str, Any]:
@@ -386,4 +400,40 @@ class EWeLinkClient:
             content = encode_body(body)
             headers["Content-Type"] = "application/json"
         url = api_base_url(tokens.region, self._api_url) + path
-        return await self._wire.call(method, url, path, headers=headers, content=content, params=params)
+        try:
+            data = await self._wire.call(method, url, path, headers=headers, content=content, params=params)
+        except errors.EWeLinkError as err:
+            self._diagnose(err)
+            raise
+        self._failures.clear()
+        return data
+
+    # ---- field failures ---------------------------------------------------------------------------------
+
+    def field_failure(self) -> field_failures.FieldFailure | None:
+        """The last field failure (APPID expired, logged in elsewhere, region), or a region mismatch between
+        the tokens and ``ewelink.region``; None when all is well."""
+        return self._failures.read() or self._region_note()
+
+    def _region_note(self) -> field_failures.FieldFailure | None:
+        region = self._tokens_region()
+        if region == self._region:
+            return None
+        return field_failures.region_mismatch(
+            f"the tokens are for region {region} but ewelink.region is {self._region} (pbxwatch uses the "
+            f"tokens' region; relays of an account in {self._region} are not visible from {region})")
+
+    def _diagnose(self, err: errors.EWeLinkError) -> None:
+        failure = field_failures.appid_rejected(err)
+        if failure is None and err.code == REGION_REDIRECT_CODE:
+            failure = field_failures.region_mismatch(f"the cloud answered {err.code} (account in another region)")
+        if failure is not None:
+            log.error("%s", failure.message)
+            self._failures.record(failure)
+
+    def _revoked(self, err: errors.EWeLinkError) -> errors.TokensRevokedError:
+        failure = field_failures.logged_in_elsewhere()
+        log.error("%s", failure.message)
+        self._failures.record(failure)
+        return errors.TokensRevokedError(failure.message, code=err.code, vendor_message=err.vendor_message,
+                                         http_status=err.http_status)

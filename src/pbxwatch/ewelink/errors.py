@@ -12,6 +12,7 @@
     │   ├── TokenMissingError         no token file yet
     │   ├── TokenFileError            the token file is corrupt, half-written or unreadable
     │   ├── TokensExpiredError        the refresh token expired or was rejected (405 / 401 after a refresh)
+    │   │   └── TokensRevokedError    rejected before its expiry: the account logged in from another place
     │   └── InvalidCodeError          the OAuth code is expired, reused or unknown (405 "invalid code")
     ├── RelayOfflineError             the relay is offline in the cloud (online=false, 4002 while offline)
     ├── QuotaExceededError            the APPID's monthly quota is spent (error 412 or HTTP 403): wait
@@ -78,6 +79,10 @@ class TokenFileError(ReauthorizationRequired):
 
 class TokensExpiredError(ReauthorizationRequired):
     """The refresh token expired or the cloud rejected it."""
+
+
+class TokensRevokedError(TokensExpiredError):
+    """The cloud rejected tokens that had not expired: revoked by a login of the same account elsewhere."""
 
 
 class InvalidCodeError(ReauthorizationRequired):

@@ -72,6 +72,10 @@ class RelayCloud(Protocol):
         """The token file's state, re-read when another process rewrote it."""
         ...
 
+    def field_failure(self) -> str | None:
+        """A known field failure explained (APPID expired, logged in elsewhere, region), or None."""
+        ...
+
     def auth_url(self) -> str:
         """A fresh authorization page URL carrying a newly issued `state`."""
         ...

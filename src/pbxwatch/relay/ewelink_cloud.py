@@ -89,6 +89,10 @@ class EWeLinkCloud:
     def token_state(self) -> TokenState:
         return TokenState(self.client.token_status().state)
 
+    def field_failure(self) -> str | None:
+        failure = self.client.field_failure()
+        return failure.message if failure else None
+
     def auth_url(self) -> str:
         try:
             return self.client.auth_url()

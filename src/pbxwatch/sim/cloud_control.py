@@ -15,6 +15,8 @@ one-line message. Nothing here needs a token.
 ``POST /_sim/code``                       ``{"redirectUrl", "region"}`` -> ``{"code", "region"}`` (no browser)
 ``POST /_sim/tokens/expire``              ``{"access": true, "refresh": false}`` — expire issued tokens now
 ``POST /_sim/tokens/revoke``              access tokens become unknown (401), refresh tokens still work
+``POST /_sim/tokens/logout``              every token dies (401, then 405 on refresh): "logged in from
+                                          another place"
 ``GET /_sim/stats``                       ``api_calls``, ``refreshes``, ``grants``, ``codes``
 ``POST /_sim/config``                     change limits: code_ttl, access_ttl, refresh_ttl, min_interval,
                                           window, window_max_calls, quota, quota_style (412|http403),
@@ -121,6 +123,8 @@ def control_routes(state: CloudState) -> list[Route]:  # noqa: PLR0915 - one sma
         body = await _json(request)
         if request.path_params["action"] == "revoke":
             state.revoke_access_tokens()
+        elif request.path_params["action"] == "logout":
+            state.grants.clear()  # the account logged in from another place: every token is dead
         else:
             state.expire_tokens(access=bool(body.get("access", True)), refresh=bool(body.get("refresh", False)))
         return JSONResponse({"grants": len(state.grants)})

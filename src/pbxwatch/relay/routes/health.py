@@ -35,6 +35,9 @@ async def health(ctx: Ctx) -> JSONResponse:
         problems.append(f"eWeLink token {token.value}: authorize via GET /ewelink-auth-url")
     elif token is TokenState.EXPIRING:
         problems.append("eWeLink refresh token expires within 7 days: authorize again soon")
+    field_failure = service.cloud.field_failure()  # APPID expired, logged in elsewhere, region mismatch
+    if field_failure:
+        problems.append(field_failure)
     last = service.last_cloud
     if last is not None and not last.ok:
         problems.append(f"last cloud call failed: {last.error}")
@@ -45,7 +48,7 @@ async def health(ctx: Ctx) -> JSONResponse:
         last is not None and not last.ok
     )
     body = Health(
-        status="degraded" if degraded else "ok",
+        status="degraded" if degraded or field_failure else "ok",
         database=database,
         token=token.value,
         last_cloud_call=LastCloudCall(at=last.at, ok=last.ok, error=last.error) if last else None,
