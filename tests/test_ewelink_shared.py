@@ -173,3 +173,15 @@ async def test_oauth_page_takes_the_sdk_raw_signature_with_plus(cloud: SimCloud,
     page = await http.get(httpx.URL(raw))
     assert page.status_code == 302, page.text
     assert httpx.URL(page.headers["location"]).params["state"] == "s1"
+
+
+def test_outlet_layout_follows_the_uiid_not_the_report() -> None:
+    from pbxwatch.ewelink.uiids import outlet_layout
+
+    assert outlet_layout(2, [0, 1]) == outlet_layout(2, None) == outlet_layout(2, [0, 1, 2, 3])
+    dual = outlet_layout(2, [0])
+    assert (dual.multi_channel, dual.wired, dual.protocol) == (True, 2, 4)
+    assert not outlet_layout(1, None).multi_channel and not outlet_layout(1, [0, 1]).multi_channel
+    unknown = outlet_layout(9999, [0, 5])
+    assert unknown.multi_channel and unknown.wired is None and unknown.protocol == 6
+    assert not outlet_layout(None, None).multi_channel

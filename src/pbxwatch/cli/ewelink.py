@@ -129,8 +129,7 @@ def token(
 
 
 def _region_note(token_region: str | None, configured: str) -> str | None:
-    if token_region is None or token_region == configured:
-        return None
-    from pbxwatch.ewelink.field_failures import region_mismatch
+    from pbxwatch.ewelink.field_failures import region_note
 
-    return region_mismatch(f"the tokens are for region {token_region} but ewelink.region is {configured}").message
+    note = region_note(token_region, configured) if token_region else None
+    return note.message if note else None

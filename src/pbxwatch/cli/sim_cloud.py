@@ -29,7 +29,9 @@ def cloud(
                                             show_default=False)] = "simappsecret0001",  # noqa: S107 - fake
     region: Annotated[str, typer.Option("--region", help="Region the authorization page reports.")] = "eu",
     devices: Annotated[Path | None, typer.Option("--devices", help="JSON file: a list of devices "
-                                                 "{id, name, online, channels, states, home, host|hosts}.")] = None,
+                                                 "{id, name, online, channels, states, home, uiid, host|hosts, "
+                                                 "itemType (1 own, 2 shared, 5 shared via home), brand, "
+                                                 "reported_outlets}.")] = None,
     power_url: Annotated[str | None, typer.Option("--power-url", help="Simulated fleet's control URL: each "
                                                   "relay switch POSTs {power_url}/hosts/{host}/power "
                                                   "{\"on\": bool}.")] = None,

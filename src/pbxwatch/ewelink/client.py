@@ -50,7 +50,6 @@ _FIRST_INDEX = -9_999_999  # the API's default beginIndex (notes §5)
 #: an id no look-up finds re-reads the whole device list at most this often (it costs a call per page)
 RELIST_AFTER_S = 60.0
 MAX_PAGES = 1000  # a cloud that pages forever must not hang a listing
-REGION_REDIRECT_CODE = 10004  # "redirection": the account lives in another region
 
 
 class EWeLinkSettingsLike(Protocol):
@@ -416,17 +415,10 @@ class EWeLinkClient:
         return self._failures.read() or self._region_note()
 
     def _region_note(self) -> field_failures.FieldFailure | None:
-        region = self._tokens_region()
-        if region == self._region:
-            return None
-        return field_failures.region_mismatch(
-            f"the tokens are for region {region} but ewelink.region is {self._region} (pbxwatch uses the "
-            f"tokens' region; relays of an account in {self._region} are not visible from {region})")
+        return field_failures.region_note(self._tokens_region(), self._region)
 
     def _diagnose(self, err: errors.EWeLinkError) -> None:
-        failure = field_failures.appid_rejected(err)
-        if failure is None and err.code == REGION_REDIRECT_CODE:
-            failure = field_failures.region_mismatch(f"the cloud answered {err.code} (account in another region)")
+        failure = field_failures.diagnose(err)
         if failure is not None:
             log.error("%s", failure.message)
             self._failures.record(failure)

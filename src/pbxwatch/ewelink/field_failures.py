@@ -47,6 +47,26 @@ def appid_rejected(err: errors.EWeLinkError) -> FieldFailure | None:
     return None
 
 
+REGION_REDIRECT_CODE = 10004  # "redirection": the account lives in another region
+
+
+def diagnose(err: errors.EWeLinkError) -> FieldFailure | None:
+    """The field failure behind a cloud error, if it is one of the known ones."""
+    failure = appid_rejected(err)
+    if failure is None and err.code == REGION_REDIRECT_CODE:
+        failure = region_mismatch(f"the cloud answered {err.code} (the account is in another region)")
+    return failure
+
+
+def region_note(token_region: str, configured: str) -> FieldFailure | None:
+    """A mismatch between the tokens' region (the callback's) and ``ewelink.region``."""
+    if token_region == configured:
+        return None
+    return region_mismatch(f"the tokens are for region {token_region} but ewelink.region is {configured} "
+                           f"(pbxwatch uses the tokens' region; relays of an account in {configured} are not "
+                           f"visible from {token_region})")
+
+
 def region_mismatch(detail: str) -> FieldFailure:
     return FieldFailure("region_mismatch", REGION_MISMATCH.format(detail=detail))
 
