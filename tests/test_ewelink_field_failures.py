@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pbxwatch.ewelink import CredentialsError, TokensExpiredError, TokensRevokedError
+from pbxwatch.ewelink import CredentialsError, DeviceNotFoundError, TokensExpiredError, TokensRevokedError
 from pbxwatch.sim.cloud import Fault, SimCloud
 from tests.cli_helpers import pbxwatch
 from tests.cloud_fixtures import REDIRECT_URL, FakeClock, authorize, make_client
@@ -70,8 +70,12 @@ async def test_a_region_mismatch_is_named(cloud: SimCloud, http: httpx.AsyncClie
     assert shown.returncode == 0
     assert "region mismatch" in shown.stdout and "tokens are for region eu but ewelink.region is us" in shown.stdout
     us_client = make_client(cloud, tmp_path / "tok.json", http, clock=clock, region="us")
+    assert us_client.field_failure() is None  # it works on the tokens' region: not a failure by itself
+    with pytest.raises(DeviceNotFoundError):
+        await us_client.get_device("1000elsewhr")  # ... until a relay is not visible
     failure = us_client.field_failure()
     assert failure is not None and failure.kind == "region_mismatch"
+    assert any("region mismatch" in m and "ewelink.region is us" in m for m in caplog.messages)
     cloud.inject(Fault(kind="error", path="/v2/family", code=10004, msg="redirection"))
     with pytest.raises(Exception, match="10004"):
         await client.list_devices()

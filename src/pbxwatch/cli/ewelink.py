@@ -121,7 +121,8 @@ def token(
                     "region_note": _region_note(status.region, settings.ewelink.region)})
     else:
         typer.echo(f"eWeLink tokens ({tokens_file.path}): {status.describe()}")
-        for line in (failure.message if failure else None, _region_note(status.region, settings.ewelink.region)):
+        note = _region_note(status.region, settings.ewelink.region)
+        for line in (failure.message if failure else None, None if failure else note):
             if line:
                 typer.echo(f"problem: {line}")
     if status.state in ("expired", "missing") or (failure and failure.kind != "region_mismatch"):

@@ -312,6 +312,10 @@ class EWeLinkClient:
                    "to a home this account is not a member of; share it to this account (eWeLink app: "
                    "device settings -> Share) and check the device id")
         log.warning("%s", message)
+        note = self._region_note()
+        if note is not None:
+            log.error("%s", note.message)
+            self._failures.record(note)
         return errors.DeviceNotFoundError(message)
 
     def _tokens_region(self) -> str:
@@ -410,9 +414,10 @@ class EWeLinkClient:
     # ---- field failures ---------------------------------------------------------------------------------
 
     def field_failure(self) -> field_failures.FieldFailure | None:
-        """The last field failure (APPID expired, logged in elsewhere, region), or a region mismatch between
-        the tokens and ``ewelink.region``; None when all is well."""
-        return self._failures.read() or self._region_note()
+        """The last field failure (APPID expired, logged in elsewhere, region mismatch); None when all is
+        well. A region differing from ``ewelink.region`` alone is only logged: pbxwatch uses the tokens'
+        region, so it counts as a failure once a relay is not visible."""
+        return self._failures.read()
 
     def _region_note(self) -> field_failures.FieldFailure | None:
         return field_failures.region_note(self._tokens_region(), self._region)
