@@ -7,5 +7,5 @@ demo:   ## set up .venv and run the demo on the embedded defaults
 test:   ## lint, type-check and run every test (starts PostgreSQL if it is not running)
 	scripts/test.sh
 
-venv:   ## (re)install the virtual environment
-	scripts/bootstrap.sh
+venv:   ## (re)install the virtual environment with the test tools (production: scripts/bootstrap.sh)
+	scripts/bootstrap.sh --dev

@@ -1,25 +1,171 @@
-"""The `pbxwatch` command line. Each command group lives in its own module and is registered here."""
+"""The `pbxwatch` command line.
+
+Every command lives in its own module and is listed once in `COMMANDS` below: its name, where it is and
+the one-line help `pbxwatch --help` shows. A module is imported only when its command runs (or its own
+`--help` is asked for), so `pbxwatch --help` never pays for SQLAlchemy, FastAPI or asyncssh.
+
+To add a command: write `pbxwatch/cli/<name>.py` holding either a `typer.Typer` group (`app`) or one
+command function, then add a `LazyCommand` line to `COMMANDS` (or to `SIM_COMMANDS` for `pbxwatch sim`).
+"""
 
 from __future__ import annotations
 
+import importlib
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from pbxwatch import __version__
 
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command whose module is imported only when the command is used."""
+
+    module: str  # e.g. "pbxwatch.cli.db"
+    attribute: str  # a `typer.Typer` (a command group) or a plain function (one command)
+    help: str  # shown by the parent's `--help` without importing the module
+
+
+COMMANDS: dict[str, LazyCommand] = {
+    "monitor": LazyCommand(
+        "pbxwatch.cli.monitor",
+        "monitor",
+        "Run the watchdog: probe every active unit, record status and history, power-cycle dead PBXes.",
+    ),
+    "status": LazyCommand(
+        "pbxwatch.cli.monitor",
+        "status",
+        "A table of all units: status, since, failure counter, disk, SIP ok/total, last action, hold reason.",
+    ),
+    "probe": LazyCommand(
+        "pbxwatch.cli.probe", "probe", "Check one PBX: verdict, reason, uptime, disk, SIP totals and the peer table."
+    ),
+    "demo": LazyCommand(
+        "pbxwatch.cli.demo", "demo", "Run the whole system on simulators and play a story you can watch."
+    ),
+    "report": LazyCommand(
+        "pbxwatch.cli.report",
+        "report",
+        "Per unit: uptime %, incidents, downtime, time to recovery, automatic power-cycles and how many helped.",
+    ),
+    "sim": LazyCommand(
+        "pbxwatch.cli", "sim_app", "Simulators of the eWeLink cloud and of a PBX fleet (demo, tests, benchmarks)."
+    ),
+    "db": LazyCommand("pbxwatch.cli.db", "app", "Create, adopt and check the database schema."),
+    "units": LazyCommand(
+        "pbxwatch.cli.units", "app", "Manage units (enterprises): one PBX and the relay that feeds it."
+    ),
+    "config": LazyCommand("pbxwatch.cli.config_cmd", "app", "Inspect the configuration."),
+    "relay": LazyCommand(
+        "pbxwatch.cli.relay", "app", "The relay service (eWeLink relays, port 8010) and commands that go through it."
+    ),
+    "ewelink": LazyCommand(
+        "pbxwatch.cli.ewelink", "app", "eWeLink authorization: auth URL, code exchange, token status."
+    ),
+}
+SIM_COMMANDS: dict[str, LazyCommand] = {
+    "cloud": LazyCommand(
+        "pbxwatch.cli.sim_cloud", "cloud", "Run a simulated eWeLink cloud until interrupted; prints its URL first."
+    ),
+    "fleet": LazyCommand(
+        "pbxwatch.cli.sim_fleet", "fleet", "Serve N simulated PBXes behind real SSH servers on loopback until Ctrl-C."
+    ),
+}
+
+
+class LazyGroup(TyperGroup):
+    """A command group that imports a command's module only when that command is used."""
+
+    lazy: ClassVar[dict[str, LazyCommand]] = {}
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._listing = False
+        self._loaded: dict[str, Any] = {}
+
+    # `Any` for Typer's click types: recent Typer versions ship their own copy of click.
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*self.lazy, *(name for name in super().list_commands(ctx) if name not in self.lazy)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = self.lazy.get(cmd_name)
+        if entry is None:
+            return super().get_command(ctx, cmd_name)
+        if self._listing:  # the group's own --help needs only the one-line help
+            return TyperCommand(name=cmd_name, help=entry.help, short_help=entry.help)
+        if cmd_name not in self._loaded:
+            self._loaded[cmd_name] = _load(cmd_name, entry)
+        return self._loaded[cmd_name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+class RootGroup(LazyGroup):
+    lazy = COMMANDS
+
+
+class SimGroup(LazyGroup):
+    lazy = SIM_COMMANDS
+
+
+def _load(name: str, entry: LazyCommand) -> Any:
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    if isinstance(target, typer.Typer):
+        command: Any = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    _tidy_help(command)
+    return command
+
+
+_DEFAULT_TAG = re.compile(r"(?<!\\)\[default:")
+
+
+def _tidy_help(command: Any) -> None:
+    """Help texts are Rich markup: a literal `[default: x]` would vanish as an unknown tag (leaving " ."),
+    so it is escaped. Flags take no value, so they show no value type (newer Typer prints `<bool>`)."""
+    for param in [*command.params, command.get_help_option(typer.Context(command))]:
+        if param is None:
+            continue
+        if getattr(param, "help", None):
+            param.help = _DEFAULT_TAG.sub(r"\\[default:", param.help)
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
+
+
 app = typer.Typer(
     name="pbxwatch",
+    cls=RootGroup,
     help="Keeps a fleet of Asterisk PBXes alive: probes them over SSH, records status, power-cycles hung ones.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 sim_app = typer.Typer(
-    help="Simulators of the eWeLink cloud and of a PBX fleet (demo, tests, benchmarks).", no_args_is_help=True
+    cls=SimGroup,
+    help="Simulators of the eWeLink cloud and of a PBX fleet (demo, tests, benchmarks).",
+    no_args_is_help=True,
 )
-app.add_typer(sim_app, name="sim")
+
+
+@sim_app.callback()
+def _sim() -> None:
+    """Simulators of the eWeLink cloud and of a PBX fleet (demo, tests, benchmarks)."""
 
 
 def _version(value: bool) -> None:
@@ -51,33 +197,7 @@ def _root(
     ctx.meta["pbxwatch.config_file"] = config
 
 
-def _register() -> None:
-    from pbxwatch.cli import config_cmd, db, relay, units
-
-    app.add_typer(db.app, name="db")
-    app.add_typer(units.app, name="units")
-    app.add_typer(config_cmd.app, name="config")
-    app.add_typer(relay.app, name="relay")
-    from pbxwatch.cli import monitor as monitor_cmd  # `monitor`, `status`, `units rearm`
-    monitor_cmd.register(app, units.app)
-    from pbxwatch.cli import probe as probe_cmd  # `probe`
-    probe_cmd.register(app)
-    from pbxwatch.cli import sim_fleet  # `sim fleet`
-    sim_fleet.register(sim_app)
-    from pbxwatch.cli import ewelink as ewelink_cmd
-    from pbxwatch.cli import sim_cloud
-    app.add_typer(ewelink_cmd.app, name="ewelink")
-    sim_cloud.register(sim_app)
-    from pbxwatch.cli import demo as demo_cmd  # `demo`
-
-    app.command("demo")(demo_cmd.demo)
-    from pbxwatch.cli import report as report_cmd  # `report`
-
-    app.command("report")(report_cmd.report)
-
-
-_register()
-
-
 def main() -> None:
-    app(prog_name="pbxwatch")
+    command = typer.main.get_command(app)
+    _tidy_help(command)
+    command(prog_name="pbxwatch")

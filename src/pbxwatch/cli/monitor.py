@@ -22,13 +22,6 @@ log = logging.getLogger("pbxwatch.monitor")
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def register(app: typer.Typer, units_app: typer.Typer) -> None:
-    """Add `monitor` and `status` to the root app and `rearm` to the `units` group."""
-    app.command("monitor")(monitor)
-    app.command("status")(status)
-    units_app.command("rearm")(rearm)
-
-
 def monitor(ctx: typer.Context) -> None:
     """Run the watchdog: probe every active unit, record status and history, power-cycle dead PBXes.
 

@@ -104,7 +104,3 @@ def _show_lines(stats: dict[str, Any]) -> None:
         table.add_row(*(("" if peer[k] is None else str(peer[k])) for k in
                         ("name", "username", "host", "port", "status", "latency_ms")))
     console.print(table)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("probe")(probe)

@@ -73,7 +73,3 @@ def cloud(
         asyncio.run(main())
     except OSError as err:
         fail(f"sim cloud: cannot listen on {host}:{port}: {err.strerror}")
-
-
-def register(sim_app: typer.Typer) -> None:
-    sim_app.command("cloud")(cloud)

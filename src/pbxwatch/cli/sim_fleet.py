@@ -80,7 +80,3 @@ async def _serve(count: int, base: str, port: int, control_port: int, directory:
         sys.stderr.flush()
         with contextlib.suppress(asyncio.CancelledError):
             await stop.wait()
-
-
-def register(sim_app: typer.Typer) -> None:
-    sim_app.command("fleet")(fleet)

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from pbxwatch.cli.common import cli_settings, console, fail, open_database, print_json, run
+from pbxwatch.cli.monitor import rearm
 from pbxwatch.db import units as repo
 from pbxwatch.domain.unit_import import read_units_csv
 from pbxwatch.domain.units import UNIT_FIELDS, Unit, UnitValueError, validate_changes
@@ -249,3 +250,7 @@ def _run_repo(body: Any) -> Any:
         return run(body)
     except (repo.UnitNotFound, repo.UnitExists, repo.UnitHasHistory) as err:
         fail(str(err))
+
+
+# The watchdog's once-per-outage flag is cleared per unit, so operators look for it among the unit commands.
+app.command("rearm")(rearm)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,13 @@ async def _summary(story: Story, stack: DemoStack, console: Console, elapsed: fl
     console.print(history_table(history, title="unit_status_history at the end of the demo"))
 
 
+def status_hint(config_file: Path) -> str:
+    """A `pbxwatch status` line that works as printed, even in a shell where the venv is not on PATH."""
+    script = Path(sys.executable).with_name("pbxwatch")
+    command = shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m pbxwatch"
+    return f"PBXWATCH_CONFIG={shlex.quote(str(config_file))} {command} status"
+
+
 def _print_urls(stack: DemoStack, console: Console) -> None:
     cloud = stack.cloud.url if stack.cloud else "?"
     console.print(
@@ -131,7 +140,7 @@ def _print_urls(stack: DemoStack, console: Console) -> None:
         f"  dashboard         {stack.relay_url}/  (fleet, unit pages, events, system; read-only in the demo)\n"
         f"  relay service     {stack.relay_url}  (try {stack.relay_url}/docs, /health, /units)\n"
         f"  simulated cloud   {cloud}\n"
-        f"  config            PBXWATCH_CONFIG={stack.config_file} pbxwatch status",
+        f"  config            {status_hint(stack.config_file)}",
         highlight=False,
     )
 
@@ -141,6 +150,6 @@ def _print_where(stack: DemoStack, console: Console) -> None:
         f"\ndatabase  {stack.workdir / 'pbxwatch.db'}\n"
         f"logs      {stack.workdir / 'logs'} (reboot_service.log, ewelink_service.log)\n"
         f"config    {stack.config_file}\n"
-        f"look around: PBXWATCH_CONFIG={stack.config_file} pbxwatch status",
+        f"look around: {status_hint(stack.config_file)}",
         highlight=False,
     )
