@@ -22,7 +22,7 @@ def _db_env(url: str) -> dict[str, str]:
 def test_quick_start_on_the_sqlite_default(workdir: Path) -> None:
     up = pbxwatch("db", "upgrade", cwd=workdir)
     assert up.returncode == 0, up.stderr
-    assert "schema is up to date" in up.stdout
+    assert "created the schema" in up.stdout
     assert (workdir / "pbxwatch.db").exists()
     listing = pbxwatch("units", "list", cwd=workdir)
     assert listing.returncode == 0

@@ -20,7 +20,8 @@ def test_defaults_work_for_the_quick_start(tmp_path: Path, monkeypatch: pytest.M
     loaded = load(environ={})
     s = loaded.settings
     assert loaded.config_file is None
-    assert (s.database_url, s.log_dir, s.run_dir, s.log_level) == ("sqlite:///pbxwatch.db", Path("logs"), Path("run"), "INFO")
+    here = Path.cwd()
+    assert (s.database_url, s.log_dir, s.run_dir, s.log_level) == ("sqlite:///pbxwatch.db", here / "logs", here / "run", "INFO")
     assert (s.relay.host, s.relay.port, s.monitor.relay_url) == ("127.0.0.1", 8010, "http://127.0.0.1:8010")
     assert (s.ssh.connect_timeout, s.ssh.command_timeout, s.ssh.concurrency, s.ssh.asterisk_command) == (
         5,
@@ -32,7 +33,7 @@ def test_defaults_work_for_the_quick_start(tmp_path: Path, monkeypatch: pytest.M
     assert (m.poll_interval, m.retry_interval, m.failure_threshold, m.boot_grace, m.off_seconds) == (60, 15, 3, 300, 10)
     assert (m.relay_recheck_interval, m.mass_outage_percent, m.mass_outage_min_units) == (300, 30, 5)
     assert (m.max_cycles_per_unit_per_day, m.max_auto_cycles_per_hour, m.dry_run) == (3, 20, False)
-    assert (s.ewelink.region, s.ewelink.token_file) == ("eu", Path("ewelink_token.json"))
+    assert (s.ewelink.region, s.ewelink.token_file) == ("eu", here / "ewelink_token.json")
 
 
 def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

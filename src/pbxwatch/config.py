@@ -5,6 +5,11 @@ Search order for the file: `--config`, else `PBXWATCH_CONFIG`, else `./pbxwatch.
 (exact names in `ENV_KEYS`) override the file. Secrets may also come from `<NAME>_FILE` paths. Every value
 is validated at start; each problem is reported as one line naming the setting and where it came from.
 Requirements are checked per command (`Settings.require_*`), so `db upgrade` needs no eWeLink app.
+
+Relative paths (`log_dir`, `run_dir`, `ewelink.token_file`, `ssh.key_file`, ...) are made absolute once, at
+load: a value from the file, and a default when there is a file, is relative to the file's directory; a value
+from the environment is relative to the working directory. So the services, the CLI and the seed's
+one-liners agree on one token file and one run directory wherever they are started from.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -297,7 +302,8 @@ def _file_values(path: Path | None) -> tuple[dict[str, Any], dict[str, str]]:
         raise ConfigError(f"config file {path}: invalid TOML: {err}") from err
     flat = _flatten(data)
     for key in [k for k in flat if k.endswith("_file") and k[: -len("_file")] in SECRET_KEYS]:
-        flat[key[: -len("_file")]] = _read_secret_file(str(flat.pop(key)), f"{key} in {path}")
+        secret_path = path.parent / str(flat.pop(key))
+        flat[key[: -len("_file")]] = _read_secret_file(str(secret_path), f"{key} in {path}")
     return flat, dict.fromkeys(flat, f"file {path}")
 
 
@@ -333,6 +339,7 @@ def load(
     """Find, read and validate the configuration; raise `ConfigError` with one line per problem."""
     env = os.environ if environ is None else environ
     path = find_config_file(config_file, env)
+    path = None if path is None else path.resolve()
     file_flat, file_sources = _file_values(path)
     env_flat, env_sources = _env_values(env)
     sources = {**file_sources, **env_sources, **dict.fromkeys(_flatten(overrides), "override")}
@@ -343,7 +350,24 @@ def load(
         raise ConfigError(_describe(err, sources)) from None
     finally:
         _LOAD.reset(token)
+    settings = _absolute_paths(settings, "", path.parent if path else Path.cwd(), sources)
     return LoadedSettings(settings=settings, config_file=path, sources=sources)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _absolute_paths(model: ModelT, prefix: str, file_dir: Path, sources: Mapping[str, str]) -> ModelT:
+    """Every relative `Path` setting made absolute (see the module docstring for which base)."""
+    update: dict[str, Any] = {}
+    for name, value in model:
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            update[name] = _absolute_paths(value, f"{key}.", file_dir, sources)
+        elif isinstance(value, Path) and not value.is_absolute():
+            from_here = sources.get(key, "default").startswith(("env ", "override"))
+            update[name] = ((Path.cwd() if from_here else file_dir) / value.expanduser()).resolve()
+    return model.model_copy(update=update)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -12,7 +12,7 @@ app = typer.Typer(help="Create, adopt and check the database schema.", no_args_i
 
 @app.command("upgrade")
 def upgrade_cmd(ctx: typer.Context) -> None:
-    """Create the schema on an empty database, or adopt an existing one.
+    """Create the schema on an empty database, or adopt an existing one; say which it did.
 
     Existing tables keep every row and every column of their own; only missing columns, keys and
     indexes are added. If a constraint cannot be added (duplicate or orphan rows) nothing is changed
@@ -24,10 +24,10 @@ def upgrade_cmd(ctx: typer.Context) -> None:
         async with open_database(settings) as db:
             console.print(f"database: {db.display_url}")
             try:
-                await upgrade(db)
+                report = await upgrade(db)
             except MigrationError as err:
                 fail(f"upgrade refused, nothing was changed: {err}")
-        console.print("schema is up to date")
+        console.print(report.describe(), highlight=False)
 
     run(body)
 

@@ -32,17 +32,48 @@ def alembic_config() -> Config:
     return cfg
 
 
-def _upgrade(sync_conn: Connection, cfg: Config) -> None:
+@dataclass(frozen=True)
+class UpgradeReport:
+    """What `db upgrade` found and left: pbxwatch's tables and the schema revision, before and after."""
+
+    tables_before: frozenset[str]
+    tables_after: frozenset[str]
+    revision_before: str | None
+    revision_after: str | None
+
+    def describe(self) -> str:
+        created = sorted(self.tables_after - self.tables_before)
+        revision = f"revision {self.revision_after}"
+        if not self.tables_before:
+            return f"created the schema: {len(created)} tables ({revision})"
+        if self.revision_before is None:
+            also = f"; created {', '.join(created)}" if created else ""
+            return f"adopted the existing tables {', '.join(sorted(self.tables_before))}{also} ({revision})"
+        if self.revision_before != self.revision_after:
+            return f"upgraded the schema from revision {self.revision_before} to {self.revision_after}"
+        return f"schema is up to date ({revision})"
+
+
+def _state(sync_conn: Connection) -> tuple[frozenset[str], str | None]:
+    tables = frozenset(sa.inspect(sync_conn).get_table_names()) & frozenset(metadata.tables)
+    return tables, MigrationContext.configure(sync_conn).get_current_revision()
+
+
+def _upgrade(sync_conn: Connection, cfg: Config) -> UpgradeReport:
+    tables_before, revision_before = _state(sync_conn)
     cfg.attributes["connection"] = sync_conn
     command.upgrade(cfg, "head")
+    tables_after, revision_after = _state(sync_conn)
+    return UpgradeReport(tables_before, tables_after, revision_before, revision_after)
 
 
-async def upgrade(db: Database) -> None:
+async def upgrade(db: Database) -> UpgradeReport:
     """Create or adopt the schema in one transaction (rolled back whole on any problem)."""
     cfg = alembic_config()
     try:
         async with db.begin() as conn:
-            await conn.run_sync(_upgrade, cfg)
+            report: UpgradeReport = await conn.run_sync(_upgrade, cfg)
+            return report
     except AdoptionError as err:
         raise MigrationError(str(err)) from err
     except (OSError, DBAPIError, TimeoutError) as err:
