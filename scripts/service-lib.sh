@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared start|stop|restart|status for pbxwatch's service scripts (SPEC §8). Sourced by reboot.sh,
+# Shared start|stop|restart|status for pbxwatch's service scripts (docs/design.md §8). Sourced by reboot.sh,
 # ewelink.sh and all.sh; never run on its own.
 #
 # A script sets, before `svc_main "$@"`:
@@ -8,7 +8,8 @@
 #   svc_ready     a function: exit 0 once the service answers (called with the service's pid)
 #
 # Environment: PBXWATCH_BIN (default: <project>/.venv/bin/pbxwatch, else `pbxwatch` on PATH),
-# PBXWATCH_RUN_DIR (default: <project>/run), PBXWATCH_START_TIMEOUT / PBXWATCH_STOP_TIMEOUT (seconds, 30).
+# PBXWATCH_RUN_DIR (default: the run_dir of pbxwatch's configuration, so pid files sit beside the monitor's
+# heartbeat where `pbxwatch status` looks), PBXWATCH_START_TIMEOUT / PBXWATCH_STOP_TIMEOUT (seconds, 30).
 # `status` exits 0 running, 1 stale pid file, 3 stopped (the LSB codes).
 
 set -u
@@ -23,8 +24,6 @@ if [ -z "${PBXWATCH_BIN:-}" ]; then
         PBXWATCH_BIN="$(command -v pbxwatch || true)"
     fi
 fi
-PBXWATCH_RUN_DIR="${PBXWATCH_RUN_DIR:-$SVC_ROOT/run}"
-export PBXWATCH_RUN_DIR
 SVC_START_TIMEOUT="${PBXWATCH_START_TIMEOUT:-30}"
 SVC_STOP_TIMEOUT="${PBXWATCH_STOP_TIMEOUT:-30}"
 
@@ -37,6 +36,17 @@ svc_python() {
     dir="$(dirname "$PBXWATCH_BIN")"
     if [ -x "$dir/python" ]; then echo "$dir/python"; else command -v python3; fi
 }
+
+# The run directory as pbxwatch's configuration says (TOML file and PBXWATCH_* variables), made absolute.
+svc_configured_run_dir() {
+    "$(svc_python)" -c 'from pbxwatch.config import load_settings; print(load_settings().run_dir)' 2>/dev/null
+}
+if [ -z "${PBXWATCH_RUN_DIR:-}" ]; then
+    # Not exported: the service reads the same setting itself. A broken config falls back to ./run, and the
+    # service then reports the problem when it starts.
+    PBXWATCH_RUN_DIR="$(svc_configured_run_dir)" || PBXWATCH_RUN_DIR=""
+    [ -n "$PBXWATCH_RUN_DIR" ] || PBXWATCH_RUN_DIR="$SVC_ROOT/run"
+fi
 
 # 0 when URL answers with HTTP 2xx.
 svc_http_ok() {

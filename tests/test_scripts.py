@@ -101,3 +101,25 @@ def test_pbxwatch_bin_is_honoured(shell_env: dict[str, str], tmp_path: Path) -> 
     done = sh("./reboot.sh start", {**shell_env, "PBXWATCH_BIN": str(fake)})
     assert done.returncode == 1
     assert "fake pbxwatch monitor" in done.stderr
+
+
+def test_a_configured_run_dir_is_where_status_finds_the_running_monitor(
+    shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No PBXWATCH_RUN_DIR: the scripts use the config file's run_dir (relative to the file), as the monitor does."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "pbxwatch.toml").write_text('run_dir = "state/run"\n')
+    env = {k: v for k, v in shell_env.items() if k != "PBXWATCH_RUN_DIR"}
+    env["PBXWATCH_CONFIG"] = str(etc / "pbxwatch.toml")
+    try:
+        started = sh("./reboot.sh start", env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert (etc / "state" / "run" / "reboot.pid").is_file()
+        status = sh(f"{REPO}/.venv/bin/pbxwatch status", env, cwd=tmp_path)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "no heartbeat" not in status.stdout
+        assert "monitor: active (pid" in status.stdout
+        assert sh("./reboot.sh status", env).returncode == 0
+    finally:
+        assert sh("./reboot.sh stop", env).returncode == 0
