@@ -33,6 +33,14 @@ def restore_root_logging() -> Iterator[None]:
         ("accessToken=abcdef123456 device=1000abcdef", "accessToken=*** device=1000abcdef"),
         ("cycle 0123456789abcdef0123456789abcdef for 1000abcdef", "cycle 0123456789abcdef0123456789abcdef for 1000abcdef"),
         ("the app secret is my-app-secret-value!", "the app secret is ***!"),
+        # an endpoint or a word that merely contains a key name is not a secret
+        ("POST /v2/user/oauth/token: error 405", "POST /v2/user/oauth/token: error 405"),
+        ("oauth/token: error 405", "oauth/token: error 405"),
+        ("retry at: 12:00, device_token_count=2", "retry at: 12:00, device_token_count=2"),
+        # while the real ones stay hidden
+        ("token: abcdef123456 refreshed", "token: *** refreshed"),
+        ("POST /oauth/token at=aaaa1111&rt=bbbb2222", "POST /oauth/token at=***&rt=***"),
+        ('{"refreshToken": "xyz123456", "password": "hunter2"}', '{"refreshToken": "***", "password": "***"}'),
     ],
 )
 def test_redaction(line: str, shown: str) -> None:

@@ -1,7 +1,8 @@
-"""Logging shared by both services (SPEC §8).
+"""Logging shared by both services (docs/design.md §8).
 
 `reboot_service.log` (monitor) and `ewelink_service.log` (relay service) live in `log_dir`, UTF-8, one
-line per event, and every line also goes to stderr. Only the owning service rotates its file (by size);
+line per event, and every line also goes to stderr. Only the owning service rotates its file (by size, the
+one rotator: works the same under systemd and the seed's scripts);
 every other writer (CLI, seed one-liners) appends through a handler that reopens the file when it was
 rotated underneath it. A filter redacts anything that looks like a token or a secret, on every handler.
 """
@@ -28,10 +29,15 @@ ROTATE_KEEP = 5
 REDACTED = "***"
 
 # key=value / "key": "value" pairs whose value is a credential, and the two HTTP auth schemes eWeLink uses.
+# A key is a whole word: "oauth/token: error 405" names an endpoint, not a token, and stays readable. The
+# eWeLink short names `at` / `rt` count only as a quoted JSON key or a form field (`at=`), never in prose.
 _SECRET_PAIR = re.compile(
     r"""(?ix)
-    (?P<key>["']?(?:access_?token|refresh_?token|api_?token|app_?secret|client_?secret|secret|password|
-        passwd|token|at|rt|authorization)["']?\s*[:=]\s*)
+    (?P<key>(?<![\w/.-])(?:
+        ["']?(?:access_?token|refresh_?token|api_?token|app_?secret|client_?secret|secret|password|passwd|token|
+            authorization)["']?\s*[:=]
+        |["'](?:at|rt)["']\s*:|(?:at|rt)=
+    )\s*)
     (?P<quote>["']?)(?P<value>(?:Bearer\s+|Sign\s+)?[^\s"',;&}]+)"""
 )
 _AUTH_SCHEME = re.compile(r"(?i)\b(Bearer|Sign)\s+[A-Za-z0-9._~+/=-]{6,}")
@@ -62,7 +68,9 @@ class RedactingFilter(logging.Filter):
 
 
 class OwnerFileHandler(logging.handlers.RotatingFileHandler):
-    """The owning service's handler: rotates by size and also reopens when logrotate moved the file."""
+    """The owning service's handler, the only rotator of its file (by size: no logrotate rule is shipped).
+
+    It also reopens a file moved away by hand, rather than keep writing into the moved copy."""
 
     def emit(self, record: logging.LogRecord) -> None:
         path = Path(self.baseFilename)
