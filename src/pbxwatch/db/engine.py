@@ -82,10 +82,6 @@ class Database:
         return cls(url=url, engine=engine)
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
-    @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 

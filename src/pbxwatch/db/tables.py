@@ -106,5 +106,3 @@ cloud_calls = Table(
     Column("month", Text, primary_key=True),  # 'YYYY-MM' (UTC)
     Column("calls", Integer, nullable=False, server_default=text("0")),
 )
-
-CONTRACT_TABLES = ("enterprises", "unit_live_status", "unit_status_history")

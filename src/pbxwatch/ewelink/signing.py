@@ -36,8 +36,3 @@ def encode_body(payload: Mapping[str, Any]) -> bytes:
 def nonce() -> str:
     """8 random alphanumerics (the notes' ``nonce`` / ``X-CK-Nonce``)."""
     return "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(NONCE_LENGTH))
-
-
-def signatures_match(expected: str, given: str) -> bool:
-    """Constant-time comparison of two signatures."""
-    return hmac.compare_digest(expected.encode(), given.encode())

@@ -21,7 +21,7 @@ import asyncssh
 
 from pbxwatch.asterisk import build_probe_command, interpret_probe_output
 from pbxwatch.domain.verdicts import CheckResult, Reason
-from pbxwatch.probe.errors import STALE_CONNECTION_ERRORS, ssh_failure, tcp_failure
+from pbxwatch.probe.failures import STALE_CONNECTION_ERRORS, ssh_failure, tcp_failure
 from pbxwatch.probe.known_hosts import KnownHosts, host_pattern
 from pbxwatch.probe.options import ProbeOptions
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import asyncssh
 
-from pbxwatch.sim.fleet_host import Credentials, Mode, SimHost
+from pbxwatch.sim.fleet_host import Credentials, FleetError, Mode, SimHost
 from pbxwatch.sim.fleet_scripts import DF_SCRIPT, PGREP_SCRIPT, SimPeer, Stack, default_peers
 
 logger = logging.getLogger(__name__)
@@ -44,10 +44,6 @@ LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 START_BATCH = 100  # listeners started at once (host keys are generated on first start)
 
 __all__ = ["FleetError", "Mode", "SimFleet", "SimPeer"]
-
-
-class FleetError(ValueError):
-    """Bad fleet parameters or an unknown host name (one-line message)."""
 
 
 class SimFleet:
@@ -188,6 +184,7 @@ class SimFleet:
         """Serve the HTTP control surface on loopback in this loop; returns the port."""
         import socket
 
+        # Imported here so a fleet without a control surface (tests, benchmarks) never loads FastAPI/uvicorn.
         import uvicorn
 
         from pbxwatch.sim.fleet_control import create_control_app

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
+from pbxwatch.sim.fleet_host import FleetError
+
 if TYPE_CHECKING:
     from pbxwatch.sim.fleet import SimFleet
 
@@ -27,8 +29,6 @@ class RestartBody(BaseModel):
 
 
 def create_control_app(fleet: SimFleet) -> FastAPI:
-    from pbxwatch.sim.fleet import FleetError
-
     app = FastAPI(title="pbxwatch simulated fleet", docs_url=None, redoc_url=None)
 
     @app.exception_handler(FleetError)

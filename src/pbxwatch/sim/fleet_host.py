@@ -28,6 +28,10 @@ SHELL = "/bin/sh"
 PUMP_CHUNK = 65536
 
 
+class FleetError(ValueError):
+    """Bad fleet parameters or an unknown host name (one-line message)."""
+
+
 class Mode(StrEnum):
     HEALTHY = "healthy"
     ASTERISK_NOT_RUNNING = "asterisk_not_running"

@@ -1,4 +1,5 @@
-"""Translate what went wrong while reaching a host into a reason code (SPEC §3), once, at this seam."""
+"""Connection failures turned into reason codes (docs/design.md §3), once, at this seam; plus which ones mean
+"a kept connection went stale, reconnect"."""
 
 from __future__ import annotations
 
