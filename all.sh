@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Both services: ./all.sh start|stop|restart|status   (SPEC §8)
+# Both services: ./all.sh start|stop|restart|status   (docs/design.md §8)
 # The relay service (ewelink.sh) starts first and stops last: the monitor asks it to power-cycle.
 # `status` exits 0 when both run, 1 when one has a stale pid file, 3 otherwise.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The relay service (eWeLink, FastAPI on port 8010): ./ewelink.sh start|stop|restart|status   (SPEC §8)
+# The relay service (eWeLink, FastAPI on port 8010): ./ewelink.sh start|stop|restart|status   (docs/design.md §8)
 # Logs: ewelink_service.log in log_dir. `start` returns once GET /health answers (any HTTP status:
 # 503 means "running, database down"). `status` exits 0 running, 1 stale pid file, 3 stopped.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

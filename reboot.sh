@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The monitor (watchdog) service: ./reboot.sh start|stop|restart|status   (SPEC §8)
+# The monitor (watchdog) service: ./reboot.sh start|stop|restart|status   (docs/design.md §8)
 # Logs: reboot_service.log in log_dir. `start` returns once the monitor writes its heartbeat.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/service-lib.sh

@@ -1,1 +1,1 @@
-"""Database adapter: tables (the compatibility contract of SPEC §2), engine, migrations, repositories."""
+"""Database adapter: tables (the compatibility contract of docs/design.md §2), engine, migrations, repositories."""

@@ -1,4 +1,4 @@
-"""Create missing tables, or adopt existing ones without losing a row or a foreign column (SPEC §2)."""
+"""Create missing tables, or adopt existing ones without losing a row or a foreign column (docs/design.md §2)."""
 
 from __future__ import annotations
 

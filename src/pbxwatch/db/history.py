@@ -1,7 +1,7 @@
-"""The one writer of `unit_status_history` (SPEC §2). Nothing else inserts into that table.
+"""The one writer of `unit_status_history` (docs/design.md §2). Nothing else inserts into that table.
 
 Every row is built by one of the `HistoryEntry` constructors below, so only the closed
-vocabulary of SPEC §2 can reach the database:
+vocabulary of docs/design.md §2 can reach the database:
 
 | constructor          | prev→new            | action_type                                  | action_result |
 |----------------------|---------------------|----------------------------------------------|---------------|
@@ -95,7 +95,7 @@ class HistoryEntry:
         if self.action_type is None and self.prev_status == self.new_status:
             raise ValueError("a status row must change the status")
 
-    # ---- the row kinds of SPEC §2 ---------------------------------------------------------
+    # ---- the row kinds of docs/design.md §2 ---------------------------------------------------------
 
     @classmethod
     def outage_confirmed(

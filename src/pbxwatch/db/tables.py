@@ -1,7 +1,7 @@
 """The tables pbxwatch reads and writes.
 
 `enterprises`, `unit_live_status` and `unit_status_history` are a compatibility contract with
-existing databases (SPEC §2): names, types and vocabularies are fixed. Tables whose name starts
+existing databases (docs/design.md §2): names, types and vocabularies are fixed. Tables whose name starts
 with `pbxwatch_` are pbxwatch's own (durable power-cycle intents, cloud call counters).
 """
 
@@ -40,7 +40,7 @@ enterprises = Table(
     Column("ewelink_device_id", Text, nullable=True),
     Column("ewelink_outlet", Integer, nullable=True),
     Column("active", Boolean, nullable=True, server_default=text("true")),
-    # pbxwatch's addition: how this unit's relay is power-cycled (SPEC §5): 'cloud' or 'device_timer'.
+    # pbxwatch's addition: how this unit's relay is power-cycled (docs/design.md §5): 'cloud' or 'device_timer'.
     Column("cycle_mode", Text, nullable=True, server_default=text("'cloud'")),
 )
 

@@ -1,7 +1,7 @@
 """Timestamps that are always timezone-aware UTC in Python, whatever the column stores.
 
 New tables use `timestamp with time zone`. Adopted databases may hold `timestamp without time zone`
-columns (SPEC §2): those are written as naive UTC. `Database` inspects the schema once at start and
+columns (docs/design.md §2): those are written as naive UTC. `Database` inspects the schema once at start and
 tells the dialect which contract columns are naive (`dialect.pbxwatch_naive_columns`).
 """
 

@@ -1,4 +1,4 @@
-"""`SshProber`: one check of one PBX over SSH, on kept connections (SPEC §3).
+"""`SshProber`: one check of one PBX over SSH, on kept connections (docs/design.md §3).
 
 One connection per (host, port) is opened on first use and kept (SSH keepalives on); each check opens a
 session on it and runs the ONE probe command of `pbxwatch.asterisk.script`. A kept connection found dead

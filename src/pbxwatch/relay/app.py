@@ -141,7 +141,7 @@ def create_app(
 
     app = FastAPI(
         title="pbxwatch relay service",
-        description="eWeLink relay control, power-cycles and audit (SPEC §5-§6).",
+        description="eWeLink relay control, power-cycles and audit (docs/design.md §5-§6).",
         version="1",
         lifespan=lifespan,
     )
