@@ -339,7 +339,6 @@ def load(
     """Find, read and validate the configuration; raise `ConfigError` with one line per problem."""
     env = os.environ if environ is None else environ
     path = find_config_file(config_file, env)
-    path = None if path is None else path.resolve()
     file_flat, file_sources = _file_values(path)
     env_flat, env_sources = _env_values(env)
     sources = {**file_sources, **env_sources, **dict.fromkeys(_flatten(overrides), "override")}
@@ -350,8 +349,9 @@ def load(
         raise ConfigError(_describe(err, sources)) from None
     finally:
         _LOAD.reset(token)
-    settings = _absolute_paths(settings, "", path.parent if path else Path.cwd(), sources)
-    return LoadedSettings(settings=settings, config_file=path, sources=sources)
+    found = None if path is None else path.resolve()
+    settings = _absolute_paths(settings, "", found.parent if found else Path.cwd(), sources)
+    return LoadedSettings(settings=settings, config_file=found, sources=sources)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
