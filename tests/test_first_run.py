@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from rich.console import Console
 
 from pbxwatch.config import load
-from pbxwatch.demo.runner import status_hint
+from pbxwatch.demo.runner import _print_where, status_hint
 from tests.cli_helpers import clean_env, pbxwatch
 
 
@@ -91,6 +94,10 @@ def test_the_demo_hint_works_as_printed_in_a_plain_shell(tmp_path: Path) -> None
     config = tmp_path / "demo config.toml"
     config.write_text(f'database_url = "sqlite:///{tmp_path / "demo.db"}"\nrun_dir = "run"\n')
     assert pbxwatch("db", "upgrade", cwd=tmp_path, env={"PBXWATCH_CONFIG": str(config)}).returncode == 0
+    screen = io.StringIO()
+    _print_where(SimpleNamespace(workdir=tmp_path, config_file=config), Console(file=screen, width=60))
+    printed = next(line for line in screen.getvalue().splitlines() if line.startswith("look around: "))
+    assert printed.removeprefix("look around: ") == status_hint(config)  # one line, even on a narrow terminal
     shell = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "COLUMNS": "200"}
     done = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in shell.items()), "bash", "-c", status_hint(config)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)

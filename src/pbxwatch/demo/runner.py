@@ -142,6 +142,7 @@ def _print_urls(stack: DemoStack, console: Console) -> None:
         f"  simulated cloud   {cloud}\n"
         f"  config            {status_hint(stack.config_file)}",
         highlight=False,
+        soft_wrap=True,  # no line breaks inside the command: it must paste into a shell as one line
     )
 
 
@@ -152,4 +153,5 @@ def _print_where(stack: DemoStack, console: Console) -> None:
         f"config    {stack.config_file}\n"
         f"look around: {status_hint(stack.config_file)}",
         highlight=False,
+        soft_wrap=True,  # no line breaks inside the command: it must paste into a shell as one line
     )
