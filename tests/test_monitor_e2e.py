@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -95,7 +96,11 @@ class World:
         async with httpx.AsyncClient(timeout=5) as http:
             await eventually(lambda: _answers(http, f"{self.relay_url}/health"), what="relay service up")
             code = self.cloud.issue_code(f"{self.relay_url}/ewelink-callback/", region="eu")
-            reply = await http.get(f"{self.relay_url}/ewelink-callback/", params={"code": code, "region": "eu"})
+            issued = await http.get(f"{self.relay_url}/ewelink-auth-url",
+                                    headers={"Authorization": f"Bearer {API_TOKEN}"})
+            state = parse_qs(urlsplit(issued.json()["auth_url"]).query)["state"][0]
+            reply = await http.get(f"{self.relay_url}/ewelink-callback/",
+                                   params={"code": code, "region": "eu", "state": state})
             assert reply.status_code == 200, reply.text
 
     def start_monitor(self, name: str = "monitor", **extra: str) -> subprocess.Popen[bytes]:
@@ -276,19 +281,36 @@ async def test_a_mass_outage_is_held_and_a_unit_still_down_afterwards_is_cycled(
         await w.start_relay()
         w.start_monitor(PBXWATCH_RETRY_INTERVAL="1")  # every unit checked once a second: one sweep
         await eventually(lambda: w.all_online(units), what="baseline online")
-        down = ["pbx001", "pbx002", "pbx003", "pbx004"]
+        down = ["pbx001", "pbx002", "pbx003", "pbx004", "pbx005"]  # 5 down (the minimum), 50 % of the fleet
         await asyncio.gather(*(w.fleet.set_mode(name, Mode.ASTERISK_NOT_RUNNING) for name in down))
-        await eventually(lambda: _all_held(w, units[:4]), what="one skipped_mass_outage row per down unit")
-        await asyncio.sleep(3)  # several more checks while 40 % are down
-        for number in units[:4]:
+        await eventually(lambda: _all_held(w, units[:5]), what="one skipped_mass_outage row per down unit")
+        await asyncio.sleep(3)  # several more checks while 50 % are down
+        for number in units[:5]:
             assert await w.kinds(number) == ["skipped_mass_outage"]
         assert all(w.switches(device_id(i)) == [] for i in range(1, 11))
-        await asyncio.gather(*(w.fleet.set_mode(name, Mode.HEALTHY) for name in down[:3]))
-        await eventually(lambda: _kinds_are(w, units[3], ["skipped_mass_outage", *CYCLE_ROWS]), what="cycled")
-        assert w.switches(device_id(4)) == [False, True]
-        for number in units[:3]:
+        await asyncio.gather(*(w.fleet.set_mode(name, Mode.HEALTHY) for name in down[:4]))
+        await eventually(lambda: _kinds_are(w, units[4], ["skipped_mass_outage", *CYCLE_ROWS]), what="cycled")
+        assert w.switches(device_id(5)) == [False, True]
+        for number in units[:4]:
             assert await w.kinds(number) == ["skipped_mass_outage"]
-        assert all(w.switches(device_id(i)) == [] for i in (1, 2, 3, 5, 6, 7, 8, 9, 10))
+        assert all(w.switches(device_id(i)) == [] for i in (1, 2, 3, 4, 6, 7, 8, 9, 10))
+
+
+async def test_three_of_eight_units_down_are_each_cycled_not_held_as_a_mass_outage(
+    pg_url: str, tmp_path: Path
+) -> None:
+    async with world_on(pg_url, tmp_path, 8) as w:
+        units = await w.add_units(8)
+        await w.start_relay()
+        w.start_monitor(PBXWATCH_RETRY_INTERVAL="1")
+        await eventually(lambda: w.all_online(units), what="baseline online")
+        down = ["pbx002", "pbx005", "pbx007"]  # 3 of 8 (37 %), fewer than mass_outage_min_units (5) down
+        await asyncio.gather(*(w.fleet.set_mode(name, Mode.ASTERISK_NOT_RUNNING) for name in down))
+        for i in (2, 5, 7):
+            await eventually(lambda i=i: _kinds_are(w, units[i - 1], CYCLE_ROWS), what=f"unit {units[i - 1]} cycled")
+            assert w.switches(device_id(i)) == [False, True]
+        assert all(w.switches(device_id(i)) == [] for i in (1, 3, 4, 6, 8))
+        assert not [k for n in units for k in await w.kinds(n) if k == "skipped_mass_outage"]
 
 
 async def test_two_monitors_on_one_database_cycle_once_without_duplicate_rows(pg_url: str, tmp_path: Path) -> None:

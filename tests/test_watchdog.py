@@ -317,11 +317,11 @@ def fleet_of(down: int, up: int, *, age: timedelta = 10 * S) -> dict[str, tuple[
 @pytest.mark.parametrize(
     ("name", "latest", "expected"),
     [
-        ("4 of 10 down is more than 30 %: a mass outage", fleet_of(4, 6), True),
+        ("6 of 10 down is more than 30 %: a mass outage", fleet_of(6, 4), True),
         ("3 of 10 down is exactly 30 %: not more", fleet_of(3, 7), False),
-        ("4 of 4 down is under mass_outage_min_units checked: not a mass outage", fleet_of(4, 0), False),
-        ("checks older than the last sweep do not count", fleet_of(4, 6, age=91 * S), False),
-        ("a check a little over one poll_interval old is still in the last sweep", fleet_of(4, 6, age=70 * S), True),
+        ("4 of 4 down is under mass_outage_min_units down: not a mass outage", fleet_of(4, 0), False),
+        ("checks older than the last sweep do not count", fleet_of(6, 4, age=91 * S), False),
+        ("a check a little over one poll_interval old is still in the last sweep", fleet_of(6, 4, age=70 * S), True),
         ("unknown verdicts are checked units but not down ones", {
             **fleet_of(2, 0), "a": (T0, Verdict.UNKNOWN), "b": (T0, Verdict.UNKNOWN), "c": (T0, Verdict.UP),
             "d": (T0, Verdict.UP), "e": (T0, Verdict.UP)}, False),

@@ -58,17 +58,19 @@ class FleetView:
 
 
 def mass_outage(latest: Mapping[str, tuple[datetime, Verdict]], now: datetime, policy: Policy) -> bool:
-    """True when, among units checked in the last sweep (one `poll_interval`, with `SWEEP_SLACK`), more
-    than `mass_outage_percent` are `down` and at least `mass_outage_min_units` were checked (SPEC §4).
+    """True when, among units checked in the last sweep (one `poll_interval`, with `SWEEP_SLACK`), at least
+    `mass_outage_min_units` are `down` *and* they are more than `mass_outage_percent` of the checked units.
 
+    The minimum counts units down, not units checked: in a small fleet a few independent failures are
+    each a PBX to power-cycle, not a sign that the monitor host lost its network.
     `latest` maps each unit to the time and *raw* verdict of its last check (before any
     re-classification as `mass_outage`), so the guard lifts as soon as the share drops again.
     """
     window = policy.poll_interval * SWEEP_SLACK
     recent = [verdict for at, verdict in latest.values() if now - at <= window]
-    if len(recent) < policy.mass_outage_min_units:
-        return False
     down = sum(1 for verdict in recent if verdict is Verdict.DOWN)
+    if down < policy.mass_outage_min_units:
+        return False
     return down * 100.0 > policy.mass_outage_percent * len(recent)
 
 
