@@ -184,10 +184,18 @@ class RelayEnv:
         return self.http.post(self.url + path, headers={**self.headers(), **kwargs.pop("headers", {})}, **kwargs)
 
     def authorize(self) -> None:
-        """Log in the way an operator does (runbook §5): a code pasted into the callback URL."""
+        """Log in the way an operator does (runbook §5): a code and the auth URL's state in the callback URL."""
         code = self.sim.issue_code(f"{self.url}/ewelink-callback/", region="eu")
-        reply = self.http.get(f"{self.url}/ewelink-callback/", params={"code": code, "region": "eu"})
+        reply = self.http.get(f"{self.url}/ewelink-callback/",
+                              params={"code": code, "region": "eu", "state": self.issued_state()})
         assert reply.status_code == 200, reply.text
+
+    def issued_state(self) -> str:
+        """The `state` of a fresh auth URL from the running service (GET /ewelink-auth-url)."""
+        from urllib.parse import parse_qs, urlsplit
+
+        auth_url = self.get("/ewelink-auth-url").json()["auth_url"]
+        return parse_qs(urlsplit(auth_url).query)["state"][0]
 
     def cycle_state(self, cycle_id: str) -> str:
         state: str = self.get(f"/power-cycle/{cycle_id}").json()["state"]

@@ -220,7 +220,7 @@ def test_config_show_masks_secrets_and_names_sources(workdir: Path) -> None:
     (workdir / "pbxwatch.toml").write_text('log_level = "debug"\n[relay]\nport = 8099\n')
     result = pbxwatch(
         "config", "show", "--json", cwd=workdir,
-        env={"PBXWATCH_EWELINK_APP_SECRET_FILE": str(secret_file), "PBXWATCH_RELAY_API_TOKEN": "tok-123456",
+        env={"PBXWATCH_EWELINK_APP_SECRET_FILE": str(secret_file), "PBXWATCH_RELAY_API_TOKEN": "tok-1234567890abcdef",
              "PBXWATCH_DATABASE_URL": "postgresql://u:pw@db.example/pbx"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -52,7 +52,7 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
         "PBXWATCH_EWELINK_OAUTH_URL": "http://127.0.0.1:9001/oauth",
         "PBXWATCH_RELAY_HOST": "127.0.0.2",
         "PBXWATCH_RELAY_PORT": "8011",
-        "PBXWATCH_RELAY_API_TOKEN": "apitoken",
+        "PBXWATCH_RELAY_API_TOKEN": "apitoken-0123456789",
         "PBXWATCH_RELAY_URL": "http://127.0.0.2:8011/",
         "PBXWATCH_SSH_USERNAME": "monitor",
         "PBXWATCH_SSH_KEY_FILE": "/k",
@@ -103,12 +103,12 @@ def test_search_order_and_environment_precedence(tmp_path: Path, monkeypatch: py
 
 
 def test_secret_files(tmp_path: Path) -> None:
-    (tmp_path / "api").write_text("from-file\n")
+    (tmp_path / "api").write_text("from-file-0123456789\n")
     conf = tmp_path / "c.toml"
     conf.write_text(f'[ssh]\npassword_file = "{tmp_path / "api"}"\n')
     s = load(conf, environ={"PBXWATCH_RELAY_API_TOKEN_FILE": str(tmp_path / "api")}).settings
-    assert s.relay.api_token is not None and s.relay.api_token.get_secret_value() == "from-file"
-    assert s.ssh.password is not None and s.ssh.password.get_secret_value() == "from-file"
+    assert s.relay.api_token is not None and s.relay.api_token.get_secret_value() == "from-file-0123456789"
+    assert s.ssh.password is not None and s.ssh.password.get_secret_value() == "from-file-0123456789"
     with pytest.raises(ConfigError, match="PBXWATCH_SSH_PASSWORD_FILE: cannot read secret file /missing"):
         load(conf, environ={"PBXWATCH_SSH_PASSWORD_FILE": "/missing"})
 

@@ -56,7 +56,8 @@ def test_a_forged_or_reused_state_is_400(relay_env: RelayEnv) -> None:
 def test_an_expired_or_used_code_says_so(relay_env: RelayEnv) -> None:
     relay_env.start()
     relay_env.authorize()
-    used = relay_env.http.get(f"{relay_env.url}/ewelink-callback/", params={"code": "no-such-code", "region": "eu"})
+    used = relay_env.http.get(f"{relay_env.url}/ewelink-callback/",
+                              params={"code": "no-such-code", "region": "eu", "state": relay_env.issued_state()})
     assert used.status_code == 400
     assert "failed" in used.text
     missing = relay_env.http.get(f"{relay_env.url}/ewelink-callback/", params={"region": "eu"})

@@ -98,10 +98,27 @@ class EwelinkSettings(_Section):
         return value
 
 
+MIN_API_TOKEN_CHARS = 16
+
+
 class RelaySettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8010, ge=1, le=65535)
     api_token: SecretStr | None = None
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _strong_token(cls, value: Any) -> Any:
+        """An empty value means "no token"; anything else must be guessable by nobody (never echoed)."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(text, str):
+            return value
+        if text == "":
+            return None
+        if sum(not c.isspace() for c in text) < MIN_API_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_API_TOKEN_CHARS} non-blank characters "
+                             "(generate one: openssl rand -hex 24)")
+        return text.strip()
 
 
 class SshSettings(_Section):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,9 +28,11 @@ from pbxwatch.relay.cloud import RelayCloud
 from pbxwatch.relay.context import RelayContext
 from pbxwatch.relay.cycles import CycleRunner
 from pbxwatch.relay.errors import RelayError
+from pbxwatch.relay.guards import BodyGuard, LoopbackGuard
 from pbxwatch.relay.metrics import RelayMetrics
 from pbxwatch.relay.reconciler import Reconciler, ReconcilerPolicy
 from pbxwatch.relay.routes import auth, cycles, devices, health, toggle, units
+from pbxwatch.relay.security import BindRefused, check_bind
 from pbxwatch.relay.service import CallTally, RelayService
 from pbxwatch.relay.store import RelayStore
 
@@ -151,11 +154,38 @@ def create_app(
     from pbxwatch.web import install_dashboard
 
     install_dashboard(app, settings)  # the dashboard under `/` (pages only; not in the OpenAPI schema)
+    app.add_middleware(BodyGuard)
+    app.add_middleware(LoopbackGuard, has_token=settings.relay.api_token is not None)  # outermost
     return app
 
 
 def from_environment() -> FastAPI:
-    """`uvicorn --factory pbxwatch.relay.app:from_environment`: settings from the TOML file and PBXWATCH_*."""
-    from pbxwatch.config import load_settings
+    """`uvicorn --factory pbxwatch.relay.app:from_environment`: settings from the TOML file and PBXWATCH_*.
 
-    return create_app(load_settings())
+    Runs the same bind check as `pbxwatch relay serve`, on uvicorn's `--host` when uvicorn's command
+    line started it (else `relay.host`). Refusals are one line on stderr, exit status as the CLI's (1, 2 config).
+    """
+    from pbxwatch.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        sys.stderr.write(f"{err}\n")  # one "config error: ..." line per problem, as the CLI prints them
+        raise SystemExit(2) from None
+    token = settings.relay.api_token
+    try:
+        check_bind(uvicorn_host() or settings.relay.host, token.get_secret_value() if token else None)
+    except BindRefused as err:
+        sys.stderr.write(f"error: {err}\n")
+        raise SystemExit(1) from None
+    return create_app(settings)
+
+
+def uvicorn_host() -> str | None:
+    """The `--host` of the `uvicorn` command line this factory runs under (its click context), if any."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    under_uvicorn = ctx is not None and getattr(ctx.command.callback, "__module__", None) == "uvicorn.main"
+    host = ctx.params.get("host") if ctx is not None and under_uvicorn else None
+    return host if isinstance(host, str) else None

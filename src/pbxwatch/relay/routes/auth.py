@@ -6,15 +6,22 @@ import html
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from pbxwatch.relay.context import ApiToken, Ctx
-from pbxwatch.relay.errors import RelayError
+from pbxwatch.relay.errors import InvalidState, RelayError
 from pbxwatch.relay.schemas import AuthUrl
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ewelink auth"])
+
+NEW_LINK = ("Get a new link from GET /ewelink-auth-url (or `pbxwatch ewelink auth-url`), log in, and open "
+            "the address the page redirects to")
+MISSING_STATE = (
+    "The callback needs the state=... value this service put in the authorization link, as well as "
+    f"code=...: add &state=... from the redirect address. {NEW_LINK}."
+)
 
 
 @router.get("/ewelink-auth-url", dependencies=[ApiToken])
@@ -35,14 +42,25 @@ def _page(title: str, text: str, status: int) -> HTMLResponse:
 @router.get("/ewelink-callback", response_class=HTMLResponse, include_in_schema=False)
 async def callback(
     ctx: Ctx,
+    request: Request,
     code: Annotated[str, Query(min_length=1, max_length=200)],
     region: Annotated[Literal["cn", "as", "us", "eu"] | None, Query()] = None,
     state: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
-    """Exchange the code from the authorization redirect and save the token file (runbook §5)."""
+    """Exchange the code from the authorization redirect and save the token file (runbook §5).
+
+    The `state` must be one this service issued in an auth URL and not used yet: without it anyone who
+    reaches this endpoint could put their own eWeLink account in place of ours."""
+    client = request.client.host if request.client else "?"
+    if not state:
+        log.warning("eWeLink callback refused (from %s): no state; nothing written", client)
+        return _page("eWeLink authorization refused", MISSING_STATE, 400)
     try:
         chosen = region or ctx.settings.ewelink.region
         await ctx.service.call(lambda: ctx.service.cloud.exchange_code(code, chosen, state))
+    except InvalidState as err:
+        log.warning("eWeLink callback refused (from %s): %s; nothing written", client, err.message)
+        return _page("eWeLink authorization refused", f"{err.message}. {NEW_LINK}", err.http_status)
     except RelayError as err:
         log.error("eWeLink authorization failed: %s", err.message)  # noqa: TRY400 - one line, no traceback
         return _page("eWeLink authorization failed", f"{err.message} Open a new authorization link.",
