@@ -393,6 +393,7 @@ class EWeLinkClient:
             return await self._send_bearer(tokens, method, path, body, params)
         except AccessTokenRejected as err:
             log.error(MSG_TOKENS_EXPIRED)  # noqa: TRY400 - the seed line alone; the error goes to the caller
+            await self._keeper.mark_dead(tokens, "the cloud rejected the access token right after a refresh")
             raise self._revoked(err) from err
 
     async def _send_bearer(self, tokens: TokenSet, method: str, path: str, body: Mapping[str, Any] | None,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from pbxwatch.ewelink import errors
-from pbxwatch.ewelink.models import TokenSet, TokenStatus
+from pbxwatch.ewelink.models import TokenSet, TokenStatus, ms_to_datetime
 from pbxwatch.ewelink.tokens import Fingerprint, TokenFile, status_of
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,10 @@ class TokenKeeper:
         if tokens is None:
             log.error(MSG_NO_ACCESS_TOKEN)
             raise errors.TokenMissingError(f"no eWeLink tokens ({self.file.path} missing): authorize first")
-        if tokens.refresh_expired(self.now_ms()):
+        if tokens.dead or tokens.refresh_expired(self.now_ms()):
             log.error(MSG_TOKENS_EXPIRED)
-            raise errors.TokensExpiredError("eWeLink tokens expired: authorize again")
+            why = f" ({tokens.dead})" if tokens.dead else ""
+            raise errors.TokensExpiredError(f"eWeLink tokens expired{why}: authorize again")
         return tokens
 
     def needs_refresh(self, tokens: TokenSet) -> bool:
@@ -116,15 +118,43 @@ class TokenKeeper:
             if still_fresh and (current.access_token != stale.access_token or not force):
                 self.adopt(current)
                 return current
-            if current.refresh_expired(now):
+            if current.dead or current.refresh_expired(now):
                 log.error(MSG_TOKENS_EXPIRED)
                 raise errors.TokensExpiredError("eWeLink refresh token expired: authorize again")
             try:
                 fresh = await post(current, now)
-            except errors.TokensExpiredError:
+            except errors.TokensExpiredError as err:
                 log.error(MSG_TOKENS_EXPIRED)  # noqa: TRY400 - the seed line alone; the error goes to the caller
+                self._bury(current, f"the cloud refused the refresh token{_cloud_words(err)}")
                 raise
+            # the cloud has rotated the pair: the new one is on disk (atomically) before anyone uses it
             self.file.write(fresh)
             self.adopt(fresh)
             log.info("eWeLink access token refreshed (region %s)", fresh.region)
             return fresh
+
+    async def mark_dead(self, rejected: TokenSet, reason: str) -> None:
+        """Record in the token file that the cloud proved ``rejected`` dead, unless the file meanwhile holds
+        other tokens (a new login, another process's refresh)."""
+        async with self._lock, self.file.locked():
+            current = self.file.read()
+            if current is not None and current.refresh_token == rejected.refresh_token:
+                self._bury(current, reason)
+
+    def _bury(self, tokens: TokenSet, reason: str) -> None:
+        """Write the dead mark (the caller holds the lock); every status reader shows `expired` from now."""
+        when = ms_to_datetime(self.now_ms()).strftime("%Y-%m-%d %H:%M UTC")
+        dead = replace(tokens, dead=f"{reason}, {when}")
+        self.file.write(dead)
+        self.adopt(dead)
+        log.error("eWeLink tokens are dead: %s; authorize again (GET /ewelink-auth-url)", reason)
+
+
+def _cloud_words(err: errors.EWeLinkError) -> str:
+    """`` (error 405: can't find the account with this rt!)`` — the cloud's own answer."""
+    parts = [f"HTTP {err.http_status}" if err.http_status not in (None, 200) else "",
+             f"error {err.code}" if err.code else ""]
+    said = " / ".join(p for p in parts if p)
+    if err.vendor_message:
+        said = f"{said}: {err.vendor_message}" if said else err.vendor_message
+    return f" ({said})" if said else ""

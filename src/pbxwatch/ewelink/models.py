@@ -34,17 +34,23 @@ class TokenSet:
     rt_expires_ms: int
     region: str
     obtained_at_ms: int
+    #: why the cloud proved these tokens dead (refresh refused, 401 after a refresh); None while usable
+    dead: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The flat JSON object of the token file, with the seed's field names."""
-        return {
+        """The flat JSON object of the token file, with the seed's field names (and pbxwatch's status)."""
+        data: dict[str, Any] = {
             "accessToken": self.access_token,
             "refreshToken": self.refresh_token,
             "atExpiredTime": self.at_expires_ms,
             "rtExpiredTime": self.rt_expires_ms,
             "region": self.region,
             "obtainedAt": self.obtained_at_ms,
+            "status": "dead" if self.dead else "ok",
         }
+        if self.dead:
+            data["statusReason"] = self.dead
+        return data
 
     def access_expired(self, now_ms: int, margin_ms: int = 0) -> bool:
         return now_ms + margin_ms >= self.at_expires_ms
@@ -57,8 +63,9 @@ class TokenSet:
 class TokenStatus:
     """What an operator may see about the tokens: state by the refresh token, expiry times, never a token.
 
-    ``state``: ``valid``; ``expiring`` (refresh token expires within 7 days); ``expired``; ``missing``
-    (no file, or an unusable one — then ``problem`` says why).
+    ``state``: ``valid``; ``expiring`` (refresh token expires within 7 days); ``expired`` (by time, or
+    proved dead by the cloud — then ``problem`` says how); ``missing`` (no file, or an unusable one —
+    then ``problem`` says why).
     """
 
     state: TokenState
@@ -77,6 +84,8 @@ class TokenStatus:
             return f"missing ({self.problem})" if self.problem else "missing"
         days = self.days_left or 0.0
         when = self.refresh_expires_at.strftime("%Y-%m-%d %H:%M UTC") if self.refresh_expires_at else "?"
+        if self.state == "expired" and self.problem:
+            return f"expired ({self.problem}): authorize again"
         if self.state == "expired":
             return f"expired (refresh token expired {when}): authorize again"
         if self.state == "expiring":

@@ -70,7 +70,8 @@ async def flock_async(lock_path: Path, wait_limit: float = LOCK_TIMEOUT_S) -> As
 
 
 def write_private_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` atomically: temp file (0600) in the same directory, fsync, rename."""
+    """Write ``payload`` atomically: temp file (0600) in the same directory, fsync, rename, fsync the
+    directory. A crash at any point leaves either the old file or the new one, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -84,6 +85,16 @@ def write_private_json(path: Path, payload: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable: after a power loss the file holds the new pair, not the old one."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def parse_tokens(raw: str, path: Path) -> TokenSet:
@@ -100,10 +111,14 @@ def parse_tokens(raw: str, path: Path) -> TokenSet:
     if bad:
         raise TokenFileError(f"token file {path} lacks valid {', '.join(bad)}: {hint}")
     obtained = data.get("obtainedAt")
+    dead = None
+    if data.get("status") == "dead":
+        reason = data.get("statusReason")
+        dead = reason if isinstance(reason, str) and reason else "the eWeLink cloud refused these tokens"
     return TokenSet(access_token=data["accessToken"], refresh_token=data["refreshToken"],
                     at_expires_ms=data["atExpiredTime"], rt_expires_ms=data["rtExpiredTime"],
                     region=data["region"],
-                    obtained_at_ms=obtained if isinstance(obtained, int) else 0)
+                    obtained_at_ms=obtained if isinstance(obtained, int) else 0, dead=dead)
 
 
 def status_of(tokens: TokenSet | None, now_ms: int, problem: str | None = None) -> TokenStatus:
@@ -112,7 +127,9 @@ def status_of(tokens: TokenSet | None, now_ms: int, problem: str | None = None) 
         return TokenStatus(state="missing", problem=problem)
     left_ms = tokens.rt_expires_ms - now_ms
     state: TokenState
-    if left_ms <= 0:
+    if tokens.dead:
+        state, problem = "expired", tokens.dead
+    elif left_ms <= 0:
         state = "expired"
     elif left_ms < EXPIRING_WITHIN_MS:
         state = "expiring"
@@ -123,8 +140,9 @@ def status_of(tokens: TokenSet | None, now_ms: int, problem: str | None = None) 
         access_expires_at=ms_to_datetime(tokens.at_expires_ms),
         refresh_expires_at=ms_to_datetime(tokens.rt_expires_ms),
         obtained_at=ms_to_datetime(tokens.obtained_at_ms) if tokens.obtained_at_ms else None,
-        access_valid=not tokens.access_expired(now_ms) and left_ms > 0,
+        access_valid=not tokens.access_expired(now_ms) and left_ms > 0 and not tokens.dead,
         days_left=left_ms / MS_PER_DAY,
+        problem=problem,
     )
 
 

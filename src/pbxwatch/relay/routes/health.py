@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from pbxwatch.db.engine import describe
+from pbxwatch.ewelink import MSG_TOKENS_EXPIRED
 from pbxwatch.relay.cloud import TokenState
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.metrics import CONTENT_TYPE
@@ -31,7 +32,10 @@ async def health(ctx: Ctx) -> JSONResponse:
         database = "down"
         problems.append(f"database unavailable: {describe(err)}")
     token = service.token_state()
-    if token in (TokenState.MISSING, TokenState.EXPIRED):
+    if token is TokenState.EXPIRED:
+        problems.append(f"{MSG_TOKENS_EXPIRED}: eWeLink token expired or refused by the cloud; "
+                        "authorize via GET /ewelink-auth-url")
+    elif token is TokenState.MISSING:
         problems.append(f"eWeLink token {token.value}: authorize via GET /ewelink-auth-url")
     elif token is TokenState.EXPIRING:
         problems.append("eWeLink refresh token expires within 7 days: authorize again soon")
