@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import time
@@ -110,25 +109,22 @@ def _show_once(settings: Settings, *, as_json: bool) -> None:
             return await fleet_status(db)
 
     rows = run(body)
-    beat = _heartbeat(settings)
+    liveness, beat = _monitor(settings)
     if as_json:
-        print_json({"monitor": beat, "units": [r.as_json() for r in rows]})
+        print_json({"monitor": beat, "monitor_state": {"state": liveness.state, "detail": liveness.detail,
+                                                       "heartbeat_age_seconds": liveness.age_seconds},
+                    "units": [r.as_json() for r in rows]})
         return
     console.print(_table(rows))
-    if beat:
-        console.print(f"monitor: {beat.get('role')} (pid {beat.get('pid')}, heartbeat {beat.get('at')})")
-    else:
-        console.print("monitor: no heartbeat (not running?)")
+    console.print(f"monitor: {liveness.describe()}", style="red" if liveness.trouble else None, markup=False,
+                  highlight=False)
 
 
-def _heartbeat(settings: Settings) -> dict[str, Any] | None:
-    from pbxwatch.monitor.service import heartbeat_path
+def _monitor(settings: Settings) -> tuple[Any, dict[str, Any] | None]:
+    """The monitor's liveness (heartbeat age, and whether its pid really runs a pbxwatch monitor)."""
+    from pbxwatch.monitor.liveness import monitor_liveness
 
-    try:
-        data = json.loads(heartbeat_path(settings).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return monitor_liveness(settings)
 
 
 def _table(rows: list[Any]) -> Table:

@@ -155,4 +155,6 @@ class Health(BaseModel):
     token: Literal["valid", "expiring", "expired", "missing"]
     last_cloud_call: LastCloudCall | None
     overdue_on: int
+    #: the monitor on this host by its heartbeat and pid: active, standby, stopped, dead, stale, none
+    monitor: Literal["active", "standby", "stopped", "dead", "stale", "none"] = "none"
     problems: list[str]

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pbxwatch.db.engine import describe
 from pbxwatch.ewelink import MSG_TOKENS_EXPIRED
+from pbxwatch.monitor.liveness import monitor_liveness
 from pbxwatch.relay.cloud import TokenState
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.metrics import CONTENT_TYPE
@@ -22,7 +23,8 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def health(ctx: Ctx) -> JSONResponse:
-    """200 `ok` or `degraded` (token, last cloud call, overdue "on"s); 503 only when the database is down."""
+    """200 `ok` or `degraded` (token, last cloud call, overdue "on"s, a monitor that died); 503 only when the
+    database is down."""
     service, problems = ctx.service, []
     try:
         await ctx.reconciler.refresh_overdue()
@@ -48,15 +50,19 @@ async def health(ctx: Ctx) -> JSONResponse:
     overdue = len(ctx.reconciler.overdue)
     if overdue:
         problems.append(f"{overdue} relay(s) overdue to switch back on")
+    monitor, _ = monitor_liveness(ctx.settings)
+    if monitor.trouble:
+        problems.append(f"monitor {monitor.describe()}")
     degraded = database == "down" or overdue > 0 or token in (TokenState.MISSING, TokenState.EXPIRED) or (
         last is not None and not last.ok
-    )
+    ) or monitor.trouble
     body = Health(
         status="degraded" if degraded or field_failure else "ok",
         database=database,
         token=token.value,
         last_cloud_call=LastCloudCall(at=last.at, ok=last.ok, error=last.error) if last else None,
         overdue_on=overdue,
+        monitor=monitor.state,
         problems=problems,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if database == "down" else 200)
