@@ -8,9 +8,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from pbxwatch.config import SYSTEM_CONFIG_ENV
+
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_") or k == SYSTEM_CONFIG_ENV}
     env["COLUMNS"] = "200"  # rich tables: no truncated cells in assertions
     env.update(extra or {})
     return env

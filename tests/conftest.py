@@ -1,16 +1,20 @@
-"""Shared fixtures: throwaway databases on the real PostgreSQL server, and SQLite files."""
+"""Shared fixtures: throwaway databases on the real PostgreSQL server, and SQLite files; and the guard
+that keeps every test off the machine's own pbxwatch paths."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from pbxwatch.config import SYSTEM_CONFIG_ENV
 from pbxwatch.db.engine import Database
 from pbxwatch.db.migrate import upgrade_url
 
@@ -18,6 +22,48 @@ from pbxwatch.db.migrate import upgrade_url
 PG_ADMIN_URL = os.environ.get("PBXWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 pytest_plugins: list[str] = ["tests.relay_fixtures", "tests.cloud_fixtures", "tests.fleet_fixtures"]
+
+# ---- no test reads or writes the machine's pbxwatch paths ------------------------------------------
+
+#: where an installed pbxwatch keeps its config, pid/heartbeat files and logs
+SYSTEM_PATHS = ("/etc/pbxwatch", "/run/pbxwatch", "/var/log/pbxwatch")
+_AUDITED = {"open", "os.mkdir", "os.remove", "os.rename", "os.replace", "os.rmdir", "os.listdir", "os.scandir"}
+#: system paths touched by this process since the last test ended (the guard fails that test)
+touched: list[str] = []
+
+
+def _system_path(arg: Any) -> str | None:
+    if not isinstance(arg, str | bytes | os.PathLike):
+        return None
+    path = os.path.abspath(os.fsdecode(arg))
+    return path if any(path == p or path.startswith(p + "/") for p in SYSTEM_PATHS) else None
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    """Refuse (and remember: callers may swallow the OSError) any file operation on a system path."""
+    if event not in _AUDITED:
+        return
+    for arg in args[:2]:
+        path = _system_path(arg)
+        if path is not None:
+            touched.append(f"{event} {path}")
+            raise PermissionError(f"a test touched the system path {path} ({event})")
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture(autouse=True)
+def private_system_paths(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test: no system config file (`PBXWATCH_SYSTEM_CONFIG` empty, kept by the subprocess helpers),
+    its own HOME; afterwards, fail it if this process touched a system path."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv(SYSTEM_CONFIG_ENV, "")
+    monkeypatch.setenv("HOME", str(home))
+    touched.clear()
+    yield home
+    found, touched[:] = list(touched), []
+    assert not found, f"the test touched system paths: {found}"
 
 
 async def _admin(sql: str) -> None:

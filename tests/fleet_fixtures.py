@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pbxwatch.config import SYSTEM_CONFIG_ENV
 from pbxwatch.probe import ProbeOptions, SshProber
 from pbxwatch.sim.fleet import SimFleet
 
@@ -56,7 +57,7 @@ class FleetProcess:
     state_dir: Path
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_") or k == SYSTEM_CONFIG_ENV}
         env.update(PBXWATCH_SSH_USERNAME="pbxwatch", PBXWATCH_SSH_KEY_FILE=str(self.state_dir / "client_key"),
                    PBXWATCH_SSH_KNOWN_HOSTS=str(self.state_dir / "known_hosts"),
                    PBXWATCH_SSH_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),

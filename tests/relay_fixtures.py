@@ -195,7 +195,8 @@ class RelayEnv:
         from urllib.parse import parse_qs, urlsplit
 
         auth_url = self.get("/ewelink-auth-url").json()["auth_url"]
-        return parse_qs(urlsplit(auth_url).query)["state"][0]
+        state: str = parse_qs(urlsplit(auth_url).query)["state"][0]
+        return state
 
     def cycle_state(self, cycle_id: str) -> str:
         state: str = self.get(f"/power-cycle/{cycle_id}").json()["state"]

@@ -25,6 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pbxwatch.config import SYSTEM_CONFIG_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = (REPO / "README.md", REPO / "docs" / "RUNBOOK.ru.md")
 KINDS = ("pbxwatch ", "curl ", "python3 ", "./")
@@ -143,7 +145,7 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEnv]:
     assert _port_is_free(RELAY_PORT), f"port {RELAY_PORT} is busy: the runbook's commands need it for this test"
     work = tmp_path_factory.mktemp("docs")
     bin_dir = Path(sys.executable).parent
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_")}
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_") or k == SYSTEM_CONFIG_ENV}
     base_env["PATH"] = f"{bin_dir}:{base_env.get('PATH', '')}"
     base_env["COLUMNS"] = "200"
     started: list[subprocess.Popen[str]] = []

@@ -25,6 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import insert, select
 
+from pbxwatch.config import SYSTEM_CONFIG_ENV
 from pbxwatch.db.engine import Database
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
 from pbxwatch.sim.cloud import SimCloud
@@ -68,7 +69,7 @@ class World:
         return f"http://127.0.0.1:{self.relay_port}"
 
     def env(self, run_dir: str = "run", **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_") or k == SYSTEM_CONFIG_ENV}
         env.update({
             "PBXWATCH_DATABASE_URL": self.db_url, "PBXWATCH_LOG_DIR": str(self.tmp / "logs"),
             "PBXWATCH_RUN_DIR": str(self.tmp / run_dir), "PBXWATCH_RELAY_PORT": str(self.relay_port),

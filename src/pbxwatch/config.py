@@ -1,9 +1,11 @@
 """Configuration (SPEC §9): one TOML file, overridden by environment variables.
 
 Search order for the file: `--config`, else `PBXWATCH_CONFIG`, else `./pbxwatch.toml`, else
-`/etc/pbxwatch/pbxwatch.toml`; with none the defaults work for the quick start. Environment variables
-(exact names in `ENV_KEYS`) override the file. Secrets may also come from `<NAME>_FILE` paths. Every value
-is validated at start; each problem is reported as one line naming the setting and where it came from.
+the system file `/etc/pbxwatch/pbxwatch.toml` (`PBXWATCH_SYSTEM_CONFIG` names another one, or none when
+empty: the test suite uses it so that no test ever reads an operator's file); with none the defaults work.
+Environment variables (exact names in `ENV_KEYS`) override the file. Secrets may also come from
+`<NAME>_FILE` paths. Every value is validated at start; each problem is reported as one line naming the
+setting and where it came from.
 Requirements are checked per command (`Settings.require_*`), so `db upgrade` needs no eWeLink app.
 
 Relative paths (`log_dir`, `run_dir`, `ewelink.token_file`, `ssh.key_file`, ...) are made absolute once, at
@@ -28,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 DEFAULT_CONFIG_PATHS = (Path("pbxwatch.toml"), Path("/etc/pbxwatch/pbxwatch.toml"))
 CONFIG_ENV = "PBXWATCH_CONFIG"
+SYSTEM_CONFIG_ENV = "PBXWATCH_SYSTEM_CONFIG"
 REGIONS = ("cn", "as", "us", "eu")
 
 # The exact environment names of SPEC §9 and the TOML key each one overrides.
@@ -298,7 +301,15 @@ def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path 
         if not path.is_file():
             raise ConfigError(f"config file {path} ({CONFIG_ENV}) does not exist")
         return path
-    return next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
+    return next((p for p in _search_paths(environ) if p.is_file()), None)
+
+
+def _search_paths(environ: Mapping[str, str]) -> tuple[Path, ...]:
+    """`./pbxwatch.toml`, then the system file (`PBXWATCH_SYSTEM_CONFIG` replaces it; empty = none)."""
+    local, system = DEFAULT_CONFIG_PATHS
+    if SYSTEM_CONFIG_ENV in environ:
+        return (local, Path(environ[SYSTEM_CONFIG_ENV])) if environ[SYSTEM_CONFIG_ENV] else (local,)
+    return (local, system)
 
 
 def _read_secret_file(path_text: str, origin: str) -> str:
