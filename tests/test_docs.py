@@ -107,6 +107,15 @@ class DocsEnv:
         code: str = reply.json()["code"]
         return code
 
+    def state(self) -> str:
+        """The `state` of a fresh auth URL of the running relay service (the runbook's section 4)."""
+        from urllib.parse import parse_qs, urlsplit
+
+        reply = httpx.get(f"http://localhost:{RELAY_PORT}/ewelink-auth-url")
+        reply.raise_for_status()
+        state: str = parse_qs(urlsplit(reply.json()["auth_url"]).query)["state"][0]
+        return state
+
     def host_args(self, index: int = 0) -> str:
         _, address, port = self.hosts[index]
         return f"{address} --port {port}"
@@ -232,8 +241,8 @@ def _plan(docs: DocsEnv) -> list[tuple[str, Check, bool]]:
             False,
         ),
         (
-            'curl "http://localhost:8010/ewelink-callback/?code=ВАШ_CODE&region=eu"',
-            ('curl -sf "http://localhost:8010/ewelink-callback/?code={code}&region=eu"', 0, ""),
+            'curl "http://localhost:8010/ewelink-callback/?code=ВАШ_CODE&region=eu&state=ВАШ_STATE"',
+            ('curl -sf "http://localhost:8010/ewelink-callback/?code={code}&region=eu&state={state}"', 0, ""),
             False,
         ),
         (
@@ -299,6 +308,8 @@ def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> N
         command = template
         if "{code}" in template:  # codes live 30 s: fetch one right before the command that uses it
             command = template.replace("{code}", docs_env.code())
+        if "{state}" in template:  # the state the service put in its auth URL, as the redirect carries it
+            command = command.replace("{state}", docs_env.state())
         result = docs_env.run(command, cwd=REPO if in_repo else None)
         shown = f"{doc}\n$ {command}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
         assert result.returncode == expected_code, shown

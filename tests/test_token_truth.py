@@ -3,14 +3,19 @@ token file's status, `/health` (degraded, with the seed's message), the metric, 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pbxwatch.sim.cloud_state import Fault
-from tests.cli_helpers import pbxwatch
-from tests.relay_fixtures import RelayEnv
+from tests.cli_helpers import clean_env, pbxwatch
+from tests.relay_fixtures import RelayEnv, wait_for
 
 SEED_EXPIRED = "Токены истекли, нужна повторная авторизация"
 
@@ -90,3 +95,55 @@ def test_a_seed_token_file_without_a_status_is_still_valid(relay_env: RelayEnv, 
     relay_env.token_file.write_text(json.dumps({**data, **extra}))
     assert _cli_token(relay_env, tmp_path)[0] == 0
     assert relay_env.http.get(relay_env.url + "/health").json()["token"] == "valid"
+
+
+def _serve(relay: RelayEnv) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "relay", "serve"], cwd=relay.tmp,
+                            env=clean_env(relay.env_vars()), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def answers() -> bool:
+        assert proc.poll() is None, "relay serve exited"
+        with contextlib.suppress(httpx.HTTPError):
+            return relay.http.get(relay.url + "/health").status_code == 200
+        return False
+
+    wait_for(answers, "relay serve to answer /health")
+    return proc
+
+
+def test_a_relay_killed_in_the_middle_of_a_refresh_does_not_show_the_lost_tokens_as_valid(
+    relay_env: RelayEnv, tmp_path: Path
+) -> None:
+    """SIGKILL while the cloud is answering a refresh: the cloud rotated the pair, the new one died with
+    the process. The file still holds the old pair, intact; the first use proves it dead and says so."""
+    relay_env.add_unit("101", "1000aaaa01", last_status="online")
+    proc = _serve(relay_env)
+    try:
+        relay_env.authorize()
+        before = relay_env.token_file.read_text(encoding="utf-8")
+        relay_env.sim.state.expire_tokens(access=True)  # the next call gets 401 and refreshes
+        relay_env.sim.inject(Fault(kind="slow", path="/v2/user/refresh", delay=1.5))
+        caller = threading.Thread(target=_post_quietly, args=(relay_env,), daemon=True)
+        caller.start()
+        wait_for(lambda: relay_env.sim.requests("/v2/user/refresh"), "the refresh to reach the cloud")
+        proc.kill()
+        proc.wait(30)
+        wait_for(lambda: relay_env.sim.state.refreshes == 1, "the cloud to rotate the pair")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+    assert relay_env.token_file.read_text(encoding="utf-8") == before  # never half-written
+    proc = _serve(relay_env)
+    try:
+        reply = relay_env.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
+        assert reply.status_code == 503 and reply.json()["error"] == "ewelink_tokens_expired", reply.text
+        _assert_dead_everywhere(relay_env, tmp_path, "the cloud refused the refresh token")
+    finally:
+        proc.kill()
+        proc.wait(30)
+
+
+def _post_quietly(relay: RelayEnv) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
