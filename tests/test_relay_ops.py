@@ -46,7 +46,7 @@ def test_relay_cycle_by_unit(relay: RelayEnv, tmp_path: Path) -> None:
 
 
 def test_relay_commands_print_one_line_errors(relay: RelayEnv, tmp_path: Path) -> None:
-    wrong = pbxwatch("relay", "off", "1000aaaa01", cwd=tmp_path, env=cli_env(relay, PBXWATCH_RELAY_API_TOKEN="bad"))
+    wrong = pbxwatch("relay", "off", "1000aaaa01", cwd=tmp_path, env=cli_env(relay, PBXWATCH_RELAY_API_TOKEN="a-wrong-api-token-0123456789"))
     assert wrong.returncode == 1
     assert wrong.stderr.strip().splitlines() == [
         "error: relay service: missing or wrong API token (send Authorization: Bearer <token>) (unauthorized)"]

@@ -1,7 +1,8 @@
 """The relay service: `create_app(settings)` for uvicorn (`pbxwatch relay serve` runs it on port 8010).
 
-`pbxwatch relay serve` is the supported way to run it (it checks the bind address and sets up logging);
-`from_environment` is a zero-argument factory for `uvicorn --factory`.
+`pbxwatch relay serve` is the supported way to run it (it sets up logging); `from_environment` is a
+zero-argument factory for `uvicorn --factory`. Both run the same bind check, and the app's `LoopbackGuard`
+refuses off-loopback requests without an API token however the server was started.
 """
 
 from __future__ import annotations
