@@ -46,10 +46,9 @@ class TokenSet:
             "rtExpiredTime": self.rt_expires_ms,
             "region": self.region,
             "obtainedAt": self.obtained_at_ms,
-            "status": "dead" if self.dead else "ok",
         }
-        if self.dead:
-            data["statusReason"] = self.dead
+        if self.dead:  # usable tokens keep the seed's exact format
+            data["status"], data["statusReason"] = "dead", self.dead
         return data
 
     def access_expired(self, now_ms: int, margin_ms: int = 0) -> bool:
