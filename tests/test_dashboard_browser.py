@@ -11,6 +11,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -46,7 +47,10 @@ async def start_stack(w: World) -> None:
     async with httpx.AsyncClient(timeout=5) as http:
         await eventually(lambda: _answers(http, f"{w.relay_url}/health"), what="relay service up")
         code = w.cloud.issue_code(f"{w.relay_url}/ewelink-callback/", region="eu")
-        reply = await http.get(f"{w.relay_url}/ewelink-callback/", params={"code": code, "region": "eu"})
+        issued = await http.get(f"{w.relay_url}/ewelink-auth-url", headers={"Authorization": f"Bearer {API_TOKEN}"})
+        state = parse_qs(urlsplit(issued.json()["auth_url"]).query)["state"][0]  # the callback needs it
+        reply = await http.get(f"{w.relay_url}/ewelink-callback/",
+                               params={"code": code, "region": "eu", "state": state})
         assert reply.status_code == 200, reply.text
     w.start_monitor(PBXWATCH_OFF_SECONDS=OFF_SECONDS)
 
