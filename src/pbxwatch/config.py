@@ -71,9 +71,16 @@ ENV_KEYS: dict[str, str] = {
     "PBXWATCH_MAX_AUTO_CYCLES_PER_HOUR": "monitor.max_auto_cycles_per_hour",
     "PBXWATCH_DRY_RUN": "monitor.dry_run",
     "PBXWATCH_UI_LANGUAGE": "ui.language",
+    "PBXWATCH_METRICS": "monitor.metrics",
+    "PBXWATCH_METRICS_PORT": "monitor.metrics_port",
+    "PBXWATCH_NOTIFY_URLS": "notify.urls",
+    "PBXWATCH_NOTIFY_LANGUAGE": "notify.language",
+    "PBXWATCH_NOTIFY_MIN_LEVEL": "notify.min_level",
 }
 KEY_ENV = {key: env for env, key in ENV_KEYS.items()}
-SECRET_KEYS = frozenset({"ewelink.app_secret", "relay.api_token", "ssh.password"})
+SECRET_KEYS = frozenset({"ewelink.app_secret", "relay.api_token", "ssh.password", "notify.urls"})
+MASKED_KEYS = SECRET_KEYS | {"notify.routes"}  # apprise URLs carry bot tokens and passwords
+LOOPBACK_HOSTS = ("127.", "::1", "localhost")
 
 
 class ConfigError(Exception):
@@ -149,6 +156,16 @@ class MonitorSettings(_Section):
     max_cycles_per_unit_per_day: int = Field(default=3, ge=0)
     max_auto_cycles_per_hour: int = Field(default=20, ge=0)
     dry_run: bool = False
+    metrics: bool = True  # Prometheus /metrics of the monitor
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port (written to the heartbeat)
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        if not value.startswith(LOOPBACK_HOSTS):
+            raise ValueError("the monitor's /metrics has no authentication: bind it to a loopback address")
+        return value
 
     @field_validator("relay_url")
     @classmethod
@@ -162,6 +179,51 @@ class UiSettings(_Section):
     """The web dashboard (served by the relay service under `/`)."""
 
     language: Literal["ru", "en"] = "ru"
+
+
+NotifyLevel = Literal["info", "warning", "critical"]
+
+
+def _url_list(value: Any) -> Any:
+    """URLs from TOML (a list), an environment variable or a `*_FILE` (one per line, or comma-separated)."""
+    if isinstance(value, str):
+        return [u.strip() for line in value.splitlines() for u in line.split(",") if u.strip()]
+    return value
+
+
+class NotifyRoute(_Section):
+    """Which events go to which URLs: an empty `events` / `units` list means all of them."""
+
+    urls: list[str] = Field(default_factory=list)
+    urls_file: Path | None = None  # one URL per line, for secrets kept out of the TOML
+    events: list[str] = Field(default_factory=list)
+    units: list[str] = Field(default_factory=list)
+    min_level: NotifyLevel = "info"
+
+    _split = field_validator("urls", mode="before")(_url_list)
+
+    def all_urls(self) -> list[str]:
+        if self.urls_file is None:
+            return list(self.urls)
+        try:
+            return [*self.urls, *_url_list(self.urls_file.read_text(encoding="utf-8"))]
+        except OSError as err:
+            raise ConfigError(f"notify.routes urls_file {self.urls_file}: cannot read it: {err.strerror}") from err
+
+
+class NotifySettings(_Section):
+    urls: list[str] = Field(default_factory=list)  # every event at min_level or above goes to these
+    min_level: NotifyLevel = "warning"
+    routes: list[NotifyRoute] = Field(default_factory=list)
+    language: Literal["ru", "en"] = "ru"
+    reminder_interval: float = Field(default=3600.0, ge=0)  # repeats of a still-open incident; 0: never
+    unit_max_per_hour: int = Field(default=6, ge=1)  # a flapping unit cannot flood the channels
+    retry_attempts: int = Field(default=8, ge=1, le=100)
+    retry_backoff: float = Field(default=5.0, gt=0)  # doubles per attempt, capped at 15 minutes
+    send_timeout: float = Field(default=20.0, gt=0)
+    poll_interval: float = Field(default=1.0, gt=0)
+
+    _split = field_validator("urls", mode="before")(_url_list)
 
 
 # Values read by `load_settings` and handed to the sources below (a context variable, not a global:
@@ -195,6 +257,7 @@ class Settings(BaseSettings):
     ssh: SshSettings = SshSettings()
     monitor: MonitorSettings = MonitorSettings()
     ui: UiSettings = UiSettings()
+    notify: NotifySettings = NotifySettings()
 
     @field_validator("database_url")
     @classmethod
@@ -250,7 +313,7 @@ class LoadedSettings:
         """(dotted key, display value with secrets masked, source) for every setting."""
         for key, value in _flatten(self.settings.model_dump()).items():
             shown = "" if value is None else str(value)
-            if key in SECRET_KEYS and value is not None:
+            if key in MASKED_KEYS and value:
                 shown = "********"
             if key == "database_url":
                 shown = mask_url(shown)

@@ -30,6 +30,7 @@ from pbxwatch.domain.watchdog import (
     decide,
     relay_checked,
 )
+from pbxwatch.monitor.events import EventSink, NoEvents
 from pbxwatch.monitor.leader import DB_ERRORS, Leadership
 from pbxwatch.monitor.ports import (
     Prober,
@@ -73,8 +74,10 @@ class Monitor:
         relay: RelayPort,
         leadership: Leadership,
         clock: Clock = utc_now,
+        events: EventSink | None = None,
     ) -> None:
         self.options, self.policy = options, options.policy
+        self.events: EventSink = events or NoEvents()
         self.store, self.prober, self.relay, self.leadership, self.clock = store, prober, relay, leadership, clock
         self.units: dict[str, Unit] = {}
         self.states: dict[str, UnitState] = {}
@@ -101,6 +104,7 @@ class Monitor:
         while not stop.is_set():
             if not await self.leadership.acquire(stop):
                 break
+            self.events.took_lead(bool(getattr(self.leadership, "waited", False)), self.clock())
             demoted = await self._serve(stop)
             if not demoted:
                 break
@@ -300,11 +304,14 @@ class Monitor:
             else:
                 log.warning("mass outage over (%d units down): counting resumes", down)
             self.mass_outage = active
+            self.events.mass_outage(active, [n for n, (at, v) in self.latest.items()
+                                             if v is Verdict.DOWN and now - at <= window], now)
         return active
 
     def _commit(self, unit: Unit, decision: Decision, now: datetime) -> None:
         """Adopt a decision: remember the state, queue the rows it owes, start relay work it asks for."""
         number = unit.number
+        self.events.decided(unit, self.states[number], decision, now)
         self.states[number] = decision.state
         if decision.live is not None:
             self.writer.apply_live(number, decision.live)
@@ -381,6 +388,7 @@ class Monitor:
         self.states[number] = cycle_started(self.states[number], now)
         self.fleet_cycles = [*within(self.fleet_cycles, now, HOUR * 24), now]
         self.counters["cycles"] += 1
+        self.events.cycle_started(unit, self.states[number], cycle_id, now)
         log.warning("unit %s relay %s outlet %s: automatic power-cycle %s started (key %s)",
                     number, cycle.device_id, cycle.outlet, cycle_id, cycle.idempotency_key)
 

@@ -58,16 +58,17 @@ class AdvisoryLock:
         self._key = key
         self._conn: AsyncConnection | None = None
         self._said_unreachable = False  # one log line per outage, not one per attempt
+        self.waited = False  # the last acquire waited for another monitor (a standby taking over)
 
     async def acquire(self, halt: asyncio.Event) -> bool:
-        said_standby = False
+        said_standby = self.waited = False
         while not halt.is_set():
             if await self._try_lock():
                 log.info("monitor is active (advisory lock %#x taken)", self._key)
                 return True
             if not said_standby:
                 log.info("another monitor is active on this database: waiting as standby")
-                said_standby = True
+                said_standby = self.waited = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(halt.wait(), self._poll)
         return False

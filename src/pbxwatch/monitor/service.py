@@ -14,6 +14,10 @@ from pbxwatch.monitor.leader import AdvisoryLock, Leadership, SingleMonitor
 from pbxwatch.monitor.ports import Prober, RelayPort
 from pbxwatch.monitor.relay_http import HttpRelayPort
 from pbxwatch.monitor.store import MonitorStore
+from pbxwatch.notify.outbox import Outbox
+from pbxwatch.notify.routing import Routing
+from pbxwatch.notify.sender import Sender
+from pbxwatch.notify.sink import NoticeSink
 
 log = logging.getLogger("pbxwatch.monitor")
 
@@ -52,6 +56,15 @@ def default_relay(settings: Settings) -> RelayPort:
     return HttpRelayPort(settings.monitor.relay_url, api_token=token, timeout=RELAY_TIMEOUT_S)
 
 
+def notify_parts(settings: Settings, db: Database, clock: Clock) -> tuple[Outbox, Sender]:
+    """The outbox and its sender (the relay service runs the same pair for its own events)."""
+    n = settings.notify
+    box = Outbox(db, Routing.from_settings(n), n.language)
+    sender = Sender(box, attempts=n.retry_attempts, backoff=n.retry_backoff, timeout=n.send_timeout,
+                    poll=n.poll_interval, clock=clock)
+    return box, sender
+
+
 async def run_monitor(
     settings: Settings,
     stop: asyncio.Event,
@@ -77,17 +90,26 @@ async def run_monitor(
         leadership = lock or SingleMonitor()
     prober = prober or default_prober(settings)
     relay = relay or default_relay(settings)
+    options = options or options_from(settings)
+    notices = NoticeSink(settings.notify, options.policy)
+    box, sender = notify_parts(settings, db, clock)
     monitor = Monitor(
-        options or options_from(settings),
+        options,
         store=MonitorStore(db),
         prober=prober,
         relay=relay,
         leadership=leadership,
         clock=clock,
+        events=notices,
     )
+    quiet = asyncio.Event()  # the notification tasks end after the monitor's final flush
+    tasks = [asyncio.create_task(notices.run(quiet, box, clock, sender.wake.set)),
+             asyncio.create_task(sender.run(quiet))]
     try:
         await monitor.run(stop)
     finally:
+        quiet.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await prober.close()
         await relay.close()
         await db.dispose()

@@ -1,0 +1,122 @@
+"""Notifications from the monitor, end to end in-process: real PostgreSQL, the real outbox and sender,
+real apprise delivering `json://` to a real HTTP receiver on loopback. The story of each incident is
+asserted message by message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from pbxwatch.config import NotifySettings, Settings
+from pbxwatch.db.engine import Database
+from pbxwatch.domain.verdicts import Reason
+from pbxwatch.notify.tables import deliveries, incidents
+from tests.monitor_harness import FakeRelay, ScriptedProber, add_unit, eventually, live, running_monitor, settings_for
+from tests.notify_receivers import JsonReceiver, json_receiver  # noqa: F401 -- the fixture
+
+HUNG = Reason.CLI_HUNG
+
+
+def with_notify(settings: Settings, url: str, **notify: Any) -> Settings:
+    options = {"urls": [url], "min_level": "info", "poll_interval": 0.1, "retry_backoff": 0.2, **notify}
+    return settings.model_copy(update={"notify": NotifySettings.model_validate(options)})
+
+
+async def _online(db: Database, *numbers: str) -> bool:
+    for number in numbers:
+        row = await live(db, number)
+        if row is None or row["last_status"] != "online":
+            return False
+    return True
+
+
+async def test_hang_cycle_recovery_is_one_thread_of_three_messages(
+    db: Database, pg_url: str, tmp_path: Path, json_receiver: JsonReceiver
+) -> None:
+    await add_unit(db, "101", "127.0.1.5")
+    prober, relay = ScriptedProber(), FakeRelay()
+    settings = with_notify(settings_for(pg_url, tmp_path), json_receiver.url)
+    async with running_monitor(settings, prober, relay):
+        await eventually(lambda: _online(db, "101"), what="first check")
+        prober.reasons["127.0.1.5"] = HUNG
+        await json_receiver.wait_for(2)
+        prober.uptime["127.0.1.5"] = 0  # booted after the cycle
+        prober.reasons["127.0.1.5"] = Reason.OK
+        await json_receiver.wait_for(3)
+    assert json_receiver.titles() == [
+        "pbxwatch: 101 Enterprise 101 — АТС не отвечает",
+        "pbxwatch: 101 Enterprise 101 — перезагрузка по питанию",
+        "pbxwatch: 101 Enterprise 101 — АТС снова в сети",
+    ]
+    confirmed, started, recovered = (m["message"] for m in json_receiver.messages)
+    incident = confirmed.split(".")[0]
+    assert incident.startswith("Инцидент #")
+    assert started.startswith(incident) and recovered.startswith(incident + " закрыт")
+    assert "127.0.1.5:22" in confirmed and "cli_hung: scripted" in confirmed
+    assert "перезагрузит АТС по питанию" in confirmed  # what it will do next
+    assert "cycle-1" in started and "Помогла перезагрузка" in recovered
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(incidents))).mappings().all()
+        states = (await conn.execute(select(deliveries.c.state))).scalars().all()
+    assert len(rows) == 1 and rows[0]["closed_at"] is not None
+    assert states == ["sent"] * 3
+
+
+async def test_an_offline_relay_is_one_held_message_saying_the_site_lost_power(
+    db: Database, pg_url: str, tmp_path: Path, json_receiver: JsonReceiver
+) -> None:
+    await add_unit(db, "102", "127.0.1.6", device="dev2")
+    prober, relay = ScriptedProber(), FakeRelay(online={"dev2": False})
+    settings = with_notify(settings_for(pg_url, tmp_path), json_receiver.url, language="en")
+    async with running_monitor(settings, prober, relay):
+        await eventually(lambda: _online(db, "102"), what="first check")
+        prober.reasons["127.0.1.6"] = Reason.CONNECT_TIMEOUT
+        await json_receiver.wait_for(2)
+        await eventually(lambda: _lookups_at_least(relay, 3), what="the relay re-checked while still offline")
+        prober.reasons["127.0.1.6"] = Reason.OK
+        await json_receiver.wait_for(3)
+    assert json_receiver.titles() == [
+        "pbxwatch: 102 Enterprise 102 — PBX down",
+        "pbxwatch: 102 Enterprise 102 — power-cycle held",
+        "pbxwatch: 102 Enterprise 102 — PBX recovered",
+    ]
+    held = json_receiver.messages[1]["message"]
+    assert "relay dev2 is offline — the site has probably lost power or internet" in held
+    assert "checks the relay again in 0 s" in held or "checks the relay again" in held
+    assert "without a power-cycle" in json_receiver.messages[2]["message"]
+    assert relay.cycles == []
+
+
+async def test_a_mass_outage_is_one_grouped_message_not_one_per_unit(
+    db: Database, pg_url: str, tmp_path: Path, json_receiver: JsonReceiver
+) -> None:
+    hosts = {f"2{i:02d}": f"127.0.1.{20 + i}" for i in range(8)}
+    for number, host in hosts.items():
+        await add_unit(db, number, host)
+    prober, relay = ScriptedProber(), FakeRelay()
+    settings = with_notify(settings_for(pg_url, tmp_path), json_receiver.url, language="en")
+    async with running_monitor(settings, prober, relay):
+        await eventually(lambda: _online(db, *hosts), what="first sweep")
+        for host in hosts.values():
+            prober.reasons[host] = Reason.CONNECT_TIMEOUT
+        await json_receiver.wait_for(1)
+        await eventually(lambda: _checked_again(prober, hosts.values(), 6), what="several sweeps during the outage")
+        for host in hosts.values():
+            prober.reasons[host] = Reason.OK
+        await json_receiver.wait_for(2)
+        await eventually(lambda: _online(db, *hosts), what="all back")
+    assert json_receiver.titles() == ["pbxwatch: mass outage: 8 PBXes", "pbxwatch: mass outage over"]
+    body = json_receiver.messages[0]["message"]
+    assert "8 PBXes are down at once: 200, 201, 202, 203, 204, 205, 206, 207." in body
+    assert "power-cycles nothing" in body
+    assert relay.cycles == []
+
+
+async def _lookups_at_least(relay: FakeRelay, n: int) -> bool:
+    return relay.lookups >= n
+
+
+async def _checked_again(prober: ScriptedProber, hosts: Any, n: int) -> bool:
+    return all(prober.checks.get(h, 0) >= n for h in hosts)
