@@ -67,6 +67,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "ewelink": LazyCommand(
         "pbxwatch.cli.ewelink", "app", "eWeLink authorization: auth URL, code exchange, token status."
     ),
+    "notify": LazyCommand(
+        "pbxwatch.cli.notify", "app", "Notifications: send a test message to the configured channels (apprise URLs)."
+    ),
 }
 SIM_COMMANDS: dict[str, LazyCommand] = {
     "cloud": LazyCommand(
