@@ -21,7 +21,7 @@ from pbxwatch.db.migrate import upgrade_url
 # The server CI starts (see .ci/run); override to point the tests at another one.
 PG_ADMIN_URL = os.environ.get("PBXWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-pytest_plugins: list[str] = ["tests.relay_fixtures", "tests.cloud_fixtures", "tests.fleet_fixtures"]
+pytest_plugins: list[str] = ["tests.relay_fixtures", "tests.cloud_fixtures", "tests.fleet_fixtures", "tests.notify_receivers"]
 
 # ---- no test reads or writes the machine's pbxwatch paths ------------------------------------------
 

@@ -19,7 +19,7 @@ from pbxwatch.notify.routing import Routing
 from pbxwatch.notify.sender import Sender
 from pbxwatch.notify.tables import deliveries, outbox
 from tests.cli_helpers import pbxwatch
-from tests.notify_receivers import JsonReceiver, SmtpReceiver, json_receiver, smtp_receiver  # noqa: F401
+from tests.notify_receivers import JsonReceiver, SmtpReceiver
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from pbxwatch.db.engine import Database
 from pbxwatch.domain.verdicts import Reason
 from pbxwatch.notify.tables import deliveries, incidents
 from tests.monitor_harness import FakeRelay, ScriptedProber, add_unit, eventually, live, running_monitor, settings_for
-from tests.notify_receivers import JsonReceiver, json_receiver  # noqa: F401 -- the fixture
+from tests.notify_receivers import JsonReceiver
 
 HUNG = Reason.CLI_HUNG
 
