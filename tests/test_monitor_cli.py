@@ -43,7 +43,7 @@ async def test_status_json_and_table(db: Database, pg_url: str, tmp_path: Path) 
     await _cycled_and_held(db, pg_url, tmp_path)
     env = {"PBXWATCH_DATABASE_URL": pg_url, "PBXWATCH_RUN_DIR": str(tmp_path / "run")}
     done = await asyncio.to_thread(pbxwatch, "status", "--json", cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr  # Nagios CRITICAL: a unit offline, and the monitor stopped
     data = json.loads(done.stdout)
     units = {u["number"]: u for u in data["units"]}
     assert units["200"]["status"] == "offline" and units["200"]["action_done"] is True
@@ -52,9 +52,14 @@ async def test_status_json_and_table(db: Database, pg_url: str, tmp_path: Path) 
     assert (units["202"]["status"], units["202"]["failure_counter"], units["202"]["sip_ok"],
             units["202"]["sip_total"], units["202"]["disk_usage_percent"]) == ("online", 0, 2, 3, 17)
     assert data["monitor"]["role"] == "stopped"
+    assert units["200"]["state"] in {"boot grace", "offline"}  # just cycled: the grace may still run
+    assert (units["201"]["state"], units["202"]["state"]) == ("held", "online")
+    assert units["201"]["reason"] == "no_relay"
     table = await asyncio.to_thread(pbxwatch, "status", cwd=tmp_path, env=env)
-    assert table.returncode == 0, table.stderr
-    for text in ("200", "offline (cycled)", "skipped_no_relay", "no relay configured", "2/3", "17%", "online"):
+    assert table.returncode == 2, table.stderr
+    line_200 = next(line for line in table.stdout.splitlines() if line.startswith("200 "))
+    assert f" {units['200']['state']} " in line_200 and " yes " in line_200  # cycled
+    for text in ("skipped_no_relay", "no relay configured", "2/3", "17%", "online"):
         assert text in table.stdout, text
 
 

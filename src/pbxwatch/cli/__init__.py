@@ -38,9 +38,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "Run the watchdog: probe every active unit, record status and history, power-cycle dead PBXes.",
     ),
     "status": LazyCommand(
-        "pbxwatch.cli.monitor",
+        "pbxwatch.cli.status",
         "status",
-        "A table of all units: status, since, failure counter, disk, SIP ok/total, last action, hold reason.",
+        "Every unit's state and why, worst first, with a summary line; exit 0 ok, 1 warning, 2 critical.",
     ),
     "probe": LazyCommand(
         "pbxwatch.cli.probe", "probe", "Check one PBX: verdict, reason, uptime, disk, SIP totals and the peer table."

@@ -1,20 +1,16 @@
-"""`pbxwatch monitor` (the watchdog daemon), `pbxwatch status` and `pbxwatch units rearm`."""
+"""`pbxwatch monitor` (the watchdog daemon) and `pbxwatch units rearm` (`pbxwatch status` is cli/status.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-import time
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from pbxwatch.cli.common import cli_settings, console, fail, loaded_settings, open_database, print_json, run
-from pbxwatch.config import ConfigError, Settings
+from pbxwatch.cli.common import cli_settings, console, fail, loaded_settings, open_database, run
+from pbxwatch.config import ConfigError
 
 log = logging.getLogger("pbxwatch.monitor")
 
@@ -52,25 +48,6 @@ def monitor(ctx: typer.Context) -> None:
         fail(str(err), 2)
 
 
-def status(
-    ctx: typer.Context,
-    as_json: Json = False,
-    watch: Annotated[bool, typer.Option("--watch", help="Redraw every --interval seconds until Ctrl-C.")] = False,
-    interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between redraws.")] = 5.0,
-) -> None:
-    """A table of all units: status, since, failure counter, disk, SIP ok/total, last action, hold reason."""
-    settings = cli_settings(ctx)
-    if not watch:
-        _show_once(settings, as_json=as_json)
-        return
-    with contextlib.suppress(KeyboardInterrupt):
-        while True:
-            if not as_json:
-                console.clear()
-            _show_once(settings, as_json=as_json)
-            time.sleep(interval)
-
-
 def rearm(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="The enterprise number.", show_default=False)],
@@ -96,65 +73,3 @@ def rearm(
         console.print(f"unit {number} rearmed: the monitor may power-cycle it again if it is still down")
     else:
         console.print(f"unit {number} was not armed off (ewelink_action_done is already false): nothing to do")
-
-
-# ---- the status table ---------------------------------------------------------------------------
-
-
-def _show_once(settings: Settings, *, as_json: bool) -> None:
-    from pbxwatch.monitor.levers import fleet_status
-
-    async def body() -> list[Any]:
-        async with open_database(settings) as db:
-            return await fleet_status(db)
-
-    rows = run(body)
-    liveness, beat = _monitor(settings)
-    if as_json:
-        print_json({"monitor": beat, "monitor_state": {"state": liveness.state, "detail": liveness.detail,
-                                                       "heartbeat_age_seconds": liveness.age_seconds},
-                    "units": [r.as_json() for r in rows]})
-        return
-    console.print(_table(rows))
-    console.print(f"monitor: {liveness.describe()}", style="red" if liveness.trouble else None, markup=False,
-                  highlight=False)
-
-
-def _monitor(settings: Settings) -> tuple[Any, dict[str, Any] | None]:
-    """The monitor's liveness (heartbeat age, and whether its pid really runs a pbxwatch monitor)."""
-    from pbxwatch.monitor.liveness import monitor_liveness
-
-    return monitor_liveness(settings)
-
-
-def _table(rows: list[Any]) -> Table:
-    table = Table("unit", "name", "status", "since", "fails", "disk", "SIP ok/total", "last action", "hold reason")
-    for r in rows:
-        sip = f"{r.sip_ok if r.sip_ok is not None else '-'}/{r.sip_total if r.sip_total is not None else '-'}"
-        action = f"{r.last_action} {_ago(r.last_action_at)}" if r.last_action else ""
-        table.add_row(
-            r.number, r.name or "", _status_text(r), _ago(r.since), str(r.failure_counter),
-            f"{r.disk_usage_percent}%" if r.disk_usage_percent is not None else "", sip, action,
-            r.hold_reason or "",
-        )
-    return table
-
-
-def _status_text(r: Any) -> str:
-    if not r.active:
-        return "[dim]inactive[/dim]"
-    if r.status == "online":
-        return "[green]online[/green]"
-    if r.status == "offline":
-        return "[red]offline[/red]" + (" (cycled)" if r.action_done else "")
-    return "[yellow]unchecked[/yellow]"
-
-
-def _ago(at: datetime | None) -> str:
-    if at is None:
-        return ""
-    seconds = int((datetime.now(UTC) - at).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{max(seconds, 0)}s ago"

@@ -66,7 +66,7 @@ def unit_state(facts: UnitFacts, now: datetime, *, stale_after: timedelta) -> tu
         return State.PAUSED, facts.paused or "maintenance"
     if not facts.active:
         return State.PAUSED, "inactive"
-    if facts.last_checked_at is None or facts.last_status is None:
+    if facts.last_checked_at is None:
         return State.UNKNOWN, "never_checked"
     if facts.cycling:
         return State.CYCLING, "power_cycle"
@@ -86,6 +86,8 @@ def _checked_state(facts: UnitFacts, now: datetime, stale_after: timedelta) -> t
         return State.HELD, facts.hold.removeprefix("skipped_")
     if facts.last_status == "offline":
         return State.OFFLINE, code or "down"
+    if facts.last_status != "online":
+        return State.UNKNOWN, code or "never_up"  # checked, but never seen up (nor down)
     if facts.last_checked_at is not None and now - facts.last_checked_at > stale_after:
         return State.UNKNOWN, "stale_check"
     return State.ONLINE, "ok"

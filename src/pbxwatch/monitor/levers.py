@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pbxwatch.db.engine import Database
 from pbxwatch.db.history import HOLD_TYPES
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
+from pbxwatch.db.unit_states import UnitView, unit_views
 
 H = unit_status_history
 HOLD_WORDS = frozenset(t.value for t in HOLD_TYPES)
@@ -35,21 +36,31 @@ class UnitStatus:
     last_action_at: datetime | None
     hold_reason: str | None  # the reason of the last hold, while the unit is still down
     error: str | None
+    view: UnitView | None = field(default=None, compare=False)  # state, reason, open incident
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, now: datetime | None = None) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("view")
         for key in ("since", "checked_at", "last_action_at"):
             value = data[key]
             data[key] = value.isoformat() if value else None
+        if self.view is not None:
+            data.update(self.view.as_json(now or datetime.now(UTC)))
         return data
 
 
-async def fleet_status(db: Database) -> list[UnitStatus]:
+async def fleet_status(
+    db: Database, *, now: datetime | None = None, stale: timedelta = timedelta(minutes=5),
+    paused: dict[str, str] | None = None,
+) -> list[UnitStatus]:
+    """Every unit, with its state (`pbxwatch.domain.unit_status.unit_state`) as of `now`."""
     async with db.connect() as conn:
         units = (await conn.execute(_units_query())).mappings().all()
         transitions = await _latest_rows(conn, H.c.action_type.is_(None))
         actions = await _latest_rows(conn, H.c.action_type.is_not(None))
-    return [_status(u, transitions.get(u["number"]), actions.get(u["number"])) for u in units]
+        views = await unit_views(conn, now or datetime.now(UTC), stale=stale, paused=paused)
+    rows = [_status(u, transitions.get(u["number"]), actions.get(u["number"])) for u in units]
+    return [replace(r, view=views.get(r.number)) for r in rows]
 
 
 def _units_query() -> Any:

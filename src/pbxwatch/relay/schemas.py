@@ -117,6 +117,11 @@ class UnitOut(BaseModel):
     sip_peers: int | None
     ewelink_action_done: bool | None
     line_stats: dict[str, Any] | None
+    # the state as `pbxwatch status` shows it (pbxwatch.domain.unit_status)
+    state: str | None = None  # online | offline | unknown | held | cycling | boot grace | paused
+    reason: str | None = None  # host_key_mismatch, relay_offline, mass_outage, stale_check, …
+    check_age_s: float | None = None
+    incident_since: datetime | None = None
 
 
 class UnitList(BaseModel):

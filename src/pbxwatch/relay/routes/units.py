@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from pbxwatch.db.unit_states import stale_after, unit_views
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.errors import NotFound
 from pbxwatch.relay.schemas import PRINTABLE, HistoryPage, HistoryRow, UnitList, UnitOut
@@ -16,7 +17,8 @@ Number = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
 
 @router.get("/units")
 async def list_units(ctx: Ctx) -> UnitList:
-    return UnitList(units=[UnitOut.model_validate(u) for u in await ctx.service.store.unit_views()])
+    """Every unit with its live row and its `state` / `reason` (the same as `pbxwatch status`)."""
+    return UnitList(units=await _with_states(ctx, await ctx.service.store.unit_views()))
 
 
 @router.get("/units/{number}")
@@ -24,7 +26,21 @@ async def get_unit(ctx: Ctx, number: Number) -> UnitOut:
     found = await ctx.service.store.unit_views(number)
     if not found:
         raise NotFound(f"unit {number} does not exist")
-    return UnitOut.model_validate(found[0])
+    return (await _with_states(ctx, found))[0]
+
+
+async def _with_states(ctx: Ctx, rows: list[dict[str, Any]]) -> list[UnitOut]:
+    now = ctx.service.clock.now()
+    monitor, ssh = ctx.settings.monitor, ctx.settings.ssh
+    stale = stale_after(monitor.poll_interval, ssh.connect_timeout + ssh.command_timeout + 5)
+    async with ctx.service.store.engine.connect() as conn:
+        views = await unit_views(conn, now, stale=stale)
+    out = []
+    for row in rows:
+        view = views.get(row["number"])
+        extra = view.as_json(now) if view is not None else {}
+        out.append(UnitOut.model_validate({**row, **extra}))
+    return out
 
 
 @router.get("/units/{number}/history")
