@@ -35,7 +35,7 @@ def sender_for(box: Outbox, **options: object) -> Sender:
 
 
 def token_notice(i: int, at: datetime = T0) -> Notice:
-    return Notice("token_expiring", f"token:{i}", at, None, {"expires": "2026-12-05", "days": 4, "link": "L"})
+    return Notice("token_expiring", f"token:{i}", at, None, {"link": "L"})
 
 
 async def test_two_senders_deliver_each_event_once_per_channel(

@@ -135,10 +135,10 @@ CATALOG: dict[str, dict[str, str]] = {
     # ---- service events ------------------------------------------------------------------------
     "what.token_expiring": {"ru": "токен eWeLink скоро истечёт", "en": "eWeLink token expiring"},
     "body.token_expiring": {
-        "ru": "Refresh-токен eWeLink истекает {expires} (через {days} дн.). После этого перезагрузки по "
-              "питанию невозможны.\nЧто сделать: авторизуйтесь заново по ссылке {link}",
-        "en": "The eWeLink refresh token expires {expires} (in {days} day(s)). After that no power-cycle is "
-              "possible.\nTo do: authorize again at {link}",
+        "ru": "Refresh-токен eWeLink истекает в ближайшие 7 дней. После этого перезагрузки по питанию "
+              "невозможны.\nЧто сделать: авторизуйтесь заново по ссылке {link}",
+        "en": "The eWeLink refresh token expires within 7 days. After that no power-cycle is possible.\n"
+              "To do: authorize again at {link}",
     },
     "what.token_dead": {"ru": SEED_TOKENS_EXPIRED, "en": "eWeLink tokens dead"},
     "body.token_dead": {

@@ -14,10 +14,8 @@ from pbxwatch.monitor.leader import AdvisoryLock, Leadership, SingleMonitor
 from pbxwatch.monitor.ports import Prober, RelayPort
 from pbxwatch.monitor.relay_http import HttpRelayPort
 from pbxwatch.monitor.store import MonitorStore
-from pbxwatch.notify.outbox import Outbox
-from pbxwatch.notify.routing import Routing
-from pbxwatch.notify.sender import Sender
 from pbxwatch.notify.sink import NoticeSink
+from pbxwatch.notify.wiring import notify_parts
 
 log = logging.getLogger("pbxwatch.monitor")
 
@@ -54,15 +52,6 @@ def default_prober(settings: Settings) -> Prober:
 def default_relay(settings: Settings) -> RelayPort:
     token = settings.relay.api_token.get_secret_value() if settings.relay.api_token else None
     return HttpRelayPort(settings.monitor.relay_url, api_token=token, timeout=RELAY_TIMEOUT_S)
-
-
-def notify_parts(settings: Settings, db: Database, clock: Clock) -> tuple[Outbox, Sender]:
-    """The outbox and its sender (the relay service runs the same pair for its own events)."""
-    n = settings.notify
-    box = Outbox(db, Routing.from_settings(n), n.language)
-    sender = Sender(box, attempts=n.retry_attempts, backoff=n.retry_backoff, timeout=n.send_timeout,
-                    poll=n.poll_interval, clock=clock)
-    return box, sender
 
 
 async def run_monitor(

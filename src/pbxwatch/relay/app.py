@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 
 from pbxwatch.config import Settings
 from pbxwatch.db.engine import Database, DatabaseError, describe
+from pbxwatch.notify.service_watch import run_service_events
 from pbxwatch.relay.clock import Clock, SystemClock
 from pbxwatch.relay.cloud import RelayCloud
 from pbxwatch.relay.context import RelayContext
@@ -129,12 +130,15 @@ def create_app(
         app.state.relay = RelayContext(settings, service, runner, reconciler)
         stop = asyncio.Event()
         loop_task = asyncio.create_task(reconciler.run(stop))
+        notify_task = asyncio.create_task(run_service_events(
+            settings, db, lambda: service.token_state().value, stop, service.clock.now))
         try:
             yield
         finally:
             await runner.shutdown()
             stop.set()
             await loop_task
+            await notify_task
             with contextlib.suppress(SQLAlchemyError, OSError):
                 await service.flush_call_counter()
             if http is not None:
