@@ -30,6 +30,7 @@ FAST = {
     "boot_grace": 0.5,
     "relay_recheck_interval": 0.5,
     "mass_outage_min_units": 5,
+    "metrics": False,  # tests that scrape /metrics turn it on, on a free port
 }
 
 

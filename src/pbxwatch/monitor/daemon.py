@@ -95,6 +95,7 @@ class Monitor:
         self._halt = asyncio.Event()
         self._wake_scheduler = asyncio.Event()  # a check ended: its next due time may be the earliest
         self._role = "starting"
+        self.beat_extra: dict[str, Any] = {}  # more heartbeat fields (the metrics URL)
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -257,7 +258,9 @@ class Monitor:
             if unit is None:
                 return
             async with self._sem:
+                started = asyncio.get_running_loop().time()
                 result = await self._probe(unit)
+            self.events.checked(number, result, asyncio.get_running_loop().time() - started)
             if self.units.get(number) is not None and not self._halt.is_set():
                 self._apply(self.units[number], result)
         except Exception:  # a bug in one check must not kill the loop (STYLE habit 9)
@@ -421,6 +424,10 @@ class Monitor:
             await asyncio.wait_for(self._halt.wait(), seconds)
         return self._halt.is_set()
 
+    @property
+    def role(self) -> str:
+        return self._role
+
     def _beat(self, role: str) -> None:
         """The heartbeat file `reboot.sh` waits for, and `pbxwatch status` shows."""
         self._role = role
@@ -429,7 +436,7 @@ class Monitor:
             return
         data = {"pid": os.getpid(), "role": role, "at": self.clock().isoformat(), "units": len(self.units),
                 "database": "ok" if self.writer.db_ok else "unavailable", "rows_written": self.writer.rows_written,
-                **self.counters}
+                **self.counters, **self.beat_extra}
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

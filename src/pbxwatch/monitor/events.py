@@ -10,9 +10,13 @@ from datetime import datetime
 from typing import Protocol
 
 from pbxwatch.domain.state import Decision, Unit, UnitState
+from pbxwatch.domain.verdicts import CheckResult
 
 
 class EventSink(Protocol):
+    def checked(self, number: str, result: CheckResult, seconds: float) -> None:
+        """One check ended (before its decision is adopted)."""
+
     def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
         """A decision was adopted (`before` is the state it replaced)."""
 
@@ -26,6 +30,9 @@ class EventSink(Protocol):
 
 
 class NoEvents:
+    def checked(self, number: str, result: CheckResult, seconds: float) -> None:
+        return None
+
     def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
         return None
 
@@ -44,6 +51,10 @@ class Fanout:
 
     def __init__(self, *sinks: EventSink) -> None:
         self.sinks = sinks
+
+    def checked(self, number: str, result: CheckResult, seconds: float) -> None:
+        for sink in self.sinks:
+            sink.checked(number, result, seconds)
 
     def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
         for sink in self.sinks:

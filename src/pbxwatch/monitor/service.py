@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 from pbxwatch.config import Settings, mask_url
 from pbxwatch.db.engine import Database, DatabaseError
+from pbxwatch.db.unit_states import stale_after
 from pbxwatch.domain.policy import Policy
 from pbxwatch.monitor.daemon import Clock, Monitor, MonitorOptions, utc_now
+from pbxwatch.monitor.events import Fanout
 from pbxwatch.monitor.leader import AdvisoryLock, Leadership, SingleMonitor
+from pbxwatch.monitor.metrics import MonitorMetrics
 from pbxwatch.monitor.ports import Prober, RelayPort
 from pbxwatch.monitor.relay_http import HttpRelayPort
 from pbxwatch.monitor.store import MonitorStore
@@ -82,6 +86,8 @@ async def run_monitor(
     options = options or options_from(settings)
     notices = NoticeSink(settings.notify, options.policy)
     box, sender = notify_parts(settings, db, clock)
+    stale = stale_after(settings.monitor.poll_interval, options.check_timeout)
+    metrics = MonitorMetrics(stale, clock, lambda: sender.stats.outcomes) if settings.monitor.metrics else None
     monitor = Monitor(
         options,
         store=MonitorStore(db),
@@ -89,8 +95,9 @@ async def run_monitor(
         relay=relay,
         leadership=leadership,
         clock=clock,
-        events=notices,
+        events=Fanout(notices, metrics) if metrics else notices,
     )
+    server = _serve_metrics(settings, metrics, monitor)
     quiet = asyncio.Event()  # the notification tasks end after the monitor's final flush
     tasks = [asyncio.create_task(notices.run(quiet, box, clock, sender.wake.set)),
              asyncio.create_task(sender.run(quiet))]
@@ -99,6 +106,19 @@ async def run_monitor(
     finally:
         quiet.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         await prober.close()
         await relay.close()
         await db.dispose()
+
+
+def _serve_metrics(settings: Settings, metrics: MonitorMetrics | None, monitor: Monitor) -> Any:
+    if metrics is None:
+        return None
+    metrics.monitor = monitor
+    server = metrics.serve(settings.monitor.metrics_host, settings.monitor.metrics_port)
+    if server is not None:
+        monitor.beat_extra["metrics"] = f"http://{settings.monitor.metrics_host}:{server.server_port}/metrics"
+    return server

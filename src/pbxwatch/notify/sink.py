@@ -29,6 +29,7 @@ from pbxwatch.domain.state import (
     Unit,
     UnitState,
 )
+from pbxwatch.domain.verdicts import CheckResult
 from pbxwatch.monitor.leader import DB_ERRORS
 from pbxwatch.notify.notices import Notice, unit_list
 from pbxwatch.notify.outbox import Outbox
@@ -60,6 +61,9 @@ class NoticeSink:
         self._settle = policy.poll_interval * SWEEP_SLACK
 
     # ---- the monitor's hooks (EventSink) ------------------------------------------------------
+
+    def checked(self, number: str, result: CheckResult, seconds: float) -> None:
+        return None
 
     def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
         self.units[unit.number] = unit
