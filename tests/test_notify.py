@@ -78,8 +78,8 @@ async def test_a_message_claimed_by_a_sender_that_died_is_never_sent_again(
     box = box_for(db, json_receiver.url)
     await box.publish([token_notice(1)])
     [due] = await box.due(T0)
-    assert await box.claim(due, "crashed-monitor")  # then it died before sending
-    assert not await box.claim(due, "another")  # the row count of a second claim is 0
+    assert await box.claim(due, "crashed-monitor", T0)  # then it died before sending
+    assert not await box.claim(due, "another", T0)  # the row count of a second claim is 0
     assert await sender_for(box).send_due() == 0
     assert json_receiver.messages == []
 
@@ -205,3 +205,32 @@ async def test_reminders_of_an_open_incident_come_only_at_the_interval(db: Datab
     [due] = await box.reminders_due(T0 + timedelta(hours=1), timedelta(hours=1))
     assert due.unit == "7" and await box.counted_reminder(due)
     assert not await box.counted_reminder(due)  # the other monitor counted it first
+
+
+async def test_an_incidents_messages_go_out_in_order_even_with_two_senders(
+    db: Database, pg_url: str, json_receiver: JsonReceiver
+) -> None:
+    box = box_for(db, json_receiver.url, language="en")
+    facts = {"since_at": T0, "reason": "cli_hung", "name": "Shop", "host": "h"}
+    thread = [Notice("outage_confirmed", "a", T0, "9", facts), Notice("cycle_started", "b", T0, "9", facts),
+              Notice("recovered", "c", T0, "9", {**facts, "downtime_s": 60})]
+    await box.publish([*thread, token_notice(1)])
+    first = await box.due(T0)
+    assert [d.title for d in first] == ["pbxwatch: 9 Shop — PBX down", "pbxwatch: eWeLink token expiring"]
+    assert await box.claim(first[0], "crashed", T0)  # a sender died while sending the first one
+    assert [d.title for d in await box.due(T0 + timedelta(minutes=1))] == ["pbxwatch: eWeLink token expiring"]
+    later = T0 + timedelta(minutes=6)  # the dead sender's claim no longer holds the thread back
+    assert [d.title for d in await box.due(later)][0] == "pbxwatch: 9 Shop — power-cycle started"
+    other_db = Database.from_url(pg_url)
+    await other_db.prepare()
+    try:
+        clock = lambda: later  # noqa: E731
+        a = sender_for(box, owner="a", clock=clock)
+        b = sender_for(box_for(other_db, json_receiver.url, language="en"), owner="b", clock=clock)
+        for _ in range(10):
+            await asyncio.gather(a.send_due(), b.send_due())
+    finally:
+        await other_db.dispose()
+    await json_receiver.wait_for(3)
+    assert [t for t in json_receiver.titles() if " 9 " in t] == ["pbxwatch: 9 Shop — power-cycle started",
+                                                                "pbxwatch: 9 Shop — PBX recovered"]

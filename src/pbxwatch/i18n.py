@@ -17,6 +17,7 @@ DEFAULT_LANGUAGE: Language = "ru"
 
 # The seed's token messages (also logged by the eWeLink client), verbatim.
 SEED_TOKENS_EXPIRED = "Токены истекли, нужна повторная авторизация"
+SEED_TOKENS_NOT_LOADED = "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback."
 
 CATALOG: dict[str, dict[str, str]] = {
     # ---- titles ------------------------------------------------------------------------------
@@ -146,6 +147,13 @@ CATALOG: dict[str, dict[str, str]] = {
               "Что сделать: откройте {link}, авторизуйтесь и перезапустите сервисы.",
         "en": "eWeLink tokens are dead ({state}): power-cycles are impossible.\n"
               "To do: open {link}, authorize, then restart the services.",
+    },
+    "what.token_missing": {"ru": "нет токенов eWeLink", "en": "no eWeLink tokens"},
+    "body.token_missing": {
+        "ru": SEED_TOKENS_NOT_LOADED + " Перезагрузки по питанию невозможны.\n"
+              "Что сделать: откройте {link} и авторизуйтесь.",
+        "en": "The eWeLink tokens could not be loaded: authorization is needed (CLI or callback). "
+              "Power-cycles are impossible.\nTo do: open {link} and authorize.",
     },
     "what.monitor_silent": {"ru": "монитор молчит", "en": "monitor stopped"},
     "body.monitor_silent": {

@@ -97,7 +97,8 @@ def unit_of(units: list[DemoUnit], role: str) -> DemoUnit:
 
 
 def config_toml(
-    workdir: Path, *, relay_port: int, cloud_url: str, oauth_url: str, ssh: dict[str, Any], level: str
+    workdir: Path, *, relay_port: int, cloud_url: str, oauth_url: str, ssh: dict[str, Any], level: str,
+    notify_url: str | None = None,
 ) -> str:
     """The demo's pbxwatch.toml: SQLite and logs in `workdir`, the simulators wired in, short timings."""
     relay_url = f"http://127.0.0.1:{relay_port}"
@@ -126,7 +127,10 @@ def config_toml(
         "[monitor]",
         f'relay_url = "{relay_url}"',
         *(f"{k} = {_toml(v)}" for k, v in DEMO_MONITOR.items()),
+        "metrics_port = 0",  # any free port: the heartbeat names it
     ]
+    if notify_url:
+        lines += ["", "[notify]", f"urls = [{_toml(notify_url)}]", 'min_level = "info"', "poll_interval = 0.5"]
     return "\n".join(lines) + "\n"
 
 

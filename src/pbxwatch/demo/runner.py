@@ -17,6 +17,7 @@ from rich.live import Live
 from sqlalchemy import select
 
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
+from pbxwatch.demo.inbox import Message
 from pbxwatch.demo.plan import demo_units
 from pbxwatch.demo.stack import DemoError, DemoStack
 from pbxwatch.demo.story import Story
@@ -40,6 +41,11 @@ async def run_demo(options: DemoOptions, console: Console) -> bool:
     story = Story(stack, say=lambda line: console.print(line, highlight=False))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def show(message: Message) -> None:  # called on the receiver's thread
+        loop.call_soon_threadsafe(story.say, _letter(message.title, message.body))
+
+    stack.on_message = show
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
@@ -131,6 +137,11 @@ def status_hint(config_file: Path) -> str:
     script = Path(sys.executable).with_name("pbxwatch")
     command = shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m pbxwatch"
     return f"PBXWATCH_CONFIG={shlex.quote(str(config_file))} {command} status"
+
+
+def _letter(title: str, body: str) -> str:
+    """A notification as the receiver got it: ✉ title, then the body indented."""
+    return f"✉ {title}\n" + "\n".join(f"    {line}" for line in body.splitlines())
 
 
 def _print_urls(stack: DemoStack, console: Console) -> None:

@@ -19,6 +19,7 @@ import httpx
 from pbxwatch.db.engine import Database
 from pbxwatch.db.migrate import upgrade
 from pbxwatch.db.units import upsert_units
+from pbxwatch.demo.inbox import Inbox, Message
 from pbxwatch.demo.plan import (
     BOOT_DELAY,
     DEMO_APP_ID,
@@ -80,6 +81,8 @@ class DemoStack:
     services: dict[str, Service] = field(default_factory=dict)
     relay_port: int = 0
     db: Database | None = None
+    inbox: Inbox | None = None
+    on_message: Callable[[Message], None] | None = None  # each notification as it reaches the inbox
 
     @property
     def config_file(self) -> Path:
@@ -115,6 +118,9 @@ class DemoStack:
         )
         await self.cloud.start()
         self.relay_port = free_port()
+        progress("starting a notification receiver on loopback (apprise json://)")
+        self.inbox = Inbox(self.on_message)
+        self.inbox.start()
         self.config_file.write_text(
             config_toml(
                 self.workdir,
@@ -127,6 +133,7 @@ class DemoStack:
                     "known_hosts": str(self.fleet.known_hosts_file),
                 },
                 level=self.log_level,
+                notify_url=self.inbox.url,
             ),
             encoding="utf-8",
         )
@@ -193,6 +200,8 @@ class DemoStack:
             service = self.services.pop(name, None)
             if service is not None:
                 await asyncio.to_thread(service.stop)
+        if self.inbox is not None:
+            self.inbox.stop()
         if self.cloud is not None:
             await self.cloud.stop()
         if self.fleet is not None:

@@ -7,7 +7,8 @@
 4. the hung PBX is detected, power-cycled through its relay and comes back;
 5. the dark site is left alone and reported (`skipped_relay_offline`), no switch reaches its relay;
 6. the site without auto-reboot is only reported, then repaired by hand and recorded back up;
-7. an operator switches a relay on with `POST /toggle`, and the action is audited.
+7. an operator switches a relay on with `POST /toggle`, and the action is audited;
+8. the operator was told: each incident's messages reached the notification receiver, in order.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Story:
             "dark": Step(f"{dark.number} {dark.name}: site dark, relay offline → left alone and reported"),
             "manual": Step(f"{manual.number} {manual.name}: auto-reboot off → outage reported only"),
             "toggle": Step(f"{toggle.number} {toggle.name}: operator's POST /toggle is audited"),
+            "messages": Step("the operator was told: one thread of messages per incident"),
         }
 
     @property
@@ -75,6 +77,7 @@ class Story:
             self._step("manual", self._manual),
             self._step("toggle", self._toggle),
         )
+        await self._step("messages", self._messages)
 
     async def _step(self, key: str, body: Callable[[], Awaitable[str]]) -> None:
         step = self.steps[key]
@@ -189,6 +192,36 @@ class Story:
                    and r["user_initiator"] == "user" for r in rows):  # fmt: skip
                 return "ewelink_toggle_on / success / user recorded in unit_status_history"
             await asyncio.sleep(POLL)
+
+    async def _messages(self) -> str:
+        """Each incident's messages, in order, exactly once (the relay's "back ON" may come in between)."""
+        units = self.stack.units
+        hang, dark, manual = unit_of(units, ROLE_HANG), unit_of(units, ROLE_DARK), unit_of(units, ROLE_MANUAL)
+        expected = {
+            hang.number: ["АТС не отвечает", "перезагрузка по питанию", "АТС снова в сети"],
+            dark.number: ["АТС не отвечает", "перезагрузка отложена"],
+            manual.number: ["АТС не отвечает", "АТС снова в сети"],
+        }
+        names = {u.number: u.name for u in units}
+        assert self.stack.inbox is not None
+        while True:
+            got = {n: self._told(n, names[n]) for n in expected}
+            if all(got[n] == want for n, want in expected.items()):
+                break
+            if any(got[n][: len(want)] != want[: len(got[n])] for n, want in expected.items()):
+                raise StepFailed(f"messages out of order or repeated: {got}")
+            await asyncio.sleep(POLL)
+        bodies = [m.body for m in self.stack.inbox.messages if m.title.startswith(f"pbxwatch: {manual.number} ")]
+        if "автоперезагрузка для этого предприятия выключена" not in bodies[0]:
+            raise StepFailed("the outage message of the unit without auto-reboot does not say so")
+        return f"{len(self.stack.inbox.messages)} messages, each incident told in order"
+
+    def _told(self, number: str, name: str) -> list[str]:
+        """The titles of one unit's messages, without the relay's "back ON" read-back."""
+        assert self.stack.inbox is not None
+        prefix = f"pbxwatch: {number} {name} — "
+        return [t.removeprefix(prefix) for t in self.stack.inbox.titles()
+                if t.startswith(prefix) and not t.endswith("реле снова включено")]
 
     # ---- reading what happened ---------------------------------------------------------------
 

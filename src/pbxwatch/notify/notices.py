@@ -30,6 +30,7 @@ KIND_LEVEL: dict[str, Level] = {
     "mass_outage_over": "warning",
     "token_expiring": "warning",
     "token_dead": "critical",
+    "token_missing": "critical",
     "monitor_silent": "critical",
     "standby_took_over": "warning",
     "test": "critical",

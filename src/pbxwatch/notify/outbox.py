@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +23,9 @@ from pbxwatch.notify.routing import Routing
 from pbxwatch.notify.tables import deliveries, incidents, outbox
 
 D, INC, OUT = deliveries.c, incidents.c, outbox.c
+# A delivery `sending` for this long belongs to a sender that died: it is never retried (at most once),
+# and no longer holds back the later messages of its unit.
+SENDING_STALE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -75,24 +78,35 @@ class Outbox:
     # ---- sending ------------------------------------------------------------------------------
 
     async def due(self, now: datetime, limit: int = 20) -> list[Due]:
+        """Pending deliveries whose time has come, one per (unit, channel): an incident's messages go out
+        in order, also with several senders (the monitors and the relay service share the outbox)."""
+        earlier_d, earlier_o = deliveries.alias("earlier_d"), outbox.alias("earlier_o")
+        blocked = (
+            select(earlier_d.c.event_id)
+            .join(earlier_o, earlier_o.c.id == earlier_d.c.event_id)
+            .where(earlier_d.c.channel == D.channel, earlier_o.c.enterprise_number == OUT.enterprise_number,
+                   earlier_d.c.event_id < D.event_id,
+                   or_(earlier_d.c.state == "pending",
+                       and_(earlier_d.c.state == "sending", earlier_d.c.next_at > now - SENDING_STALE)))
+        )
         query = (
             select(D.event_id, D.channel, D.attempts, OUT.title, OUT.body)
             .join(outbox, OUT.id == D.event_id)
-            .where(D.state == "pending", D.next_at <= now)
-            .order_by(D.next_at, D.event_id)
+            .where(D.state == "pending", D.next_at <= now, ~blocked.exists())
+            .order_by(D.event_id)
             .limit(limit)
         )
         async with self.db.connect() as conn:
             return [Due(*r) for r in await conn.execute(query)]
 
-    async def claim(self, due: Due, owner: str) -> bool:
+    async def claim(self, due: Due, owner: str, now: datetime) -> bool:
         """pending → sending; True only for the one sender whose UPDATE touched the row."""
         async with self.db.begin() as conn:
             result = await conn.execute(
                 update(deliveries)
                 .where(D.event_id == due.event_id, D.channel == due.channel, D.state == "pending",
                        D.attempts == due.attempts)
-                .values(state="sending", owner=owner, attempts=due.attempts + 1)
+                .values(state="sending", owner=owner, attempts=due.attempts + 1, next_at=now)
             )
             return bool(result.rowcount == 1)
 

@@ -99,7 +99,7 @@ class Sender:
 
     async def _send_one(self, item: Due) -> int:
         channel = self.box.routing.by_key().get(item.channel)
-        if not await self.box.claim(item, self.owner):
+        if not await self.box.claim(item, self.owner, self.clock()):
             return 0  # another sender has it
         if channel is None:
             await self.box.finish(item, self.clock(), error="channel no longer configured", retry_at=None)

@@ -66,8 +66,10 @@ class ServiceWatch:
         link = self.options.auth_link
         if state == "expiring":
             return [Notice("token_expiring", f"token_expiring:{now.date()}", now, None, {"link": link})]
-        if state in ("expired", "missing"):
-            return [Notice("token_dead", f"token_dead:{state}:{now.date()}", now, None, {"state": state, "link": link})]
+        if state == "expired":
+            return [Notice("token_dead", f"token_dead:{now.date()}", now, None, {"state": state, "link": link})]
+        if state == "missing":
+            return [Notice("token_missing", f"token_missing:{now.date()}", now, None, {"link": link})]
         return []
 
     def _heartbeat(self, now: datetime) -> list[Notice]:
