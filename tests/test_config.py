@@ -75,6 +75,11 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
         "PBXWATCH_MAX_AUTO_CYCLES_PER_HOUR": "10",
         "PBXWATCH_DRY_RUN": "yes",
         "PBXWATCH_UI_LANGUAGE": "en",
+        "PBXWATCH_METRICS": "false",
+        "PBXWATCH_METRICS_PORT": "9500",
+        "PBXWATCH_NOTIFY_URLS": "json://127.0.0.1:9/a, mailto://127.0.0.1:25?to=ops@example.com",
+        "PBXWATCH_NOTIFY_LANGUAGE": "en",
+        "PBXWATCH_NOTIFY_MIN_LEVEL": "critical",
     }
     assert set(values) == set(ENV_KEYS)
     loaded = load(environ=values)
@@ -84,6 +89,9 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
     assert (s.relay.port, s.monitor.relay_url, s.ssh.asterisk_command) == (8011, "http://127.0.0.2:8011", "sudo -n asterisk")
     assert (s.ssh.accept_new_host_keys, s.monitor.dry_run, s.ssh.connect_timeout) == (True, True, 2.5)
     assert s.ui.language == "en"
+    assert (s.monitor.metrics, s.monitor.metrics_port) == (False, 9500)
+    assert s.notify.urls == ["json://127.0.0.1:9/a", "mailto://127.0.0.1:25?to=ops@example.com"]
+    assert (s.notify.language, s.notify.min_level) == ("en", "critical")
     assert all(source.startswith("env PBXWATCH_") for source in loaded.sources.values())
     assert len(loaded.sources) == len(ENV_KEYS)
 
