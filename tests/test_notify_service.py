@@ -95,7 +95,8 @@ async def test_a_relay_read_back_on_joins_the_incident_thread(
     await watch.box.publish([Notice("outage_confirmed", "oc:55", T0, "55", {"since_at": T0, "reason": "cli_hung"})])
     assert await watch.check() == 1
     assert await watch.check() == 0
-    await sender.send_due()
+    while await sender.send_due():  # one message of a unit at a time: its thread stays in order
+        pass
     messages = await json_receiver.wait_for(2)
     assert messages[1]["title"] == "pbxwatch: 55 Shop — relay back ON"
     assert messages[1]["message"].startswith(messages[0]["message"].split(".")[0] + ". Relay 1000aaaa01 read back ON")
