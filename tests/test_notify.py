@@ -234,3 +234,22 @@ async def test_an_incidents_messages_go_out_in_order_even_with_two_senders(
     await json_receiver.wait_for(3)
     assert [t for t in json_receiver.titles() if " 9 " in t] == ["pbxwatch: 9 Shop — power-cycle started",
                                                                 "pbxwatch: 9 Shop — PBX recovered"]
+
+
+def test_a_flapping_unit_is_rate_limited_and_its_next_message_counts_what_was_held_back() -> None:
+    from dataclasses import replace
+
+    from pbxwatch.domain.policy import Policy
+    from pbxwatch.domain.state import Unit, UnitState
+    from pbxwatch.notify.sink import NoticeSink
+
+    sink = NoticeSink(NotifySettings(unit_max_per_hour=2), Policy())
+    unit = Unit("5", "127.0.1.5", auto_cycle=True, device_id="d")
+    state = UnitState(outage_since=T0, confirmed=True)
+    for i in range(5):
+        sink.cycle_started(unit, replace(state, cycles=(T0,) * i), f"c{i}", T0 + timedelta(minutes=i))
+    assert [n.facts["cycle"] for n in sink.queue] == ["c0", "c1"]
+    sink.cycle_started(unit, replace(state, cycles=(T0,) * 9), "c9", T0 + timedelta(minutes=61))
+    assert [n.facts["cycle"] for n in sink.queue] == ["c0", "c1", "c9"]
+    _, body = render(sink.queue[-1], "en", 1)
+    assert body.endswith("(3 more message(s) about this PBX suppressed: too frequent)")

@@ -4,6 +4,8 @@ asserted message by message."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +122,57 @@ async def _lookups_at_least(relay: FakeRelay, n: int) -> bool:
 
 async def _checked_again(prober: ScriptedProber, hosts: Any, n: int) -> bool:
     return all(prober.checks.get(h, 0) >= n for h in hosts)
+
+
+async def test_a_still_open_incident_is_repeated_only_at_the_reminder_interval(
+    db: Database, pg_url: str, tmp_path: Path, json_receiver: JsonReceiver
+) -> None:
+    await add_unit(db, "103", "127.0.1.7", auto=False)
+    prober, relay = ScriptedProber(), FakeRelay()
+    settings = with_notify(settings_for(pg_url, tmp_path), json_receiver.url, language="en", reminder_interval=1.0)
+    async with running_monitor(settings, prober, relay):
+        await eventually(lambda: _online(db, "103"), what="first check")
+        prober.reasons["127.0.1.7"] = Reason.ASTERISK_NOT_RUNNING
+        await json_receiver.wait_for(3)
+        prober.reasons["127.0.1.7"] = Reason.OK
+        await eventually(lambda: _titled(json_receiver, "PBX recovered"), what="recovery told")
+    titles = [t.removeprefix("pbxwatch: 103 Enterprise 103 — ") for t in json_receiver.titles()]
+    assert titles[0] == "PBX down" and titles[-1] == "PBX recovered"
+    assert set(titles[1:-1]) == {"still down"} and len(titles) >= 4
+    assert "automatic power-cycles are off for this enterprise" in json_receiver.messages[0]["message"]
+    assert "another reminder in 1 s" in json_receiver.messages[1]["message"]
+
+
+async def test_a_standby_that_takes_over_says_so(
+    db: Database, pg_url: str, tmp_path: Path, json_receiver: JsonReceiver
+) -> None:
+    await add_unit(db, "104", "127.0.1.8")
+    prober, relay = ScriptedProber(), FakeRelay()
+    first = with_notify(settings_for(pg_url, tmp_path / "a"), json_receiver.url, language="en")
+    second = with_notify(settings_for(pg_url, tmp_path / "b"), json_receiver.url, language="en")
+    async with contextlib.AsyncExitStack() as later, contextlib.AsyncExitStack() as earlier:
+        await earlier.enter_async_context(running_monitor(first, prober, relay))
+        await eventually(lambda: _online(db, "104"), what="the first monitor checks")
+        await later.enter_async_context(running_monitor(second, prober, relay))
+        await eventually(lambda: _roles(tmp_path, {"a": "active", "b": "standby"}), what="one active, one standby")
+        assert json_receiver.messages == []
+        await earlier.aclose()  # the active one stops
+        await json_receiver.wait_for(1)
+        await eventually(lambda: _roles(tmp_path, {"b": "active"}), what="the second is active")
+    assert json_receiver.titles() == ["pbxwatch: standby monitor took over"]
+    assert "became active" in json_receiver.messages[0]["message"]
+
+
+async def _roles(tmp: Path, roles: dict[str, str]) -> bool:
+    for name, role in roles.items():
+        try:
+            beat = json.loads((tmp / name / "run" / "monitor.heartbeat").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if beat.get("role") != role:
+            return False
+    return True
+
+
+async def _titled(receiver: JsonReceiver, text: str) -> bool:
+    return any(t.endswith(text) for t in receiver.titles())

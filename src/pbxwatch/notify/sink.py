@@ -184,7 +184,7 @@ class NoticeSink:
                 return
             if self.notify.reminder_interval and clock() >= next_scan:
                 await self._remind(box, clock())
-                next_scan = clock() + timedelta(seconds=REMINDER_SCAN_S)
+                next_scan = clock() + timedelta(seconds=min(REMINDER_SCAN_S, self.notify.reminder_interval))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_either(stop, self.wake), 1.0)
             self.wake.clear()
