@@ -253,3 +253,24 @@ def test_a_flapping_unit_is_rate_limited_and_its_next_message_counts_what_was_he
     assert [n.facts["cycle"] for n in sink.queue] == ["c0", "c1", "c9"]
     _, body = render(sink.queue[-1], "en", 1)
     assert body.endswith("(3 more message(s) about this PBX suppressed: too frequent)")
+
+
+def test_notify_urls_from_toml_files_and_a_route_file(tmp_path: Path) -> None:
+    main, ops = tmp_path / "main-urls", tmp_path / "ops-urls"
+    main.write_text("json://127.0.0.1:9/a\n", encoding="utf-8")
+    ops.write_text("json://127.0.0.1:9/b\njson://127.0.0.1:9/c\n", encoding="utf-8")
+    (tmp_path / "pbxwatch.toml").write_text(
+        f'[notify]\nurls_file = "{main}"\n[[notify.routes]]\nurls_file = "{ops}"\nevents = ["token_dead"]\n',
+        encoding="utf-8")
+    settings = load(tmp_path / "pbxwatch.toml", environ={}).settings
+    routing = Routing.from_settings(settings.notify)
+    assert [c.url for c in routing.channels_for(token_notice(1))] == ["json://127.0.0.1:9/a"]
+    dead = Notice("token_dead", "d", T0, None, {})
+    assert [c.url for c in routing.channels_for(dead)] == [f"json://127.0.0.1:9/{x}" for x in "abc"]
+
+
+def test_the_monitor_metrics_listen_on_loopback_only(tmp_path: Path) -> None:
+    from pbxwatch.config import ConfigError
+
+    with pytest.raises(ConfigError, match="monitor.metrics_host .*loopback"):
+        load(environ={}, monitor={"metrics_host": "0.0.0.0"})
