@@ -272,5 +272,5 @@ def test_notify_urls_from_toml_files_and_a_route_file(tmp_path: Path) -> None:
 def test_the_monitor_metrics_listen_on_loopback_only(tmp_path: Path) -> None:
     from pbxwatch.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"monitor\.metrics_host: .*loopback"):
+    with pytest.raises(ConfigError, match=r"monitor\.metrics_host .*bind it to a loopback address"):
         load(environ={}, monitor={"metrics_host": "0.0.0.0"})
