@@ -32,6 +32,7 @@ from pbxwatch.sim.cloud import SimCloud
 from pbxwatch.sim.cloud_state import SimCloudConfig, SimDevice
 from pbxwatch.sim.fleet import Mode, SimFleet
 from tests.monitor_harness import kinds
+from tests.notify_receivers import JsonReceiver
 from tests.pg_cluster import PgCluster, pg_cluster  # noqa: F401 -- the fixture
 
 pytestmark = pytest.mark.slow
@@ -226,7 +227,9 @@ def _free_port() -> int:
 # ---- the scenarios of the issue ---------------------------------------------------------------------
 
 
-async def test_three_outages_a_dead_asterisk_auto_cycle_off_and_an_offline_relay(pg_url: str, tmp_path: Path) -> None:
+async def test_three_outages_a_dead_asterisk_auto_cycle_off_and_an_offline_relay(
+    pg_url: str, tmp_path: Path, json_receiver: JsonReceiver
+) -> None:
     """One world, three units, three stories at once (sharing the processes keeps the suite fast):
 
     - pbx001: its Asterisk dies → on→off, power_cycle, toggle_off, toggle_on, off→on; one off and one on
@@ -234,13 +237,16 @@ async def test_three_outages_a_dead_asterisk_auto_cycle_off_and_an_offline_relay
     - pbx002 (parameter_option_2 false): confirmed and recorded, never switched;
     - pbx003 (relay offline, and SHARED to the account — itemType 2): skipped_relay_offline once, no switch;
       the relay comes back while the PBX is still down → cycled.
+
+    The monitor tells each incident through apprise to a real HTTP receiver: the exact messages per unit.
     """
     async with world_on(pg_url, tmp_path, 3, relay_offline=(3,), shared=(3,)) as w:
         [dies] = await w.add_units(1, start=1)
         [manual] = await w.add_units(1, auto=False, start=2)
         [dark] = await w.add_units(1, start=3)
         await w.start_relay()
-        w.start_monitor()
+        w.start_monitor(PBXWATCH_NOTIFY_URLS=json_receiver.url, PBXWATCH_NOTIFY_LANGUAGE="en",
+                        PBXWATCH_NOTIFY_MIN_LEVEL="info")
         await eventually(lambda: w.all_online([dies, manual, dark]), what="baseline online")
         await w.fleet.set_mode("pbx001", Mode.ASTERISK_NOT_RUNNING)
         await w.fleet.set_mode("pbx002", Mode.CLI_HUNG)
@@ -272,6 +278,17 @@ async def test_three_outages_a_dead_asterisk_auto_cycle_off_and_an_offline_relay
         assert await w.kinds(manual) == ["on→off"]
         assert w.switches(device_id(2)) == []
         assert (await w.live(manual))["ewelink_action_done"] is False
+        await json_receiver.wait_for(8)
+        told = {n: [t.split(" — ")[-1] for t in json_receiver.titles() if t.startswith(f"pbxwatch: {n} ")]
+                for n in (dies, manual, dark)}
+        assert told == {
+            dies: ["PBX down", "power-cycle started", "PBX recovered"],
+            manual: ["PBX down"],
+            dark: ["PBX down", "power-cycle held", "power-cycle started", "PBX recovered"],
+        }
+        held = next(m["message"] for m in json_receiver.messages
+                    if m["title"] == f"pbxwatch: {dark} E2E 3 — power-cycle held")
+        assert "the site has probably lost power or internet" in held
         log = (tmp_path / "logs" / "reboot_service.log").read_text(encoding="utf-8")
         assert f"unit {dies}" in log and "outage confirmed" in log and "automatic power-cycle" in log
         assert API_TOKEN not in log

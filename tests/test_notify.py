@@ -274,3 +274,17 @@ def test_the_monitor_metrics_listen_on_loopback_only(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"monitor\.metrics_host .*bind it to a loopback address"):
         load(environ={}, monitor={"metrics_host": "0.0.0.0"})
+
+
+async def test_a_sender_leaves_alone_the_channels_it_is_not_configured_for(
+    db: Database, json_receiver: JsonReceiver
+) -> None:
+    """The relay service and the monitor share the outbox; one may know URLs the other does not."""
+    monitor_box = box_for(db, json_receiver.url)
+    await monitor_box.publish([token_notice(1)])
+    relay_without_channels = sender_for(box_for(db))
+    relay_with_another = sender_for(box_for(db, "json://127.0.0.1:9/other"))
+    assert await relay_without_channels.send_due() == 0
+    assert await relay_with_another.send_due() == 0
+    assert await sender_for(monitor_box).send_due() == 1
+    assert len(await json_receiver.wait_for(1)) == 1

@@ -79,7 +79,11 @@ class Outbox:
 
     async def due(self, now: datetime, limit: int = 20) -> list[Due]:
         """Pending deliveries whose time has come, one per (unit, channel): an incident's messages go out
-        in order, also with several senders (the monitors and the relay service share the outbox)."""
+        in order, also with several senders (the monitors and the relay service share the outbox).
+        Only channels this process is configured for: another process may know URLs this one does not."""
+        known = list(self.routing.by_key())
+        if not known:
+            return []
         earlier_d, earlier_o = deliveries.alias("earlier_d"), outbox.alias("earlier_o")
         blocked = (
             select(earlier_d.c.event_id)
@@ -92,7 +96,7 @@ class Outbox:
         query = (
             select(D.event_id, D.channel, D.attempts, OUT.title, OUT.body)
             .join(outbox, OUT.id == D.event_id)
-            .where(D.state == "pending", D.next_at <= now, ~blocked.exists())
+            .where(D.state == "pending", D.next_at <= now, D.channel.in_(known), ~blocked.exists())
             .order_by(D.event_id)
             .limit(limit)
         )

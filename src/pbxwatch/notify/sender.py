@@ -99,12 +99,8 @@ class Sender:
 
     async def _send_one(self, item: Due) -> int:
         channel = self.box.routing.by_key().get(item.channel)
-        if not await self.box.claim(item, self.owner, self.clock()):
-            return 0  # another sender has it
-        if channel is None:
-            await self.box.finish(item, self.clock(), error="channel no longer configured", retry_at=None)
-            self.stats.note("failed")
-            return 0
+        if channel is None or not await self.box.claim(item, self.owner, self.clock()):
+            return 0  # not a channel of this process, or another sender has it
         error = await self._deliver(channel.url, item)
         now = self.clock()
         retry_at = None
