@@ -23,11 +23,17 @@ class JsonReceiver:
         self.messages: list[dict[str, Any]] = []
         self.fail = False
         self.refused = 0
+        self.hang = threading.Event()  # set: every request waits until `release()`
+        self.released = threading.Event()
+        self.waiting = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.hang.is_set():
+                    receiver.waiting += 1
+                    receiver.released.wait(60)
                 if receiver.fail:
                     receiver.refused += 1
                     self.send_response(500)
@@ -58,6 +64,7 @@ class JsonReceiver:
         return self.messages
 
     def close(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

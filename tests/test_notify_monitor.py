@@ -176,3 +176,34 @@ async def _roles(tmp: Path, roles: dict[str, str]) -> bool:
 
 async def _titled(receiver: JsonReceiver, text: str) -> bool:
     return any(t.endswith(text) for t in receiver.titles())
+
+
+async def test_a_channel_that_hangs_never_holds_up_checks_or_the_cycle(
+    db: Database, pg_url: str, tmp_path: Path, json_receiver: JsonReceiver
+) -> None:
+    await add_unit(db, "105", "127.0.1.9")
+    prober, relay = ScriptedProber(), FakeRelay()
+    json_receiver.hang.set()
+    settings = with_notify(settings_for(pg_url, tmp_path), json_receiver.url, send_timeout=60)
+    async with running_monitor(settings, prober, relay):
+        await eventually(lambda: _online(db, "105"), what="first check")
+        prober.reasons["127.0.1.9"] = HUNG
+        await eventually(lambda: _cycles(relay, 1), what="the power-cycle, while the channel hangs")
+        await eventually(lambda: _true(json_receiver.waiting == 1), what="the confirmation stuck in flight")
+        assert json_receiver.messages == []
+        prober.uptime["127.0.1.9"] = 0
+        prober.reasons["127.0.1.9"] = Reason.OK
+        await eventually(lambda: _online(db, "105"), what="recovered and recorded, still without a message")
+        assert json_receiver.messages == []
+        json_receiver.released.set()
+        await json_receiver.wait_for(3)
+    assert [t.split(" — ")[-1] for t in json_receiver.titles()] == [
+        "АТС не отвечает", "перезагрузка по питанию", "АТС снова в сети"]
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _cycles(relay: FakeRelay, n: int) -> bool:
+    return len(relay.cycles) >= n
