@@ -55,15 +55,18 @@ class NoticeSink:
         self._sent: dict[str, deque[datetime]] = {}
         self._suppressed: dict[str, int] = {}
         self._db_said = False
-        # A mass outage is told once, a sweep after it began, so the message lists every unit it caught.
+        # A mass outage is told once, when every unit was checked since it began (at the latest three
+        # sweeps later), so the message lists every unit it caught.
         self._mass_since: datetime | None = None
         self._mass_units: set[str] = set()
-        self._settle = policy.poll_interval * SWEEP_SLACK
+        self._mass_checked: set[str] = set()
+        self._settle = policy.poll_interval * SWEEP_SLACK * 3
 
     # ---- the monitor's hooks (EventSink) ------------------------------------------------------
 
     def checked(self, number: str, result: CheckResult, seconds: float) -> None:
-        return None
+        if self._mass_since is not None:
+            self._mass_checked.add(number)
 
     def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
         self.units[unit.number] = unit
@@ -86,7 +89,7 @@ class NoticeSink:
 
     def mass_outage(self, active: bool, down: list[str], now: datetime) -> None:
         if active:
-            self._mass_since, self._mass_units = now, set(down)
+            self._mass_since, self._mass_units, self._mass_checked = now, set(down), set()
             return
         self.tell_mass_outage(now, force=True)
         facts = {"count": len(down), "units": unit_list(down), "numbers": sorted(down)}
@@ -95,7 +98,8 @@ class NoticeSink:
     def tell_mass_outage(self, now: datetime, *, force: bool = False) -> None:
         """The grouped message, once the first sweep of the outage is over (or the outage already is)."""
         since = self._mass_since
-        if since is None or (not force and now - since < self._settle):
+        swept = set(self.units) <= self._mass_checked
+        if since is None or (not force and not swept and now - since < self._settle):
             return
         down = sorted(self._mass_units)
         facts = {"count": len(down), "units": unit_list(down), "numbers": down}
@@ -123,8 +127,7 @@ class NoticeSink:
             case Hold(kind, reason) if kind not in SILENT_HOLDS:
                 return self._hold_notice(unit, kind, reason, since=since, facts=facts, now=now)
             case CycleFailed(device_id, reason):
-                facts.update(device=device_id, reason=reason,
-                             retry=int(self.policy.relay_recheck_interval.total_seconds()))
+                facts.update(device=device_id, reason=reason, retry=_seconds(self.policy.relay_recheck_interval))
                 return Notice("cycle_failed", f"cycle_failed:{n}:{since}", now, n, facts)
             case Recovered():
                 opened = before.outage_since or now
@@ -139,7 +142,7 @@ class NoticeSink:
         if kind is HoldKind.DAILY_CAP:
             facts.update(reason=reason)
             return Notice("gave_up", f"gave_up:{n}:{since}", now, n, facts)
-        retry = int(self.policy.relay_recheck_interval.total_seconds())
+        retry = _seconds(self.policy.relay_recheck_interval)
         hold_key, next_key = {
             HoldKind.RELAY_OFFLINE: ("hold.relay_offline", "next.relay_offline"),
             HoldKind.DRY_RUN: ("hold.dry_run", "next.human"),
@@ -220,6 +223,11 @@ class NoticeSink:
                                  facts))
         except DB_ERRORS as err:
             log.debug("reminders skipped: %s", describe(err))
+
+
+def _seconds(span: timedelta) -> float | int:
+    seconds = span.total_seconds()
+    return int(seconds) if seconds == int(seconds) else round(seconds, 1)
 
 
 def _stamp(at: datetime) -> str:
