@@ -4,7 +4,13 @@ state function they share."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,7 @@ from pbxwatch.db.engine import Database
 from pbxwatch.domain.unit_status import State, UnitFacts, exit_code, summary, unit_state
 from pbxwatch.domain.verdicts import Reason
 from pbxwatch.monitor.levers import fleet_status
-from tests.cli_helpers import pbxwatch
+from tests.cli_helpers import clean_env, pbxwatch
 from tests.monitor_harness import FakeRelay, ScriptedProber, add_unit, eventually, live, running_monitor, settings_for
 from tests.relay_fixtures import RelayEnv
 
@@ -68,8 +74,30 @@ async def _error_is(db: Database, number: str, prefix: str) -> bool:
 
 
 def _status(tmp: Path, pg_url: str, *args: str) -> Any:
-    env = {"PBXWATCH_DATABASE_URL": pg_url, "PBXWATCH_RUN_DIR": str(tmp / "run"), "COLUMNS": "40"}
+    env = {"PBXWATCH_DATABASE_URL": pg_url, "PBXWATCH_RUN_DIR": str(tmp / "live-run"), "COLUMNS": "40"}
     return pbxwatch("status", *args, cwd=tmp, env=env)
+
+
+@contextlib.contextmanager
+def a_running_monitor(tmp: Path) -> Iterator[None]:
+    """A real `pbxwatch monitor` process whose heartbeat `pbxwatch status` reads (it watches an empty
+    database of its own: the units' states come from the in-process monitor of each test)."""
+    env = clean_env({"PBXWATCH_DATABASE_URL": f"sqlite:///{tmp / 'empty.db'}", "PBXWATCH_RUN_DIR": str(tmp / "live-run"),
+                     "PBXWATCH_LOG_DIR": str(tmp / "live-logs"), "PBXWATCH_SSH_USERNAME": "pbx",
+                     "PBXWATCH_METRICS": "false"})
+    assert pbxwatch("db", "upgrade", cwd=tmp, env=env).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "monitor"], cwd=tmp, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        beat = tmp / "live-run" / "monitor.heartbeat"
+        deadline = time.monotonic() + 60
+        while not (beat.is_file() and '"active"' in beat.read_text(encoding="utf-8")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the monitor did not start"
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
 
 
 async def test_status_shows_a_changed_host_key_as_unknown_and_exits_by_the_worst_state(
@@ -87,6 +115,8 @@ async def test_status_shows_a_changed_host_key_as_unknown_and_exits_by_the_worst
     prober.reasons["127.0.1.5"] = Reason.HOST_KEY_MISMATCH
     async with running_monitor(settings_for(pg_url, tmp_path), prober, relay):
         await eventually(lambda: _error_is(db, "301", "host_key_mismatch"), what="the host key check")
+        live = a_running_monitor(tmp_path)
+        await asyncio.to_thread(live.__enter__)
         await eventually(lambda: _all_checked(db, "300", "302"), what="first checks")
         warned = await asyncio.to_thread(_status, tmp_path, pg_url)
         only = await asyncio.to_thread(_status, tmp_path, pg_url, "--state", "unknown,offline")
@@ -94,6 +124,7 @@ async def test_status_shows_a_changed_host_key_as_unknown_and_exits_by_the_worst
         prober.reasons["127.0.1.30"] = Reason.CLI_HUNG
         await eventually(lambda: _error_is(db, "300", "cli_hung"), what="300 down")
         critical = await asyncio.to_thread(_status, tmp_path, pg_url)
+        await asyncio.to_thread(live.__exit__, None, None, None)
     assert warned.returncode == 1, warned.stdout + warned.stderr
     lines = warned.stdout.splitlines()
     assert lines[0].split()[:5] == ["unit", "name", "host", "state", "reason"]
@@ -113,7 +144,7 @@ async def test_status_shows_a_changed_host_key_as_unknown_and_exits_by_the_worst
     assert critical.stdout.splitlines()[1].startswith("300 ")
     stopped = await asyncio.to_thread(_status, tmp_path, pg_url, "--state", "online")
     assert stopped.returncode == 2  # the monitor is not running
-    assert "NOT RUNNING" in stopped.stdout.splitlines()[-1]
+    assert "; monitor: stopped (exited cleanly" in stopped.stdout.splitlines()[-1]
 
 
 async def test_status_shows_held_during_a_mass_outage(db: Database, pg_url: str, tmp_path: Path) -> None:
@@ -126,7 +157,10 @@ async def test_status_shows_held_during_a_mass_outage(db: Database, pg_url: str,
         for host in hosts.values():
             prober.reasons[host] = Reason.CONNECT_TIMEOUT
         await eventually(lambda: _all_mass(db, *hosts), what="every unit under the mass-outage guard")
+        live = a_running_monitor(tmp_path)
+        await asyncio.to_thread(live.__enter__)
         done = await asyncio.to_thread(_status, tmp_path, pg_url, "--json")
+        await asyncio.to_thread(live.__exit__, None, None, None)
     data = json.loads(done.stdout)
     assert {(u["state"], u["reason"]) for u in data["units"]} == {("held", "mass_outage")}
     assert (done.returncode, data["summary"]) == (1, "6 held")

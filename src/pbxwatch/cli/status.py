@@ -10,10 +10,8 @@ terminal the table fits the width and never drops the unit number or the state.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -23,7 +21,6 @@ from pbxwatch.cli.common import cli_settings, console, fail, open_database, prin
 from pbxwatch.config import Settings
 from pbxwatch.domain.unit_status import SEVERITY, State, exit_code, summary
 
-HEARTBEAT_FRESH = timedelta(seconds=120)  # the monitor rewrites it at least every 30 s
 COLORS = {State.ONLINE: "green", State.OFFLINE: "red", State.UNKNOWN: "yellow", State.HELD: "yellow",
           State.CYCLING: "cyan", State.BOOT_GRACE: "cyan", State.PAUSED: "dim"}
 COLUMNS = ("unit", "name", "host", "state", "reason", "checked", "fails", "incident", "cycled", "disk", "sip",
@@ -75,7 +72,9 @@ def _states(text: str | None) -> set[State]:
 
 def _show_once(settings: Settings, *, as_json: bool, wanted: set[State]) -> int:
     from pbxwatch.db.unit_states import stale_after
+    from pbxwatch.domain.liveness import RUNNING
     from pbxwatch.monitor.levers import fleet_status
+    from pbxwatch.monitor.liveness import monitor_liveness
 
     now = datetime.now(UTC)
     ssh = settings.ssh
@@ -86,20 +85,22 @@ def _show_once(settings: Settings, *, as_json: bool, wanted: set[State]) -> int:
             return await fleet_status(db, now=now, stale=stale)
 
     rows = sorted(run(body), key=lambda r: (SEVERITY[r.view.state], r.number))
-    beat = _heartbeat(settings)
-    running = _monitor_running(beat, now)
+    liveness, beat = monitor_liveness(settings, now)
+    running = liveness.state in RUNNING
     states = [r.view.state for r in rows]
     code = exit_code(states, monitor_running=running)
     shown = [r for r in rows if not wanted or r.view.state in wanted]
     if as_json:
-        print_json({"monitor": beat, "monitor_running": running, "summary": summary(states), "exit_code": code,
+        print_json({"monitor": beat, "monitor_state": {"state": liveness.state, "detail": liveness.detail,
+                                                       "heartbeat_age_seconds": liveness.age_seconds},
+                    "monitor_running": running, "summary": summary(states), "exit_code": code,
                     "units": [r.as_json(now) for r in shown]})
         return code
     if console.is_terminal:
         console.print(_table(shown, now))
     else:
         _plain(shown, now)
-    typer.echo(f"{summary(states)}; {_monitor_line(beat, running)}")
+    typer.echo(f"{summary(states)}; monitor: {liveness.describe()}")
     return code
 
 
@@ -154,48 +155,6 @@ def _table(rows: list[Any], now: datetime, width: int | None = None) -> Table:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _monitor_line(beat: dict[str, Any] | None, running: bool) -> str:
-    if beat is None:
-        return "monitor: no heartbeat (not running?)"
-    state = "" if running else " — NOT RUNNING"
-    return f"monitor: {beat.get('role')} (pid {beat.get('pid')}, heartbeat {beat.get('at')}){state}"
-
-
-def _heartbeat(settings: Settings) -> dict[str, Any] | None:
-    from pbxwatch.monitor.service import heartbeat_path
-
-    try:
-        data = json.loads(heartbeat_path(settings).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _monitor_running(beat: dict[str, Any] | None, now: datetime) -> bool:
-    """A fresh heartbeat of an active or standby monitor whose process still exists."""
-    if beat is None or beat.get("role") not in ("active", "standby"):
-        return False
-    try:
-        at = datetime.fromisoformat(str(beat.get("at")))
-    except ValueError:
-        return False
-    if at.tzinfo is None or now - at > HEARTBEAT_FRESH:
-        return False
-    return _alive(beat.get("pid"))
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _ago(at: datetime | None, now: datetime) -> str:
