@@ -149,6 +149,34 @@ class MonitorSettings(_Section):
     max_cycles_per_unit_per_day: int = Field(default=3, ge=0)
     max_auto_cycles_per_hour: int = Field(default=20, ge=0)
     dry_run: bool = False
+    # Maintenance windows, flap hold and the soft restart ladder (README "Smarter remediation").
+    time_zone: str = Field(default="UTC", min_length=1)  # weekly maintenance windows are read in it
+    flap_window: float = Field(default=21600.0, gt=0)  # seconds: the sliding window of the flap rule (6 h)
+    flap_max_outages: int = Field(default=3, ge=0)  # confirmed outages in the window that hold a unit (0: off)
+    flap_max_cycles: int = Field(default=2, ge=0)  # automatic power-cycles in the window that hold it (0: off)
+    flap_failed_percent: float = Field(default=30.0, ge=0, le=100)  # failed share of the last checks (0: off)
+    flap_sample: int = Field(default=20, ge=1, le=10_000)  # how many last checks the share looks at
+    flap_stable_for: float = Field(default=3600.0, ge=0)  # seconds without a failed check that end a hold
+    restart_command: str | None = Field(default=None, min_length=1)  # e.g. "sudo -n systemctl restart asterisk"
+    restart_grace: float = Field(default=60.0, ge=0)  # seconds after a soft restart before the power rung
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Moscow)") from None
+        return value
+
+    @field_validator("restart_command")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and any(ch in value for ch in "\r\n\x00"):
+            raise ValueError("must be one line")
+        return value
 
     @field_validator("relay_url")
     @classmethod

@@ -106,3 +106,21 @@ cloud_calls = Table(
     Column("month", Text, primary_key=True),  # 'YYYY-MM' (UTC)
     Column("calls", Integer, nullable=False, server_default=text("0")),
 )
+
+# Maintenance windows (docs: README "Maintenance windows"): one unit, or every unit when
+# enterprise_number is null; one-off (starts_at..ends_at) or weekly ("sun 02:00-04:00", local time).
+maintenance_windows = Table(
+    "pbxwatch_maintenance",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("enterprise_number", Text, nullable=True),  # no foreign key: a fleet-wide window has none
+    Column("starts_at", UtcTimestamp(), nullable=True),
+    Column("ends_at", UtcTimestamp(), nullable=True),
+    Column("weekly", Text, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("set_by", Text, nullable=False),
+    Column("created_at", UtcTimestamp(), nullable=False),
+    Column("ended_at", UtcTimestamp(), nullable=True),
+    Column("ended_by", Text, nullable=True),
+    Index("ix_pbxwatch_maintenance_unit", "enterprise_number"),
+)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pbxwatch.config import Settings, mask_url
 from pbxwatch.db.engine import Database, DatabaseError
 from pbxwatch.domain.policy import Policy
 from pbxwatch.monitor.daemon import Clock, Monitor, MonitorOptions, utc_now
+from pbxwatch.monitor.events import EventSink
 from pbxwatch.monitor.leader import AdvisoryLock, Leadership, SingleMonitor
-from pbxwatch.monitor.ports import Prober, RelayPort
+from pbxwatch.monitor.ports import Prober, RelayPort, Restarter
 from pbxwatch.monitor.relay_http import HttpRelayPort
 from pbxwatch.monitor.store import MonitorStore
 
@@ -38,6 +40,7 @@ def options_from(
         reload_interval=reload_interval or min(30.0, settings.monitor.poll_interval),
         flush_interval=flush_interval,
         heartbeat_file=heartbeat_path(settings),
+        time_zone=ZoneInfo(settings.monitor.time_zone),
     )
 
 
@@ -63,6 +66,7 @@ async def run_monitor(
     options: MonitorOptions | None = None,
     standby_poll: float = 2.0,
     leadership: Leadership | None = None,
+    events: EventSink | None = None,
 ) -> None:
     """Run until `stop` is set. Prober, relay port and leadership are injectable (tests, the demo)."""
     db = Database.from_url(settings.database_url)
@@ -79,11 +83,13 @@ async def run_monitor(
     relay = relay or default_relay(settings)
     monitor = Monitor(
         options or options_from(settings),
-        store=MonitorStore(db),
+        store=MonitorStore(db, restart_command=settings.monitor.restart_command),
         prober=prober,
         relay=relay,
         leadership=leadership,
         clock=clock,
+        events=events,
+        restarter=prober if isinstance(prober, Restarter) else None,
     )
     try:
         await monitor.run(stop)
