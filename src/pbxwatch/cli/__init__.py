@@ -67,6 +67,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "ewelink": LazyCommand(
         "pbxwatch.cli.ewelink", "app", "eWeLink authorization: auth URL, code exchange, token status."
     ),
+    "maintenance": LazyCommand(
+        "pbxwatch.cli.maintenance", "app",
+        "Maintenance windows: no automatic action on these units meanwhile (add, list, end).",
+    ),
 }
 SIM_COMMANDS: dict[str, LazyCommand] = {
     "cloud": LazyCommand(

@@ -74,8 +74,12 @@ def status(
 def rearm(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="The enterprise number.", show_default=False)],
+    by: Annotated[str | None, typer.Option("--by", help="Who rearms it [default: the login name].")] = None,
 ) -> None:
-    """Allow another automatic power-cycle in the current outage (after a cycle that did not help)."""
+    """Allow automatic action again: after a power-cycle that did not help (clears ewelink_action_done),
+    and after a flap hold ("unstable, needs a human": writes a `rearmed` row, counting starts afresh)."""
+    from pbxwatch.cli.maintenance import who
+    from pbxwatch.db.flap import rearm_flap
     from pbxwatch.logs import setup_logging
     from pbxwatch.monitor.levers import RearmError
     from pbxwatch.monitor.levers import rearm as clear_flag
@@ -83,18 +87,22 @@ def rearm(
     settings = cli_settings(ctx)
     setup_logging(settings, "monitor", owner=False, stderr=False)
 
-    async def body() -> bool:
+    async def body() -> tuple[bool, bool]:
         async with open_database(settings) as db:
-            return await clear_flag(db, number)
+            cleared = await clear_flag(db, number)
+            return cleared, await rearm_flap(db, number, by=who(by), now=datetime.now(UTC))
 
     try:
-        cleared = run(body)
+        cleared, unheld = run(body)
     except RearmError as err:
         fail(str(err))
     if cleared:
         log.info("unit %s rearmed by an operator (ewelink_action_done cleared)", number)
         console.print(f"unit {number} rearmed: the monitor may power-cycle it again if it is still down")
-    else:
+    if unheld:
+        log.info("unit %s: flap hold ended by an operator", number)
+        console.print(f"unit {number}: flap hold ended; automatic action is allowed again (picked up within 30 s)")
+    if not cleared and not unheld:
         console.print(f"unit {number} was not armed off (ewelink_action_done is already false): nothing to do")
 
 

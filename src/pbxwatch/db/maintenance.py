@@ -9,16 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, insert, or_, select, update
 
-from pbxwatch.db.engine import Database
 from pbxwatch.db.tables import enterprises, maintenance_windows
 from pbxwatch.domain.maintenance import Weekly, Window, WindowError, active_map, parse_weekly
 
 M = maintenance_windows.c
 TEXT_MAX = 500
+
+
+class Connectable(Protocol):
+    """A `Database` or a bare `AsyncEngine` (the relay service holds one): `begin()` and `connect()`."""
+
+    def begin(self) -> Any: ...
+
+    def connect(self) -> Any: ...
 
 
 class UnknownUnits(LookupError):
@@ -34,7 +41,7 @@ def window_of(row: Any) -> Window:
 
 
 async def add_windows(
-    db: Database, numbers: Sequence[str], *, now: datetime, reason: str, set_by: str,
+    db: Connectable, numbers: Sequence[str], *, now: datetime, reason: str, set_by: str,
     duration: timedelta | None = None, until: datetime | None = None, weekly: Weekly | None = None,
 ) -> list[Window]:
     """One window per unit (`numbers` empty: one fleet-wide window); exactly one of duration/until/weekly."""
@@ -55,7 +62,7 @@ async def add_windows(
         return [window_of(r) for r in rows]
 
 
-async def load_windows(db: Database, now: datetime, *, include_past: bool = False) -> list[Window]:
+async def load_windows(db: Connectable, now: datetime, *, include_past: bool = False) -> list[Window]:
     """Windows not over yet (weekly ones until ended), oldest first; with `include_past`, every window."""
     query = select(maintenance_windows).order_by(M.id)
     if not include_past:
@@ -67,7 +74,7 @@ async def load_windows(db: Database, now: datetime, *, include_past: bool = Fals
         return [window_of(r) for r in await conn.execute(query)]
 
 
-async def active_windows(db: Database, now: datetime, zone: tzinfo) -> Mapping[str, Window]:
+async def active_windows(db: Connectable, now: datetime, zone: tzinfo) -> Mapping[str, Window]:
     """{unit number: the window pausing it at `now`} for every unit in a window (fleet-wide ones included)."""
     windows = await load_windows(db, now)
     if not windows:
@@ -78,7 +85,7 @@ async def active_windows(db: Database, now: datetime, zone: tzinfo) -> Mapping[s
 
 
 async def end_windows(
-    db: Database, *, now: datetime, by: str, numbers: Sequence[str] = (), ids: Sequence[int] = (),
+    db: Connectable, *, now: datetime, by: str, numbers: Sequence[str] = (), ids: Sequence[int] = (),
     fleet: bool = False,
 ) -> list[Window]:
     """End the running or future windows of these units / with these ids / the fleet-wide ones, now."""

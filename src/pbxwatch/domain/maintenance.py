@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta, tzinfo
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEK = timedelta(days=7)
+LONGEST = timedelta(days=366)  # a window longer than a year is a typo, not planned work
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$", re.IGNORECASE)
 _WEEKLY = re.compile(r"^\s*([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", re.IGNORECASE)
 
@@ -128,6 +129,8 @@ def parse_duration(text: str) -> timedelta:
     if not text.strip() or match is None or not any(match.groups()):
         raise WindowError(f"cannot read the duration {text!r}: use e.g. 2h, 90m, 1d, 1h30m")
     days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+    if days * 1440 + hours * 60 + minutes > LONGEST.total_seconds() / 60:
+        raise WindowError(f"the duration {text!r} is longer than {LONGEST.days} days")
     span = timedelta(days=days, hours=hours, minutes=minutes)
     if span <= timedelta(0):
         raise WindowError(f"the duration {text!r} must be longer than zero")

@@ -32,7 +32,7 @@ from pbxwatch.relay.errors import RelayError
 from pbxwatch.relay.guards import BodyGuard, LoopbackGuard
 from pbxwatch.relay.metrics import RelayMetrics
 from pbxwatch.relay.reconciler import Reconciler, ReconcilerPolicy
-from pbxwatch.relay.routes import auth, cycles, devices, health, toggle, units
+from pbxwatch.relay.routes import auth, cycles, devices, health, maintenance, toggle, units
 from pbxwatch.relay.security import BindRefused, check_bind
 from pbxwatch.relay.service import CallTally, RelayService
 from pbxwatch.relay.store import RelayStore
@@ -150,7 +150,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (auth, toggle, cycles, devices, units, health):
+    for module in (auth, toggle, cycles, devices, units, maintenance, health):
         app.include_router(module.router)
     from pbxwatch.web import install_dashboard
 
