@@ -124,3 +124,13 @@ maintenance_windows = Table(
     Column("ended_by", Text, nullable=True),
     Index("ix_pbxwatch_maintenance_unit", "enterprise_number"),
 )
+
+# The remediation ladder of one enterprise, when it differs from the settings (monitor.restart_command):
+# power_only = no soft restart; restart_command = this unit's own command. No row: the settings' default.
+unit_ladders = Table(
+    "pbxwatch_unit_ladder",
+    metadata,
+    Column("enterprise_number", Text, primary_key=True),  # no foreign key: `units remove` stays simple
+    Column("power_only", Boolean, nullable=False, server_default=text("false")),
+    Column("restart_command", Text, nullable=True),
+)

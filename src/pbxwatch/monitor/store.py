@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.engine import Database
 from pbxwatch.db.history import ActionType, HistoryEntry, Initiator, write_history
+from pbxwatch.db.ladders import Ladder, ladders
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
 from pbxwatch.domain.state import Unit
 
@@ -104,7 +105,9 @@ class MonitorStore:
             .order_by(e.number)
         )
         async with self.db.connect() as conn:
-            return [unit_of(r, self.restart_command) for r in await conn.execute(query)]
+            rows = list(await conn.execute(query))
+            own = await ladders(conn)  # per-enterprise remediation ladders (pbxwatch_unit_ladder)
+        return [unit_of(r, own.get(r.number, Ladder()).command(self.restart_command)) for r in rows]
 
     async def action_flags(self) -> dict[str, bool]:
         """`ewelink_action_done` of every unit (an operator's `units rearm` clears it)."""

@@ -1,4 +1,4 @@
-"""Maintenance windows: the `pbxwatch_maintenance` table.
+"""Maintenance windows and per-enterprise remediation ladders: `pbxwatch_maintenance`, `pbxwatch_unit_ladder`.
 
 A database created by this version already has it (0001 creates every table pbxwatch knows); one created
 before gets it here. Nothing existing is touched.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from pbxwatch.db.tables import maintenance_windows
+from pbxwatch.db.tables import maintenance_windows, unit_ladders
 
 revision = "0002_i14"
 down_revision = "0001"
@@ -23,8 +23,9 @@ depends_on = None
 
 def upgrade() -> None:
     bind = op.get_bind()
-    if not sa.inspect(bind).has_table(maintenance_windows.name):
-        maintenance_windows.create(bind)
+    for table in (maintenance_windows, unit_ladders):
+        if not sa.inspect(bind).has_table(table.name):
+            table.create(bind)
 
 
 def downgrade() -> None:
