@@ -41,6 +41,14 @@ class RestartingProber(ScriptedProber):
         return CommandRun(0, "")
 
 
+class UselessRestarts(RestartingProber):
+    """The restart command succeeds, but Asterisk stays dead."""
+
+    async def run_restart(self, host: str, port: int, command: str) -> CommandRun:
+        self.restarts.append((host, command))
+        return CommandRun(0, "")
+
+
 class Events:
     def __init__(self) -> None:
         self.seen: list[UnitEvent] = []
@@ -109,3 +117,19 @@ async def _online(db: Database, *numbers: str) -> bool:
 async def _true(value: bool) -> bool:
     await asyncio.sleep(0)
     return value
+
+
+async def test_a_restarted_monitor_does_not_restart_asterisk_twice_in_one_outage(
+    db: Database, pg_url: str, tmp_path: Path
+) -> None:
+    await add_unit(db, "100", "127.0.1.1")
+    prober, relay = UselessRestarts(), FakeRelay()
+    settings = settings_for(pg_url, tmp_path, restart_command=SETTINGS_COMMAND, restart_grace=3600)
+    prober.reasons["127.0.1.1"] = DOWN
+    async with running_monitor(settings, prober, relay):
+        await eventually(lambda: _kinds_are(db, "100", ["on→off", "asterisk_restart success"]), what="restarted")
+    checks = prober.checks["127.0.1.1"]
+    async with running_monitor(settings, prober, relay):
+        await eventually(lambda: _true(prober.checks["127.0.1.1"] >= checks + 10), what="checks after the restart")
+    assert prober.restarts == [("127.0.1.1", SETTINGS_COMMAND)]
+    assert relay.cycles == []  # still within the restart grace

@@ -4,13 +4,15 @@ their own restart command, instead of the settings' `monitor.restart_command`.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from pbxwatch.db.tables import enterprises, unit_ladders
+from pbxwatch.db.history import ActionType
+from pbxwatch.db.tables import enterprises, unit_ladders, unit_status_history
 
 L = unit_ladders.c
 COMMAND_MAX = 500
@@ -71,3 +73,19 @@ async def set_ladder(db: Any, number: str, ladder: Ladder | None) -> None:
 async def _require_unit(conn: Any, number: str) -> None:
     if not await conn.scalar(select(func.count()).where(enterprises.c.number == number)):
         raise LadderError(f"unit {number} does not exist")
+
+
+async def soft_restarts_since(db: Any, since: dict[str, datetime]) -> dict[str, datetime]:
+    """The latest `asterisk_restart` row of each unit at or after its time in `since` (its open outage):
+    a restarted monitor must not restart Asterisk a second time in the same outage."""
+    if not since:
+        return {}
+    h = unit_status_history.c
+    query = (
+        select(h.enterprise_number, func.max(h.change_time))
+        .where(h.enterprise_number.in_(list(since)), h.action_type == ActionType.ASTERISK_RESTART.value)
+        .group_by(h.enterprise_number)
+    )
+    async with db.connect() as conn:
+        rows = list(await conn.execute(query))
+    return {number: at for number, at in rows if at is not None and at >= since[number]}

@@ -350,6 +350,7 @@ class Monitor:
         now = self.clock()
         self.windows = await remediation.load_windows(self.store.db, now)
         await remediation.restore_flap(self.store.db, self.states, numbers, now, self.policy)
+        await remediation.restore_soft_restarts(self.store.db, self.states, numbers)
         for number in await remediation.adopt_flap_rearms(self.store.db, self.states):
             log.info("unit %s rearmed by an operator: its flap hold is over", number)
 

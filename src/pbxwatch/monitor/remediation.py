@@ -13,6 +13,7 @@ from pbxwatch.db import flap as flap_repo
 from pbxwatch.db import maintenance as windows_repo
 from pbxwatch.db.engine import Database
 from pbxwatch.db.history import ActionType, HistoryEntry, Initiator
+from pbxwatch.db.ladders import soft_restarts_since
 from pbxwatch.domain.flap import FlapHeld, FlapMemory, FlapReleased
 from pbxwatch.domain.maintenance import Window, active_for
 from pbxwatch.domain.policy import Policy
@@ -60,6 +61,14 @@ async def restore_flap(
                             held_since=mark.held_at if mark.held else None)
         if number in states:
             states[number] = replace(states[number], flap=memory)
+
+
+async def restore_soft_restarts(db: Database, states: dict[str, UnitState], numbers: Sequence[str]) -> None:
+    """After (re)loading units: an outage that already had its soft restart does not get a second one."""
+    open_since = {n: s.outage_since for n in numbers if (s := states.get(n)) and s.outage_since is not None}
+    done = await soft_restarts_since(db, {n: at for n, at in open_since.items() if at is not None})
+    for number, at in done.items():
+        states[number] = replace(states[number], soft_restart_at=at)
 
 
 async def adopt_flap_rearms(db: Database, states: dict[str, UnitState]) -> list[str]:
