@@ -20,9 +20,10 @@ def ladder(
 ) -> None:
     """Show or set how a dead Asterisk of this unit is remedied.
 
-    With monitor.restart_command set (or --restart-command here), a unit whose SSH works but whose Asterisk
-    is not running or hangs gets the command over SSH first, restart_grace seconds to come back, and only
-    then a power-cycle. Without options: show the unit's ladder.
+    With monitor.restart_command set (or --restart-command here), a unit
+    whose SSH works but whose Asterisk is not running or hangs gets the
+    command over SSH first, monitor.restart_grace seconds (60) to come back,
+    and only then a power-cycle. Without options: show the unit's ladder.
     """
     from pbxwatch.db.ladders import Ladder, LadderError, get_ladder, set_ladder
 

@@ -59,7 +59,7 @@ def add(
         str | None, typer.Option("--weekly", help='Every week: "sun 02:00-04:00" (monitor.time_zone).')
     ] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (shown in history, status and events).")] = "",
-    by: Annotated[str | None, typer.Option("--by", help="Who sets it [default: the login name].")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who sets it (default: the login name).")] = None,
     as_json: Json = False,
 ) -> None:
     """Put units (or --all) in maintenance: --for 2h, --until TIME or --weekly "sun 02:00-04:00"."""
@@ -128,7 +128,7 @@ def end(
     units: Units = None,
     all_units: Annotated[bool, typer.Option("--all", help="The fleet-wide windows.")] = False,
     window_id: Annotated[list[int] | None, typer.Option("--id", help="A window by its id (repeatable).")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who ends it [default: the login name].")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who ends it (default: the login name).")] = None,
 ) -> None:
     """End the windows of these units (or --all fleet-wide ones, or --id N) now."""
     from pbxwatch.db.maintenance import end_windows

@@ -25,6 +25,16 @@ def monitor(ctx: typer.Context) -> None:
     """Run the watchdog: probe every active unit, record status and history, power-cycle dead PBXes.
 
     Logs to reboot_service.log in log_dir. SIGTERM/SIGINT finish the current writes and exit.
+
+    Before any power-cycle (monitor.* settings, defaults in parentheses):
+    - maintenance windows (pbxwatch maintenance): units are only checked;
+    - flap hold: flap_max_outages (3) outages or flap_max_cycles (2) cycles
+      in flap_window (21600 s), or over flap_failed_percent (30) % failed of
+      the last flap_sample (20) checks: held ("unstable, needs a human")
+      until stable for flap_stable_for (3600 s) or `pbxwatch units rearm`;
+    - soft restart: with restart_command (none) (per unit: pbxwatch units
+      ladder), a dead or hung Asterisk on a reachable host is restarted over
+      SSH first, power-cycled only if still down after restart_grace (60 s).
     """
     from pbxwatch.logs import setup_logging
     from pbxwatch.monitor.service import run_monitor
@@ -74,7 +84,7 @@ def status(
 def rearm(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="The enterprise number.", show_default=False)],
-    by: Annotated[str | None, typer.Option("--by", help="Who rearms it [default: the login name].")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who rearms it (default: the login name).")] = None,
 ) -> None:
     """Allow automatic action again: after a power-cycle that did not help (clears ewelink_action_done),
     and after a flap hold ("unstable, needs a human": writes a `rearmed` row, counting starts afresh)."""
