@@ -269,6 +269,24 @@ def test_checks_in_maintenance_do_not_count_towards_the_flap_share() -> None:
     assert state.flap.checks == () and not state.flap.held
 
 
+def test_a_long_confirmed_outage_is_one_outage_not_a_failed_share() -> None:
+    state = UnitState(last_status=LiveStatus.ONLINE, flap=FlapMemory(checks=(False,) * 19))
+    for i in range(40):
+        decision = decide(LADDER, state, DEAD, now=T0 + i * 15 * S, policy=POLICY, fleet=FleetView())
+        state = decision.state
+        assert not any(isinstance(a, FlapHeld) for a in decision.actions), i
+    assert not any(state.flap.checks) and len(state.flap.outages) == 1  # no failure left in the share
+    assert state.flap.last_failure_at == T0 + 39 * 15 * S  # a held unit still down is not "stable"
+
+
+def test_blips_that_never_reach_the_threshold_fill_the_failed_share() -> None:
+    state, held = UnitState(last_status=LiveStatus.ONLINE), []
+    for i, check in enumerate([UP, DEAD, DEAD] * 7):  # two failed checks, then up again, seven times
+        decision = decide(LADDER, state, check, now=T0 + i * 15 * S, policy=POLICY, fleet=FleetView())
+        state, held = decision.state, [*held, *words(decision.actions)]
+    assert "held: unstable" in held and "on→off at 3" not in held
+
+
 def test_the_flap_memory_survives_a_recovery() -> None:
     state = replace(CONFIRMED, flap=FlapMemory(outages=ago(1)))
     up = decide(LADDER, state, UP, now=T0, policy=POLICY, fleet=FleetView())

@@ -74,14 +74,25 @@ class FlapReleased:
     reason: str
 
 
-def checked(memory: FlapMemory, failed: bool, now: datetime, policy: FlapPolicy) -> FlapMemory:
-    """Remember one counted check (the last `sample` are kept)."""
-    checks = (*memory.checks, failed)[-policy.sample :] if policy.sample > 0 else ()
+def checked(
+    memory: FlapMemory, failed: bool, now: datetime, policy: FlapPolicy, *, sampled: bool = True
+) -> FlapMemory:
+    """Remember one check: the last `sample` go into the failed share unless `sampled` is False (the
+    checks of a confirmed outage: the outage rule counts those); any failure delays a release."""
+    checks = memory.checks
+    if sampled:
+        checks = (*checks, failed)[-policy.sample :] if policy.sample > 0 else ()
     return replace(memory, checks=checks, last_failure_at=now if failed else memory.last_failure_at)
 
 
 def outage_confirmed(memory: FlapMemory, now: datetime, policy: FlapPolicy) -> FlapMemory:
-    return replace(memory, outages=(*memory.outages, now)) if policy.max_outages else memory
+    """An outage was confirmed: it counts as one outage, and its failed checks leave the share (the share is
+    for failures that never reach the threshold)."""
+    checks = list(memory.checks)
+    while checks and checks[-1]:
+        checks.pop()
+    outages = (*memory.outages, now) if policy.max_outages else memory.outages
+    return replace(memory, outages=outages, checks=tuple(checks))
 
 
 def unstable(memory: FlapMemory, cycles: tuple[datetime, ...], now: datetime, policy: FlapPolicy) -> str | None:

@@ -260,8 +260,9 @@ def _count_for_flap(state: UnitState, check: CheckResult, now: datetime, policy:
         return state, ()
     if state.maintenance is not None or not counted:
         return _assess_flap(state, now, policy) if state.flap.held else (state, ())
-    state = replace(state, flap=flap.checked(state.flap, check.verdict is Verdict.DOWN, now, policy.flap))
-    return _assess_flap(state, now, policy)
+    failed = check.verdict is Verdict.DOWN
+    memory = flap.checked(state.flap, failed, now, policy.flap, sampled=not (failed and state.confirmed))
+    return _assess_flap(replace(state, flap=memory), now, policy)
 
 
 def _assess_flap(state: UnitState, now: datetime, policy: Policy) -> Step:
