@@ -79,7 +79,6 @@ class UnitState:
         threshold: int,
         outage_since: datetime | None,
         cycles: tuple[datetime, ...] = (),
-        flap: FlapMemory | None = None,
     ) -> UnitState:
         """State after a restart, from the stored row: a counter at the threshold is a confirmed outage."""
         status = LiveStatus(last_status) if last_status in {"online", "offline"} else None
@@ -93,7 +92,6 @@ class UnitState:
             outage_since=outage_since if status is LiveStatus.OFFLINE else None,
             cycle_at=max(cycles) if cycles else None,
             cycles=cycles,
-            flap=flap or NOTHING_YET,
         )
 
     @property
