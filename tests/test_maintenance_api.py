@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+
 from pbxwatch.db.engine import Database
 from pbxwatch.db.maintenance import active_windows
 from tests.cli_helpers import pbxwatch
 from tests.relay_fixtures import RelayEnv
+from tests.test_dashboard import login
 
 
 def windows(relay: RelayEnv, **params: Any) -> list[dict[str, Any]]:
@@ -90,3 +93,14 @@ def test_active_windows_names_every_paused_unit(relay: RelayEnv) -> None:
     if now.astimezone(ZoneInfo("Europe/Moscow")).weekday() != 6:  # not Sunday night in Moscow right now
         assert asyncio.run(read(now, ZoneInfo("Europe/Moscow"))) == {"102": "swap"}
     assert asyncio.run(read(now + timedelta(hours=2), UTC)).get("102") != "swap"
+
+
+def test_the_dashboards_rearm_button_ends_a_flap_hold(relay: RelayEnv) -> None:
+    relay.sql("INSERT INTO unit_status_history (enterprise_number, prev_status, new_status, change_time, "
+              "action_type, user_initiator, error_message, extra_info) VALUES ('101', 'on', 'on', "
+              "now() - interval '1 minute', 'held', 'auto', 'unstable, needs a human: 3 confirmed outages', '{}')")
+    with httpx.Client(timeout=30, follow_redirects=False) as client:
+        csrf = login(relay, client)
+        reply = client.post(f"{relay.url}/unit/101/rearm", data={"csrf": csrf})
+    assert reply.status_code == 303 and reply.headers["location"].endswith("done=rearm")
+    assert [r["user_initiator"] for r in relay.audit_rows("rearmed")] == ["user"]
