@@ -104,3 +104,14 @@ def test_the_dashboards_rearm_button_ends_a_flap_hold(relay: RelayEnv) -> None:
         reply = client.post(f"{relay.url}/unit/101/rearm", data={"csrf": csrf})
     assert reply.status_code == 303 and reply.headers["location"].endswith("done=rearm")
     assert [r["user_initiator"] for r in relay.audit_rows("rearmed")] == ["user"]
+
+
+def test_the_dashboard_shows_a_unit_in_maintenance_as_paused(relay: RelayEnv) -> None:
+    relay.sql("UPDATE unit_live_status SET last_checked_at = now() WHERE enterprise_number IN ('101', '102')")
+    relay.post("/maintenance", json={"units": ["102"], "for": "1h", "reason": "router swap", "set_by": "ivanov"})
+    with httpx.Client(timeout=30) as client:
+        page = client.get(f"{relay.url}/fleet/table", params={"q": "", "state": "", "page": 1}).text
+    row = page[page.index('data-unit="102"'):]
+    row = row[: row.index("</tr>")]
+    assert 'data-state="paused"' in row and "router swap (ivanov)" in row
+    assert 'data-unit="101" data-state="paused"' not in page
