@@ -59,6 +59,8 @@ def test_bad_windows_are_refused_with_one_clear_message(relay: RelayEnv) -> None
         assert reply.status_code == status, (body, reply.text)
         assert text in reply.json()["message"], (body, reply.text)
     assert windows(relay) == []
+    blank = relay.post("/maintenance/end", json={"units": ["101"], "by": "   "})  # found by the fuzz test
+    assert blank.status_code == 422 and "who ended it must not be empty" in blank.json()["message"]
 
 
 def test_the_cli_and_the_api_share_the_windows(relay: RelayEnv, tmp_path: Path) -> None:

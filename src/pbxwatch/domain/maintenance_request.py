@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from pbxwatch.domain.maintenance import Weekly, WindowError, parse_duration, parse_weekly
+from pbxwatch.domain.maintenance import LONGEST, Weekly, WindowError, parse_duration, parse_weekly
 
 UNTIL_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%H:%M")
 
@@ -29,7 +29,7 @@ class WindowRequest:
         if for_:
             return cls(duration=parse_duration(for_))
         if until:
-            return cls(until=parse_until(until, now, zone))
+            return cls(until=_within_a_year(parse_until(until, now, zone), now, until))
         assert weekly is not None
         return cls(weekly=parse_weekly(weekly))
 
@@ -54,3 +54,14 @@ def parse_until(text: str, now: datetime, zone: tzinfo) -> datetime:
             return moment if moment > local_now else moment + timedelta(days=1)
         return parsed.replace(tzinfo=zone)
     raise WindowError(f"cannot read the time {text!r}: use e.g. \"2026-12-02 18:00\" (time zone of monitor.time_zone)")
+
+
+def _within_a_year(moment: datetime, now: datetime, text: str) -> datetime:
+    """A window ends within `LONGEST` from now (and the arithmetic stays inside datetime's range)."""
+    try:
+        too_far = moment - now > LONGEST
+    except OverflowError:
+        too_far = True
+    if too_far:
+        raise WindowError(f"the time {text!r} is more than {LONGEST.days} days away")
+    return moment

@@ -99,6 +99,9 @@ async def end_maintenance(ctx: Ctx, body: WindowEnd) -> WindowList:
     if not (body.units or body.ids or body.all):
         raise InvalidRequest("give units, ids or all: true")
     now = ctx.service.clock.now()
-    ended = await end_windows(ctx.service.store.engine, now=now, by=body.by, numbers=body.units, ids=body.ids,
-                              fleet=body.all)
+    try:
+        ended = await end_windows(ctx.service.store.engine, now=now, by=body.by, numbers=body.units, ids=body.ids,
+                                  fleet=body.all)
+    except WindowError as err:
+        raise InvalidRequest(str(err)) from err
     return WindowList(windows=[_out(w, now, ctx) for w in ended])
