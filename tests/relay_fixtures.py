@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +26,7 @@ from pbxwatch.ewelink import RateLimiter
 from pbxwatch.relay.app import create_app
 from pbxwatch.relay.cycle_run import CyclePolicy
 from pbxwatch.relay.reconciler import ReconcilerPolicy
+from tests.cli_helpers import clean_env
 
 if TYPE_CHECKING:
     from pbxwatch.sim.cloud import SimCloud
@@ -240,6 +243,38 @@ class RelayEnv:
             if action_type is None or item["action_type"] == action_type:
                 out.append(item)
         return out
+
+
+class ServiceProcess:
+    """The real `pbxwatch relay serve` process on the world of a `RelayEnv`."""
+
+    def __init__(self, relay: RelayEnv) -> None:
+        self.relay = relay
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = clean_env(self.relay.env_vars())
+        self.proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "relay", "serve"], cwd=self.relay.tmp,
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def answers() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, "relay serve exited"
+            try:
+                return self.relay.http.get(self.relay.url + "/health").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(answers, "relay serve to answer /health")
+
+    def signal(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def sim_devices() -> list[SimDevice]:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
-from tests.cli_helpers import clean_env
-from tests.relay_fixtures import CLOUD_TIMEOUT_S, RelayEnv, wait_for
+from tests.relay_fixtures import CLOUD_TIMEOUT_S, RelayEnv, ServiceProcess, wait_for
 
 
 def cycle(relay: RelayEnv, **body: object) -> dict[str, str]:
@@ -137,36 +133,6 @@ def test_a_failed_on_is_retried_until_on_and_health_is_degraded_meanwhile(
 
 
 # ---- the real `pbxwatch relay serve` process: crash and shutdown --------------------------------------
-
-
-class ServiceProcess:
-    def __init__(self, relay: RelayEnv) -> None:
-        self.relay = relay
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = clean_env(self.relay.env_vars())
-        self.proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "relay", "serve"], cwd=self.relay.tmp,
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def answers() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, "relay serve exited"
-            try:
-                return self.relay.http.get(self.relay.url + "/health").status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(answers, "relay serve to answer /health")
-
-    def signal(self, sig: int) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=60)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture
