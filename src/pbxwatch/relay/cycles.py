@@ -211,6 +211,7 @@ class CycleRunner:
         if cycle is not None:
             self.driver.cancel(cycle)
             log.warning("power-cycle %s of relay %s cancelled by an explicit toggle", cycle.id, target.device_id)
+            await self.recorder.flush()  # whoever got the toggle's answer sees the cycle cancelled
             return
         active = await self.service.store.active_intent(target.device_id, target.outlet)
         if active and await self.service.store.transition(active.id, ACTIVE_STATES, state="cancelled"):
