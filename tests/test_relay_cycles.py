@@ -363,3 +363,16 @@ def test_after_a_cloud_outage_the_relay_is_on_within_seconds(relay_env: RelayEnv
     relay_env.clock.release()
     wait_for(lambda: outage not in relay_env.sim.state.faults, "the outage to be over")
     wait_for(lambda: relay_env.sim.device("1000aaaa01").states == [True], "the relay back on", timeout=15)
+
+
+def test_an_unwritable_run_dir_does_not_keep_a_relay_off(relay_env: RelayEnv, caplog: pytest.LogCaptureFixture) -> None:
+    (relay_env.tmp / "run").write_text("not a directory", encoding="utf-8")  # the journal cannot be written
+    relay_env.add_unit("101", "1000aaaa01")
+    relay_env.start()
+    relay_env.authorize()
+    ticket = cycle(relay_env, enterprise_number="101")
+    done(relay_env, ticket["cycle_id"])
+    assert relay_env.sim.device("1000aaaa01").states == [True]
+    assert [r["action_type"] for r in relay_env.audit_rows()] == [
+        "ewelink_power_cycle", "ewelink_toggle_off", "ewelink_toggle_on"]
+    assert "journal not writable" in caplog.text

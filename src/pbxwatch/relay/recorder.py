@@ -63,6 +63,7 @@ class _Backlog:
     entries: list[Entry] = field(default_factory=list)
     seq: int = 0
     finished: bool = False
+    unjournalled: bool = False  # the journal could not be written: memory and the database only
 
 
 class CycleRecorder:
@@ -84,7 +85,13 @@ class CycleRecorder:
         backlog = self._backlog[cycle_id]
         backlog.seq += 1
         entry = {"seq": backlog.seq, "kind": kind, "at": at.isoformat(), **data}
-        self.journal.append(cycle_id, entry)
+        try:
+            self.journal.append(cycle_id, entry)
+        except OSError as err:  # a relay must not stay off for want of a local file: go on from memory
+            if not backlog.unjournalled:
+                log.error("power-cycle %s: journal not writable in %s (%s); going on without it (check run_dir)",  # noqa: TRY400 - one line
+                          cycle_id, self.journal.directory, err)
+            backlog.unjournalled = True
         backlog.entries.append(entry)
         backlog.finished = backlog.finished or (kind != "created" and data.get("state") in FINAL_STATES)
         self._wake.set()

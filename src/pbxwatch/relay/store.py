@@ -154,15 +154,6 @@ class RelayStore:
             result = await conn.execute(query)
         return result.rowcount == 1
 
-    async def record_attempt(self, cycle_id: str, error: str) -> None:
-        query = (
-            update(power_cycles)
-            .where(power_cycles.c.id == cycle_id)
-            .values(attempts=power_cycles.c.attempts + 1, last_error=error)
-        )
-        async with self.engine.begin() as conn:
-            await conn.execute(query)
-
     # ---- cloud call counter --------------------------------------------------------------------
 
     async def add_cloud_calls(self, month: str, calls: int) -> int:
