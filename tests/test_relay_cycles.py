@@ -315,6 +315,8 @@ def test_device_timer_mode_is_verified_the_same_way(relay: RelayEnv) -> None:
     relay.add_unit("104", "1000dddd04", cycle_mode="device_timer")
     ticket = cycle(relay, enterprise_number="104")
     wait_for(lambda: relay.cycle_state(ticket["cycle_id"]) == "verifying", "the verification window")
+    again = relay.post("/power-cycle", json={"enterprise_number": "104"})
+    assert again.status_code == 409 and again.json()["error"] == "cycle_running"  # the window is the cycle's
     relay.sim.device("1000dddd04").states = [False]  # an "off" landing late
     done(relay, ticket["cycle_id"])
     assert relay.sim.device("1000dddd04").states == [True]
