@@ -130,7 +130,7 @@ class Case:
     step: Step
     actions: tuple[str, ...] = ()
     state_after: dict[str, Any] = field(default_factory=dict)
-    live: dict[str, Any] | None = None  # expected LiveWrite fields; None: no write at all
+    live: dict[str, Any] | None = None  # expected LiveWrite fields (a check always writes one)
     policy: Policy = POLICY
 
 
@@ -273,12 +273,12 @@ def test_decision_table(case: Case) -> None:
     assert tuple(summary(a) for a in decision.actions) == case.actions
     for name, expected in case.state_after.items():
         assert getattr(decision.state, name) == expected, name
-    if case.live is None:
-        assert decision.live is None or isinstance(case.step, Check)
+    if not isinstance(case.step, Check):
+        assert decision.live is None  # relay answers and claim results write no live row
         return
-    assert decision.live is not None
+    assert decision.live is not None  # every check writes the live row
     assert decision.live.checked_at == T0
-    for path, expected in case.live.items():
+    for path, expected in (case.live or {}).items():
         value: Any = decision.live
         for part in path.split("."):
             value = getattr(value, part)
@@ -331,12 +331,34 @@ def test_mass_outage_share(name: str, latest: dict[str, tuple[datetime, Verdict]
     assert mass_outage(latest, T0, POLICY) is expected, name
 
 
-def test_a_restart_restores_a_confirmed_outage_from_the_stored_counter() -> None:
-    state = UnitState.restored(last_status="offline", failure_counter=4, action_done=True, threshold=3,
+@pytest.mark.parametrize(
+    ("name", "status", "counter", "confirmed"),
+    [
+        ("offline with the counter exactly at the threshold is a confirmed outage", "offline", 3, True),
+        ("offline with the counter above the threshold is a confirmed outage", "offline", 4, True),
+        ("offline with the counter one below the threshold is still counting", "offline", 2, False),
+        ("online with a stale counter is no outage", "online", 5, False),
+        ("no row yet is no outage", None, None, False),
+    ],
+)
+def test_a_restart_restores_the_outage_from_the_stored_row(
+    name: str, status: str | None, counter: int | None, confirmed: bool
+) -> None:
+    state = UnitState.restored(last_status=status, failure_counter=counter, action_done=True, threshold=3,
                                outage_since=T0, cycles=(T0 - 60 * S,))
-    assert (state.confirmed, state.action_done, state.cycle_at) == (True, True, T0 - 60 * S)
-    assert UnitState.restored(last_status="online", failure_counter=0, action_done=None, threshold=3,
-                              outage_since=None).confirmed is False
+    assert state.confirmed is confirmed, name
+    assert state.pbx_status == ("off" if confirmed else "on")
+    assert (state.action_done, state.cycle_at, state.cycles) == (True, T0 - 60 * S, (T0 - 60 * S,))
+    assert state.outage_since == (T0 if status == "offline" else None)
+
+
+def test_a_restored_confirmed_outage_is_not_confirmed_twice() -> None:
+    """The stored counter at the threshold: the next down writes no second on→off row."""
+    state = UnitState.restored(last_status="offline", failure_counter=3, action_done=True, threshold=3,
+                               outage_since=T0 - 60 * S)
+    decision = decide(AUTO, state, DOWN, now=T0, policy=POLICY, fleet=FleetView())
+    assert decision.actions == ()
+    assert decision.state.failure_counter == 4
 
 
 @pytest.mark.parametrize("module", ["policy", "state", "watchdog"])

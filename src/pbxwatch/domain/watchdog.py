@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from pbxwatch.domain.evidence import counts_as_down
 from pbxwatch.domain.policy import DAY, FleetView, Policy, within
 from pbxwatch.domain.state import (
     Action,
@@ -38,14 +39,15 @@ Step = tuple[UnitState, tuple[Action, ...]]
 def decide(
     unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
 ) -> Decision:
-    """Apply one check result to a unit's state."""
+    """Apply one check result to a unit's state. Only evidence from the PBX counts as down (`evidence`)."""
     if check.verdict is Verdict.UP:
         return _on_up(state, check, now, policy)
-    if check.verdict is Verdict.DOWN and fleet.mass_outage:
+    down = counts_as_down(check.reason) and check.verdict is Verdict.DOWN
+    if down and fleet.mass_outage:
         return _on_mass_outage(state, check, now)
-    if check.verdict is Verdict.DOWN and in_boot_grace(state, now, policy):
+    if down and in_boot_grace(state, now, policy):
         return _on_down_in_grace(state, check, now)
-    if check.verdict is Verdict.DOWN:
+    if down:
         return _on_down(unit, state, check, now=now, policy=policy, fleet=fleet)
     return Decision(state, _unchanged_status(now, check.error_message()))
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pbxwatch.domain.evidence import OwnFailure, own_failure
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, FleetView, Policy, mass_outage, within
 from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, PowerCycle, Unit, UnitState
 from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
@@ -270,11 +271,11 @@ class Monitor:
     async def _probe(self, unit: Unit) -> CheckResult:
         try:
             return await asyncio.wait_for(self.prober.check(unit.host, unit.ssh_port), self.options.check_timeout)
-        except TimeoutError:
-            return CheckResult.of(Reason.PROBE_ERROR, f"the check did not finish in {self.options.check_timeout:g}s")
-        except Exception as err:  # the prober promises verdicts, but a bug there is a verdict too
+        except TimeoutError:  # our own deadline, not the PBX's: never a down
+            return own_failure(OwnFailure.GUARD_TIMEOUT, f"the check did not finish in {self.options.check_timeout:g}s")
+        except Exception as err:  # the prober promises verdicts; a bug there is ours, never a down
             log.exception("unit %s: the prober raised", unit.number)
-            return CheckResult.of(Reason.PROBE_ERROR, f"{type(err).__name__}: {err}"[:200])
+            return own_failure(OwnFailure.PROBER_CRASHED, f"{type(err).__name__}: {err}")
 
     def _apply(self, unit: Unit, result: CheckResult) -> None:
         now = self.clock()
