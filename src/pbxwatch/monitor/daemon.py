@@ -225,9 +225,13 @@ class Monitor:
         self._adopt_rearms(await self.store.action_flags())
 
     def _adopt_rearms(self, flags: dict[str, bool]) -> None:
-        """`pbxwatch units rearm` cleared `ewelink_action_done`: the next down may cycle again."""
+        """`pbxwatch units rearm` cleared `ewelink_action_done`: the next down may cycle again.
+
+        No guard for a running relay step is needed: a step starts only while `action_done` is false and
+        sets it only at its very end, and a stale flag read meanwhile is corrected by the claim (row count 0).
+        """
         for number, state in self.states.items():
-            if state.action_done and flags.get(number) is False and number not in self._relaying:
+            if state.action_done and flags.get(number) is False:
                 log.info("unit %s rearmed by an operator: an automatic power-cycle is allowed again", number)
                 self.states[number] = replace(state, action_done=False, retry_cycle_at=None)
 
