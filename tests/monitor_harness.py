@@ -69,7 +69,7 @@ class FakeRelay:
     """The relay service as the monitor sees it.
 
     `refuse[device]` is raised by `POST /power-cycle` (409 `relay_offline`, 409 `cycle_running`...);
-    `gate`, when set, holds every `POST /power-cycle` until it is set; with `db`, an accepted cycle
+    with `db`, an accepted cycle
     writes the `ewelink_power_cycle success` row the relay service writes (the caps read them back),
     and each request records the unit's history rows as they were when it arrived (`seen`).
     """
@@ -80,7 +80,6 @@ class FakeRelay:
     lookups: int = 0
     refuse: dict[str, RelayRefused] = field(default_factory=dict)
     requests: int = 0
-    gate: asyncio.Event | None = None
     db: Database | None = None
 
     async def device_online(self, device_id: str) -> bool:
@@ -94,8 +93,6 @@ class FakeRelay:
         self.requests += 1
         if not self.reachable:
             raise RelayUnreachable("relay service unreachable")
-        if self.gate is not None:
-            await self.gate.wait()
         if device_id in self.refuse:
             raise self.refuse[device_id]
         seen = kinds(await history(self.db, enterprise_number)) if self.db is not None else None

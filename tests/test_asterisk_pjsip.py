@@ -100,3 +100,20 @@ def test_no_such_command_means_the_stack_is_absent() -> None:
 def test_objects_found_disagreeing_with_the_blocks_is_flagged() -> None:
     text = fixture("pjsip_show_endpoints_ast20_in_use.txt").replace("Objects found: 5", "Objects found: 7")
     assert parse_pjsip_endpoints(text)["parse_mismatch"] is True
+
+
+def _endpoint_with(*contacts: str, state: str = "Not in use") -> dict[str, Any]:
+    header = fixture("pjsip_show_endpoints_ast20_in_use.txt").split("\n\n")[0]
+    block = [f" Endpoint:  {'mixed-aor':<51}  {state:<12}  0 of inf", f"        Aor:  {'mixed-aor':<51}  2"]
+    block += [f"      Contact:  mixed-aor/sip:{uri:<29} 0123456789 {status:<7} {rtt}" for uri, status, rtt in
+              (c.split() for c in contacts)]
+    return peer(parse_pjsip_endpoints("\n".join([header, "", *block, "", "Objects found: 1", ""])), "mixed-aor")
+
+
+def test_one_unavail_contact_does_not_make_a_monitored_endpoint_unreachable() -> None:
+    """Unreachable needs every contact Unavail: one phone off among several is not the endpoint down."""
+    assert _endpoint_with("127.0.0.2:25999 Unavail nan", "127.0.0.3:5060 NonQual nan")["status"] == "unmonitored"
+    assert _endpoint_with("127.0.0.2:25999 Unavail nan", "127.0.0.3:5060 Unknown nan")["status"] == "unknown"
+    assert _endpoint_with("127.0.0.2:25999 Unavail nan", "127.0.0.3:5060 Unavail nan")["status"] == "unreachable"
+    assert _endpoint_with("127.0.0.2:25999 Unavail nan", "127.0.0.3:5060 Avail 12.5") == {
+        "name": "mixed-aor", "username": None, "host": "127.0.0.3", "port": 5060, "status": "ok", "latency_ms": 12.5}

@@ -2,7 +2,8 @@
 
 The table is fixed-width printf output, so cells are sliced at the offsets of the header line actually
 received (they moved between Asterisk versions), never split on blanks: Dyn/ACL/Description can be empty
-and Forcerport can read `Auto (No)`. The Status cell is read with a regex anchored at its offset because
+and Forcerport can read `Auto (No)`. The Status cell is found by a regex searching from the Port offset
+(the port is digits, so the first status token after it is the Status cell), not sliced, because
 `LAGGED (70 ms)` overflows its 11 columns and pushes the Description right.
 """
 
@@ -62,7 +63,7 @@ def _port(cell: str) -> int | None:
 
 
 def _row_by_columns(line: str, cols: _Columns) -> Peer | None:
-    match = _STATUS.match(line, cols.status) or _STATUS.search(line, cols.port)
+    match = _STATUS.search(line, cols.port)
     name_cell = line[: cols.host].strip()
     if match is None or not name_cell:
         return None
