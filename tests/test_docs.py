@@ -307,7 +307,7 @@ def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> N
         assert doc in documented, f"the plan names a command the docs do not have: {doc}"
         command = template.replace(DOC_PORT, f":{RELAY_PORT}")
         if "{code}" in template:  # codes live 30 s: fetch one right before the command that uses it
-            command = template.replace("{code}", docs_env.code())
+            command = command.replace("{code}", docs_env.code())
         if "{state}" in template:  # the state the service put in its auth URL, as the redirect carries it
             command = command.replace("{state}", docs_env.state())
         result = docs_env.run(command, cwd=REPO if in_repo else None)

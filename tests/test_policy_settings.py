@@ -89,3 +89,12 @@ def test_the_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     assert policy_from(tmp_path, "") == Policy()
     confirmed = decide(UNIT, replace(ONE_DOWN, failure_counter=2), DOWN, now=T0, policy=Policy(), fleet=FleetView())
     assert [type(a) for a in confirmed.actions] == [OutageConfirmed, CheckRelay]
+
+
+def test_every_monitor_knob_in_the_file_reaches_the_policy(tmp_path: Path) -> None:
+    policy = policy_from(tmp_path, "failure_threshold = 4\npoll_interval = 61\nretry_interval = 16\nboot_grace = 301\n"
+                                   "relay_recheck_interval = 302\nmass_outage_percent = 31\nmass_outage_min_units = 6\n"
+                                   "max_cycles_per_unit_per_day = 4\nmax_auto_cycles_per_hour = 21\ndry_run = true")
+    assert policy == Policy(failure_threshold=4, poll_interval=61 * S, retry_interval=16 * S, boot_grace=301 * S,
+                            relay_recheck_interval=302 * S, mass_outage_percent=31.0, mass_outage_min_units=6,
+                            max_cycles_per_unit_per_day=4, max_auto_cycles_per_hour=21, dry_run=True)
