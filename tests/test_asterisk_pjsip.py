@@ -102,12 +102,14 @@ def test_objects_found_disagreeing_with_the_blocks_is_flagged() -> None:
     assert parse_pjsip_endpoints(text)["parse_mismatch"] is True
 
 
-def _endpoint_with(*contacts: str, state: str = "Not in use") -> dict[str, Any]:
+def _endpoint_with(*contacts: str, state: str = "Not in use", name: str = "mixed-aor") -> dict[str, Any]:
     header = fixture("pjsip_show_endpoints_ast20_in_use.txt").split("\n\n")[0]
-    block = [f" Endpoint:  {'mixed-aor':<51}  {state:<12}  0 of inf", f"        Aor:  {'mixed-aor':<51}  2"]
-    block += [f"      Contact:  mixed-aor/sip:{uri:<29} 0123456789 {status:<7} {rtt}" for uri, status, rtt in
+    block = [f" Endpoint:  {name:<51}  {state:<12}  0 of inf", f"        Aor:  {name:<51}  2"]
+    block += [f"      Contact:  {name}/sip:{uri:<29} 0123456789 {status:<7} {rtt}" for uri, status, rtt in
               (c.split() for c in contacts)]
-    return peer(parse_pjsip_endpoints("\n".join([header, "", *block, "", "Objects found: 1", ""])), "mixed-aor")
+    stats = parse_pjsip_endpoints("\n".join([header, "", *block, "", "Objects found: 1", ""]))
+    assert stats["unparsed"] == []
+    return peer(stats, name)
 
 
 def test_one_unavail_contact_does_not_make_a_monitored_endpoint_unreachable() -> None:
@@ -117,3 +119,9 @@ def test_one_unavail_contact_does_not_make_a_monitored_endpoint_unreachable() ->
     assert _endpoint_with("127.0.0.2:25999 Unavail nan", "127.0.0.3:5060 Unavail nan")["status"] == "unreachable"
     assert _endpoint_with("127.0.0.2:25999 Unavail nan", "127.0.0.3:5060 Avail 12.5") == {
         "name": "mixed-aor", "username": None, "host": "127.0.0.3", "port": 5060, "status": "ok", "latency_ms": 12.5}
+
+
+def test_an_endpoint_named_like_a_device_state_keeps_its_real_state() -> None:
+    assert _endpoint_with("127.0.0.2:25999 NonQual nan", state="Unavailable", name="Busy") == {
+        "name": "Busy", "username": None, "host": "127.0.0.2", "port": 25999, "status": "unreachable",
+        "latency_ms": None}

@@ -264,7 +264,7 @@ def _plan(docs: DocsEnv) -> list[tuple[str, Check, bool]]:
             False,
         ),
         ("pbxwatch status", ("pbxwatch status", 0, "0201"), False),
-        ("pbxwatch status --watch", ("timeout 4 pbxwatch status --watch", 124, "0201"), False),
+        ("pbxwatch status --watch", ("timeout 12 pbxwatch status --watch", 124, "0201"), False),
         ("pbxwatch units rearm NUMBER", ("pbxwatch units rearm 0201", 0, ""), False),
         ("pbxwatch units rearm НОМЕР", ("pbxwatch units rearm 0202", 0, ""), False),
         (
