@@ -125,3 +125,38 @@ def test_an_endpoint_named_like_a_device_state_keeps_its_real_state() -> None:
     assert _endpoint_with("127.0.0.2:25999 NonQual nan", state="Unavailable", name="Busy") == {
         "name": "Busy", "username": None, "host": "127.0.0.2", "port": 25999, "status": "unreachable",
         "latency_ms": None}
+
+
+def test_a_row_that_does_not_fit_the_printf_offsets_is_read_by_its_blanks() -> None:
+    """A wider name column than the printf width: name and state found between double blanks."""
+    text = "\n".join([f" Endpoint:  {'6001/6001':<60}  {'Unavailable':<12}  0 of inf",
+                      f" Endpoint:  {'7001':<60}  {'Not in use':<12}  0 of 2", "", "Objects found: 2"])
+    stats = parse_pjsip_endpoints(text)
+    assert [(p["name"], p["status"]) for p in stats["peers"]] == [("6001", "unreachable"), ("7001", "unknown")]
+    assert (stats["unparsed"], stats["parse_mismatch"]) == ([], False)
+
+
+def test_endpoint_rows_and_stray_lines_that_cannot_be_read_are_kept_as_unparsed() -> None:
+    broken = " Endpoint:  nothing-fits-here"
+    stray = "        Aor:  orphan                                                 1"
+    stats = parse_pjsip_endpoints("\n".join([stray, broken, "", "Objects found: 1"]))
+    assert (stats["total"], stats["unparsed"], stats["parse_mismatch"]) == (0, [stray, broken], True)
+
+
+def test_the_fastest_available_contact_gives_host_and_latency() -> None:
+    assert _endpoint_with("127.0.0.4:5070 Avail 20.0", "127.0.0.3:5060 Avail 12.5") == {
+        "name": "mixed-aor", "username": None, "host": "127.0.0.3", "port": 5060, "status": "ok", "latency_ms": 12.5}
+    assert _endpoint_with("127.0.0.4:1 Avail nan") == {
+        "name": "mixed-aor", "username": None, "host": "127.0.0.4", "port": 1, "status": "ok", "latency_ms": None}
+    assert _endpoint_with("127.0.0.4:0 Unavail nan")["port"] is None
+
+
+def test_contacts_garbage_lines_are_unparsed_and_do_not_stop_the_table() -> None:
+    row = "  Contact:  {aor}/sip:192.168.202.22:5060             3fc5bbd1b6 {status}         0.544"
+    text = "\n".join([row.format(aor="a", status="Avail"), "garbage", row.format(aor="b", status="Unavail"),
+                      "", "Objects found: 3"])
+    stats = parse_pjsip_contacts(text)
+    assert [(p["name"], p["status"]) for p in stats["peers"]] == [("a", "ok"), ("b", "unreachable")]
+    assert (stats["unparsed"], stats["parse_mismatch"]) == (["garbage"], True)
+    agreed = parse_pjsip_contacts("\n".join([row.format(aor="a", status="NonQual"), "", "Objects found: 1"]))
+    assert (agreed["parse_mismatch"], agreed["peers"][0]["status"]) == (False, "unmonitored")
