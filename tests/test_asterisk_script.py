@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pbxwatch.asterisk import MARKER, ProbeCommandError, build_probe_command, interpret_probe_output
+from pbxwatch.asterisk.script import split_sections
 from pbxwatch.domain.verdicts import REASON_VERDICT, Reason, Verdict
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
@@ -173,7 +174,8 @@ def test_any_output_gives_a_verdict_without_hitting_the_safety_net(lines: list[s
     assert result.reason in Reason
     assert result.verdict is REASON_VERDICT[result.reason]  # a verdict always from the vocabulary, matching
     assert not result.detail.startswith("cannot interpret probe output"), result.detail
-    if not finished:
-        assert result.verdict is not Verdict.UP  # output cut off is never a healthy PBX
+    if not finished and result.verdict is Verdict.UP:  # cut off, yet up: only once the CLI itself answered
+        uptime = split_sections("\n".join(lines)).get("uptime")
+        assert uptime is not None and uptime.rc == 0
     if result.verdict is Verdict.UP:
         assert result.uptime_seconds is not None and result.uptime_seconds >= 0
