@@ -139,8 +139,11 @@ def test_a_row_that_does_not_fit_the_printf_offsets_is_read_by_its_blanks() -> N
 def test_endpoint_rows_and_stray_lines_that_cannot_be_read_are_kept_as_unparsed() -> None:
     broken = " Endpoint:  nothing-fits-here"
     stray = "        Aor:  orphan                                                 1"
-    stats = parse_pjsip_endpoints("\n".join([stray, broken, "", "Objects found: 1"]))
-    assert (stats["total"], stats["unparsed"], stats["parse_mismatch"]) == (0, [stray, broken], True)
+    no_channels = f" Endpoint:  {'x':<51}  {'Not in use':<12}  garbage"
+    odd_state = f" Endpoint:  {'y':<51}  {'Weird':<12}  0 of inf"
+    stats = parse_pjsip_endpoints("\n".join([stray, broken, no_channels, odd_state, "", "Objects found: 1"]))
+    assert (stats["total"], stats["unparsed"], stats["parse_mismatch"]) == (0, [stray, broken, no_channels, odd_state],
+                                                                            True)
 
 
 def test_the_fastest_available_contact_gives_host_and_latency() -> None:

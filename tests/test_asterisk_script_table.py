@@ -10,6 +10,7 @@ from pbxwatch.asterisk.sip import parse_sip_peers
 from pbxwatch.asterisk.stats import clean_lines, parse_latency
 from pbxwatch.domain.verdicts import Reason
 from tests.test_asterisk_script import DF_OK, NO_SIP, PGREP_NO, PGREP_YES, PJSIP, SIP, UNABLE, UPTIME, output
+from tests.test_asterisk_sip import fixture
 
 
 @pytest.mark.parametrize(("command_timeout", "remote"), [(10, 4.0), (1, 0.5), (7.77, 3.1), (0.1, 0.5), (1.3, 0.5)])
@@ -81,6 +82,8 @@ def test_sections(name: str, stdout: str, expected: dict[str, Section]) -> None:
          Reason.PROBE_ERROR, f"pgrep is unavailable, cannot tell down from no access: {UNABLE.strip().splitlines()[0]}"),
         ("any other exit code is quoted", output(PGREP_YES, ("uptime", "odd", 3)), True,
          Reason.PROBE_ERROR, "asterisk -rx exited 3: odd"),
+        ("a long answer is quoted up to 200 characters", output(PGREP_YES, ("uptime", "x" * 300, 3)), True,
+         Reason.PROBE_ERROR, "asterisk -rx exited 3: " + "x" * 200),
     ],
 )
 def test_what_the_operator_reads(name: str, stdout: str, finished: bool, reason: Reason, detail: str) -> None:
@@ -112,6 +115,9 @@ def test_disk_usage_only_from_a_df_that_succeeded() -> None:
         ("both loaded, pjsip with no endpoints: sip", {"sip": Section(SIP, 0), "pjsip": Section(
             "No objects found.", 0)}, "sip"),
         ("nothing answered", {}, None),
+        ("both loaded with as many peers: sip", {"sip": Section(fixture("sip_show_peers_ast20_like_empty.txt"), 0),
+                                                 "pjsip": Section(fixture("pjsip_show_endpoints_ast20_no_objects.txt"),
+                                                                  0)}, "sip"),
     ],
 )
 def test_which_stack_the_line_stats_come_from(name: str, sections: dict[str, Section], source: str | None) -> None:
@@ -162,3 +168,22 @@ def test_pjsip_round_trip_times(text: str, latency: float | None) -> None:
 def test_bare_carriage_returns_split_lines_too() -> None:
     assert clean_lines("a\rb\r\nc") == ["a", "b", "c"]
     assert clean_lines(b"a") == []
+
+
+def test_a_cut_off_uptime_call_of_a_finished_command_is_our_error_not_a_hang() -> None:
+    result = interpret_probe_output(output(PGREP_YES, ("uptime", "", None), end=False))  # finished by default
+    assert result.reason is Reason.PROBE_ERROR
+
+
+def test_the_default_command_is_plain_asterisk_with_a_ten_second_budget() -> None:
+    assert build_probe_command() == build_probe_command("asterisk", 10.0)
+    assert "timeout -k 1 4.0 asterisk -rx 'core show uptime seconds'" in build_probe_command()
+
+
+@pytest.mark.parametrize(("name", "row", "expected"), [
+    ("a peer named like a status keeps its own status", ROW.format(name="UNKNOWNpeer"), ("UNKNOWNpeer", 5060, "ok")),
+    ("port 1 is a port", ROW.format(name="low").replace(" 5060 ", "    1 "), ("low", 1, "ok")),
+])
+def test_peer_rows(name: str, row: str, expected: tuple[str, int, str]) -> None:
+    [peer] = parse_sip_peers("\n".join([HEADER, row]))["peers"]
+    assert (peer["name"], peer["port"], peer["status"]) == expected, name

@@ -32,12 +32,12 @@ def _status(match: re.Match[str]) -> tuple[str, int | None]:
 
 
 def _split_name(cell: str) -> tuple[str, str | None]:
-    name, slash, username = cell.partition("/")
-    return (name, username or None) if slash else (cell, None)
+    name, _, username = cell.partition("/")
+    return name, username or None
 
 
 def _host(cell: str) -> str | None:
-    return None if cell in ("", _UNSPECIFIED) else cell
+    return None if cell == _UNSPECIFIED else cell  # the regex's host is never empty
 
 
 def _port(cell: str) -> int | None:
