@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The mutation check of the pure modules (domain/, asterisk/) against their fast table tests.
 #   scripts/mutation.sh            install mutmut into .venv if needed, run every mutant, print the survivors
+#   scripts/mutation.sh --fresh    the same from scratch (after changing tests: mutmut keeps earlier results)
 #   scripts/mutation.sh show NAME  the diff of one mutant (names as printed in the survivor list)
 # Configuration: [tool.mutmut] in pyproject.toml. mutmut works in a copy of the tree under mutants/
 # (ignored by git); its results there are reused by the next run when the sources did not change.
@@ -14,6 +15,9 @@ if ! .venv/bin/python -c 'import mutmut' 2>/dev/null; then
 fi
 if [[ "${1:-}" == "show" ]]; then
     exec .venv/bin/mutmut show "$2"
+fi
+if [[ "${1:-}" == "--fresh" ]]; then
+    rm -rf mutants
 fi
 # mutmut runs the tests with the interpreter of .venv; its forked workers need no database.
 PATH="$PWD/.venv/bin:$PATH" .venv/bin/mutmut run --max-children "${MUTMUT_CHILDREN:-2}"
