@@ -75,6 +75,8 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
         "PBXWATCH_MAX_AUTO_CYCLES_PER_HOUR": "10",
         "PBXWATCH_DRY_RUN": "yes",
         "PBXWATCH_UI_LANGUAGE": "en",
+        "PBXWATCH_RELAY_CLOUD_TIMEOUT": "4",
+        "PBXWATCH_RELAY_VERIFY_SECONDS": "12",
     }
     assert set(values) == set(ENV_KEYS)
     loaded = load(environ=values)

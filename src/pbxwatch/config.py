@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -49,6 +49,8 @@ ENV_KEYS: dict[str, str] = {
     "PBXWATCH_RELAY_HOST": "relay.host",
     "PBXWATCH_RELAY_PORT": "relay.port",
     "PBXWATCH_RELAY_API_TOKEN": "relay.api_token",
+    "PBXWATCH_RELAY_CLOUD_TIMEOUT": "relay.cloud_timeout",
+    "PBXWATCH_RELAY_VERIFY_SECONDS": "relay.verify_seconds",
     "PBXWATCH_RELAY_URL": "monitor.relay_url",
     "PBXWATCH_SSH_USERNAME": "ssh.username",
     "PBXWATCH_SSH_KEY_FILE": "ssh.key_file",
@@ -108,6 +110,18 @@ class RelaySettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8010, ge=1, le=65535)
     api_token: SecretStr | None = None
+    # how long one eWeLink call may take before the relay service gives up on its answer
+    cloud_timeout: float = Field(default=10.0, gt=0, le=120)
+    # a power-cycle is done once its relay was read back on and stayed on this long: longer than
+    # `cloud_timeout`, so an "off" the cloud answered too late but still applied is caught
+    verify_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _window_outlasts_timeout(self) -> RelaySettings:
+        if self.verify_seconds <= self.cloud_timeout:
+            raise ValueError(f"verify_seconds ({self.verify_seconds:g}) must be longer than cloud_timeout "
+                             f"({self.cloud_timeout:g}): a late \"off\" would go unseen")
+        return self
 
     @field_validator("api_token", mode="before")
     @classmethod

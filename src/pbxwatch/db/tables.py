@@ -88,7 +88,7 @@ power_cycles = Table(
     Column("initiator", Text, nullable=False),
     Column("idempotency_key", Text, nullable=True, unique=True),
     Column("mode", Text, nullable=False, server_default=text("'cloud'")),
-    # pending -> off -> done | failed | cancelled ; 'off' with on_due_at in the past is overdue
+    # pending -> off -> verifying -> done | failed | cancelled ; 'off' with on_due_at in the past is overdue
     Column("state", Text, nullable=False),
     Column("off_seconds", Float, nullable=False),
     Column("created_at", UtcTimestamp(), nullable=False),
@@ -97,6 +97,8 @@ power_cycles = Table(
     Column("on_at", UtcTimestamp(), nullable=True),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text, nullable=True),
+    # the last entry of the cycle's local journal (run_dir) written here: replays never write a row twice
+    Column("journal_seq", Integer, nullable=False, server_default=text("0")),
     Index("ix_pbxwatch_power_cycles_device_state", "device_id", "state"),
 )
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from pbxwatch.domain import flap
+from pbxwatch.domain.evidence import counts_as_down
 from pbxwatch.domain.maintenance import Occurrence
 from pbxwatch.domain.policy import DAY, FleetView, Policy, within
 from pbxwatch.domain.state import (
@@ -43,7 +44,7 @@ Step = tuple[UnitState, tuple[Action, ...]]
 def decide(
     unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
 ) -> Decision:
-    """Apply one check result to a unit's state."""
+    """Apply one check result to a unit's state. Only evidence from the PBX counts as down (`evidence`)."""
     state, flapped = _count_for_flap(state, check, now, policy, fleet)
     decision = _decide(unit, state, check, now=now, policy=policy, fleet=fleet)
     return replace(decision, actions=(*flapped, *decision.actions)) if flapped else decision
@@ -54,13 +55,14 @@ def _decide(
 ) -> Decision:
     if check.verdict is Verdict.UP:
         return _on_up(state, check, now, policy)
-    if check.verdict is Verdict.DOWN and state.maintenance is not None:
+    down = counts_as_down(check.reason) and check.verdict is Verdict.DOWN
+    if down and state.maintenance is not None:
         return _on_down_in_maintenance(state, check, now)
-    if check.verdict is Verdict.DOWN and fleet.mass_outage:
+    if down and fleet.mass_outage:
         return _on_mass_outage(state, check, now)
-    if check.verdict is Verdict.DOWN and in_boot_grace(state, now, policy):
+    if down and in_boot_grace(state, now, policy):
         return _on_down_in_grace(state, check, now)
-    if check.verdict is Verdict.DOWN:
+    if down:
         return _on_down(unit, state, check, now=now, policy=policy, fleet=fleet)
     return Decision(state, _unchanged_status(now, check.error_message()))
 
@@ -253,14 +255,14 @@ def _soft_rung(unit: Unit, state: UnitState, check: CheckResult, now: datetime, 
 
 def _count_for_flap(state: UnitState, check: CheckResult, now: datetime, policy: Policy, fleet: FleetView) -> Step:
     """Feed the flap rule one check: planned work, a boot and a mass outage are not the unit flapping."""
+    failed = check.verdict is Verdict.DOWN and counts_as_down(check.reason)
     counted = check.verdict is Verdict.UP or (
-        check.verdict is Verdict.DOWN and not fleet.mass_outage and not in_boot_grace(state, now, policy)
+        failed and not fleet.mass_outage and not in_boot_grace(state, now, policy)
     )
     if not policy.flap.enabled:
         return state, ()
     if state.maintenance is not None or not counted:
         return _assess_flap(state, now, policy) if state.flap.held else (state, ())
-    failed = check.verdict is Verdict.DOWN
     memory = flap.checked(state.flap, failed, now, policy.flap, sampled=not (failed and state.confirmed))
     return _assess_flap(replace(state, flap=memory), now, policy)
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from pbxwatch.domain.evidence import OwnFailure, own_failure
 from pbxwatch.domain.maintenance import Window
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, FleetView, Policy, mass_outage, within
 from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, PowerCycle, SoftRestart, Unit, UnitState
@@ -239,9 +240,13 @@ class Monitor:
         await self._load_remediation([u.number for u in added])
 
     def _adopt_rearms(self, flags: dict[str, bool]) -> None:
-        """`pbxwatch units rearm` cleared `ewelink_action_done`: the next down may cycle again."""
+        """`pbxwatch units rearm` cleared `ewelink_action_done`: the next down may cycle again.
+
+        No guard for a running relay step is needed: a step starts only while `action_done` is false and
+        sets it only at its very end, and a stale flag read meanwhile is corrected by the claim (row count 0).
+        """
         for number, state in self.states.items():
-            if state.action_done and flags.get(number) is False and number not in self._relaying:
+            if state.action_done and flags.get(number) is False:
                 log.info("unit %s rearmed by an operator: an automatic power-cycle is allowed again", number)
                 self.states[number] = replace(state, action_done=False, retry_cycle_at=None)
 
@@ -285,11 +290,11 @@ class Monitor:
     async def _probe(self, unit: Unit) -> CheckResult:
         try:
             return await asyncio.wait_for(self.prober.check(unit.host, unit.ssh_port), self.options.check_timeout)
-        except TimeoutError:
-            return CheckResult.of(Reason.PROBE_ERROR, f"the check did not finish in {self.options.check_timeout:g}s")
-        except Exception as err:  # the prober promises verdicts, but a bug there is a verdict too
+        except TimeoutError:  # our own deadline, not the PBX's: never a down
+            return own_failure(OwnFailure.GUARD_TIMEOUT, f"the check did not finish in {self.options.check_timeout:g}s")
+        except Exception as err:  # the prober promises verdicts; a bug there is ours, never a down
             log.exception("unit %s: the prober raised", unit.number)
-            return CheckResult.of(Reason.PROBE_ERROR, f"{type(err).__name__}: {err}"[:200])
+            return own_failure(OwnFailure.PROBER_CRASHED, f"{type(err).__name__}: {err}")
 
     def _apply(self, unit: Unit, result: CheckResult) -> None:
         now = self.clock()
