@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +24,9 @@ import uvicorn
 from pbxwatch.config import Settings
 from pbxwatch.ewelink import RateLimiter
 from pbxwatch.relay.app import create_app
+from pbxwatch.relay.cycle_run import CyclePolicy
 from pbxwatch.relay.reconciler import ReconcilerPolicy
+from tests.cli_helpers import clean_env
 
 if TYPE_CHECKING:
     from pbxwatch.sim.cloud import SimCloud
@@ -31,8 +35,11 @@ if TYPE_CHECKING:
 API_TOKEN = "relay-test-api-token-0123456789"
 START_TIMEOUT_S = 15.0
 POLL_TIMEOUT_S = 20.0
-FAST_RECONCILER = ReconcilerPolicy(interval=0.05, overdue_grace=0.0, backoff_base=0.05, backoff_max=0.2,
-                                   loud_every=60.0)
+FAST_RECONCILER = ReconcilerPolicy(interval=0.05, overdue_grace=0.0, loud_every=60.0)
+FAST_CYCLES = CyclePolicy(verify_poll=0.2, on_retry=0.05, on_retry_max=0.2)
+# the service's eWeLink calls give up after CLOUD_TIMEOUT_S; a cycle is done after VERIFY_S of relay on
+CLOUD_TIMEOUT_S = 3.0
+VERIFY_S = 3.5
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -43,7 +50,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class GateClock:
-    """Real time; `sleep` returns at once while the gate is open and waits while it is closed."""
+    """Real time; `sleep` really sleeps its seconds (so off times are real), and first waits while the
+    gate is closed (so a test can hold a cycle between "off" and "on")."""
 
     def __init__(self) -> None:
         self.gate = threading.Event()
@@ -55,7 +63,7 @@ class GateClock:
     async def sleep(self, seconds: float) -> None:
         while not self.gate.is_set():
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0)
+        await asyncio.sleep(max(0.0, seconds))
 
     def hold(self) -> None:
         self.gate.clear()
@@ -108,6 +116,7 @@ class RelayEnv:
     port: int
     clock: GateClock = field(default_factory=GateClock)
     api_token: str | None = API_TOKEN
+    off_seconds: float = 1.0  # the `monitor.off_seconds` default of the service
     server: ServerThread | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
@@ -125,7 +134,8 @@ class RelayEnv:
 
     def settings_data(self) -> dict[str, Any]:
         cfg = self.sim.config
-        relay: dict[str, Any] = {"host": "127.0.0.1", "port": self.port}
+        relay: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "cloud_timeout": CLOUD_TIMEOUT_S,
+                                 "verify_seconds": VERIFY_S}
         if self.api_token:
             relay["api_token"] = self.api_token
         return {
@@ -138,7 +148,7 @@ class RelayEnv:
                 "api_url": self.sim.url, "oauth_url": self.sim.oauth_url, "region": "eu",
             },
             "relay": relay,
-            "monitor": {"relay_url": self.url, "off_seconds": 1},
+            "monitor": {"relay_url": self.url, "off_seconds": self.off_seconds},
         }
 
     def settings(self) -> Settings:
@@ -155,7 +165,8 @@ class RelayEnv:
             "PBXWATCH_EWELINK_TOKEN_FILE": ew["token_file"], "PBXWATCH_EWELINK_API_URL": ew["api_url"],
             "PBXWATCH_EWELINK_OAUTH_URL": ew["oauth_url"], "PBXWATCH_EWELINK_REGION": "eu",
             "PBXWATCH_RELAY_HOST": "127.0.0.1", "PBXWATCH_RELAY_PORT": str(self.port),
-            "PBXWATCH_RELAY_URL": self.url, "PBXWATCH_OFF_SECONDS": "1",
+            "PBXWATCH_RELAY_URL": self.url, "PBXWATCH_OFF_SECONDS": str(self.off_seconds),
+            "PBXWATCH_RELAY_CLOUD_TIMEOUT": str(CLOUD_TIMEOUT_S), "PBXWATCH_RELAY_VERIFY_SECONDS": str(VERIFY_S),
         }
         if self.api_token:
             env["PBXWATCH_RELAY_API_TOKEN"] = self.api_token
@@ -164,6 +175,7 @@ class RelayEnv:
     def start(self, **options: Any) -> None:
         options.setdefault("clock", self.clock)
         options.setdefault("reconciler_policy", FAST_RECONCILER)
+        options.setdefault("cycle_policy", FAST_CYCLES)
         options.setdefault("client_options", {"rate_limiter": RateLimiter(min_interval=0)})
         self.server = ServerThread(create_app(self.settings(), **options), self.port)
         self.server.start()
@@ -231,6 +243,38 @@ class RelayEnv:
             if action_type is None or item["action_type"] == action_type:
                 out.append(item)
         return out
+
+
+class ServiceProcess:
+    """The real `pbxwatch relay serve` process on the world of a `RelayEnv`."""
+
+    def __init__(self, relay: RelayEnv) -> None:
+        self.relay = relay
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = clean_env(self.relay.env_vars())
+        self.proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "relay", "serve"], cwd=self.relay.tmp,
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def answers() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, "relay serve exited"
+            try:
+                return self.relay.http.get(self.relay.url + "/health").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(answers, "relay serve to answer /health")
+
+    def signal(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def sim_devices() -> list[SimDevice]:

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pbxwatch.asterisk import MARKER, ProbeCommandError, build_probe_command, interpret_probe_output
-from pbxwatch.domain.verdicts import Reason, Verdict
+from pbxwatch.asterisk.script import split_sections
+from pbxwatch.domain.verdicts import REASON_VERDICT, Reason, Verdict
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 UNABLE = (FIXTURES / "error_unable_to_connect.txt").read_text(encoding="utf-8")
@@ -171,4 +172,10 @@ SECTION_LINES = [f"{MARKER} {w}" for w in ("pgrep", "uptime", "sip", "pjsip", "d
 def test_any_output_gives_a_verdict_without_hitting_the_safety_net(lines: list[str], finished: bool) -> None:
     result = interpret_probe_output("\n".join(lines), finished=finished)
     assert result.reason in Reason
+    assert result.verdict is REASON_VERDICT[result.reason]  # a verdict always from the vocabulary, matching
     assert not result.detail.startswith("cannot interpret probe output"), result.detail
+    if not finished and result.verdict is Verdict.UP:  # cut off, yet up: only once the CLI itself answered
+        uptime = split_sections("\n".join(lines)).get("uptime")
+        assert uptime is not None and uptime.rc == 0
+    if result.verdict is Verdict.UP:
+        assert result.uptime_seconds is not None and result.uptime_seconds >= 0

@@ -155,16 +155,29 @@ def test_the_stored_peer_list_is_capped_but_totals_stay_exact() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.text())
-def test_arbitrary_text_never_raises(text: str) -> None:
+def test_arbitrary_text_gives_counts_that_add_up_to_the_rows(text: str) -> None:
     for parse in (parse_sip_peers, parse_pjsip_endpoints, parse_pjsip_contacts):
         stats = parse(text)
         assert stats["total"] == len(stats["peers"]) or stats["total"] > PEERS_CAP
+        assert_counts_add_up(stats, text)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from([*fixture("sip_show_peers_ast20_all_states.txt").splitlines(), "", " ", "x"])),
        st.text(max_size=30))
-def test_shuffled_real_lines_never_raise(lines: list[str], noise: str) -> None:
+def test_shuffled_real_lines_give_counts_that_add_up_to_the_rows(lines: list[str], noise: str) -> None:
     text = "\n".join(lines) + noise
     for parse in (parse_sip_peers, parse_pjsip_endpoints, parse_pjsip_contacts):
-        assert isinstance(parse(text)["unparsed"], list)
+        stats = parse(text)
+        assert_counts_add_up(stats, text)
+
+
+STATUSES = {"ok", "lagged", "unreachable", "unknown", "unmonitored"}
+
+
+def assert_counts_add_up(stats: dict[str, Any], text: str) -> None:
+    """Never more peers than lines, each status counted once, every status from the vocabulary."""
+    assert stats["total"] <= len(text.splitlines())
+    assert sum(stats[status] for status in STATUSES) == stats["total"]
+    assert {p["status"] for p in stats["peers"]} <= STATUSES
+    assert all(stats[status] >= 0 for status in STATUSES)

@@ -80,6 +80,8 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
         "PBXWATCH_NOTIFY_URLS": "json://127.0.0.1:9/a, mailto://127.0.0.1:25?to=ops@example.com",
         "PBXWATCH_NOTIFY_LANGUAGE": "en",
         "PBXWATCH_NOTIFY_MIN_LEVEL": "critical",
+        "PBXWATCH_RELAY_CLOUD_TIMEOUT": "4",
+        "PBXWATCH_RELAY_VERIFY_SECONDS": "12",
     }
     assert set(values) == set(ENV_KEYS)
     loaded = load(environ=values)

@@ -74,7 +74,11 @@ def test_token_file_is_private_atomic_and_validated(tmp_path: Path) -> None:
     assert store.read() is None
     tokens = TokenSet(access_token="A" * 40, refresh_token="R" * 40, at_expires_ms=1, rt_expires_ms=2,
                       region="eu", obtained_at_ms=3)
-    store.write(tokens)
+    old_umask = os.umask(0)  # even a permissive umask leaves the token file private
+    try:
+        store.write(tokens)
+    finally:
+        os.umask(old_umask)
     assert path.stat().st_mode & 0o777 == 0o600
     assert json.loads(path.read_text()) == {"accessToken": "A" * 40, "refreshToken": "R" * 40,
                                             "atExpiredTime": 1, "rtExpiredTime": 2, "region": "eu",
@@ -147,9 +151,14 @@ _device_like = st.fixed_dictionaries({"deviceid": st.text(min_size=1, max_size=1
 
 @settings(max_examples=200, deadline=None)
 @given(item=_json | _device_like)
-def test_parse_device_never_raises_on_odd_cloud_json(item: object) -> None:
+def test_odd_cloud_json_is_a_device_only_when_it_names_one(item: object) -> None:
     device = parse_device(item)
+    named = isinstance(item, dict) and isinstance(item.get("deviceid"), str) and item["deviceid"] != ""
+    assert (device is not None) is named
     if device is not None:
+        assert isinstance(item, dict)
+        assert device.id == item["deviceid"]
+        assert device.online is (item.get("online") is True)  # only a literal true is online
         assert device.outlets and isinstance(device.online, bool)
 
 
@@ -164,6 +173,7 @@ def test_any_cloud_reply_is_data_or_an_ewelink_error(body: bytes, status: int) -
         assert str(err).startswith("eWeLink")
     else:
         assert isinstance(data, dict)
+        assert status == 200  # an HTTP error never passes as data
 
 
 def test_the_client_package_imports_nothing_else_from_pbxwatch() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -112,7 +111,8 @@ async def test_units_added_changed_and_removed_are_noticed_without_a_restart(
         await set_unit(db, "105", host="127.0.1.7")
         await eventually(lambda: _true(prober.checks.get("127.0.1.7", 0) > 0), what="changed host probed")
         await set_unit(db, "104", active=False)
-        await eventually(lambda: _no_more_checks(prober, "127.0.1.5"), what="deactivated unit no longer probed")
+        await eventually(lambda: _left_the_schedule(prober, "127.0.1.5", clock="127.0.1.7"),
+                         what="deactivated unit no longer probed")
 
 
 async def test_rearm_allows_a_second_cycle_in_the_same_outage(db: Database, pg_url: str, tmp_path: Path) -> None:
@@ -173,11 +173,17 @@ async def _kinds_are(db: Database, number: str, expected: list[str]) -> bool:
     return kinds(await history(db, number)) == expected
 
 
-async def _no_more_checks(prober: ScriptedProber, host: str) -> bool:
-    """True once two looks ~1 s apart see the same count (the unit left the schedule)."""
-    before = prober.checks.get(host, 0)
-    await asyncio.sleep(1.0)
-    return prober.checks.get(host, 0) == before
+_marks: dict[tuple[str, str], tuple[int, int]] = {}
+
+
+async def _left_the_schedule(prober: ScriptedProber, host: str, *, clock: str) -> bool:
+    """True once `host` had no check while the still-monitored `clock` host had three (no wall-clock wait)."""
+    now = (prober.checks.get(host, 0), prober.checks.get(clock, 0))
+    seen = _marks.get((host, clock))
+    if seen is None or seen[0] != now[0]:
+        _marks[(host, clock)] = now
+        return False
+    return now[1] - seen[1] >= 3
 
 
 async def test_a_restarted_monitor_neither_repeats_the_outage_row_nor_cycles_again(
@@ -212,7 +218,9 @@ async def test_two_active_monitors_cannot_double_a_row_or_a_cycle(db: Database, 
             prober.uptime["127.0.1.12"] = 0
             prober.reasons["127.0.1.12"] = Reason.OK
         await eventually(lambda: _kinds_are(db, "110", ["on→off", "off→on"]), what="recovered")
-        await asyncio.sleep(1)
+        seen = prober_a.checks["127.0.1.12"], prober_b.checks["127.0.1.12"]
+        await eventually(lambda: _true(prober_a.checks["127.0.1.12"] >= seen[0] + 4
+                                       and prober_b.checks["127.0.1.12"] >= seen[1] + 4), what="more up checks")
     assert kinds(await history(db, "110")) == ["on→off", "off→on"]
     assert len(relay.cycles) == 1
 

@@ -303,7 +303,8 @@ async def test_a_mass_outage_is_held_and_a_unit_still_down_afterwards_is_cycled(
         down = ["pbx001", "pbx002", "pbx003", "pbx004", "pbx005"]  # 5 down (the minimum), 50 % of the fleet
         await asyncio.gather(*(w.fleet.set_mode(name, Mode.ASTERISK_NOT_RUNNING) for name in down))
         await eventually(lambda: _all_held(w, units[:5]), what="one skipped_mass_outage row per down unit")
-        await asyncio.sleep(3)  # several more checks while 50 % are down
+        for name in down:  # several more checks of each while 50 % are down
+            await eventually(lambda name=name: _execs_grow(w.fleet.host(name), 3), what=f"more checks of {name}")
         for number in units[:5]:
             assert await w.kinds(number) == ["skipped_mass_outage"]
         assert all(w.switches(device_id(i)) == [] for i in range(1, 11))
@@ -342,7 +343,7 @@ async def test_two_monitors_on_one_database_cycle_once_without_duplicate_rows(pg
         await eventually(lambda: w.all_online([unit]), what="baseline online")
         await w.fleet.set_mode("pbx001", Mode.ASTERISK_NOT_RUNNING)
         await eventually(lambda: _kinds_are(w, unit, CYCLE_ROWS), what="one cycle")
-        await asyncio.sleep(2)
+        await eventually(lambda: _execs_grow(w.fleet.host("pbx001"), 4), what="more checks after the recovery")
         assert await w.kinds(unit) == CYCLE_ROWS
         assert w.switches(device_id(1)) == [False, True]
         active = "monitor" if w.heartbeat("monitor")["role"] == "active" else "monitor-b"

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
-from tests.cli_helpers import clean_env
-from tests.relay_fixtures import RelayEnv, wait_for
+from tests.relay_fixtures import CLOUD_TIMEOUT_S, RelayEnv, ServiceProcess, wait_for
 
 
 def cycle(relay: RelayEnv, **body: object) -> dict[str, str]:
@@ -137,36 +135,6 @@ def test_a_failed_on_is_retried_until_on_and_health_is_degraded_meanwhile(
 # ---- the real `pbxwatch relay serve` process: crash and shutdown --------------------------------------
 
 
-class ServiceProcess:
-    def __init__(self, relay: RelayEnv) -> None:
-        self.relay = relay
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = clean_env(self.relay.env_vars())
-        self.proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "relay", "serve"], cwd=self.relay.tmp,
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def answers() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, "relay serve exited"
-            try:
-                return self.relay.http.get(self.relay.url + "/health").status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(answers, "relay serve to answer /health")
-
-    def signal(self, sig: int) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=60)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture
 def service_process(relay_env: RelayEnv) -> Iterator[ServiceProcess]:
     relay_env.add_unit("101", "1000aaaa01", last_status="offline")
@@ -195,7 +163,7 @@ def test_sigkill_between_off_and_on_then_restart_turns_the_relay_on(
     assert on_row["user_initiator"] == "auto" and on_row["enterprise_number"] == "101"
     assert (on_row["prev_status"], on_row["new_status"]) == ("off", "off")
     log = relay_env.log_file.read_text(encoding="utf-8")
-    assert "reconciler: turning relay 1000aaaa01" in log
+    assert f"power-cycle {ticket['cycle_id']} of relay 1000aaaa01 resumed from its journal" in log
 
 
 @pytest.mark.slow
@@ -209,8 +177,13 @@ def test_sigterm_finishes_the_pending_on_before_exiting(
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells how it ended
     assert service_process.signal(signal.SIGTERM) in (0, -signal.SIGTERM)
     assert relay_env.sim.device("1000aaaa01").states == [True]
+    # the relay was read back on; the rest of its verification window is the next start's
     state = relay_env.sql("SELECT state FROM pbxwatch_power_cycles WHERE id = $1", ticket["cycle_id"])
-    assert state[0]["state"] == "done"
+    assert state[0]["state"] == "verifying"
+    service_process.start()
+    done(relay_env, ticket["cycle_id"])
+    assert relay_env.sim.device("1000aaaa01").states == [True]
+    assert len(relay_env.audit_rows("ewelink_toggle_on")) == 1
 
 
 def test_no_token_at_start_logs_the_seed_message(relay_env: RelayEnv, service_process: ServiceProcess) -> None:
@@ -277,3 +250,131 @@ def test_an_off_lost_in_a_cloud_failure_still_ends_with_the_relay_on(relay: Rela
     assert rows == [("ewelink_power_cycle", "success"), ("ewelink_toggle_off", "fail"),
                     ("ewelink_toggle_on", "success")]
 
+
+
+# ---- the off time, the settings behind it, and the verification window -------------------------------
+
+
+def switch_times(relay: RelayEnv, device_id: str) -> list[tuple[float, bool]]:
+    """(arrival time, on?) of every switch command the simulated cloud received for one relay."""
+    out = []
+    for req in relay.sim.requests("/v2/device/thing/status"):
+        body = json.loads(req.body or b"{}")
+        params = body.get("params", {})
+        if req.method == "POST" and body.get("id") == device_id and ("switch" in params or "switches" in params):
+            state = params.get("switch") or params["switches"][-1]["switch"]
+            out.append((req.at, state == "on"))
+    return out
+
+
+def test_the_off_time_is_really_waited_and_on_due_at_honours_it(relay: RelayEnv) -> None:
+    sent = datetime.now(UTC)
+    ticket = cycle(relay, enterprise_number="101", off_seconds=2)
+    assert datetime.fromisoformat(ticket["on_due_at"]) >= sent + timedelta(seconds=2)
+    done(relay, ticket["cycle_id"])
+    [(off_at, off), (on_at, on)] = switch_times(relay, "1000aaaa01")  # the cloud's own record
+    assert (off, on) == (False, True)
+    assert on_at - off_at >= 2
+    metrics = relay.get("/metrics").text
+    assert "pbxwatch_relay_on_confirm_seconds_count 1.0" in metrics
+
+
+def test_the_monitor_off_seconds_default_reaches_the_relay_service(relay_env: RelayEnv) -> None:
+    relay_env.off_seconds = 2
+    relay_env.add_unit("101", "1000aaaa01")
+    relay_env.start()
+    relay_env.authorize()
+    sent = datetime.now(UTC)
+    ticket = cycle(relay_env, enterprise_number="101")
+    assert datetime.fromisoformat(ticket["on_due_at"]) >= sent + timedelta(seconds=2)
+    assert relay_env.get(f"/power-cycle/{ticket['cycle_id']}").json()["off_seconds"] == 2
+    done(relay_env, ticket["cycle_id"])
+    [(off_at, _), (on_at, _)] = switch_times(relay_env, "1000aaaa01")
+    assert on_at - off_at >= 2
+
+
+def test_a_late_off_is_caught_in_the_verification_window_and_answered_with_on(
+    relay: RelayEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cloud answers the "off" after the client's timeout but applies it later, after the "on"."""
+    from pbxwatch.sim.cloud_state import Fault
+
+    late = Fault("late_apply", path="/v2/device/thing/status", delay=CLOUD_TIMEOUT_S + 2)
+    relay.sim.inject(late)
+    ticket = cycle(relay, enterprise_number="101")
+    done(relay, ticket["cycle_id"])
+    wait_for(lambda: late.applied == 1, "the late off to land")
+    assert relay.sim.device("1000aaaa01").states == [True]
+    rows = [(r["action_type"], r["action_result"]) for r in relay.audit_rows()]
+    assert rows == [("ewelink_power_cycle", "success"), ("ewelink_toggle_off", "fail"),
+                    ("ewelink_toggle_on", "success"), ("ewelink_toggle_on", "success")]
+    assert "read back OFF inside the verification window" in caplog.text
+
+
+def test_device_timer_mode_is_verified_the_same_way(relay: RelayEnv) -> None:
+    relay.add_unit("104", "1000dddd04", cycle_mode="device_timer")
+    ticket = cycle(relay, enterprise_number="104")
+    wait_for(lambda: relay.cycle_state(ticket["cycle_id"]) == "verifying", "the verification window")
+    again = relay.post("/power-cycle", json={"enterprise_number": "104"})
+    assert again.status_code == 409 and again.json()["error"] == "cycle_running"  # the window is the cycle's
+    relay.sim.device("1000dddd04").states = [False]  # an "off" landing late
+    done(relay, ticket["cycle_id"])
+    assert relay.sim.device("1000dddd04").states == [True]
+    assert len([r for r in relay.audit_rows("ewelink_toggle_on") if r["action_result"] == "success"]) == 2
+
+
+def test_the_reconciler_finishes_an_overdue_intent_still_pending(relay_env: RelayEnv) -> None:
+    """A crash after the "off" reached the relay but before the intent moved on: `pending`, relay off."""
+    relay_env.add_unit("101", "1000aaaa01")
+    relay_env.sim.device("1000aaaa01").states = [False]
+    created = datetime.now(UTC) - timedelta(seconds=30)
+    relay_env.sql("INSERT INTO pbxwatch_power_cycles (id, device_id, outlet, enterprise_number, initiator, mode, "
+                  "state, off_seconds, created_at, on_due_at, attempts) VALUES ('c0ffee', '1000aaaa01', NULL, "
+                  "'101', 'auto', 'cloud', 'pending', 1, $1, $2, 0)", created, created + timedelta(seconds=1))
+    relay_env.start()
+    relay_env.authorize()
+    done(relay_env, "c0ffee")
+    assert relay_env.sim.device("1000aaaa01").states == [True]
+    rows = [(r["action_type"], r["action_result"], r["extra_info"].get("reason")) for r in relay_env.audit_rows()]
+    assert rows == [("ewelink_toggle_off", "success", "settled_by_read_back"), ("ewelink_toggle_on", "success", None)]
+
+
+def test_on_retries_stay_a_few_seconds_apart_while_the_relay_is_off() -> None:
+    from pbxwatch.relay.cycle_run import CyclePolicy, on_retry_delay
+
+    policy = CyclePolicy()
+    delays = [on_retry_delay(policy, n, failing_for=n * 5.0) for n in range(1, 100)]
+    assert delays[:4] == [1.0, 2.0, 4.0, 5.0]
+    assert max(d for n, d in enumerate(delays, 1) if n * 5.0 < policy.slow_after) <= 5.0
+    assert on_retry_delay(policy, 500, failing_for=policy.slow_after) == policy.slow_retry
+
+
+def test_after_a_cloud_outage_the_relay_is_on_within_seconds(relay_env: RelayEnv) -> None:
+    """The production retry policy: four failed "on"s cost 1 + 2 + 4 s, not 5 + 10 + 20 s."""
+    from pbxwatch.relay.cycle_run import CyclePolicy
+    from pbxwatch.sim.cloud_state import Fault
+
+    relay_env.add_unit("101", "1000aaaa01")
+    relay_env.start(cycle_policy=CyclePolicy(verify_poll=0.2))
+    relay_env.authorize()
+    relay_env.clock.hold()
+    ticket = cycle(relay_env, enterprise_number="101")
+    wait_for(lambda: relay_env.cycle_state(ticket["cycle_id"]) == "off", "the relay to be off")
+    outage = Fault("http_500", path="/v2/device/thing", count=4)
+    relay_env.sim.inject(outage)
+    relay_env.clock.release()
+    wait_for(lambda: outage not in relay_env.sim.state.faults, "the outage to be over")
+    wait_for(lambda: relay_env.sim.device("1000aaaa01").states == [True], "the relay back on", timeout=15)
+
+
+def test_an_unwritable_run_dir_does_not_keep_a_relay_off(relay_env: RelayEnv, caplog: pytest.LogCaptureFixture) -> None:
+    (relay_env.tmp / "run").write_text("not a directory", encoding="utf-8")  # the journal cannot be written
+    relay_env.add_unit("101", "1000aaaa01")
+    relay_env.start()
+    relay_env.authorize()
+    ticket = cycle(relay_env, enterprise_number="101")
+    done(relay_env, ticket["cycle_id"])
+    assert relay_env.sim.device("1000aaaa01").states == [True]
+    assert [r["action_type"] for r in relay_env.audit_rows()] == [
+        "ewelink_power_cycle", "ewelink_toggle_off", "ewelink_toggle_on"]
+    assert "journal not writable" in caplog.text

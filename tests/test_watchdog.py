@@ -130,7 +130,7 @@ class Case:
     step: Step
     actions: tuple[str, ...] = ()
     state_after: dict[str, Any] = field(default_factory=dict)
-    live: dict[str, Any] | None = None  # expected LiveWrite fields; None: no write at all
+    live: dict[str, Any] | None = None  # expected LiveWrite fields (a check always writes one)
     policy: Policy = POLICY
 
 
@@ -273,12 +273,12 @@ def test_decision_table(case: Case) -> None:
     assert tuple(summary(a) for a in decision.actions) == case.actions
     for name, expected in case.state_after.items():
         assert getattr(decision.state, name) == expected, name
-    if case.live is None:
-        assert decision.live is None or isinstance(case.step, Check)
+    if not isinstance(case.step, Check):
+        assert decision.live is None  # relay answers and claim results write no live row
         return
-    assert decision.live is not None
+    assert decision.live is not None  # every check writes the live row
     assert decision.live.checked_at == T0
-    for path, expected in case.live.items():
+    for path, expected in (case.live or {}).items():
         value: Any = decision.live
         for part in path.split("."):
             value = getattr(value, part)
@@ -331,12 +331,34 @@ def test_mass_outage_share(name: str, latest: dict[str, tuple[datetime, Verdict]
     assert mass_outage(latest, T0, POLICY) is expected, name
 
 
-def test_a_restart_restores_a_confirmed_outage_from_the_stored_counter() -> None:
-    state = UnitState.restored(last_status="offline", failure_counter=4, action_done=True, threshold=3,
+@pytest.mark.parametrize(
+    ("name", "status", "counter", "confirmed"),
+    [
+        ("offline with the counter exactly at the threshold is a confirmed outage", "offline", 3, True),
+        ("offline with the counter above the threshold is a confirmed outage", "offline", 4, True),
+        ("offline with the counter one below the threshold is still counting", "offline", 2, False),
+        ("online with a stale counter is no outage", "online", 5, False),
+        ("no row yet is no outage", None, None, False),
+    ],
+)
+def test_a_restart_restores_the_outage_from_the_stored_row(
+    name: str, status: str | None, counter: int | None, confirmed: bool
+) -> None:
+    state = UnitState.restored(last_status=status, failure_counter=counter, action_done=True, threshold=3,
                                outage_since=T0, cycles=(T0 - 60 * S,))
-    assert (state.confirmed, state.action_done, state.cycle_at) == (True, True, T0 - 60 * S)
-    assert UnitState.restored(last_status="online", failure_counter=0, action_done=None, threshold=3,
-                              outage_since=None).confirmed is False
+    assert state.confirmed is confirmed, name
+    assert state.pbx_status == ("off" if confirmed else "on")
+    assert (state.action_done, state.cycle_at, state.cycles) == (True, T0 - 60 * S, (T0 - 60 * S,))
+    assert state.outage_since == (T0 if status == "offline" else None)
+
+
+def test_a_restored_confirmed_outage_is_not_confirmed_twice() -> None:
+    """The stored counter at the threshold: the next down writes no second on→off row."""
+    state = UnitState.restored(last_status="offline", failure_counter=3, action_done=True, threshold=3,
+                               outage_since=T0 - 60 * S)
+    decision = decide(AUTO, state, DOWN, now=T0, policy=POLICY, fleet=FleetView())
+    assert decision.actions == ()
+    assert decision.state.failure_counter == 4
 
 
 @pytest.mark.parametrize("module", ["policy", "state", "watchdog"])
@@ -358,3 +380,80 @@ def test_the_decision_core_imports_no_io(module: str) -> None:
     assert not {name.split(".")[0] for name in imported} & forbidden
     assert all(name.startswith("pbxwatch.domain") for name in imported if name.startswith("pbxwatch"))
     assert ".now(" not in source and "utcnow" not in source  # time is a parameter (STYLE habit 2)
+
+
+# ---- what the rows and requests carry, and the boundaries of the timers ------------------------------
+
+OUTLET2 = Unit("103", "127.0.1.4", auto_cycle=True, device_id="dev2", outlet=2)
+GONE = "asterisk_not_running: no asterisk process"
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "state", "step", "expected", "policy"),
+    [
+        ("the relay-offline hold says why in words", AUTO, CONFIRMED, RelayAnswer(online=False),
+         [Hold(HoldKind.RELAY_OFFLINE, "relay dev1 is offline: the site has probably lost power or internet")], POLICY),
+        ("the dry-run row names the relay it would have cycled", AUTO, CONFIRMED, RelayAnswer(online=True),
+         [Hold(HoldKind.DRY_RUN, "dry run: would power-cycle relay dev1")], replace(POLICY, dry_run=True)),
+        ("the mass-outage hold quotes the check it set aside", AUTO, TWO_DOWN, Check(DOWN, mass()),
+         [Hold(HoldKind.MASS_OUTAGE, f"mass outage: too many units down at once, {GONE} counted as unknown")], POLICY),
+        ("the no-relay hold names the empty column", NO_RELAY, TWO_DOWN, Check(DOWN),
+         [OutageConfirmed(3, GONE), Hold(HoldKind.NO_RELAY, "no relay configured (ewelink_device_id is empty)")],
+         POLICY),
+        ("the daily-cap hold gives the count and the setting", AUTO,
+         replace(TWO_DOWN, cycles=(T0 - 3600 * S, T0 - 7200 * S, T0 - 9000 * S)), Check(DOWN),
+         [OutageConfirmed(3, GONE), Hold(HoldKind.DAILY_CAP, "3 automatic cycles in 24 h (max_cycles_per_unit_per_day=3)")],
+         POLICY),
+        ("the fail row carries the relay service's error", AUTO, CONFIRMED, Failed(audit=True),
+         [CycleFailed("dev1", "connection refused")], POLICY),
+        ("the cycle request names the unit's outlet", OUTLET2, CONFIRMED, RelayAnswer(online=True),
+         [PowerCycle("dev2", 2, "auto-103-20260101T115930")], POLICY),
+        ("an outage without a start time is keyed by now", AUTO, replace(CONFIRMED, outage_since=None),
+         RelayAnswer(online=True), [PowerCycle("dev1", None, "auto-100-20260101T120000")], POLICY),
+        ("a unit without a relay is never cycled, whatever the relay answer", NO_RELAY, CONFIRMED,
+         RelayAnswer(online=True), [], POLICY),
+        ("a dry-run row of an earlier run does not stop a real cycle", AUTO,
+         replace(CONFIRMED, holds=frozenset({HoldKind.DRY_RUN})), Check(DOWN), [CheckRelay("dev1")], POLICY),
+        ("boot grace ends exactly boot_grace after the cycle", AUTO, replace(CYCLED, action_done=False,
+         cycle_at=T0 - 300 * S), Check(DOWN), [CheckRelay("dev1")], POLICY),
+        ("the back-off ends exactly at retry_cycle_at", AUTO, replace(CONFIRMED, retry_cycle_at=T0), Check(DOWN),
+         [CheckRelay("dev1")], POLICY),
+        ("a cycle exactly one day old no longer counts against the daily cap", AUTO,
+         replace(TWO_DOWN, cycles=(T0 - 86_400 * S,) * 3), Check(DOWN), [OutageConfirmed(3, GONE), CheckRelay("dev1")],
+         POLICY),
+    ],
+)
+def test_actions_carry_what_the_operator_reads(
+    name: str, unit: Unit, state: UnitState, step: Step, expected: list[Action], policy: Policy
+) -> None:
+    assert list(run(unit, state, step, policy).actions) == expected, name
+
+
+def test_a_late_relay_answer_leaves_the_state_as_it_is() -> None:
+    assert relay_checked(AUTO, FRESH, True, T0, POLICY).state == FRESH
+    assert relay_checked(AUTO, CYCLED, True, T0, POLICY).state == CYCLED
+
+
+def test_a_started_cycle_clears_the_back_off_and_forgets_cycles_older_than_a_day() -> None:
+    state = replace(CONFIRMED, retry_cycle_at=T0 + 60 * S, cycles=(T0 - 90_000 * S, T0 - 3600 * S))
+    started = cycle_started(state, T0)
+    assert (started.retry_cycle_at, started.cycles, started.cycle_at) == (None, (T0 - 3600 * S, T0), T0)
+
+
+def test_a_down_marks_the_unit_offline_in_memory_too() -> None:
+    for state in (FRESH, replace(FRESH, cycle_at=T0 - 10 * S)):  # counted, and in boot grace
+        assert decide(AUTO, state, DOWN, now=T0, policy=POLICY, fleet=FleetView()).state.last_status is LiveStatus.OFFLINE
+
+
+def test_a_reason_without_detail_is_stored_as_the_bare_code() -> None:
+    assert CheckResult.of(Reason.AUTH_FAILED).error_message() == "auth_failed"
+    assert CheckResult.of(Reason.AUTH_FAILED).detail == ""
+    assert CheckResult.of(Reason.AUTH_FAILED, "denied").error_message() == "auth_failed: denied"
+
+
+def test_a_restored_row_keeps_its_status_and_counter() -> None:
+    online = UnitState.restored(last_status="online", failure_counter=None, action_done=False, threshold=3,
+                                outage_since=T0)
+    assert (online.last_status, online.failure_counter, online.outage_since) == (LiveStatus.ONLINE, 0, None)
+    odd = UnitState.restored(last_status="weird", failure_counter=7, action_done=False, threshold=3, outage_since=T0)
+    assert (odd.last_status, odd.failure_counter, odd.confirmed) == (None, 7, False)

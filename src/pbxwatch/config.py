@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -49,6 +49,8 @@ ENV_KEYS: dict[str, str] = {
     "PBXWATCH_RELAY_HOST": "relay.host",
     "PBXWATCH_RELAY_PORT": "relay.port",
     "PBXWATCH_RELAY_API_TOKEN": "relay.api_token",
+    "PBXWATCH_RELAY_CLOUD_TIMEOUT": "relay.cloud_timeout",
+    "PBXWATCH_RELAY_VERIFY_SECONDS": "relay.verify_seconds",
     "PBXWATCH_RELAY_URL": "monitor.relay_url",
     "PBXWATCH_SSH_USERNAME": "ssh.username",
     "PBXWATCH_SSH_KEY_FILE": "ssh.key_file",
@@ -115,6 +117,18 @@ class RelaySettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8010, ge=1, le=65535)
     api_token: SecretStr | None = None
+    # how long one eWeLink call may take before the relay service gives up on its answer
+    cloud_timeout: float = Field(default=10.0, gt=0, le=120)
+    # a power-cycle is done once its relay was read back on and stayed on this long: longer than
+    # `cloud_timeout`, so an "off" the cloud answered too late but still applied is caught
+    verify_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _window_outlasts_timeout(self) -> RelaySettings:
+        if self.verify_seconds <= self.cloud_timeout:
+            raise ValueError(f"verify_seconds ({self.verify_seconds:g}) must be longer than cloud_timeout "
+                             f"({self.cloud_timeout:g}): a late \"off\" would go unseen")
+        return self
 
     @field_validator("api_token", mode="before")
     @classmethod
@@ -165,6 +179,35 @@ class MonitorSettings(_Section):
     def _loopback(cls, value: str) -> str:
         if not value.startswith(LOOPBACK_HOSTS):
             raise ValueError("the monitor's /metrics has no authentication: bind it to a loopback address")
+        return value
+
+    # Maintenance windows, flap hold and the soft restart ladder (README "Smarter remediation").
+    time_zone: str = Field(default="UTC", min_length=1)  # weekly maintenance windows are read in it
+    flap_window: float = Field(default=21600.0, gt=0)  # seconds: the sliding window of the flap rule (6 h)
+    flap_max_outages: int = Field(default=3, ge=0)  # confirmed outages in the window that hold a unit (0: off)
+    flap_max_cycles: int = Field(default=2, ge=0)  # automatic power-cycles in the window that hold it (0: off)
+    flap_failed_percent: float = Field(default=30.0, ge=0, le=100)  # failed share of the last checks (0: off)
+    flap_sample: int = Field(default=20, ge=1, le=10_000)  # how many last checks the share looks at
+    flap_stable_for: float = Field(default=3600.0, ge=0)  # seconds without a failed check that end a hold
+    restart_command: str | None = Field(default=None, min_length=1)  # e.g. "sudo -n systemctl restart asterisk"
+    restart_grace: float = Field(default=60.0, ge=0)  # seconds after a soft restart before the power rung
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Moscow)") from None
+        return value
+
+    @field_validator("restart_command")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and any(ch in value for ch in "\r\n\x00"):
+            raise ValueError("must be one line")
         return value
 
     @field_validator("relay_url")

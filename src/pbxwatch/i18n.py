@@ -84,6 +84,16 @@ CATALOG: dict[str, dict[str, str]] = {
     "hold.dry_run": {"ru": "режим dry run: перезагрузка только записана", "en": "dry run: the cycle is only recorded"},
     "hold.maintenance": {"ru": "идёт плановое обслуживание", "en": "a maintenance window is open"},
     "hold.other": {"ru": "{detail}", "en": "{detail}"},
+    "hold.unstable": {
+        "ru": "АТС нестабильна, нужен человек: {detail}",
+        "en": "unstable, needs a human: {detail}",
+    },
+    "next.rearm": {
+        "ru": "автоматических перезагрузок не будет, пока АТС не проработает стабильно или оператор не выполнит "
+              "`pbxwatch units rearm`.",
+        "en": "no automatic power-cycles until it has been stable for a while or an operator runs "
+              "`pbxwatch units rearm`.",
+    },
     "next.human": {"ru": "нужен человек.", "en": "a human is needed."},
     "next.wait": {
         "ru": "pbxwatch продолжает проверять и сообщит о восстановлении.",

@@ -1,8 +1,8 @@
 """PJSIP `pjsip show endpoints` / `pjsip show contacts` → `line_stats` (SPEC §3; FORMATS.md §3).
 
 Endpoint rows are fixed-width (`%9s:  %-51.51s  %-12.12s  %d of %.0f`): the name and the device state
-(which may contain blanks: `Not in use`) are sliced at the offsets of the legend header when present,
-else at the printf offsets. Contact rows have no blank inside a cell, so they are read right to left.
+(which may contain blanks: `Not in use`) are sliced at the printf offsets (the legend header's are the
+same on every captured version). Contact rows have no blank inside a cell, so they are read right to left.
 An endpoint is `ok` if a contact is Avail (latency = smallest RTT), `unreachable` if every contact is
 Unavail or the device state is Unavailable, `unmonitored` for NonQual (`Created` on 13/15), else `unknown`.
 """
@@ -90,28 +90,20 @@ def _to_peer(name: str, username: str | None, state: str | None, contacts: list[
     return Peer(name, username, host, port, status, latency)
 
 
-class _Offsets:
-    def __init__(self) -> None:
-        self.name, self.state, self.channels = _NAME_AT, _STATE_AT, _CHANNELS_AT
-
-    def learn(self, legend: str) -> None:
-        name, state, channels = (legend.find(tag) for tag in ("<Endpoint", "<State", "<Channels"))
-        if 0 < name < state < channels:
-            self.name, self.state, self.channels = name, state, channels
-
-
-def _endpoint(line: str, offsets: _Offsets) -> _Endpoint | None:
-    name = line[offsets.name : offsets.state].strip()
-    state = line[offsets.state : offsets.channels].strip()
+def _endpoint(line: str) -> _Endpoint | None:
+    """Sliced at the printf offsets; a row that does not fit them is read by its blanks instead (the
+    slice matters for an endpoint named like a state: `Busy` in the name cell is not the state)."""
+    name = line[_NAME_AT:_STATE_AT].strip()
+    state = line[_STATE_AT:_CHANNELS_AT].strip()
     if not name or state not in _STATES:
         state = next((s for s in _STATES if f"  {s}  " in line), "")
-        name = line[offsets.name :].split("  ", maxsplit=1)[0].strip()
-    if not name or not state or " of " not in line[offsets.channels - 2 :]:
+        name = line[_NAME_AT:].split("  ", maxsplit=1)[0].strip()
+    if not name or not state or " of " not in line[_CHANNELS_AT - 2 :]:
         return None
     return _Endpoint(name.split("/")[0], state)
 
 
-def _frame(lines: list[str], offsets: _Offsets | None = None) -> tuple[list[str], int | None]:
+def _frame(lines: list[str]) -> tuple[list[str], int | None]:
     """The object lines between the legend rule and `Objects found: N` (which is returned)."""
     has_rule = any(_RULE.match(line) for line in lines)
     body: list[str] = []
@@ -120,8 +112,6 @@ def _frame(lines: list[str], offsets: _Offsets | None = None) -> tuple[list[str]
     for line in lines:
         if in_legend:
             in_legend = not _RULE.match(line)
-            if offsets is not None and "<Endpoint" in line:
-                offsets.learn(line)
             continue
         objects = _OBJECTS.match(line.strip())
         if objects:
@@ -131,11 +121,11 @@ def _frame(lines: list[str], offsets: _Offsets | None = None) -> tuple[list[str]
     return body, announced
 
 
-def _endpoint_blocks(body: list[str], offsets: _Offsets, stats: LineStats) -> list[_Endpoint]:
+def _endpoint_blocks(body: list[str], stats: LineStats) -> list[_Endpoint]:
     endpoints: list[_Endpoint] = []
     for line in body:
         if _ENDPOINT_LABEL.match(line):
-            endpoint = _endpoint(line, offsets)
+            endpoint = _endpoint(line)
             if endpoint is None:
                 stats.unparsed.append(line)
             else:
@@ -157,9 +147,8 @@ def parse_pjsip_endpoints(text: str) -> dict[str, object]:
     stats, lines = begin_table(text, "pjsip")
     if stats.stack_absent:
         return stats.as_dict()
-    offsets = _Offsets()
-    body, announced = _frame(lines, offsets)
-    for endpoint in _endpoint_blocks(body, offsets, stats):
+    body, announced = _frame(lines)
+    for endpoint in _endpoint_blocks(body, stats):
         stats.peers.append(_to_peer(endpoint.name, endpoint.username, endpoint.state, endpoint.contacts))
     stats.parse_mismatch = announced is not None and announced != len(stats.peers)
     return stats.as_dict()

@@ -1,9 +1,11 @@
 """chan_sip `sip show peers` → `line_stats` (SPEC §3; layouts in fixtures/asterisk/FORMATS.md §1).
 
-The table is fixed-width printf output, so cells are sliced at the offsets of the header line actually
-received (they moved between Asterisk versions), never split on blanks: Dyn/ACL/Description can be empty
-and Forcerport can read `Auto (No)`. The Status cell is read with a regex anchored at its offset because
-`LAGGED (70 ms)` overflows its 11 columns and pushes the Description right.
+Every row is read by one regex: the name, the host, then the port as the last number before the
+status token. Name and host never contain blanks (Asterisk prints `(Unspecified)` for no host), so the
+regex needs no column offsets; it also holds where the fixed-width cells do not: Dyn/ACL/Description
+can be empty, Forcerport can read `Auto (No)`, and `LAGGED (70 ms)` overflows its 11 columns and pushes
+the Description right. (Slicing at the header's offsets gave the same rows on every captured layout,
+so it was dropped.)
 """
 
 from __future__ import annotations
@@ -17,29 +19,10 @@ _SUMMARY = re.compile(
     r"^(\d+) sip peers \[Monitored: (\d+) online, (\d+) offline "
     r"Unmonitored: (\d+) online, (\d+) offline\]"
 )
-# Used only when the header line is missing: name, host, port, then a status token.
-_FALLBACK_ROW = re.compile(r"^(\S+)\s+(\S+)\s.*?\s(\d+)\s+(?=(?:OK|LAGGED) \(|UNREACHABLE|UNKNOWN|Unmonitored)")
+# Name, host, port, then a status token (the lazy gap skips Dyn, Forcerport, ACL whatever they hold).
+_ROW = re.compile(r"^(\S+)\s+(\S+)\s.*?\s(\d+)\s+(?=(?:OK|LAGGED) \(|UNREACHABLE|UNKNOWN|Unmonitored)")
 _HEADER_START = "Name/username"
 _UNSPECIFIED = "(Unspecified)"
-
-
-class _Columns:
-    """Start offsets of the columns named in the header line."""
-
-    def __init__(self, header: str) -> None:
-        self.host = header.find("Host")
-        self.after_host = _first_found(header, ("Dyn", "Forcerport", "Nat", "ACL", "Port"), self.host)
-        self.port = header.find("Port", self.host)
-        self.status = header.find("Status", self.port)
-
-    @property
-    def usable(self) -> bool:
-        return 0 < self.host < self.after_host <= self.port < self.status
-
-
-def _first_found(header: str, names: tuple[str, ...], start: int) -> int:
-    found = [pos for pos in (header.find(name, start + 1) for name in names) if pos > 0]
-    return min(found) if found else -1
 
 
 def _status(match: re.Match[str]) -> tuple[str, int | None]:
@@ -49,32 +32,20 @@ def _status(match: re.Match[str]) -> tuple[str, int | None]:
 
 
 def _split_name(cell: str) -> tuple[str, str | None]:
-    name, slash, username = cell.partition("/")
-    return (name, username or None) if slash else (cell, None)
+    name, _, username = cell.partition("/")
+    return name, username or None
 
 
 def _host(cell: str) -> str | None:
-    return None if cell in ("", _UNSPECIFIED) else cell
+    return None if cell == _UNSPECIFIED else cell  # the regex's host is never empty
 
 
 def _port(cell: str) -> int | None:
     return int(cell) if cell.isdigit() and int(cell) > 0 else None
 
 
-def _row_by_columns(line: str, cols: _Columns) -> Peer | None:
-    match = _STATUS.match(line, cols.status) or _STATUS.search(line, cols.port)
-    name_cell = line[: cols.host].strip()
-    if match is None or not name_cell:
-        return None
-    port_cell = line[cols.port : min(cols.status, match.start())].strip()
-    status, latency = _status(match)
-    name, username = _split_name(name_cell)
-    host = _host(line[cols.host : cols.after_host].strip())
-    return Peer(name, username, host, _port(port_cell), status, latency)
-
-
-def _row_by_regex(line: str) -> Peer | None:
-    row = _FALLBACK_ROW.match(line)
+def _row(line: str) -> Peer | None:
+    row = _ROW.match(line)
     match = _STATUS.search(line, row.end()) if row else None
     if row is None or match is None:
         return None
@@ -107,20 +78,15 @@ def parse_sip_peers(text: str) -> dict[str, object]:
     stats, lines = begin_table(text, "sip")
     if stats.stack_absent:
         return stats.as_dict()
-    cols: _Columns | None = None
     announced: int | None = None
     for line in lines:
-        if not line.strip():
-            continue
-        if line.startswith(_HEADER_START):
-            cols = _Columns(line)
-            cols = cols if cols.usable else None
+        if not line.strip() or line.startswith(_HEADER_START):
             continue
         summary = _SUMMARY.match(line.strip())
         if summary:
             announced, stats.summary = _read_summary(summary)
             continue
-        peer = _row_by_columns(line, cols) if cols else _row_by_regex(line)
+        peer = _row(line)
         if peer is None:
             stats.unparsed.append(line)
         else:

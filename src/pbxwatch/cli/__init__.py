@@ -70,6 +70,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "notify": LazyCommand(
         "pbxwatch.cli.notify", "app", "Notifications: send a test message to the configured channels (apprise URLs)."
     ),
+    "maintenance": LazyCommand(
+        "pbxwatch.cli.maintenance", "app",
+        "Maintenance windows: no automatic action on these units meanwhile (add, list, end).",
+    ),
 }
 SIM_COMMANDS: dict[str, LazyCommand] = {
     "cloud": LazyCommand(

@@ -33,7 +33,8 @@ def demo(
 
     It starts a simulated eWeLink cloud, a simulated fleet of PBXes behind real SSH servers on loopback,
     the relay service and the monitor (real processes, short timings), authorizes with the simulated
-    cloud, then: a PBX whose Asterisk hangs is detected, power-cycled and comes back; a site whose relay
+    cloud, then: a PBX whose Asterisk hangs and will not restart is detected, power-cycled and comes back;
+    a PBX whose Asterisk dies is restarted over SSH instead of power-cycled; a site whose relay
     is offline is left alone and reported; an enterprise without auto-reboot is only reported; a manual
     POST /toggle is audited. Exit code 0 only when every step happened as expected.
     """

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from pbxwatch.cli.common import cli_settings, console, fail, open_database, print_json, run
+from pbxwatch.cli.ladder import ladder
 from pbxwatch.cli.monitor import rearm
 from pbxwatch.db import units as repo
 from pbxwatch.domain.unit_import import read_units_csv
@@ -254,3 +255,4 @@ def _run_repo(body: Any) -> Any:
 
 # The watchdog's once-per-outage flag is cleared per unit, so operators look for it among the unit commands.
 app.command("rearm")(rearm)
+app.command("ladder")(ladder)

@@ -10,6 +10,11 @@ vocabulary of docs/design.md §2 can reach the database:
 | `relay_switched`     | PBX status, both    | ewelink_toggle_off / _on / ewelink_toggle    | success|fail  |
 | `power_cycle`        | PBX status, both    | ewelink_power_cycle                          | success|fail  |
 | `hold`               | PBX status, both    | skipped_* / dry_run                          | null          |
+| `remediation`        | PBX status, both    | maintenance_start / _end, held, rearmed      | null          |
+| `soft_restart`       | PBX status, both    | asterisk_restart                             | success|fail  |
+
+`user_initiator` is `api`, `auto` or `user`, except on maintenance rows (whoever set the window) and
+operator rearms (whoever ran it).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pbxwatch.db.tables import unit_status_history
 
 PbxStatus = Literal["on", "off"]
+OUTPUT_EXCERPT = 500  # characters of a restart command's output kept in extra_info
+INITIATOR_MAX = 64
 
 
 class ActionType(StrEnum):
@@ -38,6 +45,11 @@ class ActionType(StrEnum):
     SKIPPED_DAILY_CAP = "skipped_daily_cap"
     SKIPPED_NO_RELAY = "skipped_no_relay"
     DRY_RUN = "dry_run"
+    MAINTENANCE_START = "maintenance_start"
+    MAINTENANCE_END = "maintenance_end"
+    HELD = "held"  # flap hold: unstable, needs a human
+    REARMED = "rearmed"  # the flap hold ended (stable again, or `pbxwatch units rearm`)
+    ASTERISK_RESTART = "asterisk_restart"  # the soft restart rung of the remediation ladder
 
 
 HOLD_TYPES = frozenset(
@@ -50,6 +62,9 @@ HOLD_TYPES = frozenset(
     }
 )
 SWITCH_TYPES = frozenset({ActionType.TOGGLE_OFF, ActionType.TOGGLE_ON, ActionType.TOGGLE})
+REMEDIATION_TYPES = frozenset(
+    {ActionType.MAINTENANCE_START, ActionType.MAINTENANCE_END, ActionType.HELD, ActionType.REARMED}
+)
 
 
 class ActionResult(StrEnum):
@@ -63,7 +78,8 @@ class Initiator(StrEnum):
     USER = "user"
 
 
-EXTRA_INFO_KEYS = frozenset({"device_id", "outlet", "state", "state_after", "cloud_error", "cycle_id", "reason"})
+EXTRA_INFO_KEYS = frozenset({"device_id", "outlet", "state", "state_after", "cloud_error", "cycle_id", "reason",
+                             "window_id", "window_until", "command", "exit_status", "output"})
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ class HistoryEntry:
     prev_status: PbxStatus
     new_status: PbxStatus
     change_time: datetime
-    user_initiator: Initiator
+    user_initiator: Initiator | str  # a free name only on maintenance and rearm rows
     failure_counter: int | None = None
     error_message: str | None = None
     action_type: ActionType | None = None
@@ -88,10 +104,14 @@ class HistoryEntry:
             raise ValueError("change_time must be timezone-aware (UTC)")
         if self.action_type in HOLD_TYPES and self.action_result is not None:
             raise ValueError("a hold row carries no action_result")
-        if (self.action_type in SWITCH_TYPES or self.action_type is ActionType.POWER_CYCLE) and (
+        if self.action_type in REMEDIATION_TYPES and self.action_result is not None:
+            raise ValueError("a remediation row carries no action_result")
+        relay_or_restart = self.action_type in SWITCH_TYPES or self.action_type in (
+            ActionType.POWER_CYCLE, ActionType.ASTERISK_RESTART)
+        if relay_or_restart and (
             self.action_result is None
         ):
-            raise ValueError("a relay action row needs an action_result")
+            raise ValueError("a relay action or restart row needs an action_result")
         if self.action_type is None and self.prev_status == self.new_status:
             raise ValueError("a status row must change the status")
 
@@ -200,6 +220,40 @@ class HistoryEntry:
             extra_info=info,
         )
 
+    @classmethod
+    def remediation(
+        cls,
+        enterprise_number: str,
+        *,
+        at: datetime,
+        pbx_status: PbxStatus,
+        kind: ActionType,
+        reason: str,
+        initiator: Initiator | str,
+        extra_info: Mapping[str, Any] | None = None,
+    ) -> HistoryEntry:
+        """A maintenance window began or ended, a flap hold began or was rearmed."""
+        if kind not in REMEDIATION_TYPES:
+            raise ValueError(f"{kind} is not a remediation row")
+        who = initiator if isinstance(initiator, Initiator) else _initiator_name(initiator)
+        return cls(enterprise_number, pbx_status, pbx_status, at, who, error_message=reason, action_type=kind,
+                   action_time=at, extra_info=dict(extra_info or {}))
+
+    @classmethod
+    def soft_restart(
+        cls, enterprise_number: str, *, at: datetime, pbx_status: PbxStatus, ok: bool, command: str,
+        exit_status: int | None, output: str, failure_counter: int | None = None,
+    ) -> HistoryEntry:
+        """The restart command ran over SSH (or could not): its exit status and an excerpt of its output."""
+        excerpt = output.strip()[-OUTPUT_EXCERPT:]
+        return cls(
+            enterprise_number, pbx_status, pbx_status, at, Initiator.AUTO, failure_counter=failure_counter,
+            error_message=None if ok else (excerpt.splitlines()[-1] if excerpt else "restart failed"),
+            action_type=ActionType.ASTERISK_RESTART,
+            action_result=ActionResult.SUCCESS if ok else ActionResult.FAIL, action_time=at,
+            extra_info={"command": command, "exit_status": exit_status, "output": excerpt},
+        )
+
     def as_row(self) -> dict[str, Any]:
         """The row as written; adopted naive timestamp columns are handled by their column type."""
         return {
@@ -212,9 +266,17 @@ class HistoryEntry:
             "action_type": self.action_type.value if self.action_type else None,
             "action_result": self.action_result.value if self.action_result else None,
             "action_time": self.action_time,
-            "user_initiator": self.user_initiator.value,
+            "user_initiator": str(self.user_initiator),
             "extra_info": dict(self.extra_info),
         }
+
+
+def _initiator_name(name: str) -> str:
+    """Who set a window or rearmed a unit: one printable line, at most `INITIATOR_MAX` characters."""
+    cleaned = "".join(ch for ch in name if ch.isprintable()).strip()[:INITIATOR_MAX]
+    if not cleaned:
+        raise ValueError("who set it must not be empty")
+    return cleaned
 
 
 async def write_history(conn: AsyncConnection, entries: Sequence[HistoryEntry]) -> None:

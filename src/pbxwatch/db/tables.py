@@ -88,7 +88,7 @@ power_cycles = Table(
     Column("initiator", Text, nullable=False),
     Column("idempotency_key", Text, nullable=True, unique=True),
     Column("mode", Text, nullable=False, server_default=text("'cloud'")),
-    # pending -> off -> done | failed | cancelled ; 'off' with on_due_at in the past is overdue
+    # pending -> off -> verifying -> done | failed | cancelled ; 'off' with on_due_at in the past is overdue
     Column("state", Text, nullable=False),
     Column("off_seconds", Float, nullable=False),
     Column("created_at", UtcTimestamp(), nullable=False),
@@ -97,6 +97,8 @@ power_cycles = Table(
     Column("on_at", UtcTimestamp(), nullable=True),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text, nullable=True),
+    # the last entry of the cycle's local journal (run_dir) written here: replays never write a row twice
+    Column("journal_seq", Integer, nullable=False, server_default=text("0")),
     Index("ix_pbxwatch_power_cycles_device_state", "device_id", "state"),
 )
 
@@ -105,4 +107,32 @@ cloud_calls = Table(
     metadata,
     Column("month", Text, primary_key=True),  # 'YYYY-MM' (UTC)
     Column("calls", Integer, nullable=False, server_default=text("0")),
+)
+
+# Maintenance windows (docs: README "Maintenance windows"): one unit, or every unit when
+# enterprise_number is null; one-off (starts_at..ends_at) or weekly ("sun 02:00-04:00", local time).
+maintenance_windows = Table(
+    "pbxwatch_maintenance",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("enterprise_number", Text, nullable=True),  # no foreign key: a fleet-wide window has none
+    Column("starts_at", UtcTimestamp(), nullable=True),
+    Column("ends_at", UtcTimestamp(), nullable=True),
+    Column("weekly", Text, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("set_by", Text, nullable=False),
+    Column("created_at", UtcTimestamp(), nullable=False),
+    Column("ended_at", UtcTimestamp(), nullable=True),
+    Column("ended_by", Text, nullable=True),
+    Index("ix_pbxwatch_maintenance_unit", "enterprise_number"),
+)
+
+# The remediation ladder of one enterprise, when it differs from the settings (monitor.restart_command):
+# power_only = no soft restart; restart_command = this unit's own command. No row: the settings' default.
+unit_ladders = Table(
+    "pbxwatch_unit_ladder",
+    metadata,
+    Column("enterprise_number", Text, primary_key=True),  # no foreign key: `units remove` stays simple
+    Column("power_only", Boolean, nullable=False, server_default=text("false")),
+    Column("restart_command", Text, nullable=True),
 )

@@ -22,6 +22,9 @@ DEMO_MONITOR = {
     "boot_grace": 40.0,
     "off_seconds": 3.0,
     "relay_recheck_interval": 10.0,
+    # the remediation ladder: restart Asterisk over SSH first, power-cycle only if it does not come back
+    "restart_command": "sudo -n systemctl restart asterisk",
+    "restart_grace": 10.0,
 }
 DEMO_SSH = {"connect_timeout": 2.0, "command_timeout": 3.0, "concurrency": 50}
 BOOT_DELAY = 4.0
@@ -39,7 +42,8 @@ class DemoUnit:
     shared_relay: bool = False
 
 
-ROLE_HANG = "hang"  # Asterisk hangs: detected, power-cycled, comes back
+ROLE_HANG = "hang"  # Asterisk hangs and its restart fails: detected, power-cycled, comes back
+ROLE_RESTART = "restart"  # Asterisk dies: restarted over SSH, back without a power-cut
 ROLE_DARK = "dark"  # the site loses power: relay offline too, left alone and reported
 ROLE_MANUAL = "manual"  # parameter_option_2 off: outage only reported, never switched
 ROLE_TOGGLE = "toggle"  # an operator switches its relay on by hand through POST /toggle
@@ -64,7 +68,8 @@ _NAMES = [
 
 
 def demo_units(hosts: int) -> list[DemoUnit]:
-    """Unit 1001 hangs, 1002 goes dark, 1003 has auto-reboot off, 1004's relay is toggled by hand.
+    """Unit 1001 hangs, 1002 goes dark, 1003 has auto-reboot off, 1004's relay is toggled by hand, 1005's
+    Asterisk dies and is restarted over SSH.
 
     1001's relay (and every fifth one) is shared to the demo account by its owner, the recommended setup:
     the hang story then proves that a shared relay is read fresh, power-cycled and recovered.
@@ -75,9 +80,9 @@ def demo_units(hosts: int) -> list[DemoUnit]:
     units = []
     width = max(3, len(str(hosts)))  # the fleet names its hosts pbx001, pbx002, ...
     for i in range(1, hosts + 1):
-        role = {1: ROLE_HANG, 2: ROLE_DARK, 3: ROLE_MANUAL, 4: ROLE_TOGGLE}.get(i, ROLE_CALM)
+        role = {1: ROLE_HANG, 2: ROLE_DARK, 3: ROLE_MANUAL, 4: ROLE_TOGGLE, 5: ROLE_RESTART}.get(i, ROLE_CALM)
         has_relay = role != ROLE_CALM or i % 3 != 0
-        auto = role in (ROLE_HANG, ROLE_DARK, ROLE_TOGGLE) or (role == ROLE_CALM and i % 4 != 0)
+        auto = role in (ROLE_HANG, ROLE_DARK, ROLE_TOGGLE, ROLE_RESTART) or (role == ROLE_CALM and i % 4 != 0)
         units.append(
             DemoUnit(
                 number=f"{1000 + i}",

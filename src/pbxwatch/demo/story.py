@@ -2,9 +2,11 @@
 
 1. the operator authorizes pbxwatch with eWeLink (OAuth against the simulated cloud, no account needed);
 2. every PBX answers;
-3. three incidents at once: Asterisk hangs at one site, another site loses power (PBX and relay dark),
-   a third site's Asterisk stops where auto-reboot is off;
-4. the hung PBX is detected, power-cycled through its relay and comes back;
+3. three incidents at once: Asterisk hangs at one site (and will not restart), another site loses power
+   (PBX and relay dark), a third site's Asterisk stops where auto-reboot is off;
+4. the hung PBX is detected, its soft restart over SSH fails, it is power-cycled and comes back;
+4a. once it is back, a fourth site's Asterisk dies (one at a time, or 4 of 12 down would be a mass
+   outage): it is restarted over SSH and answers again, without a power-cut;
 5. the dark site is left alone and reported (`skipped_relay_offline`), no switch reaches its relay;
 6. the site without auto-reboot is only reported, then repaired by hand and recorded back up;
 7. an operator switches a relay on with `POST /toggle`, and the action is audited;
@@ -23,7 +25,7 @@ import httpx
 from sqlalchemy import select
 
 from pbxwatch.db.tables import unit_live_status, unit_status_history
-from pbxwatch.demo.plan import ROLE_DARK, ROLE_HANG, ROLE_MANUAL, ROLE_TOGGLE, unit_of
+from pbxwatch.demo.plan import ROLE_DARK, ROLE_HANG, ROLE_MANUAL, ROLE_RESTART, ROLE_TOGGLE, unit_of
 from pbxwatch.demo.stack import DemoStack
 from pbxwatch.sim.fleet import Mode
 
@@ -52,11 +54,13 @@ class Story:
         units = self.stack.units
         hang, dark = unit_of(units, ROLE_HANG), unit_of(units, ROLE_DARK)
         manual, toggle = unit_of(units, ROLE_MANUAL), unit_of(units, ROLE_TOGGLE)
+        restart = unit_of(units, ROLE_RESTART)
         self.steps = {
             "authorize": Step("eWeLink authorization (OAuth) through the relay service"),
             "baseline": Step(f"all {len(units)} PBXes answer"),
-            "hang": Step(f"{hang.number} {hang.name}: Asterisk hangs → detected, its shared relay "
+            "hang": Step(f"{hang.number} {hang.name}: Asterisk hangs, its restart fails → its shared relay "
                          "power-cycled, back online"),
+            "restart": Step(f"{restart.number} {restart.name}: Asterisk dies → restarted over SSH, no power-cut"),
             "dark": Step(f"{dark.number} {dark.name}: site dark, relay offline → left alone and reported"),
             "manual": Step(f"{manual.number} {manual.name}: auto-reboot off → outage reported only"),
             "toggle": Step(f"{toggle.number} {toggle.name}: operator's POST /toggle is audited"),
@@ -73,6 +77,7 @@ class Story:
         await self._incidents()
         await asyncio.gather(
             self._step("hang", self._hang),
+            self._step("restart", self._restart),
             self._step("dark", self._dark),
             self._step("manual", self._manual),
             self._step("toggle", self._toggle),
@@ -122,8 +127,8 @@ class Story:
         fleet, cloud, units = self.stack.fleet, self.stack.cloud, self.stack.units
         assert fleet is not None and cloud is not None
         hang, dark, manual = unit_of(units, ROLE_HANG), unit_of(units, ROLE_DARK), unit_of(units, ROLE_MANUAL)
-        self.say(f"! {hang.number}: Asterisk hangs (the CLI stops answering)")
-        await fleet.set_mode(hang.host_name, Mode.CLI_HUNG)
+        self.say(f"! {hang.number}: Asterisk hangs (the CLI stops answering) and will not restart")
+        await fleet.set_mode(hang.host_name, Mode.CLI_HUNG, restart_cures=False)
         self.say(f"! {dark.number}: the site loses power — PBX unreachable and its relay offline")
         assert dark.device_id is not None
         cloud.set_online(dark.device_id, False)
@@ -133,7 +138,7 @@ class Story:
 
     async def _hang(self) -> str:
         unit = unit_of(self.stack.units, ROLE_HANG)
-        expected = ["on→off", "ewelink_power_cycle:success", "ewelink_toggle_off:success",
+        expected = ["on→off", "asterisk_restart:fail", "ewelink_power_cycle:success", "ewelink_toggle_off:success",
                     "ewelink_toggle_on:success", "off→on"]  # fmt: skip
         while True:
             kinds = [k for k in await self._history_kinds(unit.number) if k in expected]
@@ -146,7 +151,21 @@ class Story:
             raise StepFailed(f"the cloud saw switches {switches}, expected exactly one off then one on")
         if unit.shared_relay and not self._read_as_shared(unit.device_id):
             raise StepFailed("the shared relay was never read fresh as a shared device (itemType 2)")
-        return "history on→off, power_cycle, toggle_off, toggle_on, off→on; one off and one on reached the cloud"
+        return ("history on→off, asterisk_restart fail, power_cycle, toggle_off, toggle_on, off→on; "
+                "one off and one on reached the cloud")
+
+    async def _restart(self) -> str:
+        unit, hang = unit_of(self.stack.units, ROLE_RESTART), unit_of(self.stack.units, ROLE_HANG)
+        await self._wait_kind(hang.number, "off→on")
+        assert self.stack.fleet is not None
+        self.say(f"! {unit.number}: Asterisk dies (the box itself is fine)")
+        await self.stack.fleet.set_mode(unit.host_name, Mode.ASTERISK_NOT_RUNNING)
+        expected = ["on→off", "asterisk_restart:success", "off→on"]
+        while [k for k in await self._history_kinds(unit.number) if not k.startswith("held")] != expected:  # noqa: ASYNC110 - another process writes it
+            await asyncio.sleep(POLL)
+        if self._switch_requests(unit.device_id):
+            raise StepFailed("a switch request reached the relay of a unit whose Asterisk was restarted")
+        return "history on→off, asterisk_restart success, off→on; nothing switched"
 
     def _read_as_shared(self, device_id: str | None) -> bool:
         """The cloud was asked for this relay as a device shared to the account (POST /v2/device/thing)."""

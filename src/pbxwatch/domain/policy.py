@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pbxwatch.domain.flap import FLAP_OFF, FlapPolicy
 from pbxwatch.domain.verdicts import Verdict
 
 DAY = timedelta(days=1)
@@ -31,6 +32,9 @@ class Policy:
     max_cycles_per_unit_per_day: int = 3
     max_auto_cycles_per_hour: int = 20
     dry_run: bool = False
+    # Off unless built from settings (which turn it on): a bare Policy() is the seed's rule alone.
+    flap: FlapPolicy = FLAP_OFF
+    restart_grace: timedelta = timedelta(seconds=60)  # after a soft restart, before the power-cycle rung
 
     @classmethod
     def from_settings(cls, monitor: Any) -> Policy:
@@ -46,6 +50,8 @@ class Policy:
             max_cycles_per_unit_per_day=int(monitor.max_cycles_per_unit_per_day),
             max_auto_cycles_per_hour=int(monitor.max_auto_cycles_per_hour),
             dry_run=bool(monitor.dry_run),
+            flap=FlapPolicy.from_settings(monitor),
+            restart_grace=timedelta(seconds=float(monitor.restart_grace)),
         )
 
 

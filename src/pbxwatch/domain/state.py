@@ -11,6 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pbxwatch.domain.flap import NOTHING_YET, FlapHeld, FlapMemory, FlapReleased
+from pbxwatch.domain.maintenance import Occurrence
+
 
 class LiveStatus(StrEnum):
     """`unit_live_status.last_status` (seed §6)."""
@@ -40,6 +43,7 @@ class Unit:
     device_id: str | None = None
     outlet: int | None = None
     name: str | None = None
+    restart_command: str | None = None  # the soft restart rung of the ladder (None: power-cycle only)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,9 @@ class UnitState:
     relay_offline_at: datetime | None = None  # when the relay was last seen offline (re-check timer)
     retry_cycle_at: datetime | None = None  # back-off after the relay service failed us
     cycles: tuple[datetime, ...] = ()  # automatic cycles of this unit in the last day
+    flap: FlapMemory = NOTHING_YET  # survives recoveries: the flap rule looks across outages
+    maintenance: Occurrence | None = None  # the maintenance window the unit is in
+    soft_restart_at: datetime | None = None  # the soft restart of this outage (at most one)
 
     @classmethod
     def restored(
@@ -174,7 +181,32 @@ class GraceEnded:
     uptime_seconds: int
 
 
-Action = OutageConfirmed | Recovered | BlipEnded | Hold | CheckRelay | PowerCycle | CycleFailed | GraceEnded
+@dataclass(frozen=True)
+class MaintenanceStarted:
+    """The unit entered a maintenance window: a `maintenance_start` row by whoever set it."""
+
+    occurrence: Occurrence
+
+
+@dataclass(frozen=True)
+class MaintenanceEnded:
+    """The window is over: a `maintenance_end` row; a unit still down starts a new outage from now."""
+
+    occurrence: Occurrence
+    still_down: bool
+
+
+@dataclass(frozen=True)
+class SoftRestart:
+    """Run the restart command over SSH (the first rung of the ladder), then report with `soft_restarted`."""
+
+    command: str
+
+
+Action = (
+    OutageConfirmed | Recovered | BlipEnded | Hold | CheckRelay | PowerCycle | CycleFailed | GraceEnded
+    | FlapHeld | FlapReleased | MaintenanceStarted | MaintenanceEnded | SoftRestart
+)
 
 
 @dataclass(frozen=True)

@@ -92,3 +92,16 @@ class CheckResult:
     def error_message(self) -> str:
         """The text stored in `last_error_message`: the reason code, then the detail."""
         return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """A command run on a PBX over SSH (the soft restart): its exit status (None: it could not run) and
+    what it printed, stdout then stderr."""
+
+    exit_status: int | None
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from pbxwatch.domain import flap
+from pbxwatch.domain.evidence import counts_as_down
+from pbxwatch.domain.maintenance import Occurrence
 from pbxwatch.domain.policy import DAY, FleetView, Policy, within
 from pbxwatch.domain.state import (
     Action,
@@ -23,10 +26,13 @@ from pbxwatch.domain.state import (
     HoldKind,
     LiveStatus,
     LiveWrite,
+    MaintenanceEnded,
+    MaintenanceStarted,
     Metrics,
     OutageConfirmed,
     PowerCycle,
     Recovered,
+    SoftRestart,
     Unit,
     UnitState,
 )
@@ -38,21 +44,32 @@ Step = tuple[UnitState, tuple[Action, ...]]
 def decide(
     unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
 ) -> Decision:
-    """Apply one check result to a unit's state."""
+    """Apply one check result to a unit's state. Only evidence from the PBX counts as down (`evidence`)."""
+    state, flapped = _count_for_flap(state, check, now, policy, fleet)
+    decision = _decide(unit, state, check, now=now, policy=policy, fleet=fleet)
+    return replace(decision, actions=(*flapped, *decision.actions)) if flapped else decision
+
+
+def _decide(
+    unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
+) -> Decision:
     if check.verdict is Verdict.UP:
         return _on_up(state, check, now, policy)
-    if check.verdict is Verdict.DOWN and fleet.mass_outage:
+    down = counts_as_down(check.reason) and check.verdict is Verdict.DOWN
+    if down and state.maintenance is not None:
+        return _on_down_in_maintenance(state, check, now)
+    if down and fleet.mass_outage:
         return _on_mass_outage(state, check, now)
-    if check.verdict is Verdict.DOWN and in_boot_grace(state, now, policy):
+    if down and in_boot_grace(state, now, policy):
         return _on_down_in_grace(state, check, now)
-    if check.verdict is Verdict.DOWN:
+    if down:
         return _on_down(unit, state, check, now=now, policy=policy, fleet=fleet)
     return Decision(state, _unchanged_status(now, check.error_message()))
 
 
 def relay_checked(unit: Unit, state: UnitState, online: bool, now: datetime, policy: Policy) -> Decision:
     """The relay service answered `GET /devices/{id}`: cycle, or hold while the relay is offline."""
-    if unit.device_id is None or state.action_done or not state.confirmed:
+    if unit.device_id is None or state.action_done or not state.confirmed or _paused(state):
         return Decision(state)  # the answer arrived after the situation changed
     if not online:
         reason = f"relay {unit.device_id} is offline: the site has probably lost power or internet"
@@ -97,6 +114,41 @@ def cycle_failed(
     return Decision(replace(retry, cycle_failure_audited=True), actions=(failed,))
 
 
+def maintenance_began(state: UnitState, occurrence: Occurrence) -> Decision:
+    """The unit entered a window: checks go on, nothing is confirmed into an action until it ends."""
+    return Decision(replace(state, maintenance=occurrence), actions=(MaintenanceStarted(occurrence),))
+
+
+def maintenance_ended(state: UnitState, now: datetime) -> Decision:
+    """The window is over. A unit still down is a new outage from now on: counting starts afresh."""
+    occurrence = state.maintenance
+    if occurrence is None:
+        return Decision(state)
+    down = state.last_status is LiveStatus.OFFLINE
+    if not down:
+        return Decision(replace(state, maintenance=None), actions=(MaintenanceEnded(occurrence, still_down=False),))
+    fresh = replace(
+        state, maintenance=None, failure_counter=0, confirmed=False, outage_since=None, holds=frozenset(),
+        action_done=False, retry_cycle_at=None, relay_offline_at=None, cycle_failure_audited=False,
+        soft_restart_at=None,
+    )
+    live = LiveWrite(now, None, 0, "maintenance window ended: still down, counted as a new outage", None,
+                     reset_action_done=True)
+    return Decision(fresh, live, (MaintenanceEnded(occurrence, still_down=True),))
+
+
+def soft_restarted(state: UnitState, ok: bool, now: datetime, policy: Policy) -> UnitState:
+    """The restart command ran. One that failed skips the grace: the next failed check goes to the relay."""
+    if ok or state.soft_restart_at is None:
+        return state
+    return replace(state, soft_restart_at=now - policy.restart_grace)
+
+
+def flap_rearmed(state: UnitState, now: datetime) -> UnitState:
+    """An operator ran `pbxwatch units rearm`: the flap hold is over, counting starts afresh."""
+    return replace(state, flap=flap.released(state.flap, now))
+
+
 def in_boot_grace(state: UnitState, now: datetime, policy: Policy) -> bool:
     return state.cycle_at is not None and now - state.cycle_at < policy.boot_grace
 
@@ -120,7 +172,8 @@ def _on_up(state: UnitState, check: CheckResult, now: datetime, policy: Policy) 
         actions.append(Recovered())
     elif state.failure_counter > 0:
         actions.append(BlipEnded(state.failure_counter))
-    new = UnitState(last_status=LiveStatus.ONLINE, cycle_at=cycle_at, cycles=state.cycles)
+    new = UnitState(last_status=LiveStatus.ONLINE, cycle_at=cycle_at, cycles=state.cycles, flap=state.flap,
+                    maintenance=state.maintenance)
     metrics = Metrics(check.disk_usage_percent, check.line_stats, check.sip_peers)
     live = LiveWrite(now, LiveStatus.ONLINE, 0, None, metrics, reset_action_done=True)
     return Decision(new, live, tuple(actions))
@@ -132,6 +185,12 @@ def _on_mass_outage(state: UnitState, check: CheckResult, now: datetime) -> Deci
     opened = replace(state, outage_since=state.outage_since or now)
     held, actions = _hold(opened, HoldKind.MASS_OUTAGE, reason)
     return Decision(held, _unchanged_status(now, message), actions)
+
+
+def _on_down_in_maintenance(state: UnitState, check: CheckResult, now: datetime) -> Decision:
+    """Planned work: the status is recorded as usual, the counter waits for the window to end."""
+    live = LiveWrite(now, LiveStatus.OFFLINE, None, f"{check.error_message()} (maintenance)", None)
+    return Decision(replace(state, last_status=LiveStatus.OFFLINE), live)
 
 
 def _on_down_in_grace(state: UnitState, check: CheckResult, now: datetime) -> Decision:
@@ -149,18 +208,25 @@ def _on_down(
     live = LiveWrite(now, LiveStatus.OFFLINE, counter, check.error_message(), None)
     actions: tuple[Action, ...] = ()
     if not state.confirmed and counter >= policy.failure_threshold:
-        state = replace(state, confirmed=True)
+        state = replace(state, confirmed=True, flap=flap.outage_confirmed(state.flap, now, policy.flap))
         actions = (OutageConfirmed(counter, check.error_message()),)
+        state, held = _assess_flap(state, now, policy)
+        actions = (*actions, *held)
     if state.confirmed:
-        state, more = _consider_cycle(unit, state, now, policy, fleet)
+        state, more = _consider_cycle(unit, state, now, policy, fleet, check=check)
         actions = (*actions, *more)
     return Decision(state, live, actions)
 
 
-def _consider_cycle(unit: Unit, state: UnitState, now: datetime, policy: Policy, fleet: FleetView) -> Step:
+def _consider_cycle(
+    unit: Unit, state: UnitState, now: datetime, policy: Policy, fleet: FleetView, *, check: CheckResult
+) -> Step:
     """A confirmed outage with no cycle yet: walk the safety rails of SPEC §4 in order."""
-    if not unit.auto_cycle or state.action_done or _waiting(state, now, policy):
+    if not unit.auto_cycle or state.action_done or _paused(state) or _waiting(state, now, policy):
         return state, ()
+    soft = _soft_rung(unit, state, check, now, policy)
+    if soft is not None:
+        return soft
     if unit.device_id is None:
         return _hold(state, HoldKind.NO_RELAY, "no relay configured (ewelink_device_id is empty)")
     cap = _cap_reached(state, now, policy, fleet)
@@ -169,6 +235,41 @@ def _consider_cycle(unit: Unit, state: UnitState, now: datetime, policy: Policy,
     if policy.dry_run and HoldKind.DRY_RUN in state.holds:
         return state, ()
     return state, (CheckRelay(unit.device_id),)
+
+
+def _paused(state: UnitState) -> bool:
+    """In a maintenance window, or on flap hold: nothing automatic happens to the unit."""
+    return state.maintenance is not None or state.flap.held
+
+
+def _soft_rung(unit: Unit, state: UnitState, check: CheckResult, now: datetime, policy: Policy) -> Step | None:
+    """SSH works but Asterisk is dead or its CLI hangs: restart it first (once per outage), then give it
+    `restart_grace` to come back before the power rung. None: go on to the relay."""
+    asterisk_dead = check.reason in (Reason.ASTERISK_NOT_RUNNING, Reason.CLI_HUNG)
+    if unit.restart_command is not None and asterisk_dead and state.soft_restart_at is None:
+        return replace(state, soft_restart_at=now), (SoftRestart(unit.restart_command),)
+    if state.soft_restart_at is not None and now - state.soft_restart_at < policy.restart_grace:
+        return state, ()  # Asterisk may still be starting
+    return None
+
+
+def _count_for_flap(state: UnitState, check: CheckResult, now: datetime, policy: Policy, fleet: FleetView) -> Step:
+    """Feed the flap rule one check: planned work, a boot and a mass outage are not the unit flapping."""
+    failed = check.verdict is Verdict.DOWN and counts_as_down(check.reason)
+    counted = check.verdict is Verdict.UP or (
+        failed and not fleet.mass_outage and not in_boot_grace(state, now, policy)
+    )
+    if not policy.flap.enabled:
+        return state, ()
+    if state.maintenance is not None or not counted:
+        return _assess_flap(state, now, policy) if state.flap.held else (state, ())
+    memory = flap.checked(state.flap, failed, now, policy.flap, sampled=not (failed and state.confirmed))
+    return _assess_flap(replace(state, flap=memory), now, policy)
+
+
+def _assess_flap(state: UnitState, now: datetime, policy: Policy) -> Step:
+    memory, event = flap.assess(state.flap, state.cycles, now, policy.flap)
+    return replace(state, flap=memory), (() if event is None else (event,))
 
 
 def _waiting(state: UnitState, now: datetime, policy: Policy) -> bool:

@@ -70,12 +70,15 @@ async def flock_async(lock_path: Path, wait_limit: float = LOCK_TIMEOUT_S) -> As
 
 
 def write_private_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` atomically: temp file (0600) in the same directory, fsync, rename, fsync the
-    directory. A crash at any point leaves either the old file or the new one, never a mix."""
+    """Write ``payload`` atomically: temp file in the same directory, fsync, rename, fsync the directory.
+    A crash at any point leaves either the old file or the new one, never a mix.
+
+    `mkstemp` creates the file 0600 whatever the umask (its documented contract), so no chmod follows;
+    the rename keeps that mode on the token file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=2)
             handle.write("\n")

@@ -16,12 +16,14 @@ import math
 import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from pbxwatch.domain.evidence import OwnFailure, own_failure
+from pbxwatch.domain.maintenance import Window
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, FleetView, Policy, mass_outage, within
-from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, PowerCycle, Unit, UnitState
+from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, PowerCycle, SoftRestart, Unit, UnitState
 from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
 from pbxwatch.domain.watchdog import (
     cycle_claimed_elsewhere,
@@ -29,8 +31,10 @@ from pbxwatch.domain.watchdog import (
     cycle_started,
     decide,
     relay_checked,
+    soft_restarted,
 )
-from pbxwatch.monitor.events import EventSink, NoEvents
+from pbxwatch.monitor import remediation
+from pbxwatch.monitor.events import EventSink, NoEvents, event_of
 from pbxwatch.monitor.leader import DB_ERRORS, Leadership
 from pbxwatch.monitor.ports import (
     Prober,
@@ -39,6 +43,7 @@ from pbxwatch.monitor.ports import (
     RelayPort,
     RelayUnreachable,
     RelayWentOffline,
+    Restarter,
 )
 from pbxwatch.monitor.recorder import record
 from pbxwatch.monitor.store import LiveRow, MonitorStore, Stored
@@ -62,6 +67,7 @@ class MonitorOptions:
     reload_interval: float = 30.0
     shutdown_grace: float = 10.0
     heartbeat_file: Path | None = None
+    time_zone: tzinfo = UTC  # weekly maintenance windows are read in it
 
 
 class Monitor:
@@ -75,9 +81,12 @@ class Monitor:
         leadership: Leadership,
         clock: Clock = utc_now,
         events: EventSink | None = None,
+        restarter: Restarter | None = None,
     ) -> None:
         self.options, self.policy = options, options.policy
         self.events: EventSink = events or NoEvents()
+        self.restarter = restarter
+        self.windows: list[Window] = []  # maintenance windows not over yet (reloaded with the units)
         self.store, self.prober, self.relay, self.leadership, self.clock = store, prober, relay, leadership, clock
         self.units: dict[str, Unit] = {}
         self.states: dict[str, UnitState] = {}
@@ -175,6 +184,10 @@ class Monitor:
                 table.clear()
             self.fleet_cycles = []
             self._add_units(units, stored)
+            try:
+                await self._load_remediation([u.number for u in units])
+            except DB_ERRORS as err:
+                self.writer.db_down(err)  # read again at the next reload; until then no window is known
             log.info("monitoring %d active unit(s)", len(units))
             return True
         return False
@@ -227,11 +240,16 @@ class Monitor:
             self._add_units(added, stored)
             log.info("unit(s) added: %s", ", ".join(u.number for u in added))
         self._adopt_rearms(await self.store.action_flags())
+        await self._load_remediation([u.number for u in added])
 
     def _adopt_rearms(self, flags: dict[str, bool]) -> None:
-        """`pbxwatch units rearm` cleared `ewelink_action_done`: the next down may cycle again."""
+        """`pbxwatch units rearm` cleared `ewelink_action_done`: the next down may cycle again.
+
+        No guard for a running relay step is needed: a step starts only while `action_done` is false and
+        sets it only at its very end, and a stale flag read meanwhile is corrected by the claim (row count 0).
+        """
         for number, state in self.states.items():
-            if state.action_done and flags.get(number) is False and number not in self._relaying:
+            if state.action_done and flags.get(number) is False:
                 log.info("unit %s rearmed by an operator: an automatic power-cycle is allowed again", number)
                 self.states[number] = replace(state, action_done=False, retry_cycle_at=None)
 
@@ -277,11 +295,11 @@ class Monitor:
     async def _probe(self, unit: Unit) -> CheckResult:
         try:
             return await asyncio.wait_for(self.prober.check(unit.host, unit.ssh_port), self.options.check_timeout)
-        except TimeoutError:
-            return CheckResult.of(Reason.PROBE_ERROR, f"the check did not finish in {self.options.check_timeout:g}s")
-        except Exception as err:  # the prober promises verdicts, but a bug there is a verdict too
+        except TimeoutError:  # our own deadline, not the PBX's: never a down
+            return own_failure(OwnFailure.GUARD_TIMEOUT, f"the check did not finish in {self.options.check_timeout:g}s")
+        except Exception as err:  # the prober promises verdicts; a bug there is ours, never a down
             log.exception("unit %s: the prober raised", unit.number)
-            return CheckResult.of(Reason.PROBE_ERROR, f"{type(err).__name__}: {err}"[:200])
+            return own_failure(OwnFailure.PROBER_CRASHED, f"{type(err).__name__}: {err}")
 
     def _apply(self, unit: Unit, result: CheckResult) -> None:
         now = self.clock()
@@ -294,6 +312,9 @@ class Monitor:
         elif message is not None:
             log.debug("unit %s: check %s again: %s", unit.number, result.verdict, message)
         self._last_failure[unit.number] = message
+        entered = remediation.window_step(unit, self.states[unit.number], self.windows, now, self.options.time_zone)
+        if entered is not None:
+            self._commit(unit, entered, now)
         decision = decide(unit, self.states[unit.number], result, now=now, policy=self.policy, fleet=fleet)
         self._commit(unit, decision, now)
 
@@ -319,14 +340,47 @@ class Monitor:
         if decision.live is not None:
             self.writer.apply_live(number, decision.live)
         for action in decision.actions:
-            owed = record(unit, decision.state, action, now)
+            owed = record(unit, decision.state, action, now) or remediation.remediation_row(
+                unit, decision.state, action, now)
             if owed is not None:
                 self.writer.owe(owed)
+            event = event_of(unit, action, now)
+            if event is not None:
+                self.events.emit(event)
+            if isinstance(action, SoftRestart) and number not in self._relaying:
+                self._relaying.add(number)
+                self._spawn(self._soft_restart(unit, action.command))
             if isinstance(action, BlipEnded):
                 self.counters["blips"] += 1
             if isinstance(action, CheckRelay) and number not in self._relaying:
                 self._relaying.add(number)
                 self._spawn(self._relay_flow(number, action.device_id))
+
+    # ---- remediation: maintenance windows, flap holds, the soft restart ------------------------
+
+    async def _load_remediation(self, numbers: list[str]) -> None:
+        """Windows (every process sees the same ones) and flap holds, from the database."""
+        now = self.clock()
+        self.windows = await remediation.load_windows(self.store.db, now)
+        await remediation.restore_flap(self.store.db, self.states, numbers, now, self.policy)
+        await remediation.restore_soft_restarts(self.store.db, self.states, numbers)
+        for number in await remediation.adopt_flap_rearms(self.store.db, self.states):
+            log.info("unit %s rearmed by an operator: its flap hold is over", number)
+
+    async def _soft_restart(self, unit: Unit, command: str) -> None:
+        """The first rung of the ladder: restart Asterisk over SSH, record it; the relay waits for the grace."""
+        try:
+            run = await remediation.run_restart(self.restarter, unit, command)
+            state, now = self.states.get(unit.number), self.clock()
+            if state is None:
+                return
+            self.states[unit.number] = soft_restarted(state, run.ok, now, self.policy)
+            self.writer.owe(remediation.restart_row(unit, state, command, run, now))
+            self.events.emit(remediation.restart_event(unit, command, run, now))
+        except Exception:
+            log.exception("unit %s: the soft restart step crashed", unit.number)
+        finally:
+            self._relaying.discard(unit.number)
 
     # ---- the relay ------------------------------------------------------------------------------
 

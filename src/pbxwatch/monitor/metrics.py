@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from pbxwatch.domain.state import CycleFailed, Decision, Hold, Unit, UnitState
 from pbxwatch.domain.unit_status import State, UnitFacts, unit_state
 from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.monitor.events import UnitEvent
 
 log = logging.getLogger("pbxwatch.monitor")
 SWEEP_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -95,6 +96,9 @@ class MonitorMetrics:
         return None
 
     def took_lead(self, after_standby: bool, now: datetime) -> None:
+        return None
+
+    def emit(self, event: UnitEvent) -> None:
         return None
 
     # ---- serving --------------------------------------------------------------------------------

@@ -9,15 +9,22 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.verdicts import CheckResult, CommandRun
 
 
 class Prober(Protocol):
     async def check(self, host: str, port: int = 22) -> CheckResult: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Restarter(Protocol):
+    """Runs the soft restart command on a PBX (the SSH prober is one, on its kept connection)."""
+
+    async def run_restart(self, host: str, port: int, command: str) -> CommandRun: ...
 
 
 class RelayPort(Protocol):

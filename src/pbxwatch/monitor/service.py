@@ -6,16 +6,17 @@ import asyncio
 import logging
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pbxwatch.config import Settings, mask_url
 from pbxwatch.db.engine import Database, DatabaseError
 from pbxwatch.db.unit_states import stale_after
 from pbxwatch.domain.policy import Policy
 from pbxwatch.monitor.daemon import Clock, Monitor, MonitorOptions, utc_now
-from pbxwatch.monitor.events import Fanout
+from pbxwatch.monitor.events import EventSink, Fanout
 from pbxwatch.monitor.leader import AdvisoryLock, Leadership, SingleMonitor
 from pbxwatch.monitor.metrics import MonitorMetrics
-from pbxwatch.monitor.ports import Prober, RelayPort
+from pbxwatch.monitor.ports import Prober, RelayPort, Restarter
 from pbxwatch.monitor.relay_http import HttpRelayPort
 from pbxwatch.monitor.store import MonitorStore
 from pbxwatch.notify.sink import NoticeSink
@@ -44,6 +45,7 @@ def options_from(
         reload_interval=reload_interval or min(30.0, settings.monitor.poll_interval),
         flush_interval=flush_interval,
         heartbeat_file=heartbeat_path(settings),
+        time_zone=ZoneInfo(settings.monitor.time_zone),
     )
 
 
@@ -69,6 +71,7 @@ async def run_monitor(
     options: MonitorOptions | None = None,
     standby_poll: float = 2.0,
     leadership: Leadership | None = None,
+    events: EventSink | None = None,
 ) -> None:
     """Run until `stop` is set. Prober, relay port and leadership are injectable (tests, the demo)."""
     db = Database.from_url(settings.database_url)
@@ -90,12 +93,13 @@ async def run_monitor(
     metrics = MonitorMetrics(stale, clock, lambda: sender.stats.outcomes) if settings.monitor.metrics else None
     monitor = Monitor(
         options,
-        store=MonitorStore(db),
+        store=MonitorStore(db, restart_command=settings.monitor.restart_command),
         prober=prober,
         relay=relay,
         leadership=leadership,
         clock=clock,
-        events=Fanout(notices, metrics) if metrics else notices,
+        events=Fanout(*(sink for sink in (notices, metrics, events) if sink is not None)),
+        restarter=prober if isinstance(prober, Restarter) else None,
     )
     server = _serve_metrics(settings, metrics, monitor)
     quiet = asyncio.Event()  # the notification tasks end after the monitor's final flush

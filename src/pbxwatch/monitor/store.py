@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.engine import Database
 from pbxwatch.db.history import ActionType, HistoryEntry, Initiator, write_history
+from pbxwatch.db.ladders import Ladder, ladders
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
 from pbxwatch.domain.state import Unit
 
@@ -77,7 +78,7 @@ class Stored:
     cycles: tuple[datetime, ...]  # automatic power-cycles in the last day
 
 
-def unit_of(row: Any) -> Unit:
+def unit_of(row: Any, restart_command: str | None = None) -> Unit:
     return Unit(
         number=row.number,
         host=row.host or "",
@@ -86,12 +87,14 @@ def unit_of(row: Any) -> Unit:
         device_id=row.ewelink_device_id or None,
         outlet=row.ewelink_outlet,
         name=row.name,
+        restart_command=restart_command,
     )
 
 
 class MonitorStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, restart_command: str | None = None) -> None:
         self.db = db
+        self.restart_command = restart_command  # monitor.restart_command: the ladder's soft rung, every unit
 
     async def active_units(self) -> list[Unit]:
         """Active enterprises with a host (a unit without a host cannot be probed)."""
@@ -102,7 +105,9 @@ class MonitorStore:
             .order_by(e.number)
         )
         async with self.db.connect() as conn:
-            return [unit_of(r) for r in await conn.execute(query)]
+            rows = list(await conn.execute(query))
+            own = await ladders(conn)  # per-enterprise remediation ladders (pbxwatch_unit_ladder)
+        return [unit_of(r, own.get(r.number, Ladder()).command(self.restart_command)) for r in rows]
 
     async def action_flags(self) -> dict[str, bool]:
         """`ewelink_action_done` of every unit (an operator's `units rearm` clears it)."""

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from pbxwatch.config import NotifySettings
 from pbxwatch.db.engine import describe
+from pbxwatch.domain.flap import FlapHeld
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, Policy
 from pbxwatch.domain.state import (
     Action,
@@ -30,6 +31,7 @@ from pbxwatch.domain.state import (
     UnitState,
 )
 from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.monitor.events import UnitEvent
 from pbxwatch.monitor.leader import DB_ERRORS
 from pbxwatch.notify.notices import Notice, unit_list
 from pbxwatch.notify.outbox import Outbox
@@ -113,6 +115,10 @@ class NoticeSink:
             self._add(Notice("standby_took_over", f"standby_took_over:{owner_name()}:{now.isoformat()}", now,
                              None, {"who": owner_name()}))
 
+    def emit(self, event: UnitEvent) -> None:
+        """Remediation events need no notice of their own: a flap hold is told from its decision (`decided`),
+        a maintenance window silences the outage notices, and a soft restart is told by its outcome."""
+
     # ---- notices of one action ----------------------------------------------------------------
 
     def _from_action(
@@ -126,6 +132,10 @@ class NoticeSink:
                 return Notice("outage_confirmed", f"outage_confirmed:{n}:{since}", now, n, facts)
             case Hold(kind, reason) if kind not in SILENT_HOLDS:
                 return self._hold_notice(unit, kind, reason, since=since, facts=facts, now=now)
+            case FlapHeld(reason):
+                facts.update(device=unit.device_id, retry=0, detail=reason, hold_key="hold.unstable",
+                             next_key="next.rearm", hold="flap")
+                return Notice("held", f"held:{n}:flap:{now.isoformat()}", now, n, facts)
             case CycleFailed(device_id, reason):
                 facts.update(device=device_id, reason=reason, retry=_seconds(self.policy.relay_recheck_interval))
                 return Notice("cycle_failed", f"cycle_failed:{n}:{since}", now, n, facts)

@@ -20,7 +20,7 @@ from typing import Any
 import asyncssh
 
 from pbxwatch.asterisk import build_probe_command, interpret_probe_output
-from pbxwatch.domain.verdicts import CheckResult, Reason
+from pbxwatch.domain.verdicts import CheckResult, CommandRun, Reason
 from pbxwatch.probe.failures import STALE_CONNECTION_ERRORS, ssh_failure, tcp_failure
 from pbxwatch.probe.known_hosts import KnownHosts, host_pattern
 from pbxwatch.probe.options import ProbeOptions
@@ -31,6 +31,7 @@ KEEPALIVE_COUNT_MAX = 3
 # packet and cost about a third of the prober's CPU in profiles. ChaCha and CTR stay as fallbacks for old servers.
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
                      "aes128-ctr", "aes256-ctr")
+RESTART_TIMEOUT_MIN_S = 60.0  # `systemctl restart asterisk` waits for the old daemon to stop
 Target = tuple[str, int]
 
 
@@ -152,6 +153,28 @@ class SshProber:
                 return CheckResult.of(Reason.PROBE_ERROR, f"SSH connection lost during the check: {err}")
             logger.debug("kept connection to %s was stale (%s), reconnecting", host_pattern(*target), err)
             return await self._check(target)
+
+    async def run_restart(self, host: str, port: int, command: str) -> CommandRun:
+        """Run the soft restart command on the kept connection (the remediation ladder's first rung).
+
+        Never raises for a host problem: an SSH failure is a `CommandRun` without an exit status.
+        """
+        target = (host, port)
+        try:
+            conn = await self._connection(target)
+        except _HandshakeError as err:
+            return CommandRun(None, f"SSH: {err.result.error_message()}")
+        timeout = max(RESTART_TIMEOUT_MIN_S, self.options.command_timeout)
+        try:
+            done = await conn.run(command, check=False, timeout=timeout, stdin=asyncssh.DEVNULL)
+        except asyncssh.TimeoutError as err:
+            self._drop(target, conn)
+            return CommandRun(None, f"{_text(err.stdout)}{_text(err.stderr)}\ntimed out after {timeout:g}s")
+        except (asyncssh.Error, OSError) as err:  # the STALE_CONNECTION_ERRORS and the rest
+            self._drop(target, conn)
+            return CommandRun(None, f"SSH connection lost: {err}")
+        status = done.exit_status if done.exit_status is not None else -1
+        return CommandRun(status, f"{_text(done.stdout)}{_text(done.stderr)}")
 
     def _drop(self, target: Target, conn: Any) -> None:
         if self._conns.get(target) is conn:

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -28,12 +29,15 @@ from pbxwatch.notify.service_watch import run_service_events
 from pbxwatch.relay.clock import Clock, SystemClock
 from pbxwatch.relay.cloud import RelayCloud
 from pbxwatch.relay.context import RelayContext
+from pbxwatch.relay.cycle_run import CyclePolicy
 from pbxwatch.relay.cycles import CycleRunner
 from pbxwatch.relay.errors import RelayError
 from pbxwatch.relay.guards import BodyGuard, LoopbackGuard
+from pbxwatch.relay.journal import CycleJournal
 from pbxwatch.relay.metrics import RelayMetrics
 from pbxwatch.relay.reconciler import Reconciler, ReconcilerPolicy
-from pbxwatch.relay.routes import auth, cycles, devices, health, toggle, units
+from pbxwatch.relay.recorder import CycleRecorder, DatabaseWatch
+from pbxwatch.relay.routes import auth, cycles, devices, health, maintenance, toggle, units
 from pbxwatch.relay.security import BindRefused, check_bind
 from pbxwatch.relay.service import CallTally, RelayService
 from pbxwatch.relay.store import RelayStore
@@ -86,6 +90,7 @@ def default_cloud(settings: Settings, tally: CallTally, **client_options: Any) -
 
     http = httpx.AsyncClient()
     conf = settings.ewelink
+    client_options.setdefault("timeout", settings.relay.cloud_timeout)
     client = EWeLinkClient(
         app_id=conf.app_id, app_secret=conf.app_secret.get_secret_value() if conf.app_secret else None,
         redirect_url=conf.redirect_url, token_file=conf.token_file, http=http, region=conf.region,
@@ -102,6 +107,7 @@ def create_app(
     clock: Clock | None = None,
     database: Database | None = None,
     reconciler_policy: ReconcilerPolicy | None = None,
+    cycle_policy: CyclePolicy | None = None,
     tally: CallTally | None = None,
     client_options: dict[str, Any] | None = None,
 ) -> FastAPI:
@@ -125,20 +131,23 @@ def create_app(
             relay_cloud, RelayStore(db.engine),
             clock or SystemClock(), RelayMetrics(), calls,
         )
-        runner = CycleRunner(service, default_off_seconds=settings.monitor.off_seconds)
-        reconciler = Reconciler(runner, reconciler_policy or ReconcilerPolicy())
+        watch = DatabaseWatch()
+        recorder = CycleRecorder(CycleJournal(settings.run_dir / "cycles"), service.store, watch)
+        policy = replace(cycle_policy or CyclePolicy(), verify_seconds=settings.relay.verify_seconds)
+        runner = CycleRunner(service, recorder, default_off_seconds=settings.monitor.off_seconds, policy=policy)
+        reconciler = Reconciler(runner, reconciler_policy or ReconcilerPolicy(), watch)
         app.state.relay = RelayContext(settings, service, runner, reconciler)
         stop = asyncio.Event()
-        loop_task = asyncio.create_task(reconciler.run(stop))
-        notify_task = asyncio.create_task(run_service_events(
-            settings, db, lambda: service.token_state().value, stop, service.clock.now))
+        loops = [asyncio.create_task(reconciler.run(stop)), asyncio.create_task(recorder.run(stop)),
+                 asyncio.create_task(run_service_events(
+                     settings, db, lambda: service.token_state().value, stop, service.clock.now))]
         try:
             yield
         finally:
             await runner.shutdown()
             stop.set()
-            await loop_task
-            await notify_task
+            await asyncio.gather(*loops)
+            await recorder.flush()  # what is still kept waits in run_dir for the next start
             with contextlib.suppress(SQLAlchemyError, OSError):
                 await service.flush_call_counter()
             if http is not None:
@@ -154,7 +163,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (auth, toggle, cycles, devices, units, health):
+    for module in (auth, toggle, cycles, devices, units, maintenance, health):
         app.include_router(module.router)
     from pbxwatch.web import install_dashboard
 

@@ -1,41 +1,35 @@
-"""Power-cycles (SPEC §5): a durable intent first, then off → wait `off_seconds` → on → read back.
+"""Power-cycle requests: a durable intent first, then the cycle runs in the background (`cycle_run.py`).
 
-The intent row (`pbxwatch_power_cycles`) is written before the relay is touched, so a crash at any
-point leaves a row the reconciler can finish. States: pending → off → done | failed | cancelled.
+The intent row (`pbxwatch_power_cycles`) is written before the relay is touched, and every step after
+it goes to the cycle's local journal first, so a crash at any point leaves what the reconciler needs to
+finish it. States: pending → off → verifying → done | failed | cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from pbxwatch.db.engine import describe
 from pbxwatch.db.history import Initiator
 from pbxwatch.relay.audit import Target
+from pbxwatch.relay.cycle_run import Cycle, CycleDriver, CyclePolicy
 from pbxwatch.relay.errors import (
-    CloudRejected,
-    CloudTimeout,
-    CloudUnavailable,
     CycleRunning,
     InvalidRequest,
     NotAuthorized,
     NotFound,
     RelayError,
 )
+from pbxwatch.relay.recorder import CycleRecorder
 from pbxwatch.relay.service import RelayService, outcome_of
 from pbxwatch.relay.store import ACTIVE_STATES, Intent
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 60.0
-# After these errors the "off" may still have reached the relay: treat it as off so "on" is ensured.
-MAYBE_SWITCHED = (CloudTimeout, CloudUnavailable)
 
 
 @dataclass(frozen=True)
@@ -59,11 +53,15 @@ def target_of(intent: Intent) -> Target:
 
 
 class CycleRunner:
-    def __init__(self, service: RelayService, *, default_off_seconds: float) -> None:
+    def __init__(self, service: RelayService, recorder: CycleRecorder, *, default_off_seconds: float,
+                 policy: CyclePolicy | None = None) -> None:
         self.service = service
+        self.recorder = recorder
         self.default_off_seconds = default_off_seconds
+        self.driver = CycleDriver(service, recorder, policy or CyclePolicy())
+        self.cycles: dict[str, Cycle] = {}  # active cycles of this process (the truth while they run)
         self.in_flight: dict[str, asyncio.Task[None]] = {}
-        self._stopping = asyncio.Event()
+        self.known: set[str] = set()  # every cycle this process created or resumed (never resumed twice)
 
     # ---- request -----------------------------------------------------------------------------
 
@@ -91,7 +89,9 @@ class CycleRunner:
             target, at=intent.created_at, initiator=req.initiator, outcome=outcome_of(None, cycle_id=intent.id)
         )
         self.service.metrics.actions.labels("power_cycle", "success").inc()
-        self.in_flight[intent.id] = asyncio.create_task(self._run(intent))
+        cycle = Cycle.from_intent(intent)
+        self.driver.begin(cycle)
+        self.start(cycle)
         return CycleTicket(intent.id, intent.on_due_at)
 
     async def _resolve(self, req: CycleRequest) -> tuple[Target, str]:
@@ -120,16 +120,17 @@ class CycleRunner:
 
     async def _store_intent(self, req: CycleRequest, target: Target, mode: str) -> tuple[Intent, bool]:
         async with self.service.lock(target.device_id):
-            active = await self.service.store.active_intent(target.device_id, target.outlet)
-            if active is not None:
-                raise CycleRunning(f"relay {target.device_id} is already power-cycling (cycle {active.id})")
             await self.service.online_device(target)
             intent = self._new_intent(req, target, mode)
+            self.known.add(intent.id)  # the reconciler must not resume it before its task starts
+            # the one check: an active intent of this relay in the database (any process) refuses it
             if await self.service.store.insert_intent(intent):
                 return intent, True
         if req.idempotency_key and (found := await self.service.store.intent_by_key(req.idempotency_key)):
             return found, False
-        raise CycleRunning(f"relay {target.device_id} is already power-cycling")
+        running = self.running(target.device_id, target.outlet)
+        raise CycleRunning(f"relay {target.device_id} is already power-cycling"
+                           + (f" (cycle {running.id})" if running else ""))
 
     def _new_intent(self, req: CycleRequest, target: Target, mode: str) -> Intent:
         now = self.service.clock.now()
@@ -150,104 +151,77 @@ class CycleRunner:
                 target, at=self.service.clock.now(), initiator=initiator, outcome=outcome_of(err)
             )
 
-    # ---- the cycle ---------------------------------------------------------------------------
+    # ---- running cycles ------------------------------------------------------------------------
 
-    async def _run(self, intent: Intent) -> None:
+    def start(self, cycle: Cycle) -> None:
+        """Run a cycle in the background (the reconciler restarts it if a bug ends its task)."""
+        self.cycles[cycle.id] = cycle
+        self.in_flight[cycle.id] = asyncio.create_task(self._run(cycle))
+
+    async def _run(self, cycle: Cycle) -> None:
         try:
-            due = await self._switch_off(intent)
-            if due is not None:
-                await self._wait_until(due)
-                await self.switch_on(intent.id)
-        except Exception:  # a bug must not kill the service; the reconciler finishes the intent
-            log.exception("power-cycle %s of relay %s crashed", intent.id, intent.device_id)
+            await self.driver.drive(cycle)
+        except Exception:  # a bug must not kill the service; the reconciler resumes the cycle
+            log.exception("power-cycle %s of relay %s crashed", cycle.id, cycle.device_id)
         finally:
-            self.in_flight.pop(intent.id, None)
+            self.in_flight.pop(cycle.id, None)
+            if not cycle.active:
+                self.cycles.pop(cycle.id, None)
 
-    async def _switch_off(self, intent: Intent) -> datetime | None:
-        """Switch off (arming the device's countdown first in device_timer mode); the time "on" is due."""
-        target, service = target_of(intent), self.service
-        initiator = Initiator(intent.initiator)
-        async with service.lock(intent.device_id):
-            current = await service.store.intent(intent.id)
-            if current is None or current.state != "pending":
-                return None
-            try:
-                device, _ = await service.online_device(target)
-                if intent.mode == "device_timer":
-                    await service.call(lambda: service.cloud.arm_countdown(device, intent.outlet, intent.off_seconds))
-                await service.switch(device, intent.outlet, False, read_back=False)
-            except RelayError as err:
-                return await self._off_failed(intent, err)
-            now = service.clock.now()
-            due = now + timedelta(seconds=intent.off_seconds)
-            log.info("power-cycle %s: relay %s outlet %s off, on due at %s",
-                     intent.id, intent.device_id, intent.outlet, due.isoformat())
-            await service.audit_switch(target, False, initiator, cycle_id=intent.id)
-            await service.store.transition(intent.id, ["pending"], state="off", off_at=now, on_due_at=due)
-            return due
+    def resume_journals(self) -> int:
+        """At start: every cycle left in the local journal is replayed and, if unfinished, run again."""
+        resumed = 0
+        for cycle_id, entries in self.recorder.journal.load():
+            self.known.add(cycle_id)
+            self.recorder.adopt(cycle_id, entries)
+            if not any(e["kind"] == "created" for e in entries):
+                continue
+            cycle = Cycle.from_journal(entries)
+            if cycle.active and cycle.id not in self.in_flight:
+                log.warning("power-cycle %s of relay %s resumed from its journal (state %s)",
+                            cycle.id, cycle.device_id, cycle.state)
+                self.start(cycle)
+                resumed += 1
+        return resumed
 
-    async def _off_failed(self, intent: Intent, err: RelayError) -> datetime | None:
-        maybe_off = isinstance(err, MAYBE_SWITCHED) and not isinstance(err, CloudRejected)
-        state = "off" if maybe_off else "failed"
-        due = self.service.clock.now() + timedelta(seconds=intent.off_seconds)
-        await self.service.audit_switch(target_of(intent), False, Initiator(intent.initiator), failure=err,
-                                        cycle_id=intent.id)
-        await self.service.store.transition(intent.id, ["pending"], state=state, on_due_at=due, last_error=err.message)
-        return due if maybe_off else None
+    def resume_intent(self, intent: Intent) -> None:
+        """An active intent of the database: run again if no task runs it. One this process never knew
+        (its journal lost) runs from what the database says; a `pending` one may have sent its "off"
+        before the crash, so the relay is read back first."""
+        if intent.id in self.known:
+            cycle = self.cycles.get(intent.id)
+            if cycle is not None and cycle.active and intent.id not in self.in_flight:
+                self.start(cycle)  # its task ended by a bug: run it again from memory
+            return
+        self.known.add(intent.id)
+        cycle = Cycle.from_intent(intent)
+        cycle.dangling = False if intent.state == "pending" else None
+        log.warning("power-cycle %s of relay %s resumed from the database (state %s)",
+                    intent.id, intent.device_id, intent.state)
+        self.driver.begin(cycle, after_seq=intent.journal_seq)
+        self.start(cycle)
 
-    async def _wait_until(self, due: datetime) -> None:
-        """Sleep until `due`, or until shutdown asks every pending "on" to happen now."""
-        seconds = (due - self.service.clock.now()).total_seconds()
-        sleeper = asyncio.create_task(self.service.clock.sleep(seconds))
-        stopper = asyncio.create_task(self._stopping.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, stopper):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    async def switch_on(self, cycle_id: str) -> bool:
-        """Turn the relay of an active intent on and finish it; False (attempt recorded) on failure."""
-        service = self.service
-        intent = await service.store.intent(cycle_id)
-        if intent is None or intent.state not in ACTIVE_STATES:
-            return True
-        target, initiator = target_of(intent), Initiator(intent.initiator)
-        async with service.lock(intent.device_id):
-            try:
-                device, _ = await service.online_device(target)
-                after = await service.switch(device, intent.outlet, True)
-            except RelayError as err:
-                await service.store.record_attempt(cycle_id, err.message)
-                await service.audit_switch(target, True, initiator, failure=err, cycle_id=cycle_id)
-                return False
-            log.info("power-cycle %s: relay %s outlet %s on again (read back %s)",
-                     cycle_id, intent.device_id, intent.outlet, after)
-            # audited before the intent is closed: whoever sees "done" sees the row too
-            await service.audit_switch(target, True, initiator, state_after=after, cycle_id=cycle_id)
-            await service.store.transition(cycle_id, ACTIVE_STATES, state="done", on_at=service.clock.now())
-            return True
+    def running(self, device_id: str, outlet: int | None) -> Cycle | None:
+        return next((c for c in self.cycles.values()
+                     if c.active and c.device_id == device_id and c.outlet == outlet), None)
 
     async def cancel_for(self, target: Target) -> None:
-        """An explicit toggle cancels the relay's pending intent (the caller holds the device lock)."""
+        """An explicit toggle cancels the relay's active cycle (the caller holds the device lock)."""
+        cycle = self.running(target.device_id, target.outlet)
+        if cycle is not None:
+            self.driver.cancel(cycle)
+            log.warning("power-cycle %s of relay %s cancelled by an explicit toggle", cycle.id, target.device_id)
+            await self.recorder.flush()  # whoever got the toggle's answer sees the cycle cancelled
+            return
         active = await self.service.store.active_intent(target.device_id, target.outlet)
         if active and await self.service.store.transition(active.id, ACTIVE_STATES, state="cancelled"):
             log.warning("power-cycle %s of relay %s cancelled by an explicit toggle", active.id, target.device_id)
 
     async def shutdown(self) -> None:
-        """On SIGTERM: wake every waiting cycle so its "on" happens now, then wait for them; relays whose
-        "on" already failed get one more attempt (what still fails is the next start's reconciler's)."""
-        self._stopping.set()
+        """On SIGTERM: wake every waiting cycle so its "on" happens now (one attempt each), end the
+        verification windows early (the next start watches them again), and wait for them."""
+        self.driver.stopping.set()
         tasks = list(self.in_flight.values())
         if tasks:
-            log.info("finishing %s pending power-cycle(s) before exit", len(tasks))
+            log.info("finishing %s power-cycle(s) before exit", len(tasks))
             await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
-        try:
-            for intent in await self.service.store.active_intents():
-                if intent.id not in self.in_flight:
-                    await self.switch_on(intent.id)
-        except (SQLAlchemyError, OSError, TimeoutError) as err:
-            log.error("database unavailable at shutdown; the next start finishes pending power-cycles: %s",  # noqa: TRY400 - one line
-                      describe(err))

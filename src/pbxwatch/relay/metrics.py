@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -30,6 +30,12 @@ class RelayMetrics:
         )
         self.active_cycles = Gauge(
             "pbxwatch_relay_active_cycles", "power-cycles pending or with the relay off", registry=self.registry
+        )
+        self.on_confirm_seconds = Histogram(
+            "pbxwatch_relay_on_confirm_seconds",
+            "seconds from a power-cycle's 'on' being due to its relay read back on",
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+            registry=self.registry,
         )
         self.token_valid = Gauge(
             "pbxwatch_relay_ewelink_token_usable",

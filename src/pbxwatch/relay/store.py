@@ -19,12 +19,12 @@ from pbxwatch.db.history import PbxStatus
 from pbxwatch.db.tables import cloud_calls, enterprises, power_cycles, unit_live_status, unit_status_history
 from pbxwatch.domain.units import Unit
 
-ACTIVE_STATES = ("pending", "off")
+ACTIVE_STATES = ("pending", "off", "verifying")
 
 
 @dataclass(frozen=True)
 class Intent:
-    """A durable power-cycle: pending → off → done | failed | cancelled."""
+    """A durable power-cycle: pending → off → verifying → done | failed | cancelled."""
 
     id: str
     device_id: str
@@ -39,6 +39,7 @@ class Intent:
     on_due_at: datetime
     attempts: int
     last_error: str | None
+    journal_seq: int = 0  # the last journal entry the database has (see `recorder.py`)
 
 
 def _intent(row: RowMapping) -> Intent:
@@ -152,15 +153,6 @@ class RelayStore:
         async with self.engine.begin() as conn:
             result = await conn.execute(query)
         return result.rowcount == 1
-
-    async def record_attempt(self, cycle_id: str, error: str) -> None:
-        query = (
-            update(power_cycles)
-            .where(power_cycles.c.id == cycle_id)
-            .values(attempts=power_cycles.c.attempts + 1, last_error=error)
-        )
-        async with self.engine.begin() as conn:
-            await conn.execute(query)
 
     # ---- cloud call counter --------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from pbxwatch.sim import cloud_api as api
 from pbxwatch.sim.cloud_control import control_routes
+from pbxwatch.sim.cloud_faults import APPLYING_FAULTS, apply_with_fault
 from pbxwatch.sim.cloud_state import CloudState, Fault, RecordedRequest, SimCloudConfig, SimDevice
 
 log = logging.getLogger(__name__)
@@ -102,12 +103,17 @@ class SimCloudApp:
         raw = await request.body()
         self._record(request, raw)
         fault = self.state.take_fault(request.url.path)
+        if fault is not None and fault.kind in APPLYING_FAULTS:
+            return await apply_with_fault(fault, lambda: self._answer(request, raw), _DroppedResponse)
         if fault is not None:
             if fault.delay > 0:
                 await asyncio.sleep(fault.delay)
             response = _fault_response(fault)
             if response is not None:
                 return response
+        return await self._answer(request, raw)
+
+    async def _answer(self, request: Request, raw: bytes) -> Response:
         if self.state.rate_limited():
             return api.envelope(429, "request too frequent", status=429)
         if self.state.over_quota():

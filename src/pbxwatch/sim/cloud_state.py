@@ -16,8 +16,10 @@ from typing import Any, Literal
 from pbxwatch.sim import cloud_things as things
 
 DAY_S = 86_400.0
-FaultKind = Literal["http_500", "html_503", "slow", "drop", "error", "http_403", "http_429"]
-FAULT_KINDS: tuple[str, ...] = ("http_500", "html_503", "slow", "drop", "error", "http_403", "http_429")
+FaultKind = Literal["http_500", "html_503", "slow", "drop", "error", "http_403", "http_429", "late_apply",
+                    "apply_drop"]
+FAULT_KINDS: tuple[str, ...] = ("http_500", "html_503", "slow", "drop", "error", "http_403", "http_429",
+                                "late_apply", "apply_drop")  # the last two: see `cloud_faults`
 _TUNABLE = ("code_ttl", "access_ttl", "refresh_ttl", "min_interval", "window", "window_max_calls", "quota",
             "quota_style", "auto_approve", "require_full_switches")
 
@@ -139,6 +141,7 @@ class Fault:
     delay: float = 0.0
     code: int = 500
     msg: str = "injected fault"
+    applied: int = 0  # late_apply / apply_drop: commands applied so far
 
 
 @dataclass(frozen=True)

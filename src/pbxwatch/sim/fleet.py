@@ -12,13 +12,15 @@ through a real `/bin/sh` with fake `asterisk`, `pgrep` and `df` first on PATH pr
 formats (chan_sip or PJSIP, configurable peers). Modes (`Mode`): healthy, asterisk_not_running,
 cli_hung, ssh_hung (TCP accepted, no banner), unreachable (nothing listening), plus asterisk_missing,
 permission_denied and command_hung (SSH answers, every command hangs). A power-cycle boots the host
-with uptime 0 in mode healthy (unless the mode was set persistent).
+with uptime 0 in mode healthy (unless the mode was set persistent). Fake `sudo` and `systemctl` are on
+PATH too: `sudo -n systemctl restart asterisk` brings a dead or hung Asterisk back (uptime 0), unless
+the mode was set with `restart_cures` false, when it fails with systemd's message and exit status 1.
 
 HTTP control surface (`create_control_app(fleet)`, served by `serve_control()` or `pbxwatch sim fleet`):
     GET  /hosts                       -> [{"name", "host", "port", "mode", "effective_mode", "powered",
                                            "booting", "uptime", "stack", "peers", "disk_percent", ...}]
     GET  /hosts/{name}                -> one host (404 if unknown)
-    POST /hosts/{name}/mode           {"mode": "cli_hung", "persistent": false}
+    POST /hosts/{name}/mode           {"mode": "cli_hung", "persistent": false, "restart_cures": true}
     POST /hosts/{name}/power          {"on": false}          (the eWeLink simulator's on_switch hook)
     POST /hosts/{name}/restart        {"new_host_key": false}
     GET  /known_hosts                 -> text/plain known_hosts lines for every host
@@ -37,7 +39,15 @@ from typing import Any
 import asyncssh
 
 from pbxwatch.sim.fleet_host import Credentials, FleetError, Mode, SimHost
-from pbxwatch.sim.fleet_scripts import DF_SCRIPT, PGREP_SCRIPT, SimPeer, Stack, default_peers
+from pbxwatch.sim.fleet_scripts import (
+    DF_SCRIPT,
+    PGREP_SCRIPT,
+    SUDO_SCRIPT,
+    SYSTEMCTL_SCRIPT,
+    SimPeer,
+    Stack,
+    default_peers,
+)
 
 logger = logging.getLogger(__name__)
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
@@ -116,7 +126,8 @@ class SimFleet:
     def _shared_bin(self) -> Path:
         shared = self.state_dir / "bin"
         shared.mkdir(exist_ok=True)
-        for name, text in (("pgrep", PGREP_SCRIPT), ("df", DF_SCRIPT)):
+        scripts = (("pgrep", PGREP_SCRIPT), ("df", DF_SCRIPT), ("sudo", SUDO_SCRIPT), ("systemctl", SYSTEMCTL_SCRIPT))
+        for name, text in scripts:
             (shared / name).write_text(text, encoding="utf-8")
             (shared / name).chmod(0o755)
         return shared
@@ -147,13 +158,17 @@ class SimFleet:
 
     # ---- control -------------------------------------------------------------------------------
 
-    async def set_mode(self, name: str, mode: Mode | str, *, persistent: bool = False) -> None:
+    async def set_mode(
+        self, name: str, mode: Mode | str, *, persistent: bool = False, restart_cures: bool = True
+    ) -> None:
+        """`restart_cures` False: `sudo -n systemctl restart asterisk` fails on this host (exit 1)."""
         host = self.host(name)
         try:
             host.mode = Mode(mode)
         except ValueError:
             raise FleetError(f"unknown mode {mode!r} (one of {', '.join(m.value for m in Mode)})") from None
         host.persistent_mode = persistent
+        host.restart_cures = restart_cures
         await host.apply()
         logger.info("simulated PBX %s: mode %s", name, host.mode.value)
 

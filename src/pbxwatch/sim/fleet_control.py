@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 class ModeBody(BaseModel):
     mode: str
     persistent: bool = False
+    restart_cures: bool = True
 
 
 class PowerBody(BaseModel):
@@ -53,7 +54,7 @@ def create_control_app(fleet: SimFleet) -> FastAPI:
 
     @app.post("/hosts/{name}/mode")
     async def mode(name: str, body: ModeBody) -> dict[str, Any]:
-        await fleet.set_mode(name, body.mode, persistent=body.persistent)
+        await fleet.set_mode(name, body.mode, persistent=body.persistent, restart_cures=body.restart_cures)
         return fleet.host(name).view()
 
     @app.post("/hosts/{name}/power")

@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncssh
 
-from pbxwatch.sim.fleet_scripts import SimPeer, Stack, asterisk_script
+from pbxwatch.sim.fleet_scripts import RESTART_MARKER, SimPeer, Stack, asterisk_script
 
 logger = logging.getLogger(__name__)
 SHELL = "/bin/sh"
@@ -92,6 +92,8 @@ class SimHost:
         self.stack, self.peers, self.disk_percent = stack, peers, disk_percent
         self.mode = Mode.HEALTHY
         self.persistent_mode = False
+        self.restart_cures = True  # `systemctl restart asterisk` brings a dead or hung Asterisk back
+        self.restarts = 0  # Asterisk restarts asked for over SSH
         self.powered = True
         self.booting = False
         self.boot_at = time.monotonic() - uptime
@@ -135,7 +137,8 @@ class SimHost:
                 "effective_mode": self.effective_mode.value, "powered": self.powered, "booting": self.booting,
                 "uptime": self.uptime() if self.effective_mode is not Mode.UNREACHABLE else None,
                 "stack": self.stack, "peers": len(self.peers), "disk_percent": self.disk_percent,
-                "connections": len(self.connections), "execs": self.execs}
+                "connections": len(self.connections), "execs": self.execs,
+                "restart_cures": self.restart_cures, "restarts": self.restarts}
 
     # ---- listeners -----------------------------------------------------------------------
 
@@ -225,7 +228,8 @@ class SimHost:
         if mode is not Mode.ASTERISK_MISSING:
             path = f"{self.home / 'bin'}:{path}"
         return {"PATH": path, "HOME": str(self.home), "PBXSIM_MODE": mode.value,
-                "PBXSIM_UPTIME": str(self.uptime()), "PBXSIM_DISK": str(self.disk_percent)}
+                "PBXSIM_UPTIME": str(self.uptime()), "PBXSIM_DISK": str(self.disk_percent),
+                "PBXSIM_RESTART": "cures" if self.restart_cures else "fails"}
 
     async def _exec(self, process: Any) -> None:
         self.execs += 1
@@ -252,6 +256,19 @@ class SimHost:
             closed.cancel()
             work.cancel()
             await asyncio.gather(work, closed, return_exceptions=True)
+            self._apply_restart()
+
+    def _apply_restart(self) -> None:
+        """The fake `systemctl restart asterisk` left its marker: Asterisk starts afresh."""
+        marker = self.home / RESTART_MARKER
+        if not marker.exists():
+            return
+        marker.unlink(missing_ok=True)
+        self.restarts += 1
+        if self.mode in (Mode.ASTERISK_NOT_RUNNING, Mode.CLI_HUNG):
+            self.mode = Mode.HEALTHY
+        self.boot_at = time.monotonic()  # `core show uptime` is Asterisk's own uptime
+        logger.info("simulated PBX %s: Asterisk restarted (mode %s)", self.name, self.mode.value)
 
     @staticmethod
     async def _relay(proc: asyncio.subprocess.Process, process: Any) -> None:

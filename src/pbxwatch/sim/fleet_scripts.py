@@ -167,3 +167,30 @@ avail=$(((100 - PBXSIM_DISK) * 1000))
 echo 'Filesystem     1024-blocks     Used Available Capacity Mounted on'
 printf '/dev/vda       %12d %8d %9d %8s%% /\\n' 100000 "$used" "$avail" "$PBXSIM_DISK"
 """
+
+RESTART_MARKER = ".asterisk-restarted"  # in the host's HOME: the SSH server applies the restart after the exec
+
+SUDO_SCRIPT = """#!/bin/sh
+# pbxwatch simulated sudo: the SSH user may run anything without a password (-n is accepted and ignored).
+[ "$1" = "-n" ] && shift
+exec "$@"
+"""
+
+SYSTEMCTL_SCRIPT = f"""#!/bin/sh
+# pbxwatch simulated systemctl: `restart asterisk` brings a dead or hung Asterisk back, unless the host was
+# told that its restart fails (PBXSIM_RESTART=fails), as a broken config or a full disk would.
+case "$1 $2" in
+  "restart asterisk"|"restart asterisk.service") ;;
+  *) echo "simulated systemctl: only 'restart asterisk' is supported" >&2; exit 1;;
+esac
+case "$PBXSIM_MODE" in
+  asterisk_not_running|cli_hung)
+    if [ "$PBXSIM_RESTART" = "fails" ]; then
+      echo "Job for asterisk.service failed because the control process exited with error code." >&2
+      echo 'See "systemctl status asterisk.service" and "journalctl -xeu asterisk.service" for details.' >&2
+      exit 1
+    fi;;
+esac
+: > "$HOME/{RESTART_MARKER}"
+exit 0
+"""

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pbxwatch.db.engine import Database
+from pbxwatch.db.flap import rearm_flap
 from pbxwatch.db.history import Initiator
 from pbxwatch.monitor.levers import RearmError, rearm
 from pbxwatch.relay.context import RelayContext
@@ -109,10 +110,14 @@ async def _run(ctx: RelayContext, number: str, action: Action) -> str:
     if unit is None:
         raise NotFound(f"unit {number} does not exist")
     if action == "rearm":
-        cleared = await rearm(Database(ctx.settings.database_url, ctx.service.store.engine), number)
+        db = Database(ctx.settings.database_url, ctx.service.store.engine)
+        cleared = await rearm(db, number)
         if cleared:
             log.info("unit %s rearmed from the dashboard (ewelink_action_done cleared)", number)
-        return "rearm" if cleared else "rearm-none"
+        unheld = await rearm_flap(db, number, by=Initiator.USER.value, now=ctx.service.clock.now())
+        if unheld:
+            log.info("unit %s: flap hold ended from the dashboard", number)
+        return "rearm" if cleared or unheld else "rearm-none"
     if unit.ewelink_device_id is None:
         raise InvalidRequest(f"unit {number} has no eWeLink relay configured")
     if action == "power-cycle":

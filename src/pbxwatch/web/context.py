@@ -48,7 +48,18 @@ class Dashboard:
             boot_grace=timedelta(seconds=monitor.boot_grace),
             cycling=frozenset((i.device_id, i.outlet) for i in intents),
             relays=ctx.service.devices.known_online(),
+            paused=await _paused(ctx, self.now(request)),
         )
+
+
+async def _paused(ctx: RelayContext, now: datetime) -> dict[str, str]:
+    """Units in a running maintenance window: 'paused', with the window's reason and who set it."""
+    from zoneinfo import ZoneInfo
+
+    from pbxwatch.db.maintenance import active_windows
+
+    running = await active_windows(ctx.service.store.engine, now, ZoneInfo(ctx.settings.monitor.time_zone))
+    return {number: f"{w.reason} ({w.set_by})" for number, w in running.items()}
 
 
 def get_dashboard(request: Request) -> Dashboard:

@@ -4,7 +4,7 @@ the history of one unit, and the audit log. Read-only; each call is one short co
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +51,7 @@ class Judge:
     boot_grace: timedelta
     cycling: frozenset[tuple[str, int | None]]  # (device_id, outlet) with an active power-cycle
     relays: Mapping[str, bool]  # device_id -> online, as last read from the cloud
+    paused: Mapping[str, str] = field(default_factory=dict)  # unit -> its running maintenance window
 
 
 async def unit_rows(conn: AsyncConnection, judge: Judge, number: str | None = None) -> list[UnitRow]:
@@ -90,6 +91,7 @@ def _row(u: Any, change: Any, action: Any, judge: Judge) -> UnitRow:
         last_action_at=action["change_time"] if action is not None else None,
         last_action_error=action["error_message"] if action is not None else None,
         cycling=(u["ewelink_device_id"], u["ewelink_outlet"]) in judge.cycling,
+        maintenance=judge.paused.get(u["number"]),
     )
     verdict = dashboard_unit_state(facts, judge.now, stale_after=judge.stale_after, boot_grace=judge.boot_grace)
     device = u["ewelink_device_id"]

@@ -25,6 +25,7 @@ STATE_WORDS: dict[str, dict[str, str]] = {
 REASONS: dict[str, dict[str, str]] = {
     "reason_ok": {"ru": "", "en": ""},
     "reason_inactive": {"ru": "юнит выключен (active = false)", "en": "unit inactive (active = false)"},
+    "reason_maintenance": {"ru": "окно обслуживания: {why}", "en": "maintenance window: {why}"},
     "reason_cycling": {"ru": "идёт перезагрузка реле", "en": "relay power-cycle in progress"},
     "reason_never_checked": {"ru": "ещё не проверялся", "en": "never checked"},
     "reason_stale": {"ru": "последняя проверка {age} назад: монитор работает?",

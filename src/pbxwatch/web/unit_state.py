@@ -25,7 +25,7 @@ class UnitState(StrEnum):
 
 # Worst first: the fleet table is sorted by this order, then by number.
 SEVERITY = {state: rank for rank, state in enumerate(UnitState)}
-HOLD_WORDS = frozenset(t.value for t in HOLD_TYPES)
+HOLD_WORDS = frozenset({*(t.value for t in HOLD_TYPES), ActionType.HELD.value})  # with the flap hold
 RESTARTED = frozenset({ActionType.POWER_CYCLE.value, ActionType.TOGGLE_ON.value})
 
 
@@ -42,6 +42,7 @@ class UnitFacts:
     last_action_at: datetime | None
     last_action_error: str | None
     cycling: bool  # an active power-cycle intent on its relay
+    maintenance: str | None = None  # the maintenance window pausing it now (its reason and who set it)
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,22 @@ def dashboard_unit_state(facts: UnitFacts, now: datetime, *, stale_after: timede
         return Verdict(UnitState.PAUSED, "reason_inactive")
     if facts.cycling:
         return Verdict(UnitState.CYCLING, "reason_cycling")
+    if facts.maintenance is not None:
+        return Verdict(UnitState.PAUSED, "reason_maintenance", {"why": facts.maintenance})
+    unknown = _unknown(facts, now, stale_after)
+    if unknown is not None:
+        return unknown
+    if facts.last_status == "offline":
+        return _offline(facts, now, boot_grace)
+    return _online(facts)
+
+
+def _unknown(facts: UnitFacts, now: datetime, stale_after: timedelta) -> Verdict | None:
     if facts.last_status is None or facts.checked_at is None:
         return Verdict(UnitState.UNKNOWN, "reason_never_checked")
     if now - facts.checked_at > stale_after:
         return Verdict(UnitState.UNKNOWN, "reason_stale", {"age": now - facts.checked_at})
-    if facts.last_status == "offline":
-        return _offline(facts, now, boot_grace)
-    return _online(facts)
+    return None
 
 
 def _online(facts: UnitFacts) -> Verdict:
