@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pbxwatch.config import load
+from pbxwatch.domain.flap import FlapPolicy
 from pbxwatch.domain.policy import FleetView, Policy
 from pbxwatch.domain.state import CheckRelay, Hold, LiveStatus, OutageConfirmed, Unit, UnitState
 from pbxwatch.domain.verdicts import CheckResult, Reason
@@ -86,7 +87,7 @@ def test_dry_run_and_the_mass_outage_knobs_come_from_the_file(tmp_path: Path) ->
 
 
 def test_the_defaults_are_the_documented_ones(tmp_path: Path) -> None:
-    assert policy_from(tmp_path, "") == Policy()
+    assert policy_from(tmp_path, "") == Policy(flap=FlapPolicy())  # a bare Policy() has the flap rule off
     confirmed = decide(UNIT, replace(ONE_DOWN, failure_counter=2), DOWN, now=T0, policy=Policy(), fleet=FleetView())
     assert [type(a) for a in confirmed.actions] == [OutageConfirmed, CheckRelay]
 
@@ -97,4 +98,5 @@ def test_every_monitor_knob_in_the_file_reaches_the_policy(tmp_path: Path) -> No
                                    "max_cycles_per_unit_per_day = 4\nmax_auto_cycles_per_hour = 21\ndry_run = true")
     assert policy == Policy(failure_threshold=4, poll_interval=61 * S, retry_interval=16 * S, boot_grace=301 * S,
                             relay_recheck_interval=302 * S, mass_outage_percent=31.0, mass_outage_min_units=6,
-                            max_cycles_per_unit_per_day=4, max_auto_cycles_per_hour=21, dry_run=True)
+                            max_cycles_per_unit_per_day=4, max_auto_cycles_per_hour=21, dry_run=True,
+                            flap=FlapPolicy())

@@ -3,8 +3,8 @@
 A database created by this version already has it (0001 creates every table pbxwatch knows); one created
 before gets it here. Nothing existing is touched.
 
-Revision ID: 0002_i14
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from pbxwatch.db.tables import maintenance_windows, unit_ladders
 
-revision = "0002_i14"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

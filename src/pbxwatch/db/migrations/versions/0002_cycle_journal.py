@@ -4,7 +4,7 @@
 while the database is down) entry by entry, each in one transaction with this counter, so a replay after
 a crash never writes a history row twice.
 
-Revision ID: 0002_i10a
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_i10a"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
