@@ -1,7 +1,7 @@
 """Notification tables: incidents, the outbox and its deliveries (pbxwatch's own; the seed's are untouched).
 
-Revision ID: 0002_i12
-Revises: 0001
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 from pbxwatch.notify.tables import notify_metadata
 
-revision = "0002_i12"
-down_revision = "0001"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
