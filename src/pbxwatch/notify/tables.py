@@ -1,4 +1,4 @@
-"""pbxwatch's notification tables (migration 0002_i12): incidents, the outbox and its deliveries.
+"""pbxwatch's notification tables (migration 0004): incidents, the outbox and its deliveries.
 
 They live in a MetaData of their own: revision 0001 creates or adopts the contract tables from
 `pbxwatch.db.tables.metadata`, these are created by their own revision and never touch the seed's.
