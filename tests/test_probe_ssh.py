@@ -3,7 +3,9 @@ reconnects, power cycles, host keys and credentials."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import resource
 import socket
 from collections.abc import Iterator
 
@@ -11,6 +13,8 @@ import pytest
 
 from pbxwatch.domain.verdicts import Reason, Verdict
 from pbxwatch.probe import ProbeConfigError, SshProber
+from pbxwatch.probe.failures import tcp_failure
+from pbxwatch.probe.ssh import RESERVED_DESCRIPTORS
 from pbxwatch.sim.fleet import Mode, SimFleet, SimPeer
 from tests.fleet_fixtures import probe_options
 
@@ -122,6 +126,33 @@ async def test_the_kept_connection_uses_aes_gcm_when_the_server_offers_it(fleet:
     assert (await prober.check(address, port)).reason is Reason.OK
     (conn,) = fleet.host(name).connections
     assert conn.get_extra_info("recv_cipher") == "aes128-gcm@openssh.com"
+
+
+async def test_past_the_kept_connection_limit_hosts_are_checked_over_fresh_connections(
+        fleet: SimFleet, caplog: pytest.LogCaptureFixture) -> None:
+    targets = [(host.address, host.port) for host in fleet.hosts.values()]
+    async with SshProber(probe_options(fleet, max_kept_connections=1)) as prober:
+        for _ in range(2):
+            results = await prober.check_many(targets)
+            assert {r.reason for r in results.values()} == {Reason.OK}
+        assert prober.open_connections == 1
+        views = [fleet.host(name).view() for name in fleet.hosts]
+        assert sorted(v["execs"] for v in views) == [2, 2, 2]
+    assert [r.message for r in caplog.records if "open-file limit" in r.message][:1] and len(
+        [r for r in caplog.records if "open-file limit" in r.message]) == 1
+
+
+def test_the_kept_connection_limit_follows_the_open_file_limit(fleet: SimFleet) -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    prober = SshProber(probe_options(fleet, concurrency=100))
+    assert prober.keep_limit == max(0, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 100 - RESERVED_DESCRIPTORS)
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= soft
+
+
+def test_running_out_of_descriptors_is_said_plainly_and_is_never_down() -> None:
+    result = tcp_failure(OSError(errno.EMFILE, "Too many open files"))
+    assert (result.verdict, result.reason) == (Verdict.UNKNOWN, Reason.PROBE_ERROR)
+    assert "ran out of open files" in result.detail
 
 
 async def test_a_restarted_sshd_is_reconnected_transparently(fleet: SimFleet, prober: SshProber) -> None:

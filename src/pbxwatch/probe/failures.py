@@ -11,6 +11,7 @@ import asyncssh
 from pbxwatch.domain.verdicts import CheckResult, Reason
 
 _NO_ROUTE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
 
 
 def tcp_failure(err: BaseException) -> CheckResult:
@@ -23,6 +24,9 @@ def tcp_failure(err: BaseException) -> CheckResult:
         return CheckResult.of(Reason.PROBE_ERROR, f"cannot resolve the host name: {err.strerror or err}")
     if isinstance(err, OSError) and err.errno in _NO_ROUTE_ERRNOS:
         return CheckResult.of(Reason.NO_ROUTE, err.strerror or str(err))
+    if isinstance(err, OSError) and err.errno in _OUT_OF_DESCRIPTORS:
+        return CheckResult.of(Reason.PROBE_ERROR, "the monitor ran out of open files (raise LimitNOFILE or lower "
+                              "ssh.concurrency); the PBX was not reached")
     return CheckResult.of(Reason.PROBE_ERROR, f"cannot open a TCP connection: {err}")
 
 

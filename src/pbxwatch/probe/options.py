@@ -28,6 +28,7 @@ class ProbeOptions:
     concurrency: int = 200
     asterisk_command: str = "asterisk"
     keepalive: float = DEFAULT_KEEPALIVE
+    max_kept_connections: int | None = None  # None: as many as the open-file limit leaves room for
 
     @classmethod
     def from_settings(cls, ssh: Any, **overrides: Any) -> ProbeOptions:

@@ -11,7 +11,11 @@ host problem: every failure is a `CheckResult` with its reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import getpass
 import logging
+import os
+import resource
 import socket
 from collections.abc import Iterable
 from types import TracebackType
@@ -29,6 +33,8 @@ logger = logging.getLogger(__name__)
 KEEPALIVE_COUNT_MAX = 3
 # AES-GCM runs on the CPU's AES instructions; asyncssh's ChaCha20-Poly1305 builds a new cipher object for every
 # packet and cost about a third of the prober's CPU in profiles. ChaCha and CTR stay as fallbacks for old servers.
+# Descriptors kept free of kept SSH connections: checks in flight beyond them, the database pool, logs, HTTP.
+RESERVED_DESCRIPTORS = 256
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
                      "aes128-ctr", "aes256-ctr")
 RESTART_TIMEOUT_MIN_S = 60.0  # `systemctl restart asterisk` waits for the old daemon to stop
@@ -84,6 +90,11 @@ class SshProber:
         self._conns: dict[Target, Any] = {}
         self._locks: dict[Target, asyncio.Lock] = {}
         self._semaphore = asyncio.Semaphore(options.concurrency)
+        self.keep_limit = options.max_kept_connections
+        if self.keep_limit is None:
+            self.keep_limit = max(0, raise_open_file_limit() - options.concurrency - RESERVED_DESCRIPTORS)
+        self._said_pool_full = False
+        _pin_local_username()
 
     @staticmethod
     def _load_key(options: ProbeOptions) -> Any:
@@ -153,6 +164,9 @@ class SshProber:
                 return CheckResult.of(Reason.PROBE_ERROR, f"SSH connection lost during the check: {err}")
             logger.debug("kept connection to %s was stale (%s), reconnecting", host_pattern(*target), err)
             return await self._check(target)
+        finally:
+            if self._conns.get(target) is not conn:
+                conn.close()  # a one-off connection (the pool is full) or one dropped during the check
 
     async def run_restart(self, host: str, port: int, command: str) -> CommandRun:
         """Run the soft restart command on the kept connection (the remediation ladder's first rung).
@@ -202,8 +216,18 @@ class SshProber:
             conn = self._conns.get(target)
             if conn is None:
                 conn = await self._connect(target)
-                self._conns[target] = conn
+                if len(self._conns) < (self.keep_limit or 0):
+                    self._conns[target] = conn
+                else:
+                    self._say_pool_full()
             return conn
+
+    def _say_pool_full(self) -> None:
+        if not self._said_pool_full:
+            self._said_pool_full = True
+            logger.warning("keeping %d SSH connections, as many as the open-file limit allows; further hosts "
+                           "are checked over a new connection each time (raise LimitNOFILE to keep them all)",
+                           self.keep_limit)
 
     async def _connect(self, target: Target) -> Any:
         sock = await self._tcp(target)
@@ -279,3 +303,27 @@ def _text(data: Any) -> str:
     if isinstance(data, bytes):
         return data.decode("utf-8", "replace")
     return data if isinstance(data, str) else ""
+
+
+def _pin_local_username() -> None:
+    """asyncssh asks `getpass.getuser()` on every connect; without LOGNAME/USER in the environment that reads
+    the password database each time and, out of descriptors, fails as "Unknown local username". Look it up once."""
+    if not any(os.environ.get(name) for name in ("LOGNAME", "USER", "LNAME", "USERNAME")):
+        with contextlib.suppress(KeyError, OSError):
+            os.environ["LOGNAME"] = getpass.getuser()
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft open-file limit to the hard one (systemd's LimitNOFILE); the soft limit now in force.
+
+    A prober keeps one socket per host, so a fleet of 20,000 needs 20,000 descriptors, far over the usual
+    soft limit of 1,024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+        return hard
+    return soft
