@@ -117,3 +117,14 @@ def test_the_dashboard_shows_a_unit_in_maintenance_as_paused(relay: RelayEnv) ->
     row = row[: row.index("</tr>")]
     assert 'data-state="paused"' in row and "router swap (ivanov)" in row
     assert 'data-unit="101" data-state="paused"' not in page
+
+
+def test_status_and_the_units_api_show_a_unit_in_maintenance_as_paused(relay: RelayEnv, tmp_path: Path) -> None:
+    relay.sql("UPDATE unit_live_status SET last_checked_at = now() WHERE enterprise_number IN ('101', '102')")
+    relay.post("/maintenance", json={"units": ["102"], "for": "1h", "reason": "router swap", "set_by": "ivanov"})
+    units = {u["number"]: u for u in relay.get("/units").json()["units"]}
+    assert (units["102"]["state"], units["102"]["reason"]) == ("paused", "router swap (ivanov)")
+    assert units["101"]["state"] != "paused"
+    shown = pbxwatch("status", "--state", "paused", cwd=tmp_path, env=relay.env_vars())
+    lines = [line for line in shown.stdout.splitlines() if line.startswith(("101", "102"))]
+    assert len(lines) == 1 and lines[0].startswith("102") and "paused" in lines[0], shown.stdout

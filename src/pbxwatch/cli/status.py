@@ -71,6 +71,9 @@ def _states(text: str | None) -> set[State]:
 
 
 def _show_once(settings: Settings, *, as_json: bool, wanted: set[State]) -> int:
+    from zoneinfo import ZoneInfo
+
+    from pbxwatch.db.maintenance import paused_units
     from pbxwatch.db.unit_states import stale_after
     from pbxwatch.domain.liveness import RUNNING
     from pbxwatch.monitor.levers import fleet_status
@@ -82,7 +85,8 @@ def _show_once(settings: Settings, *, as_json: bool, wanted: set[State]) -> int:
 
     async def body() -> list[Any]:
         async with open_database(settings) as db:
-            return await fleet_status(db, now=now, stale=stale)
+            paused = await paused_units(db, now, ZoneInfo(settings.monitor.time_zone))
+            return await fleet_status(db, now=now, stale=stale, paused=paused)
 
     rows = sorted(run(body), key=lambda r: (SEVERITY[r.view.state], r.number))
     liveness, beat = monitor_liveness(settings, now)

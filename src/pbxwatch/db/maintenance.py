@@ -84,6 +84,13 @@ async def active_windows(db: Connectable, now: datetime, zone: tzinfo) -> Mappin
     return active_map(units, windows, now, zone)
 
 
+async def paused_units(db: Connectable, now: datetime, zone: tzinfo) -> dict[str, str]:
+    """{unit number: "reason (who set it)"} for every unit in a running window: what `paused` shows in
+    `pbxwatch status`, GET /units and the dashboard."""
+    running = await active_windows(db, now, zone)
+    return {number: f"{w.reason} ({w.set_by})" for number, w in running.items()}
+
+
 async def end_windows(
     db: Connectable, *, now: datetime, by: str, numbers: Sequence[str] = (), ids: Sequence[int] = (),
     fleet: bool = False,

@@ -53,13 +53,11 @@ class Dashboard:
 
 
 async def _paused(ctx: RelayContext, now: datetime) -> dict[str, str]:
-    """Units in a running maintenance window: 'paused', with the window's reason and who set it."""
     from zoneinfo import ZoneInfo
 
-    from pbxwatch.db.maintenance import active_windows
+    from pbxwatch.db.maintenance import paused_units
 
-    running = await active_windows(ctx.service.store.engine, now, ZoneInfo(ctx.settings.monitor.time_zone))
-    return {number: f"{w.reason} ({w.set_by})" for number, w in running.items()}
+    return await paused_units(ctx.service.store.engine, now, ZoneInfo(ctx.settings.monitor.time_zone))
 
 
 def get_dashboard(request: Request) -> Dashboard:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
 
+from pbxwatch.db.maintenance import paused_units
 from pbxwatch.db.unit_states import stale_after, unit_views
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.errors import NotFound
@@ -33,8 +35,9 @@ async def _with_states(ctx: Ctx, rows: list[dict[str, Any]]) -> list[UnitOut]:
     now = ctx.service.clock.now()
     monitor, ssh = ctx.settings.monitor, ctx.settings.ssh
     stale = stale_after(monitor.poll_interval, ssh.connect_timeout + ssh.command_timeout + 5)
+    paused = await paused_units(ctx.service.store.engine, now, ZoneInfo(monitor.time_zone))
     async with ctx.service.store.engine.connect() as conn:
-        views = await unit_views(conn, now, stale=stale)
+        views = await unit_views(conn, now, stale=stale, paused=paused)
     out = []
     for row in rows:
         view = views.get(row["number"])
