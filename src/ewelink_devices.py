@@ -1,4 +1,4 @@
-"""Seed-compatible facade for the operator one-liners of the runbook (SPEC §7), unchanged::
+"""Seed-compatible facade for the operator one-liners of the runbook (docs/design.md §7), unchanged::
 
     python3 -c "from ewelink_devices import EWeLinkDevices; print(EWeLinkDevices().generate_oauth_url())"
     python3 -c "from ewelink_devices import EWeLinkDevices; EWeLinkDevices().exchange_oauth_code('CODE', region='eu')"

@@ -1,4 +1,4 @@
-"""A private PostgreSQL cluster for tests that stop and restart the database (SPEC §11).
+"""A private PostgreSQL cluster for tests that stop and restart the database (docs/design.md §11).
 
 Never the shared server: `initdb` in a temporary directory owned by `postgres`, on a free loopback
 port, torn down at the end. As root, the binaries run as the `postgres` user (`runuser`).

@@ -1,4 +1,4 @@
-"""`db upgrade` adopts an existing database: every row and every foreign column survives (SPEC §2)."""
+"""`db upgrade` adopts an existing database: every row and every foreign column survives (docs/design.md §2)."""
 
 from __future__ import annotations
 

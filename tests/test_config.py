@@ -1,4 +1,4 @@
-"""Configuration: search order, exact environment names, *_FILE secrets, validation (SPEC §9)."""
+"""Configuration: search order, exact environment names, *_FILE secrets, validation (docs/design.md §9)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Two processes refreshing at once: exactly one refresh reaches the cloud, both end with working tokens,
-and the refresh token that was rotated away is rejected (the `<token file>.lock` protocol of SPEC §7)."""
+and the refresh token that was rotated away is rejected (the `<token file>.lock` protocol of docs/design.md §7)."""
 
 from __future__ import annotations
 

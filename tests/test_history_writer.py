@@ -1,4 +1,4 @@
-"""The one history writer only lets the closed vocabulary of SPEC §2 reach `unit_status_history`."""
+"""The one history writer only lets the closed vocabulary of docs/design.md §2 reach `unit_status_history`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared logging: the two seed log files, redaction of secrets, and rotation tolerance (SPEC §8)."""
+"""Shared logging: the two seed log files, redaction of secrets, and rotation tolerance (docs/design.md §8)."""
 
 from __future__ import annotations
 

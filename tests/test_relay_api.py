@@ -1,4 +1,4 @@
-"""The relay service's endpoints against the simulated cloud and real PostgreSQL (SPEC §6)."""
+"""The relay service's endpoints against the simulated cloud and real PostgreSQL (docs/design.md §6)."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def test_cloud_calls_are_counted_per_month(relay: RelayEnv) -> None:
     assert "pbxwatch_relay_cloud_calls_month" in relay.get("/metrics").text
 
 
-# ---- SPEC §6 status table ---------------------------------------------------------------------------
+# ---- docs/design.md §6 status table ---------------------------------------------------------------------------
 
 
 def error_of(reply: object) -> dict[str, object]:
@@ -351,7 +351,7 @@ def test_writes_to_one_relay_are_serialized(relay: RelayEnv) -> None:
 
 
 def test_an_adopted_database_with_naive_timestamps_is_audited_in_naive_utc(relay_env: RelayEnv) -> None:
-    """SPEC §2: adopted `timestamp without time zone` columns are accepted and written as naive UTC."""
+    """docs/design.md §2: adopted `timestamp without time zone` columns are accepted and written as naive UTC."""
     relay_env.sql("ALTER TABLE unit_status_history ALTER COLUMN change_time TYPE timestamp, "
                   "ALTER COLUMN action_time TYPE timestamp")
     relay_env.add_unit("101", "1000aaaa01", last_status="online")

@@ -1,4 +1,4 @@
-"""The seed's OAuth endpoints and the token file picked up without a restart (SPEC §1, §6, §7)."""
+"""The seed's OAuth endpoints and the token file picked up without a restart (docs/design.md §1, §6, §7)."""
 
 from __future__ import annotations
 

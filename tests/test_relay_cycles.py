@@ -1,4 +1,4 @@
-"""Power-cycles (SPEC §5): durable intent, 202, idempotency, 409, cancel by toggle, device timer, reconciler."""
+"""Power-cycles (docs/design.md §5): durable intent, 202, idempotency, 409, cancel by toggle, device timer, reconciler."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The schema pbxwatch creates is the contract of SPEC §2, on PostgreSQL and on SQLite."""
+"""The schema pbxwatch creates is the contract of docs/design.md §2, on PostgreSQL and on SQLite."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`reboot.sh`, `ewelink.sh`, `all.sh` (SPEC §8) from a fresh shell: the seed's restart line, status codes 0 / 1 / 3."""
+"""`reboot.sh`, `ewelink.sh`, `all.sh` (docs/design.md §8) from a fresh shell: the seed's restart line, status codes 0 / 1 / 3."""
 
 from __future__ import annotations
 

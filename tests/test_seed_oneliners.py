@@ -1,5 +1,5 @@
 """The runbook's Python one-liners, run exactly as written from a temporary directory, in a fresh virtual
-environment where pbxwatch was installed with `pip install .` (SPEC §7), against the simulated cloud."""
+environment where pbxwatch was installed with `pip install .` (docs/design.md §7), against the simulated cloud."""
 
 from __future__ import annotations
 

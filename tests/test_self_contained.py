@@ -24,3 +24,11 @@ def test_the_asterisk_fixtures_live_in_the_repository() -> None:
     fixtures = ROOT / "tests" / "fixtures" / "asterisk"
     assert (fixtures / "SOURCES.md").is_file()
     assert len(list(fixtures.glob("*.txt"))) >= 30
+
+
+def test_code_cites_only_documents_in_the_repository() -> None:
+    outside = re.compile("|".join(("SPEC" + " §", "notes" + " §", "STYLE" + " habit")))
+    offenders = [f"{path.relative_to(ROOT)}:{n}"
+                 for folder in ("src", "tests") for path in (ROOT / folder).rglob("*.py")
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if outside.search(line)]
+    assert offenders == []

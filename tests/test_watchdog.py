@@ -1,4 +1,4 @@
-"""The watchdog's decision table (SPEC §3 verdict table, §4): one case per rule, names read as sentences."""
+"""The watchdog's decision table (docs/design.md §3 verdict table, §4): one case per rule, names read as sentences."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def mass(*, on: bool = True) -> FleetView:
 
 
 CASES = [
-    # -- SPEC §3: what each verdict writes ---------------------------------------------------------
+    # -- docs/design.md §3: what each verdict writes ---------------------------------------------------------
     Case("an up verdict writes online, a zero counter, no error, and fresh disk and peers",
          AUTO, FRESH, Check(UP),
          live={"last_status": LiveStatus.ONLINE, "failure_counter": 0, "error_message": None,
@@ -293,7 +293,7 @@ def test_every_check_writes_the_live_row() -> None:
 
 
 def test_a_whole_outage_in_sequence() -> None:
-    """Three downs, an online relay, a cycle, a booting PBX, then a fresh uptime: the rows of SPEC §4."""
+    """Three downs, an online relay, a cycle, a booting PBX, then a fresh uptime: the rows of docs/design.md §4."""
     state, seen = FRESH, []
     steps = [(0, Check(DOWN)), (15, Check(DOWN)), (30, Check(DOWN)), (30, RelayAnswer(online=True)),
              (30, Started()), (45, Check(DOWN)), (90, Check(CheckResult.of(Reason.OK, uptime_seconds=5)))]
@@ -306,7 +306,7 @@ def test_a_whole_outage_in_sequence() -> None:
     assert state == UnitState(last_status=LiveStatus.ONLINE, cycles=(T0 + 30 * S,))
 
 
-# ---- the mass-outage share (SPEC §4) -------------------------------------------------------------
+# ---- the mass-outage share (docs/design.md §4) -------------------------------------------------------------
 
 
 def fleet_of(down: int, up: int, *, age: timedelta = 10 * S) -> dict[str, tuple[datetime, Verdict]]:
@@ -363,7 +363,7 @@ def test_a_restored_confirmed_outage_is_not_confirmed_twice() -> None:
 
 @pytest.mark.parametrize("module", ["policy", "state", "watchdog"])
 def test_the_decision_core_imports_no_io(module: str) -> None:
-    """STYLE habit 1: the core imports no asyncio, database, HTTP or SSH, and nothing of pbxwatch but the domain."""
+    """The decision core imports no asyncio, database, HTTP or SSH, and nothing of pbxwatch but the domain."""
     import ast
     from pathlib import Path
 
@@ -379,7 +379,7 @@ def test_the_decision_core_imports_no_io(module: str) -> None:
     forbidden = {"asyncio", "sqlalchemy", "httpx", "asyncssh", "time", "socket", "subprocess"}
     assert not {name.split(".")[0] for name in imported} & forbidden
     assert all(name.startswith("pbxwatch.domain") for name in imported if name.startswith("pbxwatch"))
-    assert ".now(" not in source and "utcnow" not in source  # time is a parameter (STYLE habit 2)
+    assert ".now(" not in source and "utcnow" not in source  # time is a parameter
 
 
 # ---- what the rows and requests carry, and the boundaries of the timers ------------------------------

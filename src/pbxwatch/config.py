@@ -1,4 +1,4 @@
-"""Configuration (SPEC §9): one TOML file, overridden by environment variables.
+"""Configuration (docs/design.md §9): one TOML file, overridden by environment variables.
 
 Search order for the file: `--config`, else `PBXWATCH_CONFIG`, else `./pbxwatch.toml`, else
 the system file `/etc/pbxwatch/pbxwatch.toml` (`PBXWATCH_SYSTEM_CONFIG` names another one, or none when
@@ -33,7 +33,7 @@ CONFIG_ENV = "PBXWATCH_CONFIG"
 SYSTEM_CONFIG_ENV = "PBXWATCH_SYSTEM_CONFIG"
 REGIONS = ("cn", "as", "us", "eu")
 
-# The exact environment names of SPEC §9 and the TOML key each one overrides.
+# The exact environment names of docs/design.md §9 and the TOML key each one overrides.
 ENV_KEYS: dict[str, str] = {
     "PBXWATCH_DATABASE_URL": "database_url",
     "PBXWATCH_LOG_DIR": "log_dir",

@@ -1,6 +1,6 @@
 """Pure readers of Asterisk and `df` output (no I/O, never raise), and of the probe command's output.
 
-Public API (SPEC §3): `parse_sip_peers`, `parse_pjsip_endpoints`, `parse_pjsip_contacts` (all return the
+Public API (docs/design.md §3): `parse_sip_peers`, `parse_pjsip_endpoints`, `parse_pjsip_contacts` (all return the
 `line_stats` dict documented in docs/line_stats.md), `parse_uptime_seconds`, `parse_df`,
 `classify_cli_error`, and the probe command: `build_probe_command`, `interpret_probe_output`.
 Imports nothing of pbxwatch except the pure verdict vocabulary (`pbxwatch.domain.verdicts`).

@@ -1,4 +1,4 @@
-"""PJSIP `pjsip show endpoints` / `pjsip show contacts` → `line_stats` (SPEC §3; FORMATS.md §3).
+"""PJSIP `pjsip show endpoints` / `pjsip show contacts` → `line_stats` (docs/design.md §3; FORMATS.md §3).
 
 Endpoint rows are fixed-width (`%9s:  %-51.51s  %-12.12s  %d of %.0f`): the name and the device state
 (which may contain blanks: `Not in use`) are sliced at the printf offsets (the legend header's are the

@@ -1,4 +1,4 @@
-"""The ONE remote command a check runs, and the pure reading of its output into a `CheckResult` (SPEC §3).
+"""The ONE remote command a check runs, and the pure reading of its output into a `CheckResult` (docs/design.md §3).
 
 `build_probe_command()` renders `PROBE_TEMPLATE`: under `LC_ALL=C` it prints a marker line before each
 section and the section's exit status after it, so stdout alone tells what ran and how it ended:

@@ -1,4 +1,4 @@
-"""chan_sip `sip show peers` → `line_stats` (SPEC §3; layouts in fixtures/asterisk/FORMATS.md §1).
+"""chan_sip `sip show peers` → `line_stats` (docs/design.md §3; layouts in fixtures/asterisk/FORMATS.md §1).
 
 Every row is read by one regex: the name, the host, then the port as the last number before the
 status token. Name and host never contain blanks (Asterisk prints `(Unspecified)` for no host), so the

@@ -1,4 +1,4 @@
-"""The `line_stats` shape shared by the chan_sip and PJSIP parsers (SPEC §3, docs/line_stats.md).
+"""The `line_stats` shape shared by the chan_sip and PJSIP parsers (docs/design.md §3, docs/line_stats.md).
 
 Also the text clean-up every parser applies first: CRLF, and console log lines that `-rvx` or some
 builds interleave with tables (FORMATS.md §5).

@@ -1,6 +1,6 @@
 """`pbxwatch ewelink auth-url|login|token` — authorize pbxwatch with eWeLink and inspect the tokens.
 
-These talk to the eWeLink cloud directly only to obtain tokens (SPEC §1); the token file they write is
+These talk to the eWeLink cloud directly only to obtain tokens (docs/design.md §1); the token file they write is
 picked up by the running relay service at once. Tokens and the app secret are never printed.
 """
 

@@ -1,6 +1,6 @@
 """`pbxwatch relay serve|on|off|cycle|devices` — run the relay service, or act through it.
 
-The action commands are clients of the running service (SPEC §1): every action is audited, serialized
+The action commands are clients of the running service (docs/design.md §1): every action is audited, serialized
 and rate-limited there. They send `relay.api_token` when one is configured.
 """
 

@@ -1,4 +1,4 @@
-"""The watchdog's knobs (SPEC §4, §9 `monitor.*`) and the fleet-wide rules computed from them.
+"""The watchdog's knobs (docs/design.md §4, §9 `monitor.*`) and the fleet-wide rules computed from them.
 
 Pure: no clock, no I/O. The monitor builds one `Policy` from settings at start.
 """

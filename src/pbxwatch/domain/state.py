@@ -1,6 +1,6 @@
 """Domain values of the watchdog: a unit, its remembered state, and the actions a decision asks for.
 
-Actions are data (SPEC §4, STYLE habit 1): the monitor turns them into database rows, log lines and
+Actions are data (docs/design.md §4): the monitor turns them into database rows, log lines and
 HTTP calls. Nothing here performs I/O or reads a clock.
 """
 
@@ -109,7 +109,7 @@ class Metrics:
 
 @dataclass(frozen=True)
 class LiveWrite:
-    """The `unit_live_status` update of one check (SPEC §3 table). `None` means "leave unchanged"."""
+    """The `unit_live_status` update of one check (docs/design.md §3 table). `None` means "leave unchanged"."""
 
     checked_at: datetime
     last_status: LiveStatus | None

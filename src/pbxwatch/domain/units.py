@@ -1,4 +1,4 @@
-"""A unit: one client enterprise, its PBX and the relay that feeds it (`enterprises`, SPEC §2)."""
+"""A unit: one client enterprise, its PBX and the relay that feeds it (`enterprises`, docs/design.md §2)."""
 
 from __future__ import annotations
 

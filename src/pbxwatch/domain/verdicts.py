@@ -1,4 +1,4 @@
-"""The result of one check of one PBX: a verdict and a reason code from a fixed vocabulary (SPEC §3)."""
+"""The result of one check of one PBX: a verdict and a reason code from a fixed vocabulary (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The watchdog's decisions (SPEC §3 table, §4): pure functions of (stored state, verdict, now, policy).
+"""The watchdog's decisions (docs/design.md §3 table, §4): pure functions of (stored state, verdict, now, policy).
 
 `decide` handles one check. When it asks for `CheckRelay`, the monitor reads the relay's `online`
 flag and calls `relay_checked`; when that asks for `PowerCycle`, the monitor claims the cycle and
@@ -221,7 +221,7 @@ def _on_down(
 def _consider_cycle(
     unit: Unit, state: UnitState, now: datetime, policy: Policy, fleet: FleetView, *, check: CheckResult
 ) -> Step:
-    """A confirmed outage with no cycle yet: walk the safety rails of SPEC §4 in order."""
+    """A confirmed outage with no cycle yet: walk the safety rails of docs/design.md §4 in order."""
     if not unit.auto_cycle or state.action_done or _paused(state) or _waiting(state, now, policy):
         return state, ()
     soft = _soft_rung(unit, state, check, now, policy)
@@ -302,7 +302,7 @@ def _hold(state: UnitState, kind: HoldKind, reason: str) -> Step:
 
 
 def _unchanged_status(now: datetime, message: str) -> LiveWrite:
-    """`unknown` (SPEC §3): status and counter unchanged, the reason recorded."""
+    """`unknown` (docs/design.md §3): status and counter unchanged, the reason recorded."""
     return LiveWrite(now, None, None, message, None)
 
 

@@ -11,7 +11,7 @@ Typical use::
         await client.set_switch("1000abcdef", on=False, outlet=None)
 
 Errors: see :mod:`pbxwatch.ewelink.errors` (a tree ordered by what the caller does next).
-Seed log messages (SPEC §7) are logged on ``pbxwatch.ewelink.lifecycle`` (under ``pbxwatch.ewelink``).
+Seed log messages (docs/design.md §7) are logged on ``pbxwatch.ewelink.lifecycle`` (under ``pbxwatch.ewelink``).
 """
 
 from pbxwatch.ewelink.client import EWeLinkClient, EWeLinkSettingsLike

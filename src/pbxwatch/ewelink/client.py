@@ -1,4 +1,4 @@
-"""The eWeLink cloud API v2 client (SPEC §7, notes §1-§7): OAuth, tokens, homes, devices, switching.
+"""The eWeLink cloud API v2 client (docs/design.md §7): OAuth, tokens, homes, devices, switching.
 
 Library-grade: imports nothing else from pbxwatch. The HTTP client, clock, rate limiter, token file and
 OAuth state store are injected; see :class:`EWeLinkClient`.
@@ -46,7 +46,7 @@ DEFAULT_TIMEOUT_S = 10.0
 #: refresh the access token this long before it expires (it lives 30 days)
 REFRESH_MARGIN_S = 86_400.0
 PAGE_SIZE = 30
-_FIRST_INDEX = -9_999_999  # the API's default beginIndex (notes §5)
+_FIRST_INDEX = -9_999_999  # the API's default beginIndex (docs/design.md §7)
 #: an id no look-up finds re-reads the whole device list at most this often (it costs a call per page)
 RELIST_AFTER_S = 60.0
 MAX_PAGES = 1000  # a cloud that pages forever must not hang a listing
@@ -137,7 +137,7 @@ class EWeLinkClient:
     # ---- OAuth ----------------------------------------------------------------------------------------
 
     def auth_url(self, *, show_qr_code: bool = False) -> str:
-        """The authorization-page URL (notes §1.2) with a fresh ``state`` remembered by the state store."""
+        """The authorization-page URL (docs/design.md §7) with a fresh ``state`` remembered by the state store."""
         app_id, secret, redirect = self._credentials()
         seq = str(self._now_ms())
         query = {
@@ -216,7 +216,7 @@ class EWeLinkClient:
         at, rt = data.get("at"), data.get("rt")
         if not isinstance(at, str) or not isinstance(rt, str) or not at or not rt:
             raise errors.UnexpectedResponseError("eWeLink refresh reply lacks at/rt")
-        # The reply carries no expiry: computed locally (notes §3).
+        # The reply carries no expiry: computed locally (docs/design.md §7).
         return TokenSet(access_token=at, refresh_token=rt, at_expires_ms=now + ACCESS_TOKEN_LIFETIME_MS,
                         rt_expires_ms=now + REFRESH_TOKEN_LIFETIME_MS, region=current.region,
                         obtained_at_ms=now)
@@ -336,7 +336,7 @@ class EWeLinkClient:
     async def arm_countdown(self, device_id: str, *, seconds: float, on: bool = True,
                             outlet: int | None = None, device: Device | None = None) -> None:
         """Arm the device's own countdown (``timers``, type ``delay``) to switch ``on`` after ``seconds``
-        (rounded up to whole minutes) — for SPEC §5's ``device_timer`` mode."""
+        (rounded up to whole minutes) — for docs/design.md §5's ``device_timer`` mode."""
         current = device or await self.get_device(device_id)
         now = datetime.fromtimestamp(self._clock(), tz=UTC)
         params = countdown_params(current, seconds=seconds, on=on, outlet=outlet, now=now)
@@ -349,7 +349,7 @@ class EWeLinkClient:
         try:
             await self._bearer("POST", "/v2/device/thing/status", body=body)
         except errors.DeviceControlError as err:
-            # 4002 = offline, or parameters refused: the device list tells which (SPEC §5)
+            # 4002 = offline, or parameters refused: the device list tells which (docs/design.md §5)
             if not (await self.get_device(device.id)).online:
                 raise errors.RelayOfflineError(f"relay {device.id} ({device.name}) is offline in eWeLink",
                                                code=err.code, vendor_message=err.vendor_message) from err

@@ -94,7 +94,7 @@ def countdown_params(device: Device, *, seconds: float, on: bool, outlet: int | 
                      now: datetime) -> dict[str, Any]:
     """``params`` arming a device-side countdown (UIID protocol ``timers``, client type ``delay``).
 
-    The whole ``timers`` list is rewritten (SPEC §5: hence opt-in); the user's own timers are kept,
+    The whole ``timers`` list is rewritten (docs/design.md §5: hence opt-in); the user's own timers are kept,
     an earlier pbxwatch countdown for the same outlet is replaced. The period is whole minutes (>= 1)."""
     minutes = max(1, math.ceil(seconds / 60))
     fire_at = (now + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")

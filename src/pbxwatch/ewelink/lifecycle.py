@@ -2,7 +2,7 @@
 
 A refresh holds an in-process lock and ``<token file>.lock`` and re-reads the file inside them: when another
 task or process refreshed meanwhile, its tokens are adopted instead of spending (and rotating) the refresh
-token again — two uncoordinated refreshes would log the account out (SPEC §7). The seed's log messages
+token again — two uncoordinated refreshes would log the account out (docs/design.md §7). The seed's log messages
 are written here, verbatim."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pbxwatch.ewelink.tokens import Fingerprint, TokenFile, status_of
 
 log = logging.getLogger(__name__)
 
-# The seed's log messages (SPEC §7), verbatim: operators grep for them.
+# The seed's log messages (docs/design.md §7), verbatim: operators grep for them.
 MSG_NO_ACCESS_TOKEN = "Нет access_token для управления устройствами!"  # noqa: S105 - a log message, not a password
 MSG_TOKENS_EXPIRED = "Токены истекли, нужна повторная авторизация"
 MSG_TOKENS_NOT_LOADED = "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback."

@@ -14,7 +14,7 @@ MS_PER_DAY = 86_400_000
 #: Lifetimes of the notes (§1.6): the refresh reply carries no expiry, so it is computed locally.
 ACCESS_TOKEN_LIFETIME_MS = 30 * MS_PER_DAY
 REFRESH_TOKEN_LIFETIME_MS = 60 * MS_PER_DAY
-#: SPEC §6: a refresh token that expires within 7 days is reported as "expiring".
+#: docs/design.md §6: a refresh token that expires within 7 days is reported as "expiring".
 EXPIRING_WITHIN_MS = 7 * MS_PER_DAY
 
 TokenState = Literal["valid", "expiring", "expired", "missing"]
@@ -26,7 +26,7 @@ def ms_to_datetime(ms: int) -> datetime:
 
 @dataclass(frozen=True)
 class TokenSet:
-    """The OAuth tokens as stored in the token file (SPEC §7). Tokens never appear in ``repr``."""
+    """The OAuth tokens as stored in the token file (docs/design.md §7). Tokens never appear in ``repr``."""
 
     access_token: str = field(repr=False)
     refresh_token: str = field(repr=False)

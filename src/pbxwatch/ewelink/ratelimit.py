@@ -1,4 +1,4 @@
-"""Client-side throttle honouring the published per-IP limits (notes §7): >=500 ms between calls and
+"""Client-side throttle honouring the published per-IP limits (docs/design.md §7): >=500 ms between calls and
 <=300 calls per 5 minutes. Both are configurable so tests run fast; clock and sleep are injectable."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Regional hosts of the eWeLink cloud (notes §2) and the authorization page (notes §1.2)."""
+"""Regional hosts of the eWeLink cloud and its authorization page (docs/design.md §7)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ REGIONS: Final = tuple(REGION_API_URLS)
 def check_region(region: str) -> str:
     """Return ``region`` normalised (lower case) or raise ValueError naming the allowed ones.
 
-    Country codes (``fr``, ``usa``) are a classic mistake (notes §10.6)."""
+    Country codes (``fr``, ``usa``) are a classic mistake (docs/design.md §7)."""
     value = region.strip().lower()
     if value not in REGION_API_URLS:
         raise ValueError(f"unknown eWeLink region {region!r}: use one of {', '.join(REGIONS)}")

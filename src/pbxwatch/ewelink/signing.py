@@ -1,4 +1,4 @@
-"""HMAC-SHA256 signatures of the eWeLink API (notes §1.3, §4): standard base64 of the raw digest."""
+"""HMAC-SHA256 signatures of the eWeLink API (docs/design.md §7): standard base64 of the raw digest."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The token file (SPEC §7): flat JSON, mode 0600, written via temp file + rename, guarded by
+"""The token file (docs/design.md §7): flat JSON, mode 0600, written via temp file + rename, guarded by
 ``<token file>.lock`` (``fcntl.flock``) so refreshes are single-flight across processes."""
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def parse_tokens(raw: str, path: Path) -> TokenSet:
 
 
 def status_of(tokens: TokenSet | None, now_ms: int, problem: str | None = None) -> TokenStatus:
-    """The operator-facing status by the refresh token (SPEC §6): valid / expiring / expired / missing."""
+    """The operator-facing status by the refresh token (docs/design.md §6): valid / expiring / expired / missing."""
     if tokens is None:
         return TokenStatus(state="missing", problem=problem)
     left_ms = tokens.rt_expires_ms - now_ms

@@ -1,7 +1,7 @@
 """Wire level: one HTTP call to the cloud, its envelope, and vendor errors translated once.
 
 The response envelope is ``{"error": int, "msg": str, "data": {...}}`` with HTTP 200 even on most failures
-(notes §4); quota may surface as HTTP 403 and overload as an HTML 503 page (notes §7, §10.9)."""
+(docs/design.md §7); quota may surface as HTTP 403 and overload as an HTML 503 page."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 ErrorMap = Mapping[int, type[errors.EWeLinkError]]
 
-#: vendor code -> exception, for codes whose meaning does not depend on the endpoint (notes §6)
+#: vendor code -> exception, for codes whose meaning does not depend on the endpoint (docs/design.md §7)
 VENDOR_ERRORS: dict[int, type[errors.EWeLinkError]] = {
     400: errors.PermanentError,
     403: errors.PermanentError,

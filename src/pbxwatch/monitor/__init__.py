@@ -1,1 +1,1 @@
-"""The monitor daemon (SPEC §4): probe, decide (pbxwatch.domain.watchdog), record, ask the relay service."""
+"""The monitor daemon (docs/design.md §4): probe, decide (pbxwatch.domain.watchdog), record, ask the relay service."""

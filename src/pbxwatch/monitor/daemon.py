@@ -1,6 +1,6 @@
 """`pbxwatch monitor`: probe every unit on its own schedule, decide, record, and ask the relay service.
 
-Shape (STYLE habit 9): a task group of a scheduler, a writer and a reloader; a semaphore bounds
+Shape: a task group of a scheduler, a writer and a reloader; a semaphore bounds
 concurrent checks; a halt event set by SIGTERM/SIGINT (or by losing the lead) ends them. A check that
 raises is logged and rescheduled, and never delays the other units. The clock is injected: decisions
 use `clock()`; only the scheduler's sleeps use the event loop's own time.
@@ -281,7 +281,7 @@ class Monitor:
             self.events.checked(number, result, asyncio.get_running_loop().time() - started)
             if self.units.get(number) is not None and not self._halt.is_set():
                 self._apply(self.units[number], result)
-        except Exception:  # a bug in one check must not kill the loop (STYLE habit 9)
+        except Exception:  # a bug in one check must not kill the loop
             log.exception("unit %s: the check crashed; rescheduled", number)
             result = CheckResult.of(Reason.PROBE_ERROR, "check crashed")
         finally:
@@ -431,7 +431,7 @@ class Monitor:
         except RelayBusy:
             cycle_id = "(already running)"
         except RelayWentOffline:
-            # The relay service re-reads the relay before switching: it is offline after all (SPEC §5).
+            # The relay service re-reads the relay before switching: it is offline after all (docs/design.md §5).
             await self._release(number)
             now = self.clock()
             state = replace(self.states[number], action_done=False)

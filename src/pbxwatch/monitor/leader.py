@@ -1,4 +1,4 @@
-"""Only one monitor is active per database (SPEC §4): a PostgreSQL session advisory lock.
+"""Only one monitor is active per database (docs/design.md §4): a PostgreSQL session advisory lock.
 
 A second monitor waits as standby and takes over when the lock is released (its holder stopped or
 died). While the database is away the active monitor keeps working from memory; when the database

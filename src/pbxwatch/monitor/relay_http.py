@@ -1,4 +1,4 @@
-"""The monitor's adapter for the relay service (SPEC §6), over `pbxwatch.relay.client.RelayServiceClient`.
+"""The monitor's adapter for the relay service (docs/design.md §6), over `pbxwatch.relay.client.RelayServiceClient`.
 
 Unanswered calls are retried a few times with a short back-off; retrying `POST /power-cycle` is safe
 because every request carries the outage's idempotency key. Errors are translated once, here, into

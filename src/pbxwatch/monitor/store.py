@@ -1,7 +1,7 @@
 """The monitor's database adapter: load units and their stored state, write what the monitor owes.
 
 All writes of one flush happen in one transaction. History rows go through the foundation's writer
-(`pbxwatch.db.history.write_history`) and are *conditional* (SPEC §4): an `on`→`off` row is written
+(`pbxwatch.db.history.write_history`) and are *conditional* (docs/design.md §4): an `on`→`off` row is written
 only when the unit's last status row is not already `off`, an `off`→`on` only when it is, and a hold
 only when the same hold was not already written for this outage — so a restarted monitor, or two
 active ones, cannot double a row. On PostgreSQL a transaction-scoped advisory lock serializes
@@ -142,7 +142,7 @@ class MonitorStore:
             return len(kept)
 
     async def claim(self, number: str) -> bool:
-        """The atomic claim of SPEC §4: true only for the one caller that flipped the flag."""
+        """The atomic claim of docs/design.md §4: true only for the one caller that flipped the flag."""
         c = unit_live_status.c
         async with self.db.begin() as conn:
             result = await conn.execute(

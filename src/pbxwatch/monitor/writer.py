@@ -1,7 +1,7 @@
 """What the monitor owes the database, batched: live rows (coalesced per unit) and history rows (in order).
 
 A flush writes everything in one transaction. When the database is away the batch is kept, newer
-writes are merged into it, and it is written when the database is back (SPEC §4: no row lost).
+writes are merged into it, and it is written when the database is back (docs/design.md §4: no row lost).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Writer:
         self._lock = asyncio.Lock()
 
     def apply_live(self, number: str, write: LiveWrite) -> None:
-        """Apply one check's live write to the mirror (SPEC §3 table) and owe the row."""
+        """Apply one check's live write to the mirror (docs/design.md §3 table) and owe the row."""
         row = self.live.setdefault(number, LiveRow())
         row.last_checked_at = write.checked_at
         row.last_error_message = write.error_message

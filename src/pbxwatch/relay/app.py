@@ -55,7 +55,7 @@ def _field_of(problem: dict[str, Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every failure is `{"error", "message", "cloud_code"}` (SPEC §6)."""
+    """Every failure is `{"error", "message", "cloud_code"}` (docs/design.md §6)."""
 
     @app.exception_handler(RelayError)
     async def relay_error(_: Request, err: RelayError) -> JSONResponse:

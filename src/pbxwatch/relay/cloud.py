@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 
 class TokenState(StrEnum):
-    """The eWeLink token, judged by the refresh token (SPEC §6 `/health`)."""
+    """The eWeLink token, judged by the refresh token (docs/design.md §6 `/health`)."""
 
     VALID = "valid"
     EXPIRING = "expiring"  # the refresh token dies within 7 days

@@ -1,4 +1,4 @@
-"""The cached device list (SPEC §6: `GET /devices` is served from a list at most 60 s old)."""
+"""The cached device list (docs/design.md §6: `GET /devices` is served from a list at most 60 s old)."""
 
 from __future__ import annotations
 

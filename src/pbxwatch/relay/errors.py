@@ -1,4 +1,4 @@
-"""The relay service's error tree, ordered by what the HTTP caller does next (SPEC §6).
+"""The relay service's error tree, ordered by what the HTTP caller does next (docs/design.md §6).
 
     RelayError                      every failure the API reports: `code`, `http_status`, `cloud_code`
     ├── NotAuthorized               no eWeLink token, or tokens expired / revoked        → 503

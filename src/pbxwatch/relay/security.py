@@ -1,4 +1,4 @@
-"""The relay API token (SPEC §6) and the rule against listening off-loopback without one."""
+"""The relay API token (docs/design.md §6) and the rule against listening off-loopback without one."""
 
 from __future__ import annotations
 

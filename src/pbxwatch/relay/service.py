@@ -1,6 +1,6 @@
 """Relay actions: the token guard, per-device serialization, toggles, and the cloud-call bookkeeping.
 
-Every action from any initiator ends in an audit row, success or failure (SPEC §2, §6).
+Every action from any initiator ends in an audit row, success or failure (docs/design.md §2, §6).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class RelayService:
     # ---- guards and bookkeeping ---------------------------------------------------------------
 
     def lock(self, device_id: str) -> asyncio.Lock:
-        """Writes to one device are serialized (SPEC §5)."""
+        """Writes to one device are serialized (docs/design.md §5)."""
         return self._locks.setdefault(device_id, asyncio.Lock())
 
     def token_state(self) -> TokenState:
@@ -159,7 +159,9 @@ class RelayService:
         return Target(device_id, outlet, unit.number if unit else None), None
 
     async def online_device(self, target: Target) -> tuple[Device, Channel]:
-        """The relay, read fresh from the cloud, and the addressed outlet; `RelayOffline` fails fast (SPEC §5)."""
+        """The relay, read fresh from the cloud, and the addressed outlet.
+
+        `RelayOffline` fails fast (docs/design.md §5)."""
         device, _ = await self.devices.device(target.device_id, fresh=True)
         channel = device.channel(target.outlet)
         if channel is None:

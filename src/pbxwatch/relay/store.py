@@ -67,7 +67,7 @@ class RelayStore:
             return await units.find_by_device(conn, device_id, outlet)
 
     async def pbx_status(self, conn: AsyncConnection, number: str | None) -> PbxStatus:
-        """"PBX status now" for an audit row: online → on, offline → off, no row → on (SPEC §2)."""
+        """"PBX status now" for an audit row: online → on, offline → off, no row → on (docs/design.md §2)."""
         if number is None:
             return "on"
         query = select(unit_live_status.c.last_status).where(unit_live_status.c.enterprise_number == number)

@@ -1,4 +1,4 @@
-"""A simulated eWeLink cloud (SPEC §10): an ASGI app speaking the v2 protocol plus a ``/_sim`` control
+"""A simulated eWeLink cloud (docs/design.md §10): an ASGI app speaking the v2 protocol plus a ``/_sim`` control
 surface, and :class:`SimCloud`, which serves it with uvicorn on a loopback port.
 
 Usage in async tests (same event loop)::

@@ -1,7 +1,7 @@
 """The eWeLink v2 protocol of the simulated cloud: authorization page, token endpoints, devices.
 
 Signatures are checked here with :mod:`hmac` directly — deliberately not with the client's signing code —
-so the client and the simulator cannot share one misunderstanding (SPEC §10)."""
+so the client and the simulator cannot share one misunderstanding (docs/design.md §10)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _page(title: str, text: str, status: int = 400) -> HTMLResponse:
                         f"<p>{html.escape(text)}</p>", status_code=status)
 
 
-# ---- authorization page (notes §1.2-§1.4) -------------------------------------------------------------
+# ---- authorization page (docs/design.md §7) -------------------------------------------------------------
 
 _AUTH_PARAMS = ("clientId", "seq", "authorization", "redirectUrl", "grantType", "state", "nonce")
 
@@ -120,7 +120,7 @@ def approve(state: CloudState, redirect_url: str, user_state: str) -> Response:
     return RedirectResponse(f"{redirect_url}{sep}{query}", status_code=302)
 
 
-# ---- tokens (notes §1.5, §3) ---------------------------------------------------------------------------
+# ---- tokens (docs/design.md §7) ---------------------------------------------------------------------------
 
 def oauth_token(state: CloudState, request: Request, raw: bytes) -> Response:
     check_signed(state, request, raw)
@@ -146,7 +146,7 @@ def refresh(state: CloudState, request: Request, raw: bytes) -> Response:
     return envelope(data={"at": grant.access, "rt": grant.refresh})
 
 
-# ---- homes and devices (notes §5, §6) -----------------------------------------------------------------
+# ---- homes and devices (docs/design.md §7) -----------------------------------------------------------------
 
 def family(state: CloudState) -> Response:
     homes = [{"id": hid, "name": name, "apikey": things.OWNER_APIKEY, "index": i, "familyType": 1,

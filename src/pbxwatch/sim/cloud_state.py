@@ -26,7 +26,7 @@ _TUNABLE = ("code_ttl", "access_ttl", "refresh_ttl", "min_interval", "window", "
 
 @dataclass
 class SimCloudConfig:
-    """Every limit and lifetime of the simulated cloud (defaults: the published ones, notes §1.4/§1.6/§7).
+    """Every limit and lifetime of the simulated cloud (defaults: the published ones, docs/design.md §7).
 
     ``min_interval`` / ``window_max_calls`` per ``window`` are the per-IP limits (0 / None = off);
     ``quota`` the APPID's call budget (None = unlimited), answered as error 412 or HTTP 403."""

@@ -1,4 +1,4 @@
-"""A simulated fleet of Asterisk PBXes behind real SSH servers on loopback (SPEC §10).
+"""A simulated fleet of Asterisk PBXes behind real SSH servers on loopback (docs/design.md §10).
 
     async with SimFleet(3, state_dir=tmp) as fleet:      # pbx001.. on 127.0.1.1, 127.0.1.2, ...
         fleet.client_key_file, fleet.known_hosts_file    # credentials for the prober

@@ -1,1 +1,1 @@
-"""One router per resource of the relay API (SPEC §6)."""
+"""One router per resource of the relay API (docs/design.md §6)."""

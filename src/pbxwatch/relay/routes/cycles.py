@@ -1,4 +1,4 @@
-"""`POST /power-cycle` (SPEC §5) and the state of one cycle."""
+"""`POST /power-cycle` (docs/design.md §5) and the state of one cycle."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Create or adopt the contract tables and pbxwatch's own tables.
 
-Adoption rules (SPEC §2): a table that exists keeps every row and every column of its own; only the
+Adoption rules (docs/design.md §2): a table that exists keeps every row and every column of its own; only the
 missing columns are added, then the primary key / foreign keys / index pbxwatch relies on when the data
 allows it. Nothing is dropped, renamed or retyped. When a constraint cannot be added the migration stops
 with `AdoptionError` saying why, and the transaction is rolled back.
