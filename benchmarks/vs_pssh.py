@@ -6,7 +6,8 @@ loop and parallel-ssh (pssh), interleaved in one run.
     .venv/bin/python benchmarks/vs_pssh.py --remote-cost       # also: the probe's CPU on a PBX with 1,500 processes
 
 Needs Debian's `openssh-server`, `openssh-client` and `pssh` (`apt-get install openssh-server pssh`) and root
-(sshd). One real `sshd` listens on --hosts loopback addresses (127.0.2.1 …, port 2222) and runs each command
+(sshd). Real `sshd` processes (16 addresses each, OpenSSH's limit) listen on --hosts loopback addresses
+(127.0.2.1 …, port 2222) and runs each command
 with a fake `asterisk` first on PATH (the simulated fleet's script: a healthy chan_sip PBX). Every client runs
 the same probe command (`pbxwatch.asterisk.build_probe_command`), as root with one ed25519 key:
 
@@ -50,7 +51,10 @@ def _cpu_self_and_children() -> float:
 
 # ---- the fleet: one real sshd on many addresses ------------------------------------------------------
 
-def start_sshd(root: Path, hosts: int) -> tuple[subprocess.Popen[bytes], list[str]]:
+MAX_LISTEN_SOCKS = 16  # OpenSSH's compile-time limit of ListenAddress lines per sshd
+
+
+def start_sshd(root: Path, hosts: int) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
     from pbxwatch.sim.fleet_scripts import asterisk_script, default_peers
 
     bin_dir = root / "bin"
@@ -63,20 +67,27 @@ def start_sshd(root: Path, hosts: int) -> tuple[subprocess.Popen[bytes], list[st
     addresses = [str(BASE + i) for i in range(hosts)]
     public = (root / "host_key.pub").read_text().split()[:2]
     (root / "known_hosts").write_text("".join(f"[{a}]:{PORT} {' '.join(public)}\n" for a in addresses))
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+    chunks = [addresses[i : i + MAX_LISTEN_SOCKS] for i in range(0, hosts, MAX_LISTEN_SOCKS)]
+    return [_one_sshd(root, k, chunk) for k, chunk in enumerate(chunks)], addresses
+
+
+def _one_sshd(root: Path, k: int, addresses: list[str]) -> subprocess.Popen[bytes]:
     config = [f"Port {PORT}", *[f"ListenAddress {a}" for a in addresses], f"HostKey {root / 'host_key'}",
-              f"AuthorizedKeysFile {root / 'authorized_keys'}", f"PidFile {root / 'sshd.pid'}", "UsePAM no",
+              f"AuthorizedKeysFile {root / 'authorized_keys'}", f"PidFile {root / f'sshd{k}.pid'}", "UsePAM no",
               "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password",
               "StrictModes no", "LogLevel ERROR", "MaxStartups 1000:30:2000", "MaxSessions 200",
-              f"SetEnv PATH={bin_dir}:/usr/bin:/bin PBXSIM_UPTIME=86400 PBXSIM_DISK=23"]
-    (root / "sshd_config").write_text("\n".join(config) + "\n")
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(root / "sshd_config")], stderr=subprocess.DEVNULL)
+              f"SetEnv PATH={root / 'bin'}:/usr/bin:/bin PBXSIM_UPTIME=86400 PBXSIM_DISK=23"]
+    (root / f"sshd{k}.conf").write_text("\n".join(config) + "\n")
+    log = (root / f"sshd{k}.log").open("w")
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(root / f"sshd{k}.conf")], stderr=log)
     deadline = time.monotonic() + 10
-    while not (root / "sshd.pid").exists():
+    while not (root / f"sshd{k}.pid").exists():
         if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit("sshd did not start (is openssh-server installed, and are you root?)")
+            said = (root / f"sshd{k}.log").read_text().strip().splitlines()[-1:]
+            raise SystemExit(f"sshd did not start (openssh-server installed? root?): {said}")
         time.sleep(0.05)
-    return proc, addresses
+    return proc
 
 
 # ---- clients, each run as its own worker process so its CPU is its own --------------------------------
@@ -209,14 +220,15 @@ def main(args: argparse.Namespace) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     root = Path(tempfile.mkdtemp(prefix="pbxwatch-vs-pssh-"))
-    sshd, addresses = start_sshd(root, args.hosts)
+    daemons, addresses = start_sshd(root, args.hosts)
     try:
         (root / "hosts").write_text("".join(f"{a}:{PORT}\n" for a in addresses))
         sweeps: dict[str, list[dict[str, Any]]] = {c: [] for c in CLIENTS}
         for _ in range(args.rounds):
             for client in CLIENTS:
                 sweeps[client] += run_worker(client, root, args.sweeps)
-        print(f"<!-- {args.hosts} hosts, {args.rounds} rounds x {args.sweeps} sweeps per client, one sshd -->")
+        print(f"<!-- {args.hosts} hosts, {args.rounds} rounds x {args.sweeps} sweeps per client, "
+              f"{len(daemons)} sshd -->")
         print("| client | CPU ms per check (median) | sweep wall s (median) | checks ok | CPU vs pbxwatch |")
         print("|---|---:|---:|---:|---:|")
         per_check = {c: statistics.median(s["cpu"] for s in sweeps[c]) * 1000 / args.hosts for c in CLIENTS}
@@ -231,8 +243,9 @@ def main(args: argparse.Namespace) -> None:
             print(f"\nPBX side: {cost:.2f} CPU ms per check (the probe command under /bin/sh with the fake "
                   f"asterisk, {args.processes} other processes running, mean of {args.checks} checks)")
     finally:
-        sshd.terminate()
-        sshd.wait(timeout=30)
+        for sshd in daemons:
+            sshd.terminate()
+            sshd.wait(timeout=30)
         shutil.rmtree(root, ignore_errors=True)
 
 
