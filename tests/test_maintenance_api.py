@@ -128,3 +128,17 @@ def test_status_and_the_units_api_show_a_unit_in_maintenance_as_paused(relay: Re
     shown = pbxwatch("status", "--state", "paused", cwd=tmp_path, env=relay.env_vars())
     lines = [line for line in shown.stdout.splitlines() if line.startswith(("101", "102"))]
     assert len(lines) == 1 and lines[0].startswith("102") and "paused" in lines[0], shown.stdout
+
+
+def test_the_dashboards_pause_button_opens_a_window_set_by_the_user(relay: RelayEnv) -> None:
+    with httpx.Client(timeout=30, follow_redirects=False) as client:
+        anonymous = client.post(f"{relay.url}/unit/102/pause", data={"for": "2h", "reason": "x"})
+        csrf = login(relay, client)
+        form = client.get(f"{relay.url}/unit/102/confirm/pause").text
+        odd = client.post(f"{relay.url}/unit/102/pause", data={"csrf": csrf, "for": "1000h", "reason": "x"})
+        reply = client.post(f"{relay.url}/unit/102/pause", data={"csrf": csrf, "for": "2h", "reason": "router swap"})
+    assert anonymous.status_code == 401 and odd.status_code == 422
+    assert 'name="for"' in form and "102" in form
+    assert reply.status_code == 303 and reply.headers["location"].endswith("done=pause")
+    assert [(w["unit"], w["reason"], w["set_by"], w["running"]) for w in windows(relay)] == [
+        ("102", "router swap", "user", True)]

@@ -4,6 +4,7 @@ row says `user_initiator='user'`), and only with a session and that session's CS
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 from typing import Annotated, Literal
 from urllib.parse import parse_qs, quote
 
@@ -25,7 +26,8 @@ from pbxwatch.web.pages import no_such_unit
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 Number = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
-Action = Literal["power-cycle", "switch-on", "rearm"]
+Action = Literal["power-cycle", "switch-on", "rearm", "pause"]
+PAUSES = ("30m", "1h", "2h", "4h", "8h", "24h")  # the dashboard's choices; the CLI and API take any duration
 MAX_FORM_BYTES = 4096
 
 
@@ -76,7 +78,7 @@ async def confirm(request: Request, board: Board, _: Viewer, number: Number, act
     unit = await board.relay(request).service.store.unit(number)
     if unit is None:
         return no_such_unit(board, request)
-    return board.renderer.page(request, "confirm.html", unit=unit, action=action)
+    return board.renderer.page(request, "confirm.html", unit=unit, action=action, pauses=PAUSES)
 
 
 def _gate(board: Dashboard, request: Request, session: Session | None, form: dict[str, str]) -> HTMLResponse | None:
@@ -96,7 +98,7 @@ async def act(request: Request, board: Board, session: Viewer, number: Number, a
         return refusal
     ctx = board.relay(request)
     try:
-        done = await _run(ctx, number, action)
+        done = await _run(ctx, number, action, form)
     except RelayError as err:
         return board.renderer.page(request, "message.html", status=err.http_status, title_key="action_failed",
                                    message_key="raw", raw=err.message, back=f"/unit/{quote(number)}")
@@ -105,10 +107,12 @@ async def act(request: Request, board: Board, session: Viewer, number: Number, a
     return RedirectResponse(f"/unit/{quote(number)}?done={done}", status_code=303)
 
 
-async def _run(ctx: RelayContext, number: str, action: Action) -> str:
+async def _run(ctx: RelayContext, number: str, action: Action, form: dict[str, str]) -> str:
     unit = await ctx.service.store.unit(number)
     if unit is None:
         raise NotFound(f"unit {number} does not exist")
+    if action == "pause":
+        return await _pause(ctx, number, form)
     if action == "rearm":
         db = Database(ctx.settings.database_url, ctx.service.store.engine)
         cleared = await rearm(db, number)
@@ -128,3 +132,23 @@ async def _run(ctx: RelayContext, number: str, action: Action) -> str:
     await ctx.service.toggle(unit.ewelink_device_id, state=True, outlet=unit.ewelink_outlet, enterprise_number=number,
                              initiator=Initiator.USER, cancel=ctx.runner.cancel_for)
     return "switch-on"
+
+
+async def _pause(ctx: RelayContext, number: str, form: dict[str, str]) -> str:
+    """A maintenance window for this unit, the same as `POST /maintenance`, set by 'user'."""
+    from pbxwatch.db.maintenance import add_windows
+    from pbxwatch.domain.maintenance import WindowError
+    from pbxwatch.domain.maintenance_request import WindowRequest
+
+    length, reason = form.get("for", ""), " ".join(form.get("reason", "").split())[:200]
+    if length not in PAUSES:
+        raise InvalidRequest(f"pause for one of {', '.join(PAUSES)}")
+    now = ctx.service.clock.now()
+    try:
+        request = WindowRequest.parse(for_=length, until=None, weekly=None, now=now, zone=UTC)
+        await add_windows(ctx.service.store.engine, [number], now=now, reason=reason or "paused from the dashboard",
+                          set_by=Initiator.USER.value, duration=request.duration)
+    except WindowError as err:
+        raise InvalidRequest(str(err)) from err
+    log.info("unit %s paused for %s from the dashboard: %s", number, length, reason or "(no reason given)")
+    return "pause"

@@ -84,7 +84,7 @@ async def _unit_values(board: Dashboard, request: Request, number: str,
 
 @router.get("/unit/{number}", response_class=HTMLResponse)
 async def unit(request: Request, board: Board, _: Viewer, number: Number, before_id: BeforeId = None,
-               done: Annotated[str | None, Query(pattern="^(power-cycle|switch-on|rearm|rearm-none)$")] = None,
+               done: Annotated[str | None, Query(pattern="^(power-cycle|switch-on|rearm|rearm-none|pause)$")] = None,
                ) -> HTMLResponse:
     values = await _unit_values(board, request, number, before_id)
     if values is None:

@@ -118,6 +118,16 @@ PAGES: dict[str, dict[str, str]] = {
     "btn_power-cycle": {"ru": "Перезагрузить питание", "en": "Power-cycle"},
     "btn_switch-on": {"ru": "Включить реле", "en": "Switch on"},
     "btn_rearm": {"ru": "Разрешить автоперезагрузку", "en": "Re-arm"},
+    "btn_pause": {"ru": "Пауза (обслуживание)", "en": "Pause (maintenance)"},
+    "confirm_pause": {"ru": "Поставить на паузу?", "en": "Pause this unit?"},
+    "confirm_text_pause": {
+        "ru": "Окно обслуживания для юнита {number} ({name}): проверки идут, но автоматических действий и "
+              "уведомлений о сбое не будет до конца окна.",
+        "en": "A maintenance window for unit {number} ({name}): checks go on, but no automatic action and no "
+              "outage message until it ends."},
+    "pause_for": {"ru": "на", "en": "for"},
+    "pause_reason": {"ru": "причина", "en": "reason"},
+    "done_pause": {"ru": "Юнит на паузе (окно обслуживания открыто).", "en": "Paused (a maintenance window is open)."},
     "confirm_power-cycle": {"ru": "Перезагрузить питание?", "en": "Power-cycle?"},
     "confirm_switch-on": {"ru": "Включить реле?", "en": "Switch the relay on?"},
     "confirm_rearm": {"ru": "Разрешить автоперезагрузку?", "en": "Re-arm?"},
