@@ -31,10 +31,13 @@ def _heartbeat(relay: RelayEnv) -> dict[str, Any]:
     return data
 
 
-def _status_line(relay: RelayEnv, tmp_path: Path) -> str:
+def _status_line(relay: RelayEnv, tmp_path: Path, *, code: int | None = None) -> str:
+    """What `pbxwatch status` says of the monitor (the end of its summary line); `code`: its exit code too."""
     result = pbxwatch("status", cwd=tmp_path, env=_monitor_env(relay))
-    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    return next(line for line in result.stdout.splitlines() if line.startswith("monitor:"))
+    assert "Traceback" not in result.stderr, result.stderr
+    assert code is None or result.returncode == code, (result.returncode, result.stdout)
+    line = next(line for line in result.stdout.splitlines() if "monitor: " in line)
+    return line[line.index("monitor: "):]
 
 
 def _health(relay: RelayEnv) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def test_a_monitor_killed_with_sigkill_is_shown_dead(relay: RelayEnv, monitor: A
     # not reaped yet: a zombie still has its pid, but is no monitor
     wait_for(lambda: _health(relay)["monitor"] == "dead", "health to see the zombie as dead")
     monitor.wait(30)
-    line = _status_line(relay, tmp_path)
+    line = _status_line(relay, tmp_path, code=2)  # Nagios CRITICAL: the monitor is not running
     assert line.startswith(f"monitor: NOT RUNNING: pid {monitor.pid} is gone"), line
     assert "active (pid" not in line
     health = _health(relay)
@@ -85,7 +88,7 @@ def test_a_heartbeat_whose_pid_runs_another_program_is_not_active(relay: RelayEn
         try:
             beat.update(pid=other.pid, at=datetime.now(UTC).isoformat())
             beat_file.write_text(json.dumps(beat), encoding="utf-8")
-            line = _status_line(relay, tmp_path)
+            line = _status_line(relay, tmp_path, code=2)
             assert line.startswith(f"monitor: NOT RUNNING: pid {other.pid} is now another program"), line
             assert _health(relay)["monitor"] == "dead"
         finally:
