@@ -11,7 +11,7 @@ from pbxwatch.db.engine import Database
 from pbxwatch.db.flap import rearm_flap
 from pbxwatch.db.ladders import Ladder, set_ladder
 from pbxwatch.domain.verdicts import CommandRun, Reason
-from pbxwatch.monitor.events import NoEvents, UnitEvent
+from pbxwatch.monitor.events import LogEvents, UnitEvent
 from tests.monitor_harness import (
     FakeRelay,
     ScriptedProber,
@@ -49,7 +49,7 @@ class UselessRestarts(RestartingProber):
         return CommandRun(0, "")
 
 
-class Events(NoEvents):
+class Events(LogEvents):
     def __init__(self) -> None:
         self.seen: list[UnitEvent] = []
 

@@ -34,7 +34,7 @@ from pbxwatch.domain.watchdog import (
     soft_restarted,
 )
 from pbxwatch.monitor import remediation
-from pbxwatch.monitor.events import EventSink, NoEvents, event_of
+from pbxwatch.monitor.events import EventSink, LogEvents, event_of
 from pbxwatch.monitor.leader import DB_ERRORS, Leadership
 from pbxwatch.monitor.ports import (
     Prober,
@@ -84,7 +84,7 @@ class Monitor:
         restarter: Restarter | None = None,
     ) -> None:
         self.options, self.policy = options, options.policy
-        self.events: EventSink = events or NoEvents()
+        self.events: EventSink = events or LogEvents()
         self.restarter = restarter
         self.windows: list[Window] = []  # maintenance windows not over yet (reloaded with the units)
         self.store, self.prober, self.relay, self.leadership, self.clock = store, prober, relay, leadership, clock

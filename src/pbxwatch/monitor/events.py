@@ -1,8 +1,9 @@
 """The monitor's event port: what it tells about each check and decision, for notifications and metrics.
 
 Every method is synchronous and cheap (it only queues): a sink must never delay a check or a cycle.
-`NoEvents` is the default; `pbxwatch.notify.sink.NoticeSink` turns events into outbox notices and
-`pbxwatch.monitor.metrics.MonitorMetrics` into Prometheus figures; `Fanout` puts several behind one.
+`LogEvents` (one log line per remediation event) is the default and always part of the monitor's sink;
+`pbxwatch.notify.sink.NoticeSink` turns events into outbox notices and `pbxwatch.monitor.metrics.MonitorMetrics`
+into Prometheus figures; `Fanout` puts several behind one.
 
 Besides the per-check hooks, `emit` carries the remediation events a human may want routed:
 
@@ -74,7 +75,7 @@ class EventSink(Protocol):
         """A remediation event (see the module docstring)."""
 
 
-class NoEvents:
+class LogEvents:
     """The default sink: nothing but one log line per remediation event."""
 
     def checked(self, number: str, result: CheckResult, seconds: float) -> None:

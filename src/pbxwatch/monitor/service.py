@@ -13,7 +13,7 @@ from pbxwatch.db.engine import Database, DatabaseError
 from pbxwatch.db.unit_states import stale_after
 from pbxwatch.domain.policy import Policy
 from pbxwatch.monitor.daemon import Clock, Monitor, MonitorOptions, utc_now
-from pbxwatch.monitor.events import EventSink, Fanout
+from pbxwatch.monitor.events import EventSink, Fanout, LogEvents
 from pbxwatch.monitor.leader import AdvisoryLock, Leadership, SingleMonitor
 from pbxwatch.monitor.metrics import MonitorMetrics
 from pbxwatch.monitor.ports import Prober, RelayPort, Restarter
@@ -98,7 +98,7 @@ async def run_monitor(
         relay=relay,
         leadership=leadership,
         clock=clock,
-        events=Fanout(*(sink for sink in (notices, metrics, events) if sink is not None)),
+        events=Fanout(*(sink for sink in (LogEvents(), notices, metrics, events) if sink is not None)),
         restarter=prober if isinstance(prober, Restarter) else None,
     )
     server = _serve_metrics(settings, metrics, monitor)
