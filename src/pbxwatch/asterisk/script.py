@@ -35,7 +35,8 @@ NOT_EXECUTABLE_EXIT = 126
 ASTERISK_COMMAND = re.compile(r"^[\w./=+@-]+( [\w./=+@-]+)*$")
 
 PROBE_TEMPLATE = (
-    "LC_ALL=C; export LC_ALL; M='{m}'; "
+    # stdin is /dev/null on the PBX itself, so the client need not send an EOF packet on every check.
+    "exec </dev/null; LC_ALL=C; export LC_ALL; M='{m}'; "
     'echo "$M uptime"; timeout -k 1 {t} {ast} -rx \'core show uptime seconds\' 2>&1; r=$?; echo "$M rc=$r"; '
     # A CLI that answers proves the daemon runs; the process-table scan is paid only when it does not.
     'if [ $r -ne 0 ]; then echo "$M pgrep"; pgrep -x asterisk >/dev/null 2>&1; echo "$M rc=$?"; fi; '

@@ -75,6 +75,35 @@ class _Client(asyncssh.SSHClient):
         self._prober.forget(self._target, self._conn)
 
 
+class _Capture(asyncssh.SSHClientSession[bytes]):
+    """One probe command's output, collected as it arrives.
+
+    Lighter than `conn.run()`, whose process object starts stream readers and writer tasks for every
+    session; this session only keeps the bytes (docs/benchmarks.md, the prober against a bare loop).
+    """
+
+    def __init__(self) -> None:
+        self.stdout: list[bytes] = []
+        self.stderr: list[bytes] = []
+        # The probe command prints each step's exit status itself, so the session's own status is not kept.
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes, datatype: int | None) -> None:
+        (self.stderr if datatype == asyncssh.EXTENDED_DATA_STDERR else self.stdout).append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done.done():
+            return
+        if exc is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(exc)
+
+    @staticmethod
+    def text(parts: list[bytes]) -> str:
+        return b"".join(parts).decode("utf-8", "replace")
+
+
 class SshProber:
     """Checks PBXes over kept SSH connections. Use as `async with SshProber(options) as prober:`."""
 
@@ -196,16 +225,17 @@ class SshProber:
         conn.abort()
 
     async def _run(self, target: Target, conn: Any) -> CheckResult:
+        _chan, capture = await conn.create_session(_Capture, self.command, encoding=None)
         try:
-            done = await conn.run(self.command, check=False, timeout=self.options.command_timeout,
-                                  stdin=asyncssh.DEVNULL)
-        except asyncssh.TimeoutError as err:
+            async with asyncio.timeout(self.options.command_timeout):
+                await capture.done
+        except TimeoutError:
             # The remote `timeout` normally ends a hung CLI first; when it did not, the box is stuck or the
             # link is dead without a FIN (power cut): do not keep this connection, reconnect next time.
             self._drop(target, conn)
-            return interpret_probe_output(_text(err.stdout), finished=False)
-        result = interpret_probe_output(_text(done.stdout))
-        stderr = _text(done.stderr).strip()
+            return interpret_probe_output(capture.text(capture.stdout), finished=False)
+        result = interpret_probe_output(capture.text(capture.stdout))
+        stderr = capture.text(capture.stderr).strip()
         if result.reason is Reason.PROBE_ERROR and stderr:
             return CheckResult.of(Reason.PROBE_ERROR, f"{result.detail}; stderr: {stderr.splitlines()[0][:200]}")
         return result
