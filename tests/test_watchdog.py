@@ -365,7 +365,7 @@ def test_a_restored_confirmed_outage_is_not_confirmed_twice() -> None:
     assert decision.state.failure_counter == 4
 
 
-@pytest.mark.parametrize("module", ["policy", "state", "watchdog"])
+@pytest.mark.parametrize("module", ["policy", "state", "watchdog", "outage_tally"])
 def test_the_decision_core_imports_no_io(module: str) -> None:
     """The decision core imports no asyncio, database, HTTP or SSH, and nothing of pbxwatch but the domain."""
     import ast
