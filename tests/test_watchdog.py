@@ -31,7 +31,11 @@ from pbxwatch.domain.watchdog import (
     cycle_failed,
     cycle_started,
     decide,
+    flap_restored,
+    operator_rearmed,
     relay_checked,
+    relay_went_offline,
+    soft_restart_restored,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -361,7 +365,7 @@ def test_a_restored_confirmed_outage_is_not_confirmed_twice() -> None:
     assert decision.state.failure_counter == 4
 
 
-@pytest.mark.parametrize("module", ["policy", "state", "watchdog"])
+@pytest.mark.parametrize("module", ["policy", "state", "watchdog", "outage_tally"])
 def test_the_decision_core_imports_no_io(module: str) -> None:
     """The decision core imports no asyncio, database, HTTP or SSH, and nothing of pbxwatch but the domain."""
     import ast
@@ -457,3 +461,45 @@ def test_a_restored_row_keeps_its_status_and_counter() -> None:
     assert (online.last_status, online.failure_counter, online.outage_since) == (LiveStatus.ONLINE, 0, None)
     odd = UnitState.restored(last_status="weird", failure_counter=7, action_done=False, threshold=3, outage_since=T0)
     assert (odd.last_status, odd.failure_counter, odd.confirmed) == (None, 7, False)
+
+
+def test_an_operator_rearm_allows_the_next_cycle_at_once() -> None:
+    """`pbxwatch units rearm` after a failed cycle: no cycle is done, and no back-off is waited for."""
+    backed_off = replace(CYCLED, retry_cycle_at=T0 + 300 * S)
+    rearmed = operator_rearmed(backed_off)
+    assert (rearmed.action_done, rearmed.retry_cycle_at) == (False, None)
+    assert (rearmed.cycles, rearmed.cycle_at, rearmed.confirmed) == (CYCLED.cycles, CYCLED.cycle_at, True)
+    decision = decide(AUTO, replace(rearmed, cycle_at=T0 - 600 * S), DOWN, now=T0, policy=POLICY, fleet=FleetView())
+    assert decision.actions == (CheckRelay("dev1"),)
+
+
+def test_a_relay_gone_offline_before_switching_is_held_and_rechecked_later() -> None:
+    """The relay service found the relay offline at the last look: one hold row, the claim forgotten."""
+    claimed = replace(CONFIRMED, action_done=True)
+    decision = relay_went_offline(AUTO, claimed, T0, POLICY)
+    assert decision.actions == (
+        Hold(HoldKind.RELAY_OFFLINE, "relay dev1 is offline: the site has probably lost power or internet"),)
+    assert (decision.state.action_done, decision.state.relay_offline_at) == (False, T0)
+    soon = decide(AUTO, decision.state, DOWN, now=T0 + 299 * S, policy=POLICY, fleet=FleetView())
+    assert soon.actions == ()
+    later = decide(AUTO, decision.state, DOWN, now=T0 + 300 * S, policy=POLICY, fleet=FleetView())
+    assert later.actions == (CheckRelay("dev1"),)
+
+
+def test_a_restored_soft_restart_is_not_run_twice_in_one_outage() -> None:
+    unit = replace(AUTO, restart_command="systemctl restart asterisk")
+    fresh = decide(unit, CONFIRMED, DOWN, now=T0, policy=POLICY, fleet=FleetView())
+    assert [type(a).__name__ for a in fresh.actions] == ["SoftRestart"]
+    restored = soft_restart_restored(CONFIRMED, T0 - 600 * S)
+    assert restored.soft_restart_at == T0 - 600 * S
+    assert decide(unit, restored, DOWN, now=T0, policy=POLICY, fleet=FleetView()).actions == (CheckRelay("dev1"),)
+
+
+def test_a_restored_flap_memory_replaces_the_empty_one_and_nothing_else() -> None:
+    from pbxwatch.domain.flap import FlapMemory
+
+    memory = FlapMemory(outages=(T0 - 3600 * S,), held_since=T0 - 60 * S)
+    restored = flap_restored(CONFIRMED, memory)
+    assert restored.flap == memory
+    assert replace(restored, flap=CONFIRMED.flap) == CONFIRMED
+    assert decide(AUTO, restored, DOWN, now=T0, policy=POLICY, fleet=FleetView()).actions == ()  # held: no cycle

@@ -99,6 +99,12 @@ def cycle_claimed_elsewhere(state: UnitState) -> UnitState:
     return replace(state, action_done=True)
 
 
+def relay_went_offline(unit: Unit, state: UnitState, now: datetime, policy: Policy) -> Decision:
+    """The relay service re-read the relay before switching and found it offline (docs/design.md §5): the
+    claim was released, so the unit is held as for a relay seen offline, and re-checked after the back-off."""
+    return relay_checked(unit, replace(state, action_done=False), False, now, policy)
+
+
 def cycle_failed(
     unit: Unit, state: UnitState, now: datetime, policy: Policy, *, reason: str, audit: bool
 ) -> Decision:
@@ -144,6 +150,21 @@ def soft_restarted(state: UnitState, ok: bool, now: datetime, policy: Policy) ->
     return replace(state, soft_restart_at=now - policy.restart_grace)
 
 
+def operator_rearmed(state: UnitState) -> UnitState:
+    """`pbxwatch units rearm` cleared `ewelink_action_done`: the next down may cycle again, without back-off."""
+    return replace(state, action_done=False, retry_cycle_at=None)
+
+
+def flap_restored(state: UnitState, memory: flap.FlapMemory) -> UnitState:
+    """After a monitor (re)start: the flap memory rebuilt from the database replaces the empty one."""
+    return replace(state, flap=memory)
+
+
+def soft_restart_restored(state: UnitState, at: datetime) -> UnitState:
+    """After a monitor (re)start: this outage already had its soft restart at `at`; it gets no second one."""
+    return replace(state, soft_restart_at=at)
+
+
 def flap_rearmed(state: UnitState, now: datetime) -> UnitState:
     """An operator ran `pbxwatch units rearm`: the flap hold is over, counting starts afresh."""
     return replace(state, flap=flap.released(state.flap, now))
@@ -157,9 +178,6 @@ def idempotency_key(unit: Unit, state: UnitState, now: datetime) -> str:
     """One key per (unit, outage): a retried request for the same outage returns the same cycle."""
     since = state.outage_since or now
     return f"auto-{unit.number}-{since.strftime('%Y%m%dT%H%M%S')}"
-
-
-# ---- one verdict at a time --------------------------------------------------------------------
 
 
 def _on_up(state: UnitState, check: CheckResult, now: datetime, policy: Policy) -> Decision:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -39,9 +39,14 @@ EXPORTED = frozenset({
 class MonitorView(Protocol):
     """What the metrics read from the running monitor."""
 
-    units: dict[str, Unit]
-    mass_outage: bool
     writer: Any  # `.live`: number -> LiveRow
+
+    @property
+    def units(self) -> Collection[str]:
+        """The numbers of the units monitored now."""
+
+    @property
+    def mass_outage(self) -> bool: ...
 
     @property
     def role(self) -> str: ...
@@ -69,8 +74,6 @@ class MonitorMetrics:
         self._sweep_start = time.monotonic()
         self._sweep_left: set[str] = set()
         self.registry.register(_Gauges(self))
-
-    # ---- EventSink ------------------------------------------------------------------------------
 
     def checked(self, number: str, result: CheckResult, seconds: float) -> None:
         self.checks.labels(result.verdict.value, result.reason.value).inc()
@@ -100,8 +103,6 @@ class MonitorMetrics:
 
     def emit(self, event: UnitEvent) -> None:
         return None
-
-    # ---- serving --------------------------------------------------------------------------------
 
     def serve(self, host: str, port: int) -> Any:
         """Start the HTTP server thread; None (and one log line) when the port cannot be bound."""

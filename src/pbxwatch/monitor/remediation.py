@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, tzinfo
 
 from pbxwatch.db import flap as flap_repo
@@ -19,11 +18,18 @@ from pbxwatch.domain.maintenance import Window, active_for
 from pbxwatch.domain.policy import Policy
 from pbxwatch.domain.state import Action, Decision, MaintenanceEnded, MaintenanceStarted, Unit, UnitState
 from pbxwatch.domain.verdicts import CommandRun
-from pbxwatch.domain.watchdog import flap_rearmed, maintenance_began, maintenance_ended
+from pbxwatch.domain.watchdog import (
+    flap_rearmed,
+    flap_restored,
+    maintenance_began,
+    maintenance_ended,
+    soft_restart_restored,
+)
 from pbxwatch.monitor.events import EventKind, UnitEvent
 from pbxwatch.monitor.ports import Restarter
 from pbxwatch.monitor.recorder import pbx_status
 from pbxwatch.monitor.store import Owed
+from pbxwatch.monitor.watched import Fleet
 
 log = logging.getLogger("pbxwatch.monitor")
 
@@ -47,9 +53,7 @@ async def load_windows(db: Database, now: datetime) -> list[Window]:
     return await windows_repo.load_windows(db, now)
 
 
-async def restore_flap(
-    db: Database, states: dict[str, UnitState], numbers: Sequence[str], now: datetime, policy: Policy
-) -> None:
+async def restore_flap(db: Database, fleet: Fleet, numbers: Sequence[str], now: datetime, policy: Policy) -> None:
     """After (re)loading units: held units stay held, and recent outages count, across a monitor restart."""
     if not policy.flap.enabled or not numbers:
         return
@@ -59,31 +63,32 @@ async def restore_flap(
         mark = marks.get(number, flap_repo.FlapMark())
         memory = FlapMemory(outages=tuple(outages.get(number, ())), counted_since=mark.rearmed_at,
                             held_since=mark.held_at if mark.held else None)
-        if number in states:
-            states[number] = replace(states[number], flap=memory)
+        if (slot := fleet.get(number)) is not None:
+            slot.state = flap_restored(slot.state, memory)
 
 
-async def restore_soft_restarts(db: Database, states: dict[str, UnitState], numbers: Sequence[str]) -> None:
+async def restore_soft_restarts(db: Database, fleet: Fleet, numbers: Sequence[str]) -> None:
     """After (re)loading units: an outage that already had its soft restart does not get a second one."""
-    open_since = {n: s.outage_since for n in numbers if (s := states.get(n)) and s.outage_since is not None}
+    open_since = {n: slot.state.outage_since for n in numbers
+                  if (slot := fleet.get(n)) is not None and slot.state.outage_since is not None}
     done = await soft_restarts_since(db, {n: at for n, at in open_since.items() if at is not None})
     for number, at in done.items():
-        states[number] = replace(states[number], soft_restart_at=at)
+        if (slot := fleet.get(number)) is not None:
+            slot.state = soft_restart_restored(slot.state, at)
 
 
-async def adopt_flap_rearms(db: Database, states: dict[str, UnitState]) -> list[str]:
+async def adopt_flap_rearms(db: Database, fleet: Fleet) -> list[str]:
     """`pbxwatch units rearm` wrote a `rearmed` row after the hold: release it here too."""
-    held = [n for n, s in states.items() if s.flap.held]
+    held = [slot for slot in fleet.slots() if slot.state.flap.held]
     if not held:
         return []
-    marks = await flap_repo.flap_marks(db, held)
+    marks = await flap_repo.flap_marks(db, [slot.number for slot in held])
     rearmed = []
-    for number in held:
-        mark, state = marks.get(number), states[number]
-        since = state.flap.held_since
+    for slot in held:
+        mark, since = marks.get(slot.number), slot.state.flap.held_since
         if mark is not None and mark.rearmed_at is not None and since is not None and mark.rearmed_at >= since:
-            states[number] = flap_rearmed(state, mark.rearmed_at)
-            rearmed.append(number)
+            slot.state = flap_rearmed(slot.state, mark.rearmed_at)
+            rearmed.append(slot.number)
     return rearmed
 
 
