@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from pbxwatch.ewelink import errors, field_failures
-from pbxwatch.ewelink.devices import countdown_params, parse_device, switch_params
+from pbxwatch.ewelink import errors, field_failures, listing
+from pbxwatch.ewelink.devices import countdown_params, switch_params
 from pbxwatch.ewelink.lifecycle import (
     MSG_TOKENS_EXPIRED,
     TokenKeeper,
@@ -46,10 +46,8 @@ DEFAULT_TIMEOUT_S = 10.0
 #: refresh the access token this long before it expires (it lives 30 days)
 REFRESH_MARGIN_S = 86_400.0
 PAGE_SIZE = 30
-_FIRST_INDEX = -9_999_999  # the API's default beginIndex (docs/design.md §7)
 #: an id no look-up finds re-reads the whole device list at most this often (it costs a call per page)
 RELIST_AFTER_S = 60.0
-MAX_PAGES = 1000  # a cloud that pages forever must not hang a listing
 
 
 class EWeLinkSettingsLike(Protocol):
@@ -225,19 +223,14 @@ class EWeLinkClient:
 
     async def list_homes(self) -> list[Home]:
         """Every home (``GET /v2/family``)."""
-        data = await self._bearer("GET", "/v2/family")
-        homes = data.get("familyList")
-        if not isinstance(homes, list):
-            raise errors.UnexpectedResponseError("eWeLink /v2/family: no familyList")
-        return [Home(id=str(h["id"]), name=str(h.get("name") or h["id"]))
-                for h in homes if isinstance(h, dict) and h.get("id")]
+        return await listing.list_homes(self._bearer)
 
     async def list_devices(self) -> list[Device]:
         """Every device of every home, all pages, groups skipped. Remembers each device's
         ``itemType`` for :meth:`get_device`."""
         found: dict[str, Device] = {}
         for home in await self.list_homes():
-            for device in await self._home_devices(home.id):
+            for device in await listing.home_devices(self._bearer, home.id, self._page_size):
                 found.setdefault(device.id, device)
         for device in found.values():
             self._remember(device)
@@ -248,33 +241,6 @@ class EWeLinkClient:
         if device.item_type is not None:
             self._item_types[device.id] = device.item_type
 
-    async def _home_devices(self, home_id: str) -> list[Device]:
-        """All pages of one home, ``beginIndex`` = the last item's index (as the official SDK pages).
-
-        A short page is not the end: ``total`` counts things a free APPID does not see (other brands), so
-        the list ends on an empty page, once ``total`` things came, or when a page brings nothing new."""
-        devices: dict[str, Device] = {}
-        seen: set[int] = set()
-        begin, received = _FIRST_INDEX, 0
-        for _ in range(MAX_PAGES):
-            data = await self._bearer("GET", "/v2/device/thing", params={
-                "num": self._page_size, "beginIndex": begin, "familyid": home_id})
-            things = data.get("thingList")
-            things = [t for t in things if isinstance(t, dict)] if isinstance(things, list) else []
-            for thing in things:
-                device = parse_device(thing.get("itemData"), home_id, thing.get("itemType"))
-                if device is not None:
-                    devices.setdefault(device.id, device)
-            indexes = [t["index"] for t in things if type(t.get("index")) is int]
-            fresh = set(indexes) - seen
-            seen |= fresh
-            received += len(things)
-            total = data.get("total")
-            if not things or not fresh or (type(total) is int and received >= total):
-                break
-            begin = indexes[-1]
-        return list(devices.values())
-
     async def get_device(self, device_id: str) -> Device:
         """One device with its ``online`` flag and switch states (``POST /v2/device/thing``).
 
@@ -282,28 +248,17 @@ class EWeLinkClient:
         device in one call. When that finds nothing, the device list (every home) is read once, in case
         it was re-shared or moved; then the error names the likely causes."""
         known = self._item_types.get(device_id)
-        device = await self._lookup(device_id, [known] if known else [ITEM_OWN, ITEM_SHARED])
+        device = await listing.lookup(self._bearer, device_id, [known] if known else [ITEM_OWN, ITEM_SHARED])
         if device is None and self._clock() - self._listed_at >= RELIST_AFTER_S:
             listed = {d.id: d for d in await self.list_devices()}.get(device_id)
             if listed is not None and listed.item_type not in (None, known):
-                device = await self._lookup(device_id, [listed.item_type]) or listed
+                device = await listing.lookup(self._bearer, device_id, [listed.item_type]) or listed
             else:
                 device = listed
         if device is None:
             raise self._not_visible(device_id)
         self._remember(device)
         return device
-
-    async def _lookup(self, device_id: str, item_types: list[int | None]) -> Device | None:
-        body = {"thingList": [{"itemType": t, "id": device_id} for t in item_types if t]}
-        data = await self._bearer("POST", "/v2/device/thing", body=body)
-        for thing in data.get("thingList") or []:
-            if not isinstance(thing, dict):
-                continue
-            device = parse_device(thing.get("itemData"), item_type=thing.get("itemType"))
-            if device is not None and device.id == device_id:
-                return device
-        return None
 
     def _not_visible(self, device_id: str) -> errors.DeviceNotFoundError:
         region = self._tokens_region()
