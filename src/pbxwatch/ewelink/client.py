@@ -118,8 +118,6 @@ class EWeLinkClient:
                    token_file=settings.token_file, api_url=settings.api_url, oauth_url=settings.oauth_url,
                    http=http, **options)
 
-    # ---- properties ---------------------------------------------------------------------------------
-
     @property
     def token_file(self) -> TokenFile:
         return self._keeper.file
@@ -131,8 +129,6 @@ class EWeLinkClient:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-    # ---- OAuth ----------------------------------------------------------------------------------------
 
     def auth_url(self, *, show_qr_code: bool = False) -> str:
         """The authorization-page URL (docs/design.md §7) with a fresh ``state`` remembered by the state store."""
@@ -186,8 +182,6 @@ class EWeLinkClient:
         fresh = await self._keeper.refresh(self._keeper.usable(), self._post_refresh, force=True)
         return status_of(fresh, self._now_ms())
 
-    # ---- token state --------------------------------------------------------------------------------
-
     def token_status(self) -> TokenStatus:
         """valid / expiring / expired / missing (by the refresh token), with expiry times; never a token."""
         return self._keeper.status()
@@ -218,8 +212,6 @@ class EWeLinkClient:
         return TokenSet(access_token=at, refresh_token=rt, at_expires_ms=now + ACCESS_TOKEN_LIFETIME_MS,
                         rt_expires_ms=now + REFRESH_TOKEN_LIFETIME_MS, region=current.region,
                         obtained_at_ms=now)
-
-    # ---- devices --------------------------------------------------------------------------------------
 
     async def list_homes(self) -> list[Home]:
         """Every home (``GET /v2/family``)."""
@@ -310,8 +302,6 @@ class EWeLinkClient:
                                                code=err.code, vendor_message=err.vendor_message) from err
             raise
 
-    # ---- requests -------------------------------------------------------------------------------------
-
     def _credentials(self) -> tuple[str, str, str]:
         missing = [name for name, value in (("app_id", self._app_id), ("app_secret", self._app_secret),
                                             ("redirect_url", self._redirect_url)) if not value]
@@ -366,8 +356,6 @@ class EWeLinkClient:
             raise
         self._failures.clear()
         return data
-
-    # ---- field failures ---------------------------------------------------------------------------------
 
     def field_failure(self) -> field_failures.FieldFailure | None:
         """The last field failure (APPID expired, logged in elsewhere, region mismatch); None when all is
