@@ -11,11 +11,14 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pbxwatch.cli.common import fail
+
+if TYPE_CHECKING:
+    from pbxwatch.sim.cloud import SimCloud
 
 
 def cloud(
@@ -58,18 +61,20 @@ def cloud(
                             quota=quota, auto_approve=not manual)
     sim = SimCloud(config, devices=loaded, host=host, port=port, power_url=power_url)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await sim.start()
-        sys.stdout.write(f"{sim.url} oauth_url={sim.oauth_url} app_id={app_id} devices={len(loaded)}\n")
-        sys.stdout.flush()
-        await stop.wait()
-        await sim.stop()
-
     try:
-        asyncio.run(main())
+        asyncio.run(_serve(sim, f"app_id={app_id} devices={len(loaded)}"))
     except OSError as err:
         fail(f"sim cloud: cannot listen on {host}:{port}: {err.strerror}")
+
+
+async def _serve(sim: SimCloud, summary: str) -> None:
+    """Until SIGINT or SIGTERM; the first line printed is the URL the tests and the demo read."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await sim.start()
+    sys.stdout.write(f"{sim.url} oauth_url={sim.oauth_url} {summary}\n")
+    sys.stdout.flush()
+    await stop.wait()
+    await sim.stop()
