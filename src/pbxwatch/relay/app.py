@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -113,7 +113,30 @@ def create_app(
 ) -> FastAPI:
     """The relay service. Everything external can be injected: the cloud (else the eWeLink client built
     from `settings.ewelink`, with `client_options` such as a rate limiter), the clock, the database."""
-    calls = tally or CallTally()
+    lifespan = _lifespan(settings, cloud=cloud, clock=clock, database=database,
+                         reconciler_policy=reconciler_policy, cycle_policy=cycle_policy,
+                         calls=tally or CallTally(), client_options=client_options)
+    app = FastAPI(
+        title="pbxwatch relay service",
+        description="eWeLink relay control, power-cycles and audit (docs/design.md §5-§6).",
+        version="1",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (auth, toggle, cycles, devices, units, maintenance, health):
+        app.include_router(module.router)
+    from pbxwatch.web import install_dashboard
+
+    install_dashboard(app, settings)  # the dashboard under `/` (pages only; not in the OpenAPI schema)
+    app.add_middleware(BodyGuard)
+    app.add_middleware(LoopbackGuard, has_token=settings.relay.api_token is not None)  # outermost
+    return app
+
+
+def _lifespan(settings: Settings, *, cloud: RelayCloud | None, clock: Clock | None, database: Database | None,
+              reconciler_policy: ReconcilerPolicy | None, cycle_policy: CyclePolicy | None, calls: CallTally,
+              client_options: dict[str, Any] | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down of the service's parts: what `create_app` was given, else built from settings."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -156,21 +179,7 @@ def create_app(
                 await db.dispose()
             log.info("relay service stopped")
 
-    app = FastAPI(
-        title="pbxwatch relay service",
-        description="eWeLink relay control, power-cycles and audit (docs/design.md §5-§6).",
-        version="1",
-        lifespan=lifespan,
-    )
-    install_error_handlers(app)
-    for module in (auth, toggle, cycles, devices, units, maintenance, health):
-        app.include_router(module.router)
-    from pbxwatch.web import install_dashboard
-
-    install_dashboard(app, settings)  # the dashboard under `/` (pages only; not in the OpenAPI schema)
-    app.add_middleware(BodyGuard)
-    app.add_middleware(LoopbackGuard, has_token=settings.relay.api_token is not None)  # outermost
-    return app
+    return lifespan
 
 
 def from_environment() -> FastAPI:
