@@ -74,13 +74,7 @@ async def run_monitor(
     events: EventSink | None = None,
 ) -> None:
     """Run until `stop` is set. Prober, relay port and leadership are injectable (tests, the demo)."""
-    db = Database.from_url(settings.database_url)
-    log.info("monitor starting: config %s, database %s, relay service %s",
-             config_file or "(defaults and environment)", mask_url(settings.database_url), settings.monitor.relay_url)
-    try:
-        await db.prepare()
-    except DatabaseError as err:
-        log.error("%s; the monitor keeps trying", err)  # noqa: TRY400 -- an outage, not a bug: no traceback
+    db = await _open_database(settings, config_file)
     if leadership is None:
         lock = AdvisoryLock(settings.database_url, poll_interval=standby_poll) if db.is_postgres else None
         leadership = lock or SingleMonitor()
@@ -116,6 +110,18 @@ async def run_monitor(
         await prober.close()
         await relay.close()
         await db.dispose()
+
+
+async def _open_database(settings: Settings, config_file: Path | None) -> Database:
+    """The monitor starts with the database down too: it keeps trying, and the heartbeat says so."""
+    db = Database.from_url(settings.database_url)
+    log.info("monitor starting: config %s, database %s, relay service %s",
+             config_file or "(defaults and environment)", mask_url(settings.database_url), settings.monitor.relay_url)
+    try:
+        await db.prepare()
+    except DatabaseError as err:
+        log.error("%s; the monitor keeps trying", err)  # noqa: TRY400 -- an outage, not a bug: no traceback
+    return db
 
 
 def _serve_metrics(settings: Settings, metrics: MonitorMetrics | None, monitor: Monitor) -> Any:
