@@ -70,8 +70,6 @@ class MonitorMetrics:
         self._sweep_left: set[str] = set()
         self.registry.register(_Gauges(self))
 
-    # ---- EventSink ------------------------------------------------------------------------------
-
     def checked(self, number: str, result: CheckResult, seconds: float) -> None:
         self.checks.labels(result.verdict.value, result.reason.value).inc()
         self.check_time.observe(seconds)
@@ -100,8 +98,6 @@ class MonitorMetrics:
 
     def emit(self, event: UnitEvent) -> None:
         return None
-
-    # ---- serving --------------------------------------------------------------------------------
 
     def serve(self, host: str, port: int) -> Any:
         """Start the HTTP server thread; None (and one log line) when the port cannot be bound."""
