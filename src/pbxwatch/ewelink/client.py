@@ -11,13 +11,14 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
 from pbxwatch.ewelink import errors, field_failures, listing
 from pbxwatch.ewelink.devices import countdown_params, switch_params
+from pbxwatch.ewelink.diagnosis import Diagnosis
 from pbxwatch.ewelink.lifecycle import (
     MSG_TOKENS_EXPIRED,
     TokenKeeper,
@@ -35,6 +36,7 @@ from pbxwatch.ewelink.models import (
 )
 from pbxwatch.ewelink.ratelimit import RateLimiter
 from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, api_base_url, check_region
+from pbxwatch.ewelink.settings import EWeLinkSettingsLike, secret_value
 from pbxwatch.ewelink.signing import authorization_signature, encode_body, nonce, sign
 from pbxwatch.ewelink.states import FileStateStore, StateStore
 from pbxwatch.ewelink.tokens import TokenFile, status_of
@@ -48,32 +50,6 @@ REFRESH_MARGIN_S = 86_400.0
 PAGE_SIZE = 30
 #: an id no look-up finds re-reads the whole device list at most this often (it costs a call per page)
 RELIST_AFTER_S = 60.0
-
-
-class EWeLinkSettingsLike(Protocol):
-    """What :meth:`EWeLinkClient.from_settings` reads (pbxwatch's ``Settings.ewelink`` fits)."""
-
-    @property
-    def app_id(self) -> str | None: ...
-    @property
-    def app_secret(self) -> Any: ...  # a str, or a pydantic SecretStr
-    @property
-    def redirect_url(self) -> str | None: ...
-    @property
-    def region(self) -> str: ...
-    @property
-    def token_file(self) -> Path: ...
-    @property
-    def api_url(self) -> str | None: ...
-    @property
-    def oauth_url(self) -> str | None: ...
-
-
-def _secret_value(value: Any) -> str | None:
-    if value is None:
-        return None
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter()) if callable(getter) else str(value)
 
 
 class EWeLinkClient:
@@ -105,6 +81,7 @@ class EWeLinkClient:
         self._clock = clock
         self._page_size = page_size
         self._failures = field_failures.FailureFile(tokens_file.path)
+        self._diagnosis = Diagnosis(self._failures, self._keeper, self._region)
         self._item_types: dict[str, int] = {}
         self._listed_at = float("-inf")
         self._wire = Wire(http=http, limiter=rate_limiter or RateLimiter(), timeout=timeout, on_call=on_call)
@@ -113,7 +90,7 @@ class EWeLinkClient:
     def from_settings(cls, settings: EWeLinkSettingsLike, *, http: httpx.AsyncClient,
                       **options: Any) -> EWeLinkClient:
         """Build from ``Settings.ewelink`` (or anything shaped like it); ``options`` go to ``__init__``."""
-        return cls(app_id=settings.app_id, app_secret=_secret_value(settings.app_secret),
+        return cls(app_id=settings.app_id, app_secret=secret_value(settings.app_secret),
                    redirect_url=settings.redirect_url, region=settings.region,
                    token_file=settings.token_file, api_url=settings.api_url, oauth_url=settings.oauth_url,
                    http=http, **options)
@@ -163,7 +140,7 @@ class EWeLinkClient:
         await self._keeper.save(tokens)
         self._failures.clear()
         log.info("eWeLink tokens obtained for region %s, saved to %s", chosen, self._keeper.file.path)
-        note = self._region_note()
+        note = self._diagnosis.region_note()
         if note:
             log.warning("%s", note.message)
         return status_of(tokens, self._now_ms())
@@ -204,7 +181,7 @@ class EWeLinkClient:
         except errors.TokensExpiredError as err:
             if current.refresh_expired(now):
                 raise
-            raise self._revoked(err) from err
+            raise self._diagnosis.revoked(err) from err
         at, rt = data.get("at"), data.get("rt")
         if not isinstance(at, str) or not isinstance(rt, str) or not at or not rt:
             raise errors.UnexpectedResponseError("eWeLink refresh reply lacks at/rt")
@@ -248,29 +225,9 @@ class EWeLinkClient:
             else:
                 device = listed
         if device is None:
-            raise self._not_visible(device_id)
+            raise self._diagnosis.not_visible(device_id)
         self._remember(device)
         return device
-
-    def _not_visible(self, device_id: str) -> errors.DeviceNotFoundError:
-        region = self._tokens_region()
-        message = (f"eWeLink device {device_id} is not visible to the authorized account (region {region}): "
-                   "it is not shared to this account, or it belongs to an account of another region, or "
-                   "to a home this account is not a member of; share it to this account (eWeLink app: "
-                   "device settings -> Share) and check the device id")
-        log.warning("%s", message)
-        note = self._region_note()
-        if note is not None:
-            log.error("%s", note.message)
-            self._failures.record(note)
-        return errors.DeviceNotFoundError(message)
-
-    def _tokens_region(self) -> str:
-        try:
-            tokens = self._keeper.current()
-        except errors.TokenFileError:
-            tokens = None
-        return tokens.region if tokens else self._region
 
     async def set_switch(self, device_id: str, on: bool, outlet: int | None = None, *,
                          device: Device | None = None) -> None:
@@ -322,7 +279,7 @@ class EWeLinkClient:
             return await self._wire.call("POST", url, path, headers=headers, content=content,
                                          error_map=error_map)
         except errors.EWeLinkError as err:
-            self._diagnose(err)
+            self._diagnosis.diagnose(err)
             raise
 
     async def _bearer(self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
@@ -339,7 +296,7 @@ class EWeLinkClient:
         except AccessTokenRejected as err:
             log.error(MSG_TOKENS_EXPIRED)  # noqa: TRY400 - the seed line alone; the error goes to the caller
             await self._keeper.mark_dead(tokens, "the cloud rejected the access token right after a refresh")
-            raise self._revoked(err) from err
+            raise self._diagnosis.revoked(err) from err
 
     async def _send_bearer(self, tokens: TokenSet, method: str, path: str, body: Mapping[str, Any] | None,
                            params: Mapping[str, str | int] | None) -> dict[str, Any]:
@@ -352,7 +309,7 @@ class EWeLinkClient:
         try:
             data = await self._wire.call(method, url, path, headers=headers, content=content, params=params)
         except errors.EWeLinkError as err:
-            self._diagnose(err)
+            self._diagnosis.diagnose(err)
             raise
         self._failures.clear()
         return data
@@ -362,19 +319,3 @@ class EWeLinkClient:
         well. A region differing from ``ewelink.region`` alone is only logged: pbxwatch uses the tokens'
         region, so it counts as a failure once a relay is not visible."""
         return self._failures.read()
-
-    def _region_note(self) -> field_failures.FieldFailure | None:
-        return field_failures.region_note(self._tokens_region(), self._region)
-
-    def _diagnose(self, err: errors.EWeLinkError) -> None:
-        failure = field_failures.diagnose(err)
-        if failure is not None:
-            log.error("%s", failure.message)
-            self._failures.record(failure)
-
-    def _revoked(self, err: errors.EWeLinkError) -> errors.TokensRevokedError:
-        failure = field_failures.logged_in_elsewhere()
-        log.error("%s", failure.message)
-        self._failures.record(failure)
-        return errors.TokensRevokedError(failure.message, code=err.code, vendor_message=err.vendor_message,
-                                         http_status=err.http_status)
