@@ -145,6 +145,11 @@ class _Gauges(Collector):
         for s, n in counts.items():
             fleet.add_metric([s.value], float(n))
         yield from (up, state, counter, age, took, fleet)
+        yield from self._monitor_families()
+
+    def _monitor_families(self) -> Iterator[Any]:
+        m = self.metrics
+        monitor = m.monitor
         yield GaugeMetricFamily("pbxwatch_monitor_mass_outage", "1 while the mass-outage guard holds",
                                 value=1.0 if monitor and monitor.mass_outage else 0.0)
         yield GaugeMetricFamily("pbxwatch_monitor_active", "1 when this monitor is the active one",

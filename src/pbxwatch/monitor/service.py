@@ -60,6 +60,12 @@ def default_relay(settings: Settings) -> RelayPort:
     return HttpRelayPort(settings.monitor.relay_url, api_token=token, timeout=RELAY_TIMEOUT_S)
 
 
+def default_leadership(settings: Settings, db: Database, standby_poll: float) -> Leadership:
+    """A PostgreSQL advisory lock lets a standby monitor take over; SQLite has one monitor only."""
+    lock = AdvisoryLock(settings.database_url, poll_interval=standby_poll) if db.is_postgres else None
+    return lock or SingleMonitor()
+
+
 async def run_monitor(
     settings: Settings,
     stop: asyncio.Event,
@@ -75,9 +81,7 @@ async def run_monitor(
 ) -> None:
     """Run until `stop` is set. Prober, relay port and leadership are injectable (tests, the demo)."""
     db = await _open_database(settings, config_file)
-    if leadership is None:
-        lock = AdvisoryLock(settings.database_url, poll_interval=standby_poll) if db.is_postgres else None
-        leadership = lock or SingleMonitor()
+    leadership = leadership or default_leadership(settings, db, standby_poll)
     prober = prober or default_prober(settings)
     relay = relay or default_relay(settings)
     options = options or options_from(settings)
@@ -104,9 +108,7 @@ async def run_monitor(
     finally:
         quiet.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        _stop_metrics(server)
         await prober.close()
         await relay.close()
         await db.dispose()
@@ -132,3 +134,9 @@ def _serve_metrics(settings: Settings, metrics: MonitorMetrics | None, monitor: 
     if server is not None:
         monitor.beat_extra["metrics"] = f"http://{settings.monitor.metrics_host}:{server.server_port}/metrics"
     return server
+
+
+def _stop_metrics(server: Any) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
