@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -113,9 +113,8 @@ def create_app(
 ) -> FastAPI:
     """The relay service. Everything external can be injected: the cloud (else the eWeLink client built
     from `settings.ewelink`, with `client_options` such as a rate limiter), the clock, the database."""
-    lifespan = _lifespan(settings, cloud=cloud, clock=clock, database=database,
-                         reconciler_policy=reconciler_policy, cycle_policy=cycle_policy,
-                         calls=tally or CallTally(), client_options=client_options)
+    given = _Given(cloud, clock, database, reconciler_policy, cycle_policy, tally or CallTally(), client_options or {})
+    lifespan = _lifespan(settings, given)
     app = FastAPI(
         title="pbxwatch relay service",
         description="eWeLink relay control, power-cycles and audit (docs/design.md §5-§6).",
@@ -133,19 +132,38 @@ def create_app(
     return app
 
 
-def _lifespan(settings: Settings, *, cloud: RelayCloud | None, clock: Clock | None, database: Database | None,
-              reconciler_policy: ReconcilerPolicy | None, cycle_policy: CyclePolicy | None, calls: CallTally,
-              client_options: dict[str, Any] | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Start-up and shut-down of the service's parts: what `create_app` was given, else built from settings."""
+@dataclass(frozen=True)
+class _Given:
+    """What `create_app` was given; each None is built from the settings."""
+
+    cloud: RelayCloud | None
+    clock: Clock | None
+    database: Database | None
+    reconciler_policy: ReconcilerPolicy | None
+    cycle_policy: CyclePolicy | None
+    calls: CallTally
+    client_options: dict[str, Any]
+
+
+async def _open_database(given: Database | None, settings: Settings) -> Database:
+    """The service starts with the database down too; /health reports it."""
+    db = given or Database.from_url(settings.database_url)
+    try:
+        await db.prepare()
+    except DatabaseError as err:
+        log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
+    log.info("relay service: database %s", db.display_url)
+    return db
+
+
+def _lifespan(settings: Settings, given: _Given) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down of the service's parts."""
+    cloud, clock, database, calls = given.cloud, given.clock, given.database, given.calls
+    reconciler_policy, cycle_policy, client_options = given.reconciler_policy, given.cycle_policy, given.client_options
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = database or Database.from_url(settings.database_url)
-        try:
-            await db.prepare()
-        except DatabaseError as err:
-            log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
-        log.info("relay service: database %s", db.display_url)
+        db = await _open_database(database, settings)
         http: httpx.AsyncClient | None = None
         relay_cloud = cloud
         if relay_cloud is None:
