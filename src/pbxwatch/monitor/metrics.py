@@ -104,8 +104,8 @@ class MonitorMetrics:
         try:
             server, _ = start_http_server(port, addr=host, registry=self.registry)
         except OSError as err:
-            log.error("monitor metrics: cannot listen on %s:%s (%s); continuing without /metrics",  # noqa: TRY400 -- one line
-                      host, port, err.strerror)
+            log.error(  # noqa: TRY400 -- one line
+                "monitor metrics: cannot listen on %s:%s (%s); continuing without /metrics", host, port, err.strerror)
             return None
         log.info("monitor metrics on http://%s:%s/metrics", host, server.server_port)
         return server
