@@ -159,6 +159,8 @@ def idempotency_key(unit: Unit, state: UnitState, now: datetime) -> str:
     return f"auto-{unit.number}-{since.strftime('%Y%m%dT%H%M%S')}"
 
 
+# ---- one verdict at a time --------------------------------------------------------------------
+
 
 def _on_up(state: UnitState, check: CheckResult, now: datetime, policy: Policy) -> Decision:
     actions: list[Action] = []
