@@ -41,8 +41,6 @@ def raise_nofile() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-# ---- worker: the prober alone in this process -------------------------------------------------------
-
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -84,8 +82,6 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
                 sweeps.append(await _sweep(prober, targets, args.fleet_pid))
     return {"sweeps": sweeps, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
-
-# ---- orchestrator ------------------------------------------------------------------------------
 
 Fleet = list[subprocess.Popen[str]]
 

@@ -49,8 +49,6 @@ def _cpu_self_and_children() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-# ---- the fleet: one real sshd on many addresses ------------------------------------------------------
-
 MAX_LISTEN_SOCKS = 16  # OpenSSH's compile-time limit of ListenAddress lines per sshd
 
 
@@ -90,8 +88,7 @@ def _one_sshd(root: Path, k: int, addresses: list[str]) -> subprocess.Popen[byte
     return proc
 
 
-# ---- clients, each run as its own worker process so its CPU is its own --------------------------------
-
+# Each client runs in its own worker process, so the CPU it reports is its own.
 def _ssh_options(root: Path) -> list[str]:
     return ["-i", str(root / "client_key"), "-p", str(PORT), "-o", f"UserKnownHostsFile={root / 'known_hosts'}",
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
@@ -184,8 +181,6 @@ def worker(client: str, root: Path, sweeps: int) -> list[dict[str, Any]]:
     return asyncio.run(run(root, addresses, command, sweeps))
 
 
-# ---- the PBX side: what one check costs a host with many processes ------------------------------------
-
 def remote_cost(root: Path, processes: int, checks: int) -> float:
     """CPU ms per check of the probe command under /bin/sh with the fake asterisk, beside N other processes."""
     from pbxwatch.asterisk import build_probe_command
@@ -204,8 +199,6 @@ def remote_cost(root: Path, processes: int, checks: int) -> float:
             proc.kill()
             proc.wait()
 
-
-# ---- orchestrator --------------------------------------------------------------------------------------
 
 def run_worker(client: str, root: Path, sweeps: int) -> list[dict[str, Any]]:
     done = subprocess.run([sys.executable, __file__, "--worker", client, "--root", str(root),

@@ -23,8 +23,6 @@ PG_ADMIN_URL = os.environ.get("PBXWATCH_TEST_PG_ADMIN", "postgresql://postgres@1
 
 pytest_plugins: list[str] = ["tests.relay_fixtures", "tests.cloud_fixtures", "tests.fleet_fixtures", "tests.notify_receivers"]
 
-# ---- no test reads or writes the machine's pbxwatch paths ------------------------------------------
-
 #: where an installed pbxwatch keeps its config, pid/heartbeat files and logs
 SYSTEM_PATHS = ("/etc/pbxwatch", "/run/pbxwatch", "/var/log/pbxwatch")
 _AUDITED = {"open", "os.mkdir", "os.remove", "os.rename", "os.replace", "os.rmdir", "os.listdir", "os.scandir"}

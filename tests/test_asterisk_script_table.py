@@ -125,8 +125,6 @@ def test_which_stack_the_line_stats_come_from(name: str, sections: dict[str, Sec
     assert (stats["source"] if stats else None) == source, name
 
 
-# ---- the peer tables' small rules ------------------------------------------------------------------
-
 HEADER = "Name/username             Host                                    Dyn Forcerport Comedia    ACL Port     Status"
 ROW = "{name:<25} 127.0.0.1                                   Auto (No)  No             5060     OK (3 ms)"
 

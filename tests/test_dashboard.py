@@ -161,8 +161,6 @@ def test_the_login_redirect_stays_on_this_site(relay: RelayEnv, browser_like: ht
         assert reply.headers["location"] == "/"
 
 
-# ---- the state function (pure) -------------------------------------------------------------------
-
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 

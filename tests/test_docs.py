@@ -74,8 +74,6 @@ def all_doc_commands() -> set[str]:
     return {c for doc in DOCS for c in doc_commands(doc.read_text(encoding="utf-8"))}
 
 
-# ---- the environment ------------------------------------------------------------------------------
-
 
 class LineReader:
     """Lines a child prints, read by a thread (a select() on the pipe misses lines Python already buffered)."""
@@ -203,8 +201,6 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEnv]:
         for proc in reversed(started):
             _stop(proc)
 
-
-# ---- the commands, in the order an operator meets them ----------------------------------------------
 
 # doc command -> (what actually runs, expected exit code, text expected in stdout). `{host}` etc. are
 # the placeholders of the docs filled in; `cwd: repo` commands are the seed's scripts.

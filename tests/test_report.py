@@ -109,8 +109,6 @@ def test_the_unit_page_shows_the_same_figures(relay_env: RelayEnv) -> None:
     assert re.search(r'id="summary-uptime">73\.75 %', fleet), fleet  # the mean of 96, 0, 100, 99
 
 
-# ---- the pure function: the window's edges ------------------------------------------------------
-
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 

@@ -20,13 +20,12 @@ SEED_TOKENS_EXPIRED = "Токены истекли, нужна повторна�
 SEED_TOKENS_NOT_LOADED = "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback."
 
 CATALOG: dict[str, dict[str, str]] = {
-    # ---- titles ------------------------------------------------------------------------------
     "title.unit": {
         "ru": "pbxwatch: {unit} {name} — {what}",
         "en": "pbxwatch: {unit} {name} — {what}",
     },
     "title.service": {"ru": "pbxwatch: {what}", "en": "pbxwatch: {what}"},
-    # ---- one incident, one thread -------------------------------------------------------------
+    # one incident, one thread
     "what.outage_confirmed": {"ru": "АТС не отвечает", "en": "PBX down"},
     "body.outage_confirmed": {
         "ru": "Инцидент #{incident}. АТС {host} не отвечает с {since} ({failures} проверок подряд): {reason}.\n"
@@ -128,7 +127,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "ru": "(ещё {count} сообщ. по этой АТС подавлено: слишком часто)",
         "en": "({count} more message(s) about this PBX suppressed: too frequent)",
     },
-    # ---- mass outage: one grouped message ------------------------------------------------------
+    # mass outage: one grouped message
     "what.mass_outage": {"ru": "массовый сбой: {count} АТС", "en": "mass outage: {count} PBXes"},
     "body.mass_outage": {
         "ru": "Одновременно не отвечают {count} АТС: {units}.\npbxwatch ничего не перезагружает, пока сбой "
@@ -143,7 +142,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "ru": "Массовый сбой закончился. Ещё не отвечают: {count}.\nЧто дальше: обычные правила, по одной АТС.",
         "en": "The mass outage is over. Still down: {count}.\nNext: the usual rules, one PBX at a time.",
     },
-    # ---- service events ------------------------------------------------------------------------
+    # service events
     "what.token_expiring": {"ru": "токен eWeLink скоро истечёт", "en": "eWeLink token expiring"},
     "body.token_expiring": {
         "ru": "Refresh-токен eWeLink истекает в ближайшие 7 дней. После этого перезагрузки по питанию "
@@ -184,7 +183,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "ru": "Тест уведомлений pbxwatch с {who}. Если вы это читаете, канал работает.",
         "en": "pbxwatch notification test from {who}. If you read this, the channel works.",
     },
-    # ---- durations -----------------------------------------------------------------------------
+    # durations
     "dur.d": {"ru": "{n} д", "en": "{n} d"},
     "dur.h": {"ru": "{n} ч", "en": "{n} h"},
     "dur.m": {"ru": "{n} мин", "en": "{n} min"},

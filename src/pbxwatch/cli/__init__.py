@@ -11,7 +11,9 @@ command function, then add a `LazyCommand` line to `COMMANDS` (or to `SIM_COMMAN
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -94,6 +96,7 @@ class LazyGroup(TyperGroup):
         super().__init__(**attrs)
         self._listing = False
         self._loaded: dict[str, Any] = {}
+        _tidy_help(self)
 
     # `Any` for Typer's click types: recent Typer versions ship their own copy of click.
     def list_commands(self, ctx: Any) -> list[str]:
@@ -139,20 +142,42 @@ def _load(name: str, entry: LazyCommand) -> Any:
 
 
 _DEFAULT_TAG = re.compile(r"(?<!\\)\[default:")
+_LIST_TYPE = re.compile(r"<list\[(.*)\]>")
+_LINE_BREAK = re.compile(r"[ \t]*\n(?![ \t]*- )[ \t]*")
 
 
 def _tidy_help(command: Any) -> None:
     """Help texts are Rich markup: a literal `[default: x]` would vanish as an unknown tag (leaving " ."),
-    so it is escaped. Flags take no value, so they show no value type (newer Typer prints `<bool>`)."""
-    for param in [*command.params, command.get_help_option(typer.Context(command))]:
+    so it is escaped. Flags take no value, so they show no value type (newer Typer prints `<bool>`); a
+    repeatable option shows its item's type, not `<list[str]>`."""
+    command.help = _reflow(command.help)
+    ctx = typer.Context(command)
+    for param in [*command.params, command.get_help_option(ctx)]:
         if param is None:
             continue
         if getattr(param, "help", None):
             param.help = _DEFAULT_TAG.sub(r"\\[default:", param.help)
         if getattr(param, "is_flag", False):
             param.metavar = ""
+        elif getattr(param, "multiple", False) and hasattr(param, "display_type"):
+            param.metavar = _LIST_TYPE.sub(r"<\1>", param.display_type(ctx))
+        elif getattr(param, "nargs", 1) != 1 and hasattr(param, "display_type"):
+            param.display_type = _item_type(param.display_type)
     for sub in getattr(command, "commands", {}).values():
         _tidy_help(sub)
+
+
+def _item_type(display_type: Callable[[Any], str]) -> Callable[[Any], str]:
+    """An argument taking several values shows the type of one (its usage already ends in `...`)."""
+    return lambda ctx: _LIST_TYPE.sub(r"<\1>", display_type(ctx))
+
+
+def _reflow(text: str | None) -> str | None:
+    """Newer Typer keeps a docstring's line breaks inside a paragraph, breaking lines mid-sentence: each
+    paragraph (and each "- " item) becomes one line for Rich to wrap to the terminal."""
+    if text is None:
+        return None
+    return "\n\n".join(_LINE_BREAK.sub(" ", p) for p in inspect.cleandoc(text).split("\n\n"))
 
 
 app = typer.Typer(
@@ -205,6 +230,4 @@ def _root(
 
 
 def main() -> None:
-    command = typer.main.get_command(app)
-    _tidy_help(command)
-    command(prog_name="pbxwatch")
+    typer.main.get_command(app)(prog_name="pbxwatch")

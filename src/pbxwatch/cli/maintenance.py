@@ -31,6 +31,11 @@ app = typer.Typer(help=HELP, no_args_is_help=True)
 Units = Annotated[list[str] | None, typer.Argument(help="Enterprise numbers (omit with --all).", show_default=False)]
 AllUnits = Annotated[bool, typer.Option("--all", help="Every unit (one fleet-wide window).")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+For = Annotated[str | None, typer.Option("--for", help="How long from now: 2h, 90m, 1d, 1h30m.")]
+Until = Annotated[
+    str | None, typer.Option("--until", help='Until a local time: "2026-12-02 18:00" or "18:00" (next one).')
+]
+Weekly = Annotated[str | None, typer.Option("--weekly", help='Every week: "sun 02:00-04:00" (monitor.time_zone).')]
 
 
 def who(given: str | None) -> str:
@@ -51,13 +56,9 @@ def add(
     ctx: typer.Context,
     units: Units = None,
     all_units: AllUnits = False,
-    for_: Annotated[str | None, typer.Option("--for", help="How long from now: 2h, 90m, 1d, 1h30m.")] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help='Until a local time: "2026-12-02 18:00" or "18:00" (next one).')
-    ] = None,
-    weekly: Annotated[
-        str | None, typer.Option("--weekly", help='Every week: "sun 02:00-04:00" (monitor.time_zone).')
-    ] = None,
+    for_: For = None,
+    until: Until = None,
+    weekly: Weekly = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (shown in history, status and events).")] = "",
     by: Annotated[str | None, typer.Option("--by", help="Who sets it (default: the login name).")] = None,
     as_json: Json = False,

@@ -11,39 +11,56 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pbxwatch.cli.common import fail
 
+if TYPE_CHECKING:
+    from pbxwatch.sim.cloud import SimCloud
+
+
+_Host = Annotated[str, typer.Option("--host", help="Loopback address to listen on.")]
+_Port = Annotated[int, typer.Option("--port", help="Port (0 = a free one, printed at start).")]
+_AppId = Annotated[str, typer.Option("--app-id", envvar="PBXWATCH_SIM_CLOUD_APP_ID",
+                                     help="The APPID the simulated cloud accepts.")]
+_AppSecret = Annotated[str, typer.Option("--app-secret", envvar="PBXWATCH_SIM_CLOUD_APP_SECRET",
+                                         help="The simulated app's secret (a test value; "
+                                         "prefer the environment variable).",
+                                         show_default=False)]
+_Region = Annotated[str, typer.Option("--region", help="Region the authorization page reports.")]
+_Devices = Annotated[Path | None, typer.Option("--devices", help="JSON file: a list of devices "
+                                               "{id, name, online, channels, states, home, uiid, host|hosts, "
+                                               "itemType (1 own, 2 shared, 5 shared via home), brand, "
+                                               "reported_outlets}.")]
+_PowerUrl = Annotated[str | None, typer.Option("--power-url", help="Simulated fleet's control URL: each "
+                                               "relay switch POSTs {power_url}/hosts/{host}/power "
+                                               "{\"on\": bool}.")]
+_CodeTtl = Annotated[float, typer.Option("--code-ttl", help="Seconds an OAuth code lives.")]
+_AccessTtl = Annotated[float, typer.Option("--access-ttl", help="Access token lifetime, s.")]
+_RefreshTtl = Annotated[float, typer.Option("--refresh-ttl", help="Refresh token lifetime, s.")]
+_MinInterval = Annotated[float, typer.Option("--min-interval", help="Per-IP min seconds between calls "
+                                             "(0 = off).")]
+_Quota = Annotated[int | None, typer.Option("--quota", help="Calls allowed before 412 (default: none).")]
+_Manual = Annotated[bool, typer.Option("--manual-approve", help="Show an Authorize button instead of "
+                                       "redirecting at once.")]
+
 
 def cloud(
-    host: Annotated[str, typer.Option("--host", help="Loopback address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port (0 = a free one, printed at start).")] = 0,
-    app_id: Annotated[str, typer.Option("--app-id", envvar="PBXWATCH_SIM_CLOUD_APP_ID",
-                                        help="The APPID the simulated cloud accepts.")] = "simappid0001",
-    app_secret: Annotated[str, typer.Option("--app-secret", envvar="PBXWATCH_SIM_CLOUD_APP_SECRET",
-                                            help="The simulated app's secret (a test value; "
-                                                 "prefer the environment variable).",
-                                            show_default=False)] = "simappsecret0001",  # noqa: S107 - fake
-    region: Annotated[str, typer.Option("--region", help="Region the authorization page reports.")] = "eu",
-    devices: Annotated[Path | None, typer.Option("--devices", help="JSON file: a list of devices "
-                                                 "{id, name, online, channels, states, home, uiid, host|hosts, "
-                                                 "itemType (1 own, 2 shared, 5 shared via home), brand, "
-                                                 "reported_outlets}.")] = None,
-    power_url: Annotated[str | None, typer.Option("--power-url", help="Simulated fleet's control URL: each "
-                                                  "relay switch POSTs {power_url}/hosts/{host}/power "
-                                                  "{\"on\": bool}.")] = None,
-    code_ttl: Annotated[float, typer.Option("--code-ttl", help="Seconds an OAuth code lives.")] = 30.0,
-    access_ttl: Annotated[float, typer.Option("--access-ttl", help="Access token lifetime, s.")] = 30 * 86400.0,
-    refresh_ttl: Annotated[float, typer.Option("--refresh-ttl", help="Refresh token lifetime, s.")] = 60 * 86400.0,
-    min_interval: Annotated[float, typer.Option("--min-interval", help="Per-IP min seconds between calls "
-                                                "(0 = off).")] = 0.0,
-    quota: Annotated[int | None, typer.Option("--quota", help="Calls allowed before 412 (default: none).")]
-    = None,
-    manual: Annotated[bool, typer.Option("--manual-approve", help="Show an Authorize button instead of "
-                                         "redirecting at once.")] = False,
+    host: _Host = "127.0.0.1",
+    port: _Port = 0,
+    app_id: _AppId = "simappid0001",
+    app_secret: _AppSecret = "simappsecret0001",  # noqa: S107 - fake
+    region: _Region = "eu",
+    devices: _Devices = None,
+    power_url: _PowerUrl = None,
+    code_ttl: _CodeTtl = 30.0,
+    access_ttl: _AccessTtl = 30 * 86400.0,
+    refresh_ttl: _RefreshTtl = 60 * 86400.0,
+    min_interval: _MinInterval = 0.0,
+    quota: _Quota = None,
+    manual: _Manual = False,
 ) -> None:
     """Run a simulated eWeLink cloud until interrupted; prints its URL on the first line."""
     from pbxwatch.sim.cloud import SimCloud, SimCloudConfig, check_loopback, load_devices
@@ -58,18 +75,20 @@ def cloud(
                             quota=quota, auto_approve=not manual)
     sim = SimCloud(config, devices=loaded, host=host, port=port, power_url=power_url)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await sim.start()
-        sys.stdout.write(f"{sim.url} oauth_url={sim.oauth_url} app_id={app_id} devices={len(loaded)}\n")
-        sys.stdout.flush()
-        await stop.wait()
-        await sim.stop()
-
     try:
-        asyncio.run(main())
+        asyncio.run(_serve(sim, f"app_id={app_id} devices={len(loaded)}"))
     except OSError as err:
         fail(f"sim cloud: cannot listen on {host}:{port}: {err.strerror}")
+
+
+async def _serve(sim: SimCloud, summary: str) -> None:
+    """Until SIGINT or SIGTERM; the first line printed is the URL the tests and the demo read."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await sim.start()
+    sys.stdout.write(f"{sim.url} oauth_url={sim.oauth_url} {summary}\n")
+    sys.stdout.flush()
+    await stop.wait()
+    await sim.stop()

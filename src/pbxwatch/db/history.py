@@ -115,8 +115,7 @@ class HistoryEntry:
         if self.action_type is None and self.prev_status == self.new_status:
             raise ValueError("a status row must change the status")
 
-    # ---- the row kinds of docs/design.md §2 ---------------------------------------------------------
-
+    # One constructor per row kind of docs/design.md §2.
     @classmethod
     def outage_confirmed(
         cls, enterprise_number: str, *, at: datetime, failure_counter: int, error_message: str | None

@@ -88,8 +88,6 @@ async def upgrade_url(url: str) -> None:
         await db.dispose()
 
 
-# ---- db check --------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class Finding:

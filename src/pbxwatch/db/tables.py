@@ -76,8 +76,6 @@ unit_status_history = Table(
     Index("ix_unit_status_history_enterprise_time", "enterprise_number", "change_time"),
 )
 
-# ---- pbxwatch's own tables -------------------------------------------------------------------
-
 power_cycles = Table(
     "pbxwatch_power_cycles",
     metadata,

@@ -100,8 +100,6 @@ class DemoStack:
     def unit_host(self, unit: DemoUnit) -> str:
         return unit.host_name
 
-    # ---- start -------------------------------------------------------------------------------
-
     async def start(self, progress: Callable[[str], None]) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         progress("starting the simulated PBX fleet (SSH servers on 127.0.1.x)")
@@ -192,8 +190,6 @@ class DemoStack:
                         return
                 await asyncio.sleep(0.2)
         raise DemoError(f"the relay service did not answer within {SERVICE_START_TIMEOUT:.0f} s; see {relay.output}")
-
-    # ---- stop --------------------------------------------------------------------------------
 
     async def stop(self) -> None:
         for name in ("monitor", "relay"):

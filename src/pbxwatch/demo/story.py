@@ -95,8 +95,6 @@ class Story:
             step.status, step.detail = "failed", str(err) or f"not within {STEP_TIMEOUT:.0f} s"
             self.say(f"✘ {step.title}: {step.detail}")
 
-    # ---- steps -------------------------------------------------------------------------------
-
     async def _authorize(self) -> str:
         relay = self.stack.relay_url
         async with httpx.AsyncClient(timeout=10.0) as http:
@@ -241,8 +239,6 @@ class Story:
         prefix = f"pbxwatch: {number} {name} — "
         return [t.removeprefix(prefix) for t in self.stack.inbox.titles()
                 if t.startswith(prefix) and not t.endswith("реле снова включено")]
-
-    # ---- reading what happened ---------------------------------------------------------------
 
     def stack_retry_window(self) -> float:
         """Long enough for a wrongly scheduled cycle to show up after the outage was confirmed."""

@@ -119,8 +119,6 @@ class LiveWrite:
     reset_action_done: bool = False
 
 
-# ---- actions --------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class OutageConfirmed:

@@ -14,7 +14,7 @@ Errors: see :mod:`pbxwatch.ewelink.errors` (a tree ordered by what the caller do
 Seed log messages (docs/design.md §7) are logged on ``pbxwatch.ewelink.lifecycle`` (under ``pbxwatch.ewelink``).
 """
 
-from pbxwatch.ewelink.client import EWeLinkClient, EWeLinkSettingsLike
+from pbxwatch.ewelink.client import EWeLinkClient
 from pbxwatch.ewelink.errors import (
     CloudOverloadedError,
     CloudRateLimitedError,
@@ -42,6 +42,7 @@ from pbxwatch.ewelink.lifecycle import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED, 
 from pbxwatch.ewelink.models import CallRecord, Device, Home, Outlet, TokenSet, TokenState, TokenStatus
 from pbxwatch.ewelink.ratelimit import RateLimiter
 from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, REGION_API_URLS, REGIONS, api_base_url, check_region
+from pbxwatch.ewelink.settings import EWeLinkSettingsLike
 from pbxwatch.ewelink.signing import authorization_signature, encode_body, sign
 from pbxwatch.ewelink.states import FileStateStore, MemoryStateStore, StateStore
 from pbxwatch.ewelink.tokens import TokenFile, status_of

@@ -11,13 +11,14 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
-from pbxwatch.ewelink import errors, field_failures
-from pbxwatch.ewelink.devices import countdown_params, parse_device, switch_params
+from pbxwatch.ewelink import errors, field_failures, listing
+from pbxwatch.ewelink.devices import countdown_params, switch_params
+from pbxwatch.ewelink.diagnosis import Diagnosis
 from pbxwatch.ewelink.lifecycle import (
     MSG_TOKENS_EXPIRED,
     TokenKeeper,
@@ -35,6 +36,7 @@ from pbxwatch.ewelink.models import (
 )
 from pbxwatch.ewelink.ratelimit import RateLimiter
 from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, api_base_url, check_region
+from pbxwatch.ewelink.settings import EWeLinkSettingsLike, secret_value
 from pbxwatch.ewelink.signing import authorization_signature, encode_body, nonce, sign
 from pbxwatch.ewelink.states import FileStateStore, StateStore
 from pbxwatch.ewelink.tokens import TokenFile, status_of
@@ -46,36 +48,8 @@ DEFAULT_TIMEOUT_S = 10.0
 #: refresh the access token this long before it expires (it lives 30 days)
 REFRESH_MARGIN_S = 86_400.0
 PAGE_SIZE = 30
-_FIRST_INDEX = -9_999_999  # the API's default beginIndex (docs/design.md §7)
 #: an id no look-up finds re-reads the whole device list at most this often (it costs a call per page)
 RELIST_AFTER_S = 60.0
-MAX_PAGES = 1000  # a cloud that pages forever must not hang a listing
-
-
-class EWeLinkSettingsLike(Protocol):
-    """What :meth:`EWeLinkClient.from_settings` reads (pbxwatch's ``Settings.ewelink`` fits)."""
-
-    @property
-    def app_id(self) -> str | None: ...
-    @property
-    def app_secret(self) -> Any: ...  # a str, or a pydantic SecretStr
-    @property
-    def redirect_url(self) -> str | None: ...
-    @property
-    def region(self) -> str: ...
-    @property
-    def token_file(self) -> Path: ...
-    @property
-    def api_url(self) -> str | None: ...
-    @property
-    def oauth_url(self) -> str | None: ...
-
-
-def _secret_value(value: Any) -> str | None:
-    if value is None:
-        return None
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter()) if callable(getter) else str(value)
 
 
 class EWeLinkClient:
@@ -107,6 +81,7 @@ class EWeLinkClient:
         self._clock = clock
         self._page_size = page_size
         self._failures = field_failures.FailureFile(tokens_file.path)
+        self._diagnosis = Diagnosis(self._failures, self._keeper, self._region)
         self._item_types: dict[str, int] = {}
         self._listed_at = float("-inf")
         self._wire = Wire(http=http, limiter=rate_limiter or RateLimiter(), timeout=timeout, on_call=on_call)
@@ -115,12 +90,10 @@ class EWeLinkClient:
     def from_settings(cls, settings: EWeLinkSettingsLike, *, http: httpx.AsyncClient,
                       **options: Any) -> EWeLinkClient:
         """Build from ``Settings.ewelink`` (or anything shaped like it); ``options`` go to ``__init__``."""
-        return cls(app_id=settings.app_id, app_secret=_secret_value(settings.app_secret),
+        return cls(app_id=settings.app_id, app_secret=secret_value(settings.app_secret),
                    redirect_url=settings.redirect_url, region=settings.region,
                    token_file=settings.token_file, api_url=settings.api_url, oauth_url=settings.oauth_url,
                    http=http, **options)
-
-    # ---- properties ---------------------------------------------------------------------------------
 
     @property
     def token_file(self) -> TokenFile:
@@ -133,8 +106,6 @@ class EWeLinkClient:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-    # ---- OAuth ----------------------------------------------------------------------------------------
 
     def auth_url(self, *, show_qr_code: bool = False) -> str:
         """The authorization-page URL (docs/design.md §7) with a fresh ``state`` remembered by the state store."""
@@ -169,7 +140,7 @@ class EWeLinkClient:
         await self._keeper.save(tokens)
         self._failures.clear()
         log.info("eWeLink tokens obtained for region %s, saved to %s", chosen, self._keeper.file.path)
-        note = self._region_note()
+        note = self._diagnosis.region_note()
         if note:
             log.warning("%s", note.message)
         return status_of(tokens, self._now_ms())
@@ -187,8 +158,6 @@ class EWeLinkClient:
         """Refresh now (single-flight); returns the new status."""
         fresh = await self._keeper.refresh(self._keeper.usable(), self._post_refresh, force=True)
         return status_of(fresh, self._now_ms())
-
-    # ---- token state --------------------------------------------------------------------------------
 
     def token_status(self) -> TokenStatus:
         """valid / expiring / expired / missing (by the refresh token), with expiry times; never a token."""
@@ -212,7 +181,7 @@ class EWeLinkClient:
         except errors.TokensExpiredError as err:
             if current.refresh_expired(now):
                 raise
-            raise self._revoked(err) from err
+            raise self._diagnosis.revoked(err) from err
         at, rt = data.get("at"), data.get("rt")
         if not isinstance(at, str) or not isinstance(rt, str) or not at or not rt:
             raise errors.UnexpectedResponseError("eWeLink refresh reply lacks at/rt")
@@ -221,23 +190,16 @@ class EWeLinkClient:
                         rt_expires_ms=now + REFRESH_TOKEN_LIFETIME_MS, region=current.region,
                         obtained_at_ms=now)
 
-    # ---- devices --------------------------------------------------------------------------------------
-
     async def list_homes(self) -> list[Home]:
         """Every home (``GET /v2/family``)."""
-        data = await self._bearer("GET", "/v2/family")
-        homes = data.get("familyList")
-        if not isinstance(homes, list):
-            raise errors.UnexpectedResponseError("eWeLink /v2/family: no familyList")
-        return [Home(id=str(h["id"]), name=str(h.get("name") or h["id"]))
-                for h in homes if isinstance(h, dict) and h.get("id")]
+        return await listing.list_homes(self._bearer)
 
     async def list_devices(self) -> list[Device]:
         """Every device of every home, all pages, groups skipped. Remembers each device's
         ``itemType`` for :meth:`get_device`."""
         found: dict[str, Device] = {}
         for home in await self.list_homes():
-            for device in await self._home_devices(home.id):
+            for device in await listing.home_devices(self._bearer, home.id, self._page_size):
                 found.setdefault(device.id, device)
         for device in found.values():
             self._remember(device)
@@ -248,33 +210,6 @@ class EWeLinkClient:
         if device.item_type is not None:
             self._item_types[device.id] = device.item_type
 
-    async def _home_devices(self, home_id: str) -> list[Device]:
-        """All pages of one home, ``beginIndex`` = the last item's index (as the official SDK pages).
-
-        A short page is not the end: ``total`` counts things a free APPID does not see (other brands), so
-        the list ends on an empty page, once ``total`` things came, or when a page brings nothing new."""
-        devices: dict[str, Device] = {}
-        seen: set[int] = set()
-        begin, received = _FIRST_INDEX, 0
-        for _ in range(MAX_PAGES):
-            data = await self._bearer("GET", "/v2/device/thing", params={
-                "num": self._page_size, "beginIndex": begin, "familyid": home_id})
-            things = data.get("thingList")
-            things = [t for t in things if isinstance(t, dict)] if isinstance(things, list) else []
-            for thing in things:
-                device = parse_device(thing.get("itemData"), home_id, thing.get("itemType"))
-                if device is not None:
-                    devices.setdefault(device.id, device)
-            indexes = [t["index"] for t in things if type(t.get("index")) is int]
-            fresh = set(indexes) - seen
-            seen |= fresh
-            received += len(things)
-            total = data.get("total")
-            if not things or not fresh or (type(total) is int and received >= total):
-                break
-            begin = indexes[-1]
-        return list(devices.values())
-
     async def get_device(self, device_id: str) -> Device:
         """One device with its ``online`` flag and switch states (``POST /v2/device/thing``).
 
@@ -282,48 +217,17 @@ class EWeLinkClient:
         device in one call. When that finds nothing, the device list (every home) is read once, in case
         it was re-shared or moved; then the error names the likely causes."""
         known = self._item_types.get(device_id)
-        device = await self._lookup(device_id, [known] if known else [ITEM_OWN, ITEM_SHARED])
+        device = await listing.lookup(self._bearer, device_id, [known] if known else [ITEM_OWN, ITEM_SHARED])
         if device is None and self._clock() - self._listed_at >= RELIST_AFTER_S:
             listed = {d.id: d for d in await self.list_devices()}.get(device_id)
             if listed is not None and listed.item_type not in (None, known):
-                device = await self._lookup(device_id, [listed.item_type]) or listed
+                device = await listing.lookup(self._bearer, device_id, [listed.item_type]) or listed
             else:
                 device = listed
         if device is None:
-            raise self._not_visible(device_id)
+            raise self._diagnosis.not_visible(device_id)
         self._remember(device)
         return device
-
-    async def _lookup(self, device_id: str, item_types: list[int | None]) -> Device | None:
-        body = {"thingList": [{"itemType": t, "id": device_id} for t in item_types if t]}
-        data = await self._bearer("POST", "/v2/device/thing", body=body)
-        for thing in data.get("thingList") or []:
-            if not isinstance(thing, dict):
-                continue
-            device = parse_device(thing.get("itemData"), item_type=thing.get("itemType"))
-            if device is not None and device.id == device_id:
-                return device
-        return None
-
-    def _not_visible(self, device_id: str) -> errors.DeviceNotFoundError:
-        region = self._tokens_region()
-        message = (f"eWeLink device {device_id} is not visible to the authorized account (region {region}): "
-                   "it is not shared to this account, or it belongs to an account of another region, or "
-                   "to a home this account is not a member of; share it to this account (eWeLink app: "
-                   "device settings -> Share) and check the device id")
-        log.warning("%s", message)
-        note = self._region_note()
-        if note is not None:
-            log.error("%s", note.message)
-            self._failures.record(note)
-        return errors.DeviceNotFoundError(message)
-
-    def _tokens_region(self) -> str:
-        try:
-            tokens = self._keeper.current()
-        except errors.TokenFileError:
-            tokens = None
-        return tokens.region if tokens else self._region
 
     async def set_switch(self, device_id: str, on: bool, outlet: int | None = None, *,
                          device: Device | None = None) -> None:
@@ -355,8 +259,6 @@ class EWeLinkClient:
                                                code=err.code, vendor_message=err.vendor_message) from err
             raise
 
-    # ---- requests -------------------------------------------------------------------------------------
-
     def _credentials(self) -> tuple[str, str, str]:
         missing = [name for name, value in (("app_id", self._app_id), ("app_secret", self._app_secret),
                                             ("redirect_url", self._redirect_url)) if not value]
@@ -377,7 +279,7 @@ class EWeLinkClient:
             return await self._wire.call("POST", url, path, headers=headers, content=content,
                                          error_map=error_map)
         except errors.EWeLinkError as err:
-            self._diagnose(err)
+            self._diagnosis.diagnose(err)
             raise
 
     async def _bearer(self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
@@ -394,7 +296,7 @@ class EWeLinkClient:
         except AccessTokenRejected as err:
             log.error(MSG_TOKENS_EXPIRED)  # noqa: TRY400 - the seed line alone; the error goes to the caller
             await self._keeper.mark_dead(tokens, "the cloud rejected the access token right after a refresh")
-            raise self._revoked(err) from err
+            raise self._diagnosis.revoked(err) from err
 
     async def _send_bearer(self, tokens: TokenSet, method: str, path: str, body: Mapping[str, Any] | None,
                            params: Mapping[str, str | int] | None) -> dict[str, Any]:
@@ -407,31 +309,13 @@ class EWeLinkClient:
         try:
             data = await self._wire.call(method, url, path, headers=headers, content=content, params=params)
         except errors.EWeLinkError as err:
-            self._diagnose(err)
+            self._diagnosis.diagnose(err)
             raise
         self._failures.clear()
         return data
-
-    # ---- field failures ---------------------------------------------------------------------------------
 
     def field_failure(self) -> field_failures.FieldFailure | None:
         """The last field failure (APPID expired, logged in elsewhere, region mismatch); None when all is
         well. A region differing from ``ewelink.region`` alone is only logged: pbxwatch uses the tokens'
         region, so it counts as a failure once a relay is not visible."""
         return self._failures.read()
-
-    def _region_note(self) -> field_failures.FieldFailure | None:
-        return field_failures.region_note(self._tokens_region(), self._region)
-
-    def _diagnose(self, err: errors.EWeLinkError) -> None:
-        failure = field_failures.diagnose(err)
-        if failure is not None:
-            log.error("%s", failure.message)
-            self._failures.record(failure)
-
-    def _revoked(self, err: errors.EWeLinkError) -> errors.TokensRevokedError:
-        failure = field_failures.logged_in_elsewhere()
-        log.error("%s", failure.message)
-        self._failures.record(failure)
-        return errors.TokensRevokedError(failure.message, code=err.code, vendor_message=err.vendor_message,
-                                         http_status=err.http_status)

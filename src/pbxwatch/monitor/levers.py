@@ -110,8 +110,6 @@ def _action_text(action: Any) -> str | None:
     return f"{action['action_type']}{result}"
 
 
-# ---- units rearm ------------------------------------------------------------------------------
-
 
 class RearmError(LookupError):
     pass

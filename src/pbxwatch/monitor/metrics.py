@@ -109,8 +109,8 @@ class MonitorMetrics:
         try:
             server, _ = start_http_server(port, addr=host, registry=self.registry)
         except OSError as err:
-            log.error("monitor metrics: cannot listen on %s:%s (%s); continuing without /metrics",  # noqa: TRY400 -- one line
-                      host, port, err.strerror)
+            log.error(  # noqa: TRY400 -- one line
+                "monitor metrics: cannot listen on %s:%s (%s); continuing without /metrics", host, port, err.strerror)
             return None
         log.info("monitor metrics on http://%s:%s/metrics", host, server.server_port)
         return server
@@ -150,6 +150,11 @@ class _Gauges(Collector):
         for s, n in counts.items():
             fleet.add_metric([s.value], float(n))
         yield from (up, state, counter, age, took, fleet)
+        yield from self._monitor_families()
+
+    def _monitor_families(self) -> Iterator[Any]:
+        m = self.metrics
+        monitor = m.monitor
         yield GaugeMetricFamily("pbxwatch_monitor_mass_outage", "1 while the mass-outage guard holds",
                                 value=1.0 if monitor and monitor.mass_outage else 0.0)
         yield GaugeMetricFamily("pbxwatch_monitor_active", "1 when this monitor is the active one",

@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 from pbxwatch.db import flap as flap_repo
 from pbxwatch.db import maintenance as windows_repo
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import ActionType, HistoryEntry, Initiator
+from pbxwatch.db.history import ActionType, HistoryEntry, Initiator, PbxStatus
 from pbxwatch.db.ladders import soft_restarts_since
 from pbxwatch.domain.flap import FlapHeld, FlapMemory, FlapReleased
 from pbxwatch.domain.maintenance import Window, active_for
@@ -94,34 +94,41 @@ async def adopt_flap_rearms(db: Database, fleet: Fleet) -> list[str]:
 
 def remediation_row(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed | None:
     """The row a maintenance or flap action owes, after logging it (None for other actions)."""
-    n, pbx = unit.number, pbx_status(state)
-    match action:
-        case MaintenanceStarted(occ):
-            log.warning("unit %s: maintenance window %d started (%s): no automatic action until %s",
-                        n, occ.window.id, occ.window.describe(), f"{occ.end:%Y-%m-%d %H:%M} UTC")
-            entry = HistoryEntry.remediation(
-                n, at=now, pbx_status=pbx, kind=ActionType.MAINTENANCE_START, reason=occ.window.reason,
-                initiator=occ.window.set_by,
-                extra_info={"window_id": occ.window.id, "window_until": occ.end.isoformat()})
-            return Owed(entry, hold_since=occ.start)
-        case MaintenanceEnded(occ, still_down):
-            log.warning("unit %s: maintenance window %d ended%s", n, occ.window.id,
-                        ": still down, counted as a new outage from now" if still_down else "")
-            entry = HistoryEntry.remediation(
-                n, at=now, pbx_status=pbx, kind=ActionType.MAINTENANCE_END, reason=occ.window.reason,
-                initiator=occ.window.set_by, extra_info={"window_id": occ.window.id})
-            return Owed(entry, hold_since=occ.start)
-        case FlapHeld(reason):
-            log.warning("unit %s (%s): put on flap hold, no automatic action: %s", n, unit.host, reason)
-            entry = HistoryEntry.remediation(n, at=now, pbx_status=pbx, kind=ActionType.HELD, reason=reason,
-                                             initiator=Initiator.AUTO)
-            return Owed(entry, hold_since=state.flap.held_since or now)
-        case FlapReleased(reason):
-            log.warning("unit %s: flap hold ended: %s", n, reason)
-            entry = HistoryEntry.remediation(n, at=now, pbx_status=pbx, kind=ActionType.REARMED,
-                                             reason=f"flap hold ended: {reason}", initiator=Initiator.AUTO)
-            return Owed(entry)
+    if isinstance(action, MaintenanceStarted | MaintenanceEnded):
+        return _maintenance_row(unit.number, pbx_status(state), action, now)
+    if isinstance(action, FlapHeld | FlapReleased):
+        return _flap_row(unit, state, action, now)
     return None
+
+
+def _maintenance_row(n: str, pbx: PbxStatus, action: MaintenanceStarted | MaintenanceEnded, now: datetime) -> Owed:
+    occ, window = action.occurrence, action.occurrence.window
+    if isinstance(action, MaintenanceStarted):
+        log.warning("unit %s: maintenance window %d started (%s): no automatic action until %s",
+                    n, window.id, window.describe(), f"{occ.end:%Y-%m-%d %H:%M} UTC")
+        entry = HistoryEntry.remediation(
+            n, at=now, pbx_status=pbx, kind=ActionType.MAINTENANCE_START, reason=window.reason,
+            initiator=window.set_by, extra_info={"window_id": window.id, "window_until": occ.end.isoformat()})
+    else:
+        log.warning("unit %s: maintenance window %d ended%s", n, window.id,
+                    ": still down, counted as a new outage from now" if action.still_down else "")
+        entry = HistoryEntry.remediation(
+            n, at=now, pbx_status=pbx, kind=ActionType.MAINTENANCE_END, reason=window.reason,
+            initiator=window.set_by, extra_info={"window_id": window.id})
+    return Owed(entry, hold_since=occ.start)
+
+
+def _flap_row(unit: Unit, state: UnitState, action: FlapHeld | FlapReleased, now: datetime) -> Owed:
+    n, pbx = unit.number, pbx_status(state)
+    if isinstance(action, FlapHeld):
+        log.warning("unit %s (%s): put on flap hold, no automatic action: %s", n, unit.host, action.reason)
+        entry = HistoryEntry.remediation(n, at=now, pbx_status=pbx, kind=ActionType.HELD, reason=action.reason,
+                                         initiator=Initiator.AUTO)
+        return Owed(entry, hold_since=state.flap.held_since or now)
+    log.warning("unit %s: flap hold ended: %s", n, action.reason)
+    entry = HistoryEntry.remediation(n, at=now, pbx_status=pbx, kind=ActionType.REARMED,
+                                     reason=f"flap hold ended: {action.reason}", initiator=Initiator.AUTO)
+    return Owed(entry)
 
 
 async def run_restart(restarter: Restarter | None, unit: Unit, command: str) -> CommandRun:

@@ -60,6 +60,12 @@ def default_relay(settings: Settings) -> RelayPort:
     return HttpRelayPort(settings.monitor.relay_url, api_token=token, timeout=RELAY_TIMEOUT_S)
 
 
+def default_leadership(settings: Settings, db: Database, standby_poll: float) -> Leadership:
+    """A PostgreSQL advisory lock lets a standby monitor take over; SQLite has one monitor only."""
+    lock = AdvisoryLock(settings.database_url, poll_interval=standby_poll) if db.is_postgres else None
+    return lock or SingleMonitor()
+
+
 async def run_monitor(
     settings: Settings,
     stop: asyncio.Event,
@@ -74,16 +80,8 @@ async def run_monitor(
     events: EventSink | None = None,
 ) -> None:
     """Run until `stop` is set. Prober, relay port and leadership are injectable (tests, the demo)."""
-    db = Database.from_url(settings.database_url)
-    log.info("monitor starting: config %s, database %s, relay service %s",
-             config_file or "(defaults and environment)", mask_url(settings.database_url), settings.monitor.relay_url)
-    try:
-        await db.prepare()
-    except DatabaseError as err:
-        log.error("%s; the monitor keeps trying", err)  # noqa: TRY400 -- an outage, not a bug: no traceback
-    if leadership is None:
-        lock = AdvisoryLock(settings.database_url, poll_interval=standby_poll) if db.is_postgres else None
-        leadership = lock or SingleMonitor()
+    db = await _open_database(settings, config_file)
+    leadership = leadership or default_leadership(settings, db, standby_poll)
     prober = prober or default_prober(settings)
     relay = relay or default_relay(settings)
     options = options or options_from(settings)
@@ -110,12 +108,22 @@ async def run_monitor(
     finally:
         quiet.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        _stop_metrics(server)
         await prober.close()
         await relay.close()
         await db.dispose()
+
+
+async def _open_database(settings: Settings, config_file: Path | None) -> Database:
+    """The monitor starts with the database down too: it keeps trying, and the heartbeat says so."""
+    db = Database.from_url(settings.database_url)
+    log.info("monitor starting: config %s, database %s, relay service %s",
+             config_file or "(defaults and environment)", mask_url(settings.database_url), settings.monitor.relay_url)
+    try:
+        await db.prepare()
+    except DatabaseError as err:
+        log.error("%s; the monitor keeps trying", err)  # noqa: TRY400 -- an outage, not a bug: no traceback
+    return db
 
 
 def _serve_metrics(settings: Settings, metrics: MonitorMetrics | None, monitor: Monitor) -> Any:
@@ -126,3 +134,9 @@ def _serve_metrics(settings: Settings, metrics: MonitorMetrics | None, monitor: 
     if server is not None:
         monitor.beat_extra["metrics"] = f"http://{settings.monitor.metrics_host}:{server.server_port}/metrics"
     return server
+
+
+def _stop_metrics(server: Any) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()

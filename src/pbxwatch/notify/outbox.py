@@ -75,8 +75,6 @@ class Outbox:
             await conn.execute(update(incidents).where(INC.id == incident).values(last_notice_at=notice.at))
         return 1
 
-    # ---- sending ------------------------------------------------------------------------------
-
     async def due(self, now: datetime, limit: int = 20) -> list[Due]:
         """Pending deliveries whose time has come, one per (unit, channel): an incident's messages go out
         in order, also with several senders (the monitors and the relay service share the outbox).
@@ -127,8 +125,6 @@ class Outbox:
                 update(deliveries).where(D.event_id == due.event_id, D.channel == due.channel,
                                          D.state == "sending").values(**values)
             )
-
-    # ---- incidents ----------------------------------------------------------------------------
 
     async def reminders_due(self, now: datetime, every: timedelta) -> list[OpenIncident]:
         last = func.coalesce(INC.last_notice_at, INC.confirmed_at)

@@ -64,8 +64,6 @@ class NoticeSink:
         self._mass_checked: set[str] = set()
         self._settle = policy.poll_interval * SWEEP_SLACK * 3
 
-    # ---- the monitor's hooks (EventSink) ------------------------------------------------------
-
     def checked(self, number: str, result: CheckResult, seconds: float) -> None:
         if self._mass_since is not None:
             self._mass_checked.add(number)
@@ -118,8 +116,6 @@ class NoticeSink:
     def emit(self, event: UnitEvent) -> None:
         """Remediation events need no notice of their own: a flap hold is told from its decision (`decided`),
         a maintenance window silences the outage notices, and a soft restart is told by its outcome."""
-
-    # ---- notices of one action ----------------------------------------------------------------
 
     def _from_action(
         self, unit: Unit, before: UnitState, state: UnitState, action: Action, now: datetime
@@ -184,8 +180,6 @@ class NoticeSink:
                 notice.facts["suppressed"] = self._suppressed.pop(notice.unit)
         self.queue.append(notice)
         self.wake.set()
-
-    # ---- storing and reminding ------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, box: Outbox, clock: Clock, on_stored: Callable[[], None]) -> None:
         """Until `stop`: store queued notices, and every 30 s remind of incidents still open."""

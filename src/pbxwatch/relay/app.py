@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -113,16 +113,57 @@ def create_app(
 ) -> FastAPI:
     """The relay service. Everything external can be injected: the cloud (else the eWeLink client built
     from `settings.ewelink`, with `client_options` such as a rate limiter), the clock, the database."""
-    calls = tally or CallTally()
+    given = _Given(cloud, clock, database, reconciler_policy, cycle_policy, tally or CallTally(), client_options or {})
+    lifespan = _lifespan(settings, given)
+    app = FastAPI(
+        title="pbxwatch relay service",
+        description="eWeLink relay control, power-cycles and audit (docs/design.md §5-§6).",
+        version="1",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (auth, toggle, cycles, devices, units, maintenance, health):
+        app.include_router(module.router)
+    from pbxwatch.web import install_dashboard
+
+    install_dashboard(app, settings)  # the dashboard under `/` (pages only; not in the OpenAPI schema)
+    app.add_middleware(BodyGuard)
+    app.add_middleware(LoopbackGuard, has_token=settings.relay.api_token is not None)  # outermost
+    return app
+
+
+@dataclass(frozen=True)
+class _Given:
+    """What `create_app` was given; each None is built from the settings."""
+
+    cloud: RelayCloud | None
+    clock: Clock | None
+    database: Database | None
+    reconciler_policy: ReconcilerPolicy | None
+    cycle_policy: CyclePolicy | None
+    calls: CallTally
+    client_options: dict[str, Any]
+
+
+async def _open_database(given: Database | None, settings: Settings) -> Database:
+    """The service starts with the database down too; /health reports it."""
+    db = given or Database.from_url(settings.database_url)
+    try:
+        await db.prepare()
+    except DatabaseError as err:
+        log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
+    log.info("relay service: database %s", db.display_url)
+    return db
+
+
+def _lifespan(settings: Settings, given: _Given) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down of the service's parts."""
+    cloud, clock, database, calls = given.cloud, given.clock, given.database, given.calls
+    reconciler_policy, cycle_policy, client_options = given.reconciler_policy, given.cycle_policy, given.client_options
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = database or Database.from_url(settings.database_url)
-        try:
-            await db.prepare()
-        except DatabaseError as err:
-            log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
-        log.info("relay service: database %s", db.display_url)
+        db = await _open_database(database, settings)
         http: httpx.AsyncClient | None = None
         relay_cloud = cloud
         if relay_cloud is None:
@@ -156,21 +197,7 @@ def create_app(
                 await db.dispose()
             log.info("relay service stopped")
 
-    app = FastAPI(
-        title="pbxwatch relay service",
-        description="eWeLink relay control, power-cycles and audit (docs/design.md §5-§6).",
-        version="1",
-        lifespan=lifespan,
-    )
-    install_error_handlers(app)
-    for module in (auth, toggle, cycles, devices, units, maintenance, health):
-        app.include_router(module.router)
-    from pbxwatch.web import install_dashboard
-
-    install_dashboard(app, settings)  # the dashboard under `/` (pages only; not in the OpenAPI schema)
-    app.add_middleware(BodyGuard)
-    app.add_middleware(LoopbackGuard, has_token=settings.relay.api_token is not None)  # outermost
-    return app
+    return lifespan
 
 
 def from_environment() -> FastAPI:

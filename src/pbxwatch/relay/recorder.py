@@ -89,8 +89,9 @@ class CycleRecorder:
             self.journal.append(cycle_id, entry)
         except OSError as err:  # a relay must not stay off for want of a local file: go on from memory
             if not backlog.unjournalled:
-                log.error("power-cycle %s: journal not writable in %s (%s); going on without it (check run_dir)",  # noqa: TRY400 - one line
-                          cycle_id, self.journal.directory, err)
+                log.error(  # noqa: TRY400 - one line
+                    "power-cycle %s: journal not writable in %s (%s); going on without it (check run_dir)",
+                    cycle_id, self.journal.directory, err)
             backlog.unjournalled = True
         backlog.entries.append(entry)
         backlog.finished = backlog.finished or (kind != "created" and data.get("state") in FINAL_STATES)

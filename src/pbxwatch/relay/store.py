@@ -52,8 +52,6 @@ class RelayStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    # ---- units ------------------------------------------------------------------------------
-
     async def unit(self, number: str) -> Unit | None:
         async with self.engine.connect() as conn:
             try:
@@ -93,8 +91,6 @@ class RelayStore:
         query = query.order_by(unit_status_history.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
-
-    # ---- power-cycle intents ------------------------------------------------------------------
 
     async def intent(self, cycle_id: str) -> Intent | None:
         async with self.engine.connect() as conn:
@@ -153,8 +149,6 @@ class RelayStore:
         async with self.engine.begin() as conn:
             result = await conn.execute(query)
         return result.rowcount == 1
-
-    # ---- cloud call counter --------------------------------------------------------------------
 
     async def add_cloud_calls(self, month: str, calls: int) -> int:
         """Add to this month's counter and return the new total."""

@@ -206,7 +206,7 @@ class SimCloud:
         """The authorization page (the client's ``oauth_url``)."""
         return f"{self.url}/oauth/index.html"
 
-    # ---- Python conveniences (the same as the /_sim surface) ----------------------------------------
+    # The /_sim control surface's operations, for tests running in the same process.
     def add_device(self, device: SimDevice) -> SimDevice:
         return self.state.add_device(device)
 
@@ -225,7 +225,6 @@ class SimCloud:
     def issue_code(self, redirect_url: str = "", region: str | None = None) -> str:
         return self.state.issue_code(region=region, redirect_url=redirect_url)
 
-    # ---- serving -------------------------------------------------------------------------------------
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto IPPROTO_TCP (not 0): asyncio enables TCP_NODELAY only on sockets that say they are TCP;

@@ -85,8 +85,6 @@ def _page(title: str, text: str, status: int = 400) -> HTMLResponse:
                         f"<p>{html.escape(text)}</p>", status_code=status)
 
 
-# ---- authorization page (docs/design.md §7) -------------------------------------------------------------
-
 _AUTH_PARAMS = ("clientId", "seq", "authorization", "redirectUrl", "grantType", "state", "nonce")
 
 
@@ -120,8 +118,6 @@ def approve(state: CloudState, redirect_url: str, user_state: str) -> Response:
     return RedirectResponse(f"{redirect_url}{sep}{query}", status_code=302)
 
 
-# ---- tokens (docs/design.md §7) ---------------------------------------------------------------------------
-
 def oauth_token(state: CloudState, request: Request, raw: bytes) -> Response:
     check_signed(state, request, raw)
     body = json_body(raw)
@@ -145,8 +141,6 @@ def refresh(state: CloudState, request: Request, raw: bytes) -> Response:
         raise fail(405, "can't find the account with this rt!")
     return envelope(data={"at": grant.access, "rt": grant.refresh})
 
-
-# ---- homes and devices (docs/design.md §7) -----------------------------------------------------------------
 
 def family(state: CloudState) -> Response:
     homes = [{"id": hid, "name": name, "apikey": things.OWNER_APIKEY, "index": i, "familyType": 1,

@@ -52,23 +52,29 @@ def device_view(device: SimDevice) -> dict[str, Any]:
             "uiid": device.uiid, "brand": device.brand, "settings": dict(device.settings)}
 
 
-def control_routes(state: CloudState) -> list[Route]:  # noqa: PLR0915 - one small closure per route
-    async def devices(request: Request) -> Response:
+class _Control:
+    """The ``/_sim`` handlers, one method per route, on one simulated cloud's state."""
+
+    def __init__(self, state: CloudState) -> None:
+        self._state = state
+
+    async def devices(self, request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse([device_view(d) for d in state.devices.values()])
+            return JSONResponse([device_view(d) for d in self._state.devices.values()])
         try:
             body = await _json(request)
-            added = [state.add_device(SimDevice.from_json(d)) for d in (body if isinstance(body, list) else [body])]
+            entries = body if isinstance(body, list) else [body]
+            added = [self._state.add_device(SimDevice.from_json(d)) for d in entries]
         except (ValueError, TypeError, AttributeError) as err:
             return _bad(f"bad device: {err}")
         return JSONResponse([device_view(d) for d in added], status_code=201)
 
-    async def one_device(request: Request) -> Response:
-        device = state.devices.get(request.path_params["device_id"])
+    async def one_device(self, request: Request) -> Response:
+        device = self._state.devices.get(request.path_params["device_id"])
         if device is None:
             return JSONResponse({"error": "no such device"}, status_code=404)
         if request.method == "DELETE":
-            del state.devices[device.id]
+            del self._state.devices[device.id]
             return JSONResponse({"deleted": device.id})
         if request.method in ("POST", "PATCH"):
             try:
@@ -83,71 +89,74 @@ def control_routes(state: CloudState) -> list[Route]:  # noqa: PLR0915 - one sma
                 return _bad(f"bad change: {err}")
         return JSONResponse(device_view(device))
 
-    async def homes(request: Request) -> Response:
+    async def homes(self, request: Request) -> Response:
         try:
             body = await _json(request)
-            state.homes[str(body["id"])] = str(body.get("name") or body["id"])
-            state.groups[str(body["id"])] = int(body.get("groups", 0))
+            self._state.homes[str(body["id"])] = str(body.get("name") or body["id"])
+            self._state.groups[str(body["id"])] = int(body.get("groups", 0))
         except (ValueError, TypeError, KeyError) as err:
             return _bad(f"bad home: {err}")
-        return JSONResponse({"homes": state.homes}, status_code=201)
+        return JSONResponse({"homes": self._state.homes}, status_code=201)
 
-    async def faults(request: Request) -> Response:
+    async def faults(self, request: Request) -> Response:
         if request.method == "DELETE":
-            state.faults.clear()
+            self._state.faults.clear()
             return JSONResponse({"faults": 0})
         try:
             body = await _json(request)
             if body.get("kind") not in FAULT_KINDS:
                 return _bad(f"kind must be one of {', '.join(FAULT_KINDS)}")
-            state.faults.append(Fault(kind=body["kind"], path=str(body.get("path", "/v2/")),
+            self._state.faults.append(Fault(kind=body["kind"], path=str(body.get("path", "/v2/")),
                                       count=int(body.get("count", 1)), delay=float(body.get("delay", 0)),
                                       code=int(body.get("code", 500)), msg=str(body.get("msg", "injected fault"))))
         except (ValueError, TypeError, AttributeError) as err:
             return _bad(f"bad fault: {err}")
-        return JSONResponse({"faults": len(state.faults)}, status_code=201)
+        return JSONResponse({"faults": len(self._state.faults)}, status_code=201)
 
-    async def requests(request: Request) -> Response:
+    async def requests(self, request: Request) -> Response:
         if request.method == "DELETE":
-            state.requests.clear()
+            self._state.requests.clear()
             return JSONResponse({"requests": 0})
         prefix = request.query_params.get("path", "")
-        return JSONResponse([r.to_json() for r in state.requests if r.path.startswith(prefix)])
+        return JSONResponse([r.to_json() for r in self._state.requests if r.path.startswith(prefix)])
 
-    async def code(request: Request) -> Response:
+    async def code(self, request: Request) -> Response:
         body = await _json(request)
-        issued = state.issue_code(region=body.get("region"), redirect_url=str(body.get("redirectUrl", "")))
-        return JSONResponse({"code": issued, "region": body.get("region") or state.config.region})
+        issued = self._state.issue_code(region=body.get("region"), redirect_url=str(body.get("redirectUrl", "")))
+        return JSONResponse({"code": issued, "region": body.get("region") or self._state.config.region})
 
-    async def tokens(request: Request) -> Response:
+    async def tokens(self, request: Request) -> Response:
         body = await _json(request)
         if request.path_params["action"] == "revoke":
-            state.revoke_access_tokens()
+            self._state.revoke_access_tokens()
         elif request.path_params["action"] == "logout":
-            state.grants.clear()  # the account logged in from another place: every token is dead
+            self._state.grants.clear()  # the account logged in from another place: every token is dead
         else:
-            state.expire_tokens(access=bool(body.get("access", True)), refresh=bool(body.get("refresh", False)))
-        return JSONResponse({"grants": len(state.grants)})
+            self._state.expire_tokens(access=bool(body.get("access", True)), refresh=bool(body.get("refresh", False)))
+        return JSONResponse({"grants": len(self._state.grants)})
 
-    async def stats(request: Request) -> Response:
-        return JSONResponse({"api_calls": state.api_calls, "refreshes": state.refreshes,
-                             "grants": len(state.grants), "codes": len(state.codes)})
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse({"api_calls": self._state.api_calls, "refreshes": self._state.refreshes,
+                             "grants": len(self._state.grants), "codes": len(self._state.codes)})
 
-    async def config(request: Request) -> Response:
+    async def config(self, request: Request) -> Response:
         try:
-            state.config.update(await _json(request))
+            self._state.config.update(await _json(request))
         except (ValueError, TypeError, AttributeError) as err:
             return _bad(str(err))
-        return JSONResponse({k: v for k, v in vars(state.config).items() if k != "app_secret"})
+        return JSONResponse({k: v for k, v in vars(self._state.config).items() if k != "app_secret"})
 
+
+def control_routes(state: CloudState) -> list[Route]:
+    control = _Control(state)
     return [
-        Route("/_sim/devices", devices, methods=["GET", "POST"]),
-        Route("/_sim/devices/{device_id}", one_device, methods=["GET", "POST", "PATCH", "DELETE"]),
-        Route("/_sim/homes", homes, methods=["POST"]),
-        Route("/_sim/faults", faults, methods=["POST", "DELETE"]),
-        Route("/_sim/requests", requests, methods=["GET", "DELETE"]),
-        Route("/_sim/code", code, methods=["POST"]),
-        Route("/_sim/tokens/{action:str}", tokens, methods=["POST"]),
-        Route("/_sim/stats", stats, methods=["GET"]),
-        Route("/_sim/config", config, methods=["POST"]),
+        Route("/_sim/devices", control.devices, methods=["GET", "POST"]),
+        Route("/_sim/devices/{device_id}", control.one_device, methods=["GET", "POST", "PATCH", "DELETE"]),
+        Route("/_sim/homes", control.homes, methods=["POST"]),
+        Route("/_sim/faults", control.faults, methods=["POST", "DELETE"]),
+        Route("/_sim/requests", control.requests, methods=["GET", "DELETE"]),
+        Route("/_sim/code", control.code, methods=["POST"]),
+        Route("/_sim/tokens/{action:str}", control.tokens, methods=["POST"]),
+        Route("/_sim/stats", control.stats, methods=["GET"]),
+        Route("/_sim/config", control.config, methods=["POST"]),
     ]

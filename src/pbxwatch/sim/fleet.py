@@ -72,8 +72,6 @@ class SimFleet:
         self._control: Any = None
         self._control_task: asyncio.Task[None] | None = None
 
-    # ---- lifecycle -----------------------------------------------------------------------
-
     @property
     def client_key_file(self) -> Path:
         return self.state_dir / "client_key"
@@ -132,8 +130,6 @@ class SimFleet:
             (shared / name).chmod(0o755)
         return shared
 
-    # ---- queries -----------------------------------------------------------------------------
-
     def host(self, name: str) -> SimHost:
         try:
             return self.hosts[name]
@@ -155,8 +151,6 @@ class SimFleet:
         target = path or self.known_hosts_file
         target.write_text("\n".join(self.known_hosts_lines()) + "\n", encoding="utf-8")
         return target
-
-    # ---- control -------------------------------------------------------------------------------
 
     async def set_mode(
         self, name: str, mode: Mode | str, *, persistent: bool = False, restart_cures: bool = True

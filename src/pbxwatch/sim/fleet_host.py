@@ -107,8 +107,6 @@ class SimHost:
         (home / "bin").mkdir(parents=True, exist_ok=True)
         self.write_asterisk()
 
-    # ---- configuration -----------------------------------------------------------------
-
     @property
     def key_file(self) -> Path:
         return self.home / "ssh_host_ed25519_key"
@@ -139,8 +137,6 @@ class SimHost:
                 "stack": self.stack, "peers": len(self.peers), "disk_percent": self.disk_percent,
                 "connections": len(self.connections), "execs": self.execs,
                 "restart_cures": self.restart_cures, "restarts": self.restarts}
-
-    # ---- listeners -----------------------------------------------------------------------
 
     async def apply(self) -> None:
         """Make the listeners match the effective mode."""
@@ -194,8 +190,6 @@ class SimHost:
         await self._stop_hung()
         await self._stop_ssh()
 
-    # ---- power -----------------------------------------------------------------------------
-
     async def set_power(self, on: bool, boot_delay: float) -> None:
         if not on:
             if self._boot_task is not None:
@@ -219,8 +213,6 @@ class SimHost:
             self.mode = Mode.HEALTHY  # a power-cycle cures a hung Asterisk unless the fault is persistent
         await self.apply()
         logger.info("simulated PBX %s booted (mode %s)", self.name, self.mode.value)
-
-    # ---- exec --------------------------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
         mode = self.effective_mode

@@ -123,8 +123,6 @@ def select_rows(rows: list[UnitRow], *, query: str, state: UnitState | None) -> 
     return sorted(chosen, key=lambda r: (SEVERITY[r.state], r.number))
 
 
-# ---- history and the audit log ------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class EventFilter:
