@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import ActionType, HistoryEntry, Initiator, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.tables import unit_status_history
 from pbxwatch.db.units import add_unit
 from pbxwatch.domain.units import Unit
+from pbxwatch.domain.vocabulary import ActionType, Initiator
 
 AT = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pbxwatch.domain.policy import Policy, mass_outage
-from pbxwatch.domain.verdicts import Verdict
+from pbxwatch.domain.vocabulary import Verdict
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 DEFAULTS = Policy()  # 30 %, at least 5 down

@@ -15,8 +15,9 @@ import pytest
 from pbxwatch.config import load
 from pbxwatch.domain.flap import FlapPolicy
 from pbxwatch.domain.policy import FleetView, Policy
-from pbxwatch.domain.state import CheckRelay, Hold, LiveStatus, OutageConfirmed, Unit, UnitState
-from pbxwatch.domain.verdicts import CheckResult, Reason
+from pbxwatch.domain.state import CheckRelay, Hold, OutageConfirmed, Unit, UnitState
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import LiveStatus, Reason
 from pbxwatch.domain.watchdog import decide, relay_checked
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

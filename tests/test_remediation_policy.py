@@ -25,7 +25,6 @@ from pbxwatch.domain.state import (
     Action,
     CheckRelay,
     Hold,
-    LiveStatus,
     MaintenanceEnded,
     MaintenanceStarted,
     OutageConfirmed,
@@ -34,7 +33,8 @@ from pbxwatch.domain.state import (
     Unit,
     UnitState,
 )
-from pbxwatch.domain.verdicts import CheckResult, Reason
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import LiveStatus, Reason
 from pbxwatch.domain.watchdog import decide, maintenance_began, maintenance_ended, relay_checked, soft_restarted
 
 T0 = datetime(2026, 12, 6, 2, 30, tzinfo=UTC)  # a Sunday

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import ActionType, HistoryEntry, PbxStatus, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.tables import unit_live_status, unit_status_history
+from pbxwatch.domain.vocabulary import ActionType, PbxStatus
 
 H = unit_status_history.c
 

@@ -22,60 +22,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.tables import unit_status_history
+from pbxwatch.domain.vocabulary import (
+    HOLD_TYPES,
+    REMEDIATION_TYPES,
+    SWITCH_TYPES,
+    ActionResult,
+    ActionType,
+    Initiator,
+    PbxStatus,
+)
 
-PbxStatus = Literal["on", "off"]
 OUTPUT_EXCERPT = 500  # characters of a restart command's output kept in extra_info
 INITIATOR_MAX = 64
-
-
-class ActionType(StrEnum):
-    TOGGLE_OFF = "ewelink_toggle_off"
-    TOGGLE_ON = "ewelink_toggle_on"
-    TOGGLE = "ewelink_toggle"
-    POWER_CYCLE = "ewelink_power_cycle"
-    SKIPPED_RELAY_OFFLINE = "skipped_relay_offline"
-    SKIPPED_MASS_OUTAGE = "skipped_mass_outage"
-    SKIPPED_DAILY_CAP = "skipped_daily_cap"
-    SKIPPED_NO_RELAY = "skipped_no_relay"
-    DRY_RUN = "dry_run"
-    MAINTENANCE_START = "maintenance_start"
-    MAINTENANCE_END = "maintenance_end"
-    HELD = "held"  # flap hold: unstable, needs a human
-    REARMED = "rearmed"  # the flap hold ended (stable again, or `pbxwatch units rearm`)
-    ASTERISK_RESTART = "asterisk_restart"  # the soft restart rung of the remediation ladder
-
-
-HOLD_TYPES = frozenset(
-    {
-        ActionType.SKIPPED_RELAY_OFFLINE,
-        ActionType.SKIPPED_MASS_OUTAGE,
-        ActionType.SKIPPED_DAILY_CAP,
-        ActionType.SKIPPED_NO_RELAY,
-        ActionType.DRY_RUN,
-    }
-)
-SWITCH_TYPES = frozenset({ActionType.TOGGLE_OFF, ActionType.TOGGLE_ON, ActionType.TOGGLE})
-REMEDIATION_TYPES = frozenset(
-    {ActionType.MAINTENANCE_START, ActionType.MAINTENANCE_END, ActionType.HELD, ActionType.REARMED}
-)
-
-
-class ActionResult(StrEnum):
-    SUCCESS = "success"
-    FAIL = "fail"
-
-
-class Initiator(StrEnum):
-    API = "api"
-    AUTO = "auto"
-    USER = "user"
 
 
 EXTRA_INFO_KEYS = frozenset({"device_id", "outlet", "state", "state_after", "cloud_error", "cycle_id", "reason",

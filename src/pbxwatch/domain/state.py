@@ -8,28 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pbxwatch.domain.flap import NOTHING_YET, FlapHeld, FlapMemory, FlapReleased
 from pbxwatch.domain.maintenance import Occurrence
-
-
-class LiveStatus(StrEnum):
-    """`unit_live_status.last_status` (seed §6)."""
-
-    ONLINE = "online"
-    OFFLINE = "offline"
-
-
-class HoldKind(StrEnum):
-    """Why an automatic power-cycle was held back; the values are the seed's `action_type` words."""
-
-    RELAY_OFFLINE = "skipped_relay_offline"
-    MASS_OUTAGE = "skipped_mass_outage"
-    DAILY_CAP = "skipped_daily_cap"
-    NO_RELAY = "skipped_no_relay"
-    DRY_RUN = "dry_run"
+from pbxwatch.domain.vocabulary import HoldKind, LiveStatus
 
 
 @dataclass(frozen=True)

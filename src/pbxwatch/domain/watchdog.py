@@ -23,8 +23,6 @@ from pbxwatch.domain.state import (
     Decision,
     GraceEnded,
     Hold,
-    HoldKind,
-    LiveStatus,
     LiveWrite,
     MaintenanceEnded,
     MaintenanceStarted,
@@ -36,7 +34,8 @@ from pbxwatch.domain.state import (
     Unit,
     UnitState,
 )
-from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import ActionType, HoldKind, LiveStatus, Reason, Verdict
 
 Step = tuple[UnitState, tuple[Action, ...]]
 
@@ -73,11 +72,11 @@ def relay_checked(unit: Unit, state: UnitState, online: bool, now: datetime, pol
         return Decision(state)  # the answer arrived after the situation changed
     if not online:
         reason = f"relay {unit.device_id} is offline: the site has probably lost power or internet"
-        held, actions = _hold(replace(state, relay_offline_at=now), HoldKind.RELAY_OFFLINE, reason)
+        held, actions = _hold(replace(state, relay_offline_at=now), ActionType.SKIPPED_RELAY_OFFLINE, reason)
         return Decision(held, actions=actions)
     state = replace(state, relay_offline_at=None)
     if policy.dry_run:
-        held, actions = _hold(state, HoldKind.DRY_RUN, f"dry run: would power-cycle relay {unit.device_id}")
+        held, actions = _hold(state, ActionType.DRY_RUN, f"dry run: would power-cycle relay {unit.device_id}")
         return Decision(held, actions=actions)
     cycle = PowerCycle(unit.device_id, unit.outlet, idempotency_key(unit, state, now))
     return Decision(state, actions=(cycle,))
@@ -183,7 +182,7 @@ def _on_mass_outage(state: UnitState, check: CheckResult, now: datetime) -> Deci
     message = f"{Reason.MASS_OUTAGE.value}: {check.error_message()}"
     reason = f"mass outage: too many units down at once, {check.error_message()} counted as unknown"
     opened = replace(state, outage_since=state.outage_since or now)
-    held, actions = _hold(opened, HoldKind.MASS_OUTAGE, reason)
+    held, actions = _hold(opened, ActionType.SKIPPED_MASS_OUTAGE, reason)
     return Decision(held, _unchanged_status(now, message), actions)
 
 
@@ -228,11 +227,11 @@ def _consider_cycle(
     if soft is not None:
         return soft
     if unit.device_id is None:
-        return _hold(state, HoldKind.NO_RELAY, "no relay configured (ewelink_device_id is empty)")
+        return _hold(state, ActionType.SKIPPED_NO_RELAY, "no relay configured (ewelink_device_id is empty)")
     cap = _cap_reached(state, now, policy, fleet)
     if cap is not None:
-        return _hold(state, HoldKind.DAILY_CAP, cap)
-    if policy.dry_run and HoldKind.DRY_RUN in state.holds:
+        return _hold(state, ActionType.SKIPPED_DAILY_CAP, cap)
+    if policy.dry_run and ActionType.DRY_RUN in state.holds:
         return state, ()
     return state, (CheckRelay(unit.device_id),)
 

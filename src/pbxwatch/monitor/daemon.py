@@ -24,7 +24,8 @@ from pbxwatch.domain.evidence import OwnFailure, own_failure
 from pbxwatch.domain.maintenance import Window
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, FleetView, Policy, mass_outage, within
 from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, PowerCycle, SoftRestart, Unit, UnitState
-from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import Reason, Verdict
 from pbxwatch.domain.watchdog import (
     cycle_claimed_elsewhere,
     cycle_failed,

@@ -10,9 +10,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import HOLD_TYPES
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
 from pbxwatch.db.unit_states import UnitView, unit_views
+from pbxwatch.domain.vocabulary import HOLD_TYPES
 
 H = unit_status_history
 HOLD_WORDS = frozenset(t.value for t in HOLD_TYPES)

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from pbxwatch.db.history import ActionType, HistoryEntry, Initiator, PbxStatus
+from pbxwatch.db.history import HistoryEntry
 from pbxwatch.domain.state import (
     Action,
     BlipEnded,
@@ -18,6 +18,7 @@ from pbxwatch.domain.state import (
     Unit,
     UnitState,
 )
+from pbxwatch.domain.vocabulary import Initiator, PbxStatus
 from pbxwatch.monitor.store import Owed
 
 log = logging.getLogger("pbxwatch.monitor")
@@ -51,7 +52,7 @@ def record(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed 
                 n,
                 at=now,
                 pbx_status=pbx_status(state),
-                kind=ActionType(kind.value),
+                kind=kind,
                 reason=reason,
                 failure_counter=state.failure_counter,
                 extra_info=relay_info(unit),

@@ -12,13 +12,14 @@ from datetime import datetime, tzinfo
 from pbxwatch.db import flap as flap_repo
 from pbxwatch.db import maintenance as windows_repo
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import ActionType, HistoryEntry, Initiator
+from pbxwatch.db.history import HistoryEntry
 from pbxwatch.db.ladders import soft_restarts_since
 from pbxwatch.domain.flap import FlapHeld, FlapMemory, FlapReleased
 from pbxwatch.domain.maintenance import Window, active_for
 from pbxwatch.domain.policy import Policy
 from pbxwatch.domain.state import Action, Decision, MaintenanceEnded, MaintenanceStarted, Unit, UnitState
 from pbxwatch.domain.verdicts import CommandRun
+from pbxwatch.domain.vocabulary import ActionType, Initiator
 from pbxwatch.domain.watchdog import flap_rearmed, maintenance_began, maintenance_ended
 from pbxwatch.monitor.events import EventKind, UnitEvent
 from pbxwatch.monitor.ports import Restarter

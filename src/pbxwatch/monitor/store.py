@@ -21,10 +21,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import ActionType, HistoryEntry, Initiator, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.ladders import Ladder, ladders
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
 from pbxwatch.domain.state import Unit
+from pbxwatch.domain.vocabulary import ActionType, Initiator
 
 FLUSH_LOCK_KEY = 0x70627877_01  # pg_advisory_xact_lock key of monitor flushes ("pbxw" + 1)
 H = unit_status_history

@@ -19,18 +19,9 @@ from pbxwatch.config import NotifySettings
 from pbxwatch.db.engine import describe
 from pbxwatch.domain.flap import FlapHeld
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, Policy
-from pbxwatch.domain.state import (
-    Action,
-    CycleFailed,
-    Decision,
-    Hold,
-    HoldKind,
-    OutageConfirmed,
-    Recovered,
-    Unit,
-    UnitState,
-)
+from pbxwatch.domain.state import Action, CycleFailed, Decision, Hold, OutageConfirmed, Recovered, Unit, UnitState
 from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import ActionType, HoldKind
 from pbxwatch.monitor.events import UnitEvent
 from pbxwatch.monitor.leader import DB_ERRORS
 from pbxwatch.notify.notices import Notice, unit_list
@@ -40,7 +31,8 @@ log = logging.getLogger("pbxwatch.notify")
 QUEUE_MAX = 10_000  # while the database is down; the oldest notices go first
 REMINDER_SCAN_S = 30.0
 Clock = Callable[[], datetime]
-SILENT_HOLDS = frozenset({HoldKind.MASS_OUTAGE, HoldKind.NO_RELAY})  # grouped / said in the confirmation
+# grouped / said in the confirmation
+SILENT_HOLDS = frozenset({ActionType.SKIPPED_MASS_OUTAGE, ActionType.SKIPPED_NO_RELAY})
 
 
 def _iso(at: datetime | None) -> str:
@@ -77,7 +69,8 @@ class NoticeSink:
         else:
             self.down.discard(unit.number)
         for action in decision.actions:
-            if isinstance(action, Hold) and action.kind is HoldKind.MASS_OUTAGE and self._mass_since is not None:
+            mass = isinstance(action, Hold) and action.kind is ActionType.SKIPPED_MASS_OUTAGE
+            if mass and self._mass_since is not None:
                 self._mass_units.add(unit.number)
             notice = self._from_action(unit, before, decision.state, action, now)
             if notice is not None:
@@ -149,13 +142,13 @@ class NoticeSink:
     def _hold_notice(self, unit: Unit, kind: HoldKind, reason: str, *, since: str, facts: dict[str, object],
                      now: datetime) -> Notice:
         n = unit.number
-        if kind is HoldKind.DAILY_CAP:
+        if kind is ActionType.SKIPPED_DAILY_CAP:
             facts.update(reason=reason)
             return Notice("gave_up", f"gave_up:{n}:{since}", now, n, facts)
         retry = _seconds(self.policy.relay_recheck_interval)
         hold_key, next_key = {
-            HoldKind.RELAY_OFFLINE: ("hold.relay_offline", "next.relay_offline"),
-            HoldKind.DRY_RUN: ("hold.dry_run", "next.human"),
+            ActionType.SKIPPED_RELAY_OFFLINE: ("hold.relay_offline", "next.relay_offline"),
+            ActionType.DRY_RUN: ("hold.dry_run", "next.human"),
         }.get(kind, ("hold.other", "next.wait"))
         facts.update(device=unit.device_id, retry=retry, detail=reason, hold_key=hold_key, next_key=next_key,
                      hold=kind.value)

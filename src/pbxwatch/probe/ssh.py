@@ -24,7 +24,8 @@ from typing import Any
 import asyncssh
 
 from pbxwatch.asterisk import build_probe_command, interpret_probe_output
-from pbxwatch.domain.verdicts import CheckResult, CommandRun, Reason
+from pbxwatch.domain.verdicts import CheckResult, CommandRun
+from pbxwatch.domain.vocabulary import Reason
 from pbxwatch.probe.failures import STALE_CONNECTION_ERRORS, ssh_failure, tcp_failure
 from pbxwatch.probe.known_hosts import KnownHosts, host_pattern
 from pbxwatch.probe.options import ProbeOptions

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pbxwatch.db.history import HistoryEntry, Initiator, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.relay.store import RelayStore
 
 log = logging.getLogger(__name__)

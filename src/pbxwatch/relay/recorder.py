@@ -23,8 +23,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pbxwatch.db.engine import describe
-from pbxwatch.db.history import HistoryEntry, Initiator, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.tables import power_cycles
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.relay.journal import CycleJournal, Entry
 from pbxwatch.relay.store import RelayStore
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from pbxwatch.db.history import Initiator
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.ewelink import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED
 from pbxwatch.relay.audit import Auditor, Outcome, Target
 from pbxwatch.relay.clock import Clock

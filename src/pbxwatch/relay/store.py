@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pbxwatch.db import units
-from pbxwatch.db.history import PbxStatus
 from pbxwatch.db.tables import cloud_calls, enterprises, power_cycles, unit_live_status, unit_status_history
 from pbxwatch.domain.units import Unit
+from pbxwatch.domain.vocabulary import PbxStatus
 
 ACTIVE_STATES = ("pending", "off", "verifying")
 

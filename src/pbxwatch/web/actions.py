@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pbxwatch.db.engine import Database
 from pbxwatch.db.flap import rearm_flap
-from pbxwatch.db.history import Initiator
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.monitor.levers import RearmError, rearm
 from pbxwatch.relay.context import RelayContext
 from pbxwatch.relay.cycles import CycleRequest

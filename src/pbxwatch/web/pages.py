@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from pbxwatch.db.history import ActionType, Initiator
 from pbxwatch.db.report import load_marks, unit_reports, windows_of
 from pbxwatch.domain.uptime import fleet_summary
+from pbxwatch.domain.vocabulary import ActionType, Initiator
 from pbxwatch.relay.schemas import PRINTABLE
 from pbxwatch.web.context import POLL_SECONDS, Board, Dashboard, Viewer
 from pbxwatch.web.queries import PAGE_SIZE, EventFilter, count_states, history_page, select_rows, unit_rows

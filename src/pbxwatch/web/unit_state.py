@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pbxwatch.db.history import HOLD_TYPES, ActionType
+from pbxwatch.domain.vocabulary import HOLD_TYPES, ActionType
 
 
 class UnitState(StrEnum):
