@@ -20,6 +20,8 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from pbxwatch.db.engine import DB_ERRORS
+from pbxwatch.db.engine import describe as short
 from pbxwatch.domain.evidence import OwnFailure, own_failure
 from pbxwatch.domain.maintenance import Window
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, FleetView, Policy, mass_outage, within
@@ -36,7 +38,7 @@ from pbxwatch.domain.watchdog import (
 )
 from pbxwatch.monitor import remediation
 from pbxwatch.monitor.events import EventSink, LogEvents, event_of
-from pbxwatch.monitor.leader import DB_ERRORS, Leadership
+from pbxwatch.monitor.leader import Leadership
 from pbxwatch.monitor.ports import (
     Prober,
     RelayBusy,
@@ -48,7 +50,7 @@ from pbxwatch.monitor.ports import (
 )
 from pbxwatch.monitor.recorder import record
 from pbxwatch.monitor.store import LiveRow, MonitorStore, Stored
-from pbxwatch.monitor.writer import Writer, short
+from pbxwatch.monitor.writer import Writer
 
 log = logging.getLogger("pbxwatch.monitor")
 Clock = Callable[[], datetime]

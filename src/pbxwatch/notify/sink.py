@@ -16,14 +16,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pbxwatch.config import NotifySettings
-from pbxwatch.db.engine import describe
+from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.domain.flap import FlapHeld
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, Policy
 from pbxwatch.domain.state import Action, CycleFailed, Decision, Hold, OutageConfirmed, Recovered, Unit, UnitState
 from pbxwatch.domain.verdicts import CheckResult
 from pbxwatch.domain.vocabulary import ActionType, HoldKind
 from pbxwatch.monitor.events import UnitEvent
-from pbxwatch.monitor.leader import DB_ERRORS
 from pbxwatch.notify.notices import Notice, unit_list
 from pbxwatch.notify.outbox import Outbox
 
