@@ -12,7 +12,7 @@ from typing import Any
 
 from pbxwatch.domain.flap import NOTHING_YET, FlapHeld, FlapMemory, FlapReleased
 from pbxwatch.domain.maintenance import Occurrence
-from pbxwatch.domain.vocabulary import HoldKind, LiveStatus
+from pbxwatch.domain.vocabulary import HoldKind, LiveStatus, PbxStatus, pbx_status
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,9 @@ class UnitState:
         )
 
     @property
-    def pbx_status(self) -> str:
+    def pbx_status(self) -> PbxStatus:
         """The PBX as the history rows name it: `off` during a confirmed outage, else `on`."""
-        return "off" if self.confirmed else "on"
+        return pbx_status(self.confirmed)
 
 
 @dataclass(frozen=True)

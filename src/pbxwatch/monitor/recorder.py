@@ -18,7 +18,7 @@ from pbxwatch.domain.state import (
     Unit,
     UnitState,
 )
-from pbxwatch.domain.vocabulary import Initiator, PbxStatus
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.monitor.store import Owed
 
 log = logging.getLogger("pbxwatch.monitor")
@@ -26,10 +26,6 @@ log = logging.getLogger("pbxwatch.monitor")
 
 def relay_info(unit: Unit) -> dict[str, Any]:
     return {"device_id": unit.device_id, "outlet": unit.outlet} if unit.device_id else {}
-
-
-def pbx_status(state: UnitState) -> PbxStatus:
-    return "off" if state.confirmed else "on"
 
 
 def record(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed | None:
@@ -51,7 +47,7 @@ def record(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed 
             entry = HistoryEntry.hold(
                 n,
                 at=now,
-                pbx_status=pbx_status(state),
+                pbx_status=state.pbx_status,
                 kind=kind,
                 reason=reason,
                 failure_counter=state.failure_counter,
@@ -63,7 +59,7 @@ def record(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed 
             entry = HistoryEntry.power_cycle(
                 n,
                 at=now,
-                pbx_status=pbx_status(state),
+                pbx_status=state.pbx_status,
                 ok=False,
                 initiator=Initiator.AUTO,
                 extra_info=relay_info(unit),

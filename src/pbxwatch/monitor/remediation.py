@@ -23,7 +23,6 @@ from pbxwatch.domain.vocabulary import ActionType, Initiator
 from pbxwatch.domain.watchdog import flap_rearmed, maintenance_began, maintenance_ended
 from pbxwatch.monitor.events import EventKind, UnitEvent
 from pbxwatch.monitor.ports import Restarter
-from pbxwatch.monitor.recorder import pbx_status
 from pbxwatch.monitor.store import Owed
 
 log = logging.getLogger("pbxwatch.monitor")
@@ -90,7 +89,7 @@ async def adopt_flap_rearms(db: Database, states: dict[str, UnitState]) -> list[
 
 def remediation_row(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed | None:
     """The row a maintenance or flap action owes, after logging it (None for other actions)."""
-    n, pbx = unit.number, pbx_status(state)
+    n, pbx = unit.number, state.pbx_status
     match action:
         case MaintenanceStarted(occ):
             log.warning("unit %s: maintenance window %d started (%s): no automatic action until %s",
@@ -135,7 +134,7 @@ def restart_row(unit: Unit, state: UnitState, command: str, run: CommandRun, now
     last = run.output.strip().splitlines()[-1][:200] if run.output.strip() else ""
     log.log(level, "unit %s (%s:%s): soft restart `%s` %s (exit %s)%s", unit.number, unit.host, unit.ssh_port,
             command, "done" if run.ok else "failed", run.exit_status, f": {last}" if last else "")
-    return Owed(HistoryEntry.soft_restart(unit.number, at=now, pbx_status=pbx_status(state), ok=run.ok,
+    return Owed(HistoryEntry.soft_restart(unit.number, at=now, pbx_status=state.pbx_status, ok=run.ok,
                                           command=command, exit_status=run.exit_status, output=run.output,
                                           failure_counter=state.failure_counter))
 
