@@ -12,6 +12,7 @@ from typing import Any
 
 from pbxwatch.domain.flap import NOTHING_YET, FlapHeld, FlapMemory, FlapReleased
 from pbxwatch.domain.maintenance import Occurrence
+from pbxwatch.domain.units import Unit as UnitRecord
 from pbxwatch.domain.vocabulary import HoldKind, LiveStatus, PbxStatus, pbx_status
 
 
@@ -27,6 +28,20 @@ class Unit:
     outlet: int | None = None
     name: str | None = None
     restart_command: str | None = None  # the soft restart rung of the ladder (None: power-cycle only)
+
+    @classmethod
+    def watching(cls, record: UnitRecord, restart_command: str | None = None) -> Unit:
+        """The watchdog's view of an enterprise (one with a host: a unit without one cannot be probed)."""
+        return cls(
+            number=record.number,
+            host=record.host or "",
+            ssh_port=record.ssh_port,
+            auto_cycle=record.parameter_option_2,
+            device_id=record.ewelink_device_id,
+            outlet=record.ewelink_outlet,
+            name=record.name,
+            restart_command=restart_command,
+        )
 
 
 @dataclass(frozen=True)
