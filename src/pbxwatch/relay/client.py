@@ -3,6 +3,10 @@
     RelayServiceError            any failure; `.status` (HTTP status or None), `.code`, `.message`, `.cloud_code`
     ├── RelayServiceUnreachable  the service did not answer (connection refused, timeout)
     └── RelayServiceConflict     409: relay offline, or a cycle already running on it
+        ├── CycleRunningConflict   `cycle_running`: a power-cycle is already running on that relay
+        └── RelayOfflineConflict   `relay_offline`: the relay is not connected to the cloud
+
+An error answer becomes one of these by its `error` code (`ERROR_BY_CODE`, the service's own codes).
 
 Imports nothing of FastAPI: `from pbxwatch.relay.client import RelayServiceClient` is cheap.
 """
@@ -15,6 +19,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from pbxwatch.relay.errors import CycleRunning, RelayOffline
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -35,6 +41,20 @@ class RelayServiceUnreachable(RelayServiceError):
 
 class RelayServiceConflict(RelayServiceError):
     """409: the relay is offline, or a power-cycle is already running on it (`.code` says which)."""
+
+
+class CycleRunningConflict(RelayServiceConflict):
+    """409 `cycle_running`: a power-cycle is already running on that relay."""
+
+
+class RelayOfflineConflict(RelayServiceConflict):
+    """409 `relay_offline`: the relay is not connected to the cloud."""
+
+
+ERROR_BY_CODE: dict[str, type[RelayServiceError]] = {
+    CycleRunning.code: CycleRunningConflict,
+    RelayOffline.code: RelayOfflineConflict,
+}
 
 
 @dataclass(frozen=True)
@@ -144,7 +164,8 @@ def _error(reply: httpx.Response) -> RelayServiceError:
     if not isinstance(body, dict):
         body = {}
     message = str(body.get("message") or f"HTTP {reply.status_code}")
-    kind = RelayServiceConflict if reply.status_code == 409 else RelayServiceError
+    code = body.get("error")
+    kind = ERROR_BY_CODE.get(str(code), RelayServiceConflict if reply.status_code == 409 else RelayServiceError)
     cloud_code = body.get("cloud_code")
-    return kind(message, status=reply.status_code, code=body.get("error"),
+    return kind(message, status=reply.status_code, code=code,
                 cloud_code=cloud_code if isinstance(cloud_code, int) else None)
