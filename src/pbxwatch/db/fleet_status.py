@@ -1,4 +1,4 @@
-"""Operator levers read from and written to the database: the fleet status table and `units rearm`."""
+"""The fleet status read model (`pbxwatch status`, the dashboard's table) and the `units rearm` flag clear."""
 
 from __future__ import annotations
 
@@ -108,9 +108,6 @@ def _action_text(action: Any) -> str | None:
         return None
     result = f" {action['action_result']}" if action["action_result"] else ""
     return f"{action['action_type']}{result}"
-
-
-# ---- units rearm ------------------------------------------------------------------------------
 
 
 class RearmError(LookupError):
