@@ -29,7 +29,7 @@ class Channel:
 
 
 @dataclass(frozen=True)
-class Device:
+class RelayDevice:
     device_id: str
     name: str
     online: bool
@@ -52,19 +52,19 @@ class Device:
 class RelayCloud(Protocol):
     """The eWeLink operations the relay service performs. Errors are `pbxwatch.relay.errors.RelayError`."""
 
-    async def list_devices(self) -> list[Device]:
+    async def list_devices(self) -> list[RelayDevice]:
         """Every device of the account (all homes, all pages)."""
         ...
 
-    async def get_device(self, device_id: str) -> Device:
+    async def get_device(self, device_id: str) -> RelayDevice:
         """One device, read now (one call, whatever the size of the account)."""
         ...
 
-    async def set_switch(self, device: Device, outlet: int | None, on: bool) -> None:
+    async def set_switch(self, device: RelayDevice, outlet: int | None, on: bool) -> None:
         """Switch one outlet; for a multi-channel relay the full `switches` array is sent."""
         ...
 
-    async def arm_countdown(self, device: Device, outlet: int | None, seconds: float) -> None:
+    async def arm_countdown(self, device: RelayDevice, outlet: int | None, seconds: float) -> None:
         """Arm the device's own countdown timer to switch `outlet` back on (cycle_mode device_timer)."""
         ...
 
