@@ -7,17 +7,9 @@ vendor's wire models or exception types: the adapter translates them into `pbxwa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
-
-class TokenState(StrEnum):
-    """The eWeLink token, judged by the refresh token (docs/design.md §6 `/health`)."""
-
-    VALID = "valid"
-    EXPIRING = "expiring"  # the refresh token dies within 7 days
-    EXPIRED = "expired"
-    MISSING = "missing"
+from pbxwatch.ewelink.models import TokenState
 
 
 @dataclass(frozen=True)

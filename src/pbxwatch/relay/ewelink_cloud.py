@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pbxwatch import ewelink
-from pbxwatch.relay.cloud import Channel, RelayDevice, TokenState
+from pbxwatch.relay.cloud import Channel, RelayDevice
 from pbxwatch.relay.errors import (
     CloudRejected,
     CloudTimeout,
@@ -86,8 +86,8 @@ class EWeLinkCloud:
             lambda: self.client.arm_countdown(device.device_id, seconds=seconds, outlet=outlet, device=device.source)
         )
 
-    def token_state(self) -> TokenState:
-        return TokenState(self.client.token_status().state)
+    def token_state(self) -> ewelink.TokenState:
+        return self.client.token_status().state
 
     def field_failure(self) -> str | None:
         failure = self.client.field_failure()

@@ -14,9 +14,10 @@ from typing import TypeVar
 
 from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.ewelink import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED
+from pbxwatch.ewelink.models import TokenState
 from pbxwatch.relay.audit import Auditor, Outcome, Target
 from pbxwatch.relay.clock import Clock
-from pbxwatch.relay.cloud import Channel, RelayCloud, RelayDevice, TokenState
+from pbxwatch.relay.cloud import Channel, RelayCloud, RelayDevice
 from pbxwatch.relay.devices import DeviceCache
 from pbxwatch.relay.errors import (
     CloudTimeout,

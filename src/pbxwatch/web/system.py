@@ -13,8 +13,8 @@ from sqlalchemy import func, select, text
 from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.db.tables import enterprises, unit_status_history
 from pbxwatch.ewelink import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED
+from pbxwatch.ewelink.models import TokenState
 from pbxwatch.monitor.service import heartbeat_path
-from pbxwatch.relay.cloud import TokenState
 from pbxwatch.relay.context import RelayContext
 from pbxwatch.relay.routes import health
 from pbxwatch.web.context import Board, Viewer

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.ewelink import MSG_TOKENS_EXPIRED
+from pbxwatch.ewelink.models import TokenState
 from pbxwatch.monitor.liveness import monitor_liveness
-from pbxwatch.relay.cloud import TokenState
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.metrics import CONTENT_TYPE
 from pbxwatch.relay.schemas import Health, LastCloudCall
