@@ -8,7 +8,8 @@
 
 An error answer becomes one of these by its `error` code (`ERROR_BY_CODE`, the service's own codes).
 
-Imports nothing of FastAPI: `from pbxwatch.relay.client import RelayServiceClient` is cheap.
+Imports nothing of FastAPI (the 202 body is the API's own pydantic `CycleAccepted`), so
+`from pbxwatch.relay.client import RelayServiceClient` is cheap.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 
 from pbxwatch.relay.errors import CycleRunning, RelayOffline
+from pbxwatch.relay.schemas import CycleAccepted
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -73,12 +75,6 @@ class DeviceStatus:
         )
 
 
-@dataclass(frozen=True)
-class CycleAccepted:
-    cycle_id: str
-    on_due_at: datetime
-
-
 class RelayServiceClient:
     """`RelayServiceClient(base_url, api_token, http=...)`; the `httpx.AsyncClient` is injectable."""
 
@@ -129,7 +125,7 @@ class RelayServiceClient:
         body = _without_none(device_id=device_id, enterprise_number=enterprise_number, outlet=outlet,
                              off_seconds=off_seconds, idempotency_key=idempotency_key, initiator=initiator)
         data = await self._request("POST", "/power-cycle", json=body)
-        return CycleAccepted(cycle_id=data["cycle_id"], on_due_at=datetime.fromisoformat(data["on_due_at"]))
+        return CycleAccepted.model_validate(data)
 
     async def toggle(self, device_id: str, *, state: bool | None = None, outlet: int | None = None,
                      enterprise_number: str | None = None, initiator: str = "api") -> dict[str, Any]:
