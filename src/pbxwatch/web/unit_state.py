@@ -48,7 +48,7 @@ class UnitFacts:
 @dataclass(frozen=True)
 class Verdict:
     state: UnitState
-    reason: str  # a key of `pbxwatch.web.strings`
+    reason: str  # a key of `pbxwatch.i18n.dashboard`
     values: dict[str, object] = field(default_factory=dict)
 
 
