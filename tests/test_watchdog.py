@@ -20,8 +20,8 @@ from pbxwatch.domain.state import (
     OutageConfirmed,
     PowerCycle,
     Recovered,
-    Unit,
     UnitState,
+    WatchedUnit,
 )
 from pbxwatch.domain.verdicts import CheckResult
 from pbxwatch.domain.vocabulary import ActionType, LiveStatus, Reason, Verdict
@@ -38,9 +38,9 @@ S = timedelta(seconds=1)
 POLICY = Policy()
 STATS = {"source": "sip", "total": 8, "ok": 4}
 
-AUTO = Unit("100", "127.0.1.1", auto_cycle=True, device_id="dev1", outlet=None)
-MANUAL = Unit("101", "127.0.1.2", auto_cycle=False, device_id="dev1")
-NO_RELAY = Unit("102", "127.0.1.3", auto_cycle=True, device_id=None)
+AUTO = WatchedUnit("100", "127.0.1.1", auto_cycle=True, device_id="dev1", outlet=None)
+MANUAL = WatchedUnit("101", "127.0.1.2", auto_cycle=False, device_id="dev1")
+NO_RELAY = WatchedUnit("102", "127.0.1.3", auto_cycle=True, device_id=None)
 
 UP = CheckResult.of(Reason.OK, uptime_seconds=86_400, disk_usage_percent=42, line_stats=STATS)
 DOWN = CheckResult.of(Reason.ASTERISK_NOT_RUNNING, "no asterisk process")
@@ -84,7 +84,7 @@ class Failed:
 Step = Check | RelayAnswer | Started | ClaimLost | Failed
 
 
-def run(unit: Unit, state: UnitState, step: Step, policy: Policy, now: datetime = T0) -> Decision:
+def run(unit: WatchedUnit, state: UnitState, step: Step, policy: Policy, now: datetime = T0) -> Decision:
     match step:
         case Check(result, fleet):
             return decide(unit, state, result, now=now, policy=policy, fleet=fleet)
@@ -124,7 +124,7 @@ def summary(action: Action) -> str:
 @dataclass(frozen=True)
 class Case:
     name: str
-    unit: Unit
+    unit: WatchedUnit
     state: UnitState
     step: Step
     actions: tuple[str, ...] = ()
@@ -383,7 +383,7 @@ def test_the_decision_core_imports_no_io(module: str) -> None:
 
 # ---- what the rows and requests carry, and the boundaries of the timers ------------------------------
 
-OUTLET2 = Unit("103", "127.0.1.4", auto_cycle=True, device_id="dev2", outlet=2)
+OUTLET2 = WatchedUnit("103", "127.0.1.4", auto_cycle=True, device_id="dev2", outlet=2)
 GONE = "asterisk_not_running: no asterisk process"
 
 
@@ -423,7 +423,7 @@ GONE = "asterisk_not_running: no asterisk process"
     ],
 )
 def test_actions_carry_what_the_operator_reads(
-    name: str, unit: Unit, state: UnitState, step: Step, expected: list[Action], policy: Policy
+    name: str, unit: WatchedUnit, state: UnitState, step: Step, expected: list[Action], policy: Policy
 ) -> None:
     assert list(run(unit, state, step, policy).actions) == expected, name
 

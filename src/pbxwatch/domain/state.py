@@ -17,8 +17,9 @@ from pbxwatch.domain.vocabulary import HoldKind, LiveStatus, PbxStatus, pbx_stat
 
 
 @dataclass(frozen=True)
-class Unit:
-    """One enterprise as the watchdog sees it (`enterprises` row)."""
+class WatchedUnit:
+    """One enterprise as the watchdog watches it: its `enterprises` record (`pbxwatch.domain.units.Unit`,
+    built by `watching`) with a host to probe and the soft-restart command of its ladder resolved."""
 
     number: str
     host: str
@@ -30,7 +31,7 @@ class Unit:
     restart_command: str | None = None  # the soft restart rung of the ladder (None: power-cycle only)
 
     @classmethod
-    def watching(cls, record: UnitRecord, restart_command: str | None = None) -> Unit:
+    def watching(cls, record: UnitRecord, restart_command: str | None = None) -> WatchedUnit:
         """The watchdog's view of an enterprise (one with a host: a unit without one cannot be probed)."""
         return cls(
             number=record.number,

@@ -31,8 +31,8 @@ from pbxwatch.domain.state import (
     PowerCycle,
     Recovered,
     SoftRestart,
-    Unit,
     UnitState,
+    WatchedUnit,
 )
 from pbxwatch.domain.verdicts import CheckResult
 from pbxwatch.domain.vocabulary import ActionType, HoldKind, LiveStatus, Reason, Verdict
@@ -41,7 +41,7 @@ Step = tuple[UnitState, tuple[Action, ...]]
 
 
 def decide(
-    unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
+    unit: WatchedUnit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
 ) -> Decision:
     """Apply one check result to a unit's state. Only evidence from the PBX counts as down (`evidence`)."""
     state, flapped = _count_for_flap(state, check, now, policy, fleet)
@@ -50,7 +50,7 @@ def decide(
 
 
 def _decide(
-    unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
+    unit: WatchedUnit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
 ) -> Decision:
     if check.verdict is Verdict.UP:
         return _on_up(state, check, now, policy)
@@ -66,7 +66,7 @@ def _decide(
     return Decision(state, _unchanged_status(now, check.error_message()))
 
 
-def relay_checked(unit: Unit, state: UnitState, online: bool, now: datetime, policy: Policy) -> Decision:
+def relay_checked(unit: WatchedUnit, state: UnitState, online: bool, now: datetime, policy: Policy) -> Decision:
     """The relay service answered `GET /devices/{id}`: cycle, or hold while the relay is offline."""
     if unit.device_id is None or state.action_done or not state.confirmed or _paused(state):
         return Decision(state)  # the answer arrived after the situation changed
@@ -99,7 +99,7 @@ def cycle_claimed_elsewhere(state: UnitState) -> UnitState:
 
 
 def cycle_failed(
-    unit: Unit, state: UnitState, now: datetime, policy: Policy, *, reason: str, audit: bool
+    unit: WatchedUnit, state: UnitState, now: datetime, policy: Policy, *, reason: str, audit: bool
 ) -> Decision:
     """The cycle was not started; the claim is released and retried after a back-off.
 
@@ -152,7 +152,7 @@ def in_boot_grace(state: UnitState, now: datetime, policy: Policy) -> bool:
     return state.cycle_at is not None and now - state.cycle_at < policy.boot_grace
 
 
-def idempotency_key(unit: Unit, state: UnitState, now: datetime) -> str:
+def idempotency_key(unit: WatchedUnit, state: UnitState, now: datetime) -> str:
     """One key per (unit, outage): a retried request for the same outage returns the same cycle."""
     since = state.outage_since or now
     return f"auto-{unit.number}-{since.strftime('%Y%m%dT%H%M%S')}"
@@ -198,7 +198,7 @@ def _on_down_in_grace(state: UnitState, check: CheckResult, now: datetime) -> De
 
 
 def _on_down(
-    unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
+    unit: WatchedUnit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
 ) -> Decision:
     counter = state.failure_counter + 1
     state = replace(
@@ -218,7 +218,7 @@ def _on_down(
 
 
 def _consider_cycle(
-    unit: Unit, state: UnitState, now: datetime, policy: Policy, fleet: FleetView, *, check: CheckResult
+    unit: WatchedUnit, state: UnitState, now: datetime, policy: Policy, fleet: FleetView, *, check: CheckResult
 ) -> Step:
     """A confirmed outage with no cycle yet: walk the safety rails of docs/design.md §4 in order."""
     if not unit.auto_cycle or state.action_done or _paused(state) or _waiting(state, now, policy):
@@ -241,7 +241,7 @@ def _paused(state: UnitState) -> bool:
     return state.maintenance is not None or state.flap.held
 
 
-def _soft_rung(unit: Unit, state: UnitState, check: CheckResult, now: datetime, policy: Policy) -> Step | None:
+def _soft_rung(unit: WatchedUnit, state: UnitState, check: CheckResult, now: datetime, policy: Policy) -> Step | None:
     """SSH works but Asterisk is dead or its CLI hangs: restart it first (once per outage), then give it
     `restart_grace` to come back before the power rung. None: go on to the relay."""
     asterisk_dead = check.reason in (Reason.ASTERISK_NOT_RUNNING, Reason.CLI_HUNG)

@@ -25,7 +25,8 @@ from pbxwatch.db.engine import describe as short
 from pbxwatch.domain.evidence import OwnFailure, own_failure
 from pbxwatch.domain.maintenance import Window
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, FleetView, Policy, mass_outage, within
-from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, PowerCycle, SoftRestart, Unit, UnitState
+from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, PowerCycle, SoftRestart, UnitState
+from pbxwatch.domain.state import WatchedUnit as Unit
 from pbxwatch.domain.verdicts import CheckResult
 from pbxwatch.domain.vocabulary import Reason, Verdict
 from pbxwatch.domain.watchdog import (

@@ -15,8 +15,8 @@ from pbxwatch.domain.state import (
     Hold,
     OutageConfirmed,
     Recovered,
-    Unit,
     UnitState,
+    WatchedUnit,
 )
 from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.monitor.store import Owed
@@ -24,11 +24,11 @@ from pbxwatch.monitor.store import Owed
 log = logging.getLogger("pbxwatch.monitor")
 
 
-def relay_info(unit: Unit) -> dict[str, Any]:
+def relay_info(unit: WatchedUnit) -> dict[str, Any]:
     return {"device_id": unit.device_id, "outlet": unit.outlet} if unit.device_id else {}
 
 
-def record(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed | None:
+def record(unit: WatchedUnit, state: UnitState, action: Action, now: datetime) -> Owed | None:
     """The row an action owes (None for actions that only log), after logging it."""
     n, where = unit.number, f"{unit.host}:{unit.ssh_port}"
     match action:

@@ -17,7 +17,7 @@ from pbxwatch.db.ladders import soft_restarts_since
 from pbxwatch.domain.flap import FlapHeld, FlapMemory, FlapReleased
 from pbxwatch.domain.maintenance import Window, active_for
 from pbxwatch.domain.policy import Policy
-from pbxwatch.domain.state import Action, Decision, MaintenanceEnded, MaintenanceStarted, Unit, UnitState
+from pbxwatch.domain.state import Action, Decision, MaintenanceEnded, MaintenanceStarted, UnitState, WatchedUnit
 from pbxwatch.domain.verdicts import CommandRun
 from pbxwatch.domain.vocabulary import ActionType, Initiator
 from pbxwatch.domain.watchdog import flap_rearmed, maintenance_began, maintenance_ended
@@ -29,7 +29,7 @@ log = logging.getLogger("pbxwatch.monitor")
 
 
 def window_step(
-    unit: Unit, state: UnitState, windows: Sequence[Window], now: datetime, zone: tzinfo
+    unit: WatchedUnit, state: UnitState, windows: Sequence[Window], now: datetime, zone: tzinfo
 ) -> Decision | None:
     """A unit entering or leaving a maintenance window before its check is decided (None: no change)."""
     running = active_for(unit.number, windows, now, zone)
@@ -87,7 +87,7 @@ async def adopt_flap_rearms(db: Database, states: dict[str, UnitState]) -> list[
     return rearmed
 
 
-def remediation_row(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed | None:
+def remediation_row(unit: WatchedUnit, state: UnitState, action: Action, now: datetime) -> Owed | None:
     """The row a maintenance or flap action owes, after logging it (None for other actions)."""
     n, pbx = unit.number, state.pbx_status
     match action:
@@ -119,7 +119,7 @@ def remediation_row(unit: Unit, state: UnitState, action: Action, now: datetime)
     return None
 
 
-async def run_restart(restarter: Restarter | None, unit: Unit, command: str) -> CommandRun:
+async def run_restart(restarter: Restarter | None, unit: WatchedUnit, command: str) -> CommandRun:
     if restarter is None:
         return CommandRun(None, "no SSH restarter available in this monitor")
     try:
@@ -129,7 +129,7 @@ async def run_restart(restarter: Restarter | None, unit: Unit, command: str) -> 
         return CommandRun(None, f"{type(err).__name__}: {err}"[:200])
 
 
-def restart_row(unit: Unit, state: UnitState, command: str, run: CommandRun, now: datetime) -> Owed:
+def restart_row(unit: WatchedUnit, state: UnitState, command: str, run: CommandRun, now: datetime) -> Owed:
     level = logging.WARNING if run.ok else logging.ERROR
     last = run.output.strip().splitlines()[-1][:200] if run.output.strip() else ""
     log.log(level, "unit %s (%s:%s): soft restart `%s` %s (exit %s)%s", unit.number, unit.host, unit.ssh_port,
@@ -139,6 +139,6 @@ def restart_row(unit: Unit, state: UnitState, command: str, run: CommandRun, now
                                           failure_counter=state.failure_counter))
 
 
-def restart_event(unit: Unit, command: str, run: CommandRun, now: datetime) -> UnitEvent:
+def restart_event(unit: WatchedUnit, command: str, run: CommandRun, now: datetime) -> UnitEvent:
     result = "done" if run.ok else f"failed (exit {run.exit_status})"
     return UnitEvent(EventKind.SOFT_RESTART, unit.number, now, f"soft restart `{command}` {result}", unit.name)

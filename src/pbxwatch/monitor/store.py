@@ -24,7 +24,7 @@ from pbxwatch.db.engine import Database
 from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.ladders import Ladder, ladders
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
-from pbxwatch.domain.state import Unit
+from pbxwatch.domain.state import WatchedUnit
 from pbxwatch.domain.units import UNIT_FIELDS
 from pbxwatch.domain.units import Unit as UnitRecord
 from pbxwatch.domain.vocabulary import ActionType, Initiator
@@ -86,7 +86,7 @@ class MonitorStore:
         self.db = db
         self.restart_command = restart_command  # monitor.restart_command: the ladder's soft rung, every unit
 
-    async def active_units(self) -> list[Unit]:
+    async def active_units(self) -> list[WatchedUnit]:
         """Active enterprises with a host (a unit without a host cannot be probed)."""
         e = enterprises.c
         query = (
@@ -97,7 +97,7 @@ class MonitorStore:
         async with self.db.connect() as conn:
             records = [UnitRecord.from_row(r) for r in (await conn.execute(query)).mappings()]
             own = await ladders(conn)  # per-enterprise remediation ladders (pbxwatch_unit_ladder)
-        return [Unit.watching(r, own.get(r.number, Ladder()).command(self.restart_command)) for r in records]
+        return [WatchedUnit.watching(r, own.get(r.number, Ladder()).command(self.restart_command)) for r in records]
 
     async def action_flags(self) -> dict[str, bool]:
         """`ewelink_action_done` of every unit (an operator's `units rearm` clears it)."""

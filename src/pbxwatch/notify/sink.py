@@ -19,7 +19,16 @@ from pbxwatch.config import NotifySettings
 from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.domain.flap import FlapHeld
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, Policy
-from pbxwatch.domain.state import Action, CycleFailed, Decision, Hold, OutageConfirmed, Recovered, Unit, UnitState
+from pbxwatch.domain.state import (
+    Action,
+    CycleFailed,
+    Decision,
+    Hold,
+    OutageConfirmed,
+    Recovered,
+    UnitState,
+    WatchedUnit,
+)
 from pbxwatch.domain.verdicts import CheckResult
 from pbxwatch.domain.vocabulary import ActionType, HoldKind
 from pbxwatch.monitor.events import UnitEvent
@@ -43,7 +52,7 @@ class NoticeSink:
         self.notify, self.policy = notify, policy
         self.queue: deque[Notice] = deque(maxlen=QUEUE_MAX)
         self.wake = asyncio.Event()
-        self.units: dict[str, Unit] = {}
+        self.units: dict[str, WatchedUnit] = {}
         self.down: set[str] = set()  # units in a confirmed outage (reminders go only to these)
         self._sent: dict[str, deque[datetime]] = {}
         self._suppressed: dict[str, int] = {}
@@ -61,7 +70,7 @@ class NoticeSink:
         if self._mass_since is not None:
             self._mass_checked.add(number)
 
-    def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
+    def decided(self, unit: WatchedUnit, before: UnitState, decision: Decision, now: datetime) -> None:
         self.units[unit.number] = unit
         if decision.state.confirmed:
             self.down.add(unit.number)
@@ -75,7 +84,7 @@ class NoticeSink:
             if notice is not None:
                 self._add(notice)
 
-    def cycle_started(self, unit: Unit, state: UnitState, cycle_id: str, now: datetime) -> None:
+    def cycle_started(self, unit: WatchedUnit, state: UnitState, cycle_id: str, now: datetime) -> None:
         facts = {**self._unit_facts(unit), "device": unit.device_id, "cycle": cycle_id,
                  "grace": int(self.policy.boot_grace.total_seconds())}
         self._add(Notice("cycle_started", f"cycle_started:{unit.number}:{_iso(state.outage_since)}:{len(state.cycles)}",
@@ -114,7 +123,7 @@ class NoticeSink:
     # ---- notices of one action ----------------------------------------------------------------
 
     def _from_action(
-        self, unit: Unit, before: UnitState, state: UnitState, action: Action, now: datetime
+        self, unit: WatchedUnit, before: UnitState, state: UnitState, action: Action, now: datetime
     ) -> Notice | None:
         n, since, facts = unit.number, _iso(state.outage_since or before.outage_since), self._unit_facts(unit)
         match action:
@@ -138,7 +147,7 @@ class NoticeSink:
                 return Notice("recovered", f"recovered:{n}:{_iso(before.outage_since)}", now, n, facts)
         return None
 
-    def _hold_notice(self, unit: Unit, kind: HoldKind, reason: str, *, since: str, facts: dict[str, object],
+    def _hold_notice(self, unit: WatchedUnit, kind: HoldKind, reason: str, *, since: str, facts: dict[str, object],
                      now: datetime) -> Notice:
         n = unit.number
         if kind is ActionType.SKIPPED_DAILY_CAP:
@@ -153,13 +162,13 @@ class NoticeSink:
                      hold=kind.value)
         return Notice("held", f"held:{n}:{since}:{kind.value}", now, n, facts)
 
-    def _next_step(self, unit: Unit) -> str:
+    def _next_step(self, unit: WatchedUnit) -> str:
         if not unit.auto_cycle:
             return "next.auto_off"
         return "next.will_cycle" if unit.device_id else "next.no_relay"
 
     @staticmethod
-    def _unit_facts(unit: Unit) -> dict[str, object]:
+    def _unit_facts(unit: WatchedUnit) -> dict[str, object]:
         return {"name": unit.name or "", "host": f"{unit.host}:{unit.ssh_port}"}
 
     def _add(self, notice: Notice) -> None:
