@@ -79,8 +79,6 @@ class HistoryEntry:
         if self.action_type is None and self.prev_status == self.new_status:
             raise ValueError("a status row must change the status")
 
-    # ---- the row kinds of docs/design.md §2 ---------------------------------------------------------
-
     @classmethod
     def outage_confirmed(
         cls, enterprise_number: str, *, at: datetime, failure_counter: int, error_message: str | None
@@ -115,19 +113,9 @@ class HistoryEntry:
     ) -> HistoryEntry:
         """`requested` is the state asked for: True → toggle_on, False → toggle_off, None → a flip."""
         action = {True: ActionType.TOGGLE_ON, False: ActionType.TOGGLE_OFF, None: ActionType.TOGGLE}[requested]
-        return cls(
-            enterprise_number,
-            pbx_status,
-            pbx_status,
-            at,
-            initiator,
-            failure_counter=failure_counter,
-            error_message=error_message,
-            action_type=action,
-            action_result=ActionResult.SUCCESS if ok else ActionResult.FAIL,
-            action_time=at,
-            extra_info=dict(extra_info),
-        )
+        return cls.power_cycle(enterprise_number, at=at, pbx_status=pbx_status, ok=ok, initiator=initiator,
+                               extra_info=extra_info, error_message=error_message, failure_counter=failure_counter,
+                               kind=action)
 
     @classmethod
     def power_cycle(
@@ -141,7 +129,11 @@ class HistoryEntry:
         extra_info: Mapping[str, Any],
         error_message: str | None = None,
         failure_counter: int | None = None,
+        kind: ActionType = ActionType.POWER_CYCLE,
     ) -> HistoryEntry:
+        """A relay action row: the power-cycle request, or (`kind`, from `relay_switched`) one switch."""
+        if kind is not ActionType.POWER_CYCLE and kind not in SWITCH_TYPES:
+            raise ValueError(f"{kind} is not a relay action")
         return cls(
             enterprise_number,
             pbx_status,
@@ -150,7 +142,7 @@ class HistoryEntry:
             initiator,
             failure_counter=failure_counter,
             error_message=error_message,
-            action_type=ActionType.POWER_CYCLE,
+            action_type=kind,
             action_result=ActionResult.SUCCESS if ok else ActionResult.FAIL,
             action_time=at,
             extra_info=dict(extra_info),
