@@ -1,7 +1,9 @@
 """The dashboard's state of one unit, with its reason: one pure function, `dashboard_unit_state`.
 
-A stand-in for the shared state function of `pbxwatch.domain` that is being written elsewhere; when it
-lands, this module is the one place to swap (its states are the same seven words).
+Its seven states are the words of `pbxwatch.domain.unit_status.State` (spelt `boot_grace` here, as the
+dashboard's URLs and classes use it), but it judges from the dashboard's own facts (the last action row
+and its time) where `unit_state` reads the watchdog's check message: this module is the one place to
+swap when the dashboard adopts `unit_state`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from enum import StrEnum
 from pbxwatch.domain.vocabulary import HOLD_TYPES, ActionType
 
 
-class UnitState(StrEnum):
+class DashboardState(StrEnum):
     OFFLINE = "offline"
     HELD = "held"
     CYCLING = "cycling"
@@ -24,13 +26,13 @@ class UnitState(StrEnum):
 
 
 # Worst first: the fleet table is sorted by this order, then by number.
-SEVERITY = {state: rank for rank, state in enumerate(UnitState)}
+SEVERITY = {state: rank for rank, state in enumerate(DashboardState)}
 HOLD_WORDS = frozenset({*(t.value for t in HOLD_TYPES), ActionType.HELD.value})  # with the flap hold
 RESTARTED = frozenset({ActionType.POWER_CYCLE.value, ActionType.TOGGLE_ON.value})
 
 
 @dataclass(frozen=True)
-class UnitFacts:
+class DashboardFacts:
     active: bool
     last_status: str | None  # online | offline | None (never checked)
     checked_at: datetime | None
@@ -46,21 +48,21 @@ class UnitFacts:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    state: UnitState
+class DashboardVerdict:
+    state: DashboardState
     reason: str  # a key of `pbxwatch.i18n.dashboard`
     values: dict[str, object] = field(default_factory=dict)
 
 
-def dashboard_unit_state(facts: UnitFacts, now: datetime, *, stale_after: timedelta,
-                         boot_grace: timedelta) -> Verdict:
+def dashboard_unit_state(facts: DashboardFacts, now: datetime, *, stale_after: timedelta,
+                         boot_grace: timedelta) -> DashboardVerdict:
     """What the operator should read for this unit now (no I/O; the clock is a parameter)."""
     if not facts.active:
-        return Verdict(UnitState.PAUSED, "reason_inactive")
+        return DashboardVerdict(DashboardState.PAUSED, "reason_inactive")
     if facts.cycling:
-        return Verdict(UnitState.CYCLING, "reason_cycling")
+        return DashboardVerdict(DashboardState.CYCLING, "reason_cycling")
     if facts.maintenance is not None:
-        return Verdict(UnitState.PAUSED, "reason_maintenance", {"why": facts.maintenance})
+        return DashboardVerdict(DashboardState.PAUSED, "reason_maintenance", {"why": facts.maintenance})
     unknown = _unknown(facts, now, stale_after)
     if unknown is not None:
         return unknown
@@ -69,26 +71,27 @@ def dashboard_unit_state(facts: UnitFacts, now: datetime, *, stale_after: timede
     return _online(facts)
 
 
-def _unknown(facts: UnitFacts, now: datetime, stale_after: timedelta) -> Verdict | None:
+def _unknown(facts: DashboardFacts, now: datetime, stale_after: timedelta) -> DashboardVerdict | None:
     if facts.last_status is None or facts.checked_at is None:
-        return Verdict(UnitState.UNKNOWN, "reason_never_checked")
+        return DashboardVerdict(DashboardState.UNKNOWN, "reason_never_checked")
     if now - facts.checked_at > stale_after:
-        return Verdict(UnitState.UNKNOWN, "reason_stale", {"age": now - facts.checked_at})
+        return DashboardVerdict(DashboardState.UNKNOWN, "reason_stale", {"age": now - facts.checked_at})
     return None
 
 
-def _online(facts: UnitFacts) -> Verdict:
+def _online(facts: DashboardFacts) -> DashboardVerdict:
     if facts.failure_counter > 0:
-        return Verdict(UnitState.ONLINE, "reason_failing", {"count": facts.failure_counter})
-    return Verdict(UnitState.ONLINE, "reason_ok")
+        return DashboardVerdict(DashboardState.ONLINE, "reason_failing", {"count": facts.failure_counter})
+    return DashboardVerdict(DashboardState.ONLINE, "reason_ok")
 
 
-def _offline(facts: UnitFacts, now: datetime, boot_grace: timedelta) -> Verdict:
+def _offline(facts: DashboardFacts, now: datetime, boot_grace: timedelta) -> DashboardVerdict:
     at = facts.last_action_at
     this_outage = at is not None and (facts.down_since is None or at >= facts.down_since)
     if this_outage and facts.last_action in HOLD_WORDS:
-        return Verdict(UnitState.HELD, "reason_held", {"why": facts.last_action_error or facts.last_action})
+        why = facts.last_action_error or facts.last_action
+        return DashboardVerdict(DashboardState.HELD, "reason_held", {"why": why})
     restarted = this_outage and facts.last_action in RESTARTED and facts.last_action_ok
     if restarted and at is not None and now - at < boot_grace:
-        return Verdict(UnitState.BOOT_GRACE, "reason_boot_grace", {"age": now - at})
-    return Verdict(UnitState.OFFLINE, "reason_down", {"error": facts.error or "-"})
+        return DashboardVerdict(DashboardState.BOOT_GRACE, "reason_boot_grace", {"age": now - at})
+    return DashboardVerdict(DashboardState.OFFLINE, "reason_down", {"error": facts.error or "-"})
