@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from pbxwatch.web.render import translator
 from pbxwatch.web.unit_state import DashboardFacts, DashboardState, dashboard_unit_state
 from tests.relay_fixtures import API_TOKEN, RelayEnv, wait_for
 
@@ -188,14 +189,36 @@ def facts(**changes: object) -> DashboardFacts:
     ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "skipped_relay_offline",
       "last_action_at": NOW - timedelta(minutes=6)}, DashboardState.OFFLINE),  # a hold of an earlier outage
     ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "ewelink_power_cycle",
-      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=1)}, DashboardState.BOOT_GRACE),
+      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=1),
+      "error": "connect_refused: Connection refused (boot grace)"}, DashboardState.BOOT_GRACE),
     ({"last_status": "offline", "down_since": NOW - timedelta(minutes=15), "last_action": "ewelink_power_cycle",
       "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=10)}, DashboardState.OFFLINE),
 ])
 def test_dashboard_unit_state(changes: dict[str, object], state: DashboardState) -> None:
-    verdict = dashboard_unit_state(facts(**changes), NOW, stale_after=timedelta(minutes=3),
-                                   boot_grace=timedelta(minutes=5))
+    verdict = dashboard_unit_state(facts(**changes), NOW, stale_after=timedelta(minutes=3))
     assert verdict.state is state
+
+
+@pytest.mark.parametrize(("changes", "shown"), [
+    ({"failure_counter": 2}, "online: 2 failed check(s) in a row"),
+    ({"checked_at": NOW - timedelta(hours=1)}, "unknown: last check 1 h 0 min ago: is the monitor running?"),
+    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "skipped_relay_offline",
+      "last_action_at": NOW - timedelta(minutes=4), "last_action_error": "relay dev1 is offline",
+      "error": "connect_timeout"}, "held: not cycled: relay dev1 is offline"),
+    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "held",
+      "last_action_at": NOW - timedelta(minutes=4), "last_action_error": "flapping"}, "held: not cycled: flapping"),
+    ({"last_status": "offline", "error": "host_key_mismatch: the host key changed"},
+     "unknown: host_key_mismatch: the host key changed"),
+    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "ewelink_power_cycle",
+      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=1),
+      "error": "connect_refused: Connection refused (boot grace)"}, "boot_grace: cycled 1 min ago, waiting for boot"),
+    ({"last_status": "offline", "error": "cli_hung: asterisk -rx timed out"}, "offline: cli_hung: asterisk -rx timed out"),
+    ({"active": False}, "paused: unit inactive (active = false)"),
+    ({"maintenance": "disk swap (by ops)"}, "paused: maintenance window: disk swap (by ops)"),
+])
+def test_the_dashboard_tells_the_shared_state_and_its_reason(changes: dict[str, object], shown: str) -> None:
+    verdict = dashboard_unit_state(facts(**changes), NOW, stale_after=timedelta(minutes=3))
+    assert f"{verdict.state.value}: {translator('en')(verdict.reason, **verdict.values)}" == shown
 
 
 def test_the_system_page_without_a_token_shows_the_seed_message(relay_env: RelayEnv) -> None:

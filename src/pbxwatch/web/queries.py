@@ -44,11 +44,11 @@ class UnitRow:
 
 @dataclass(frozen=True)
 class Judge:
-    """How old a check may be before the state is unknown, and the boot grace after a cycle."""
+    """When the units are judged, how old a check may be before the state is unknown, and what the relay
+    service knows now (cycles running, relays online, maintenance windows open)."""
 
     now: datetime
     stale_after: timedelta
-    boot_grace: timedelta
     cycling: frozenset[tuple[str, int | None]]  # (device_id, outlet) with an active power-cycle
     relays: Mapping[str, bool]  # device_id -> online, as last read from the cloud
     paused: Mapping[str, str] = field(default_factory=dict)  # unit -> its running maintenance window
@@ -93,7 +93,7 @@ def _row(u: Any, change: Any, action: Any, judge: Judge) -> UnitRow:
         cycling=(u["ewelink_device_id"], u["ewelink_outlet"]) in judge.cycling,
         maintenance=judge.paused.get(u["number"]),
     )
-    verdict = dashboard_unit_state(facts, judge.now, stale_after=judge.stale_after, boot_grace=judge.boot_grace)
+    verdict = dashboard_unit_state(facts, judge.now, stale_after=judge.stale_after)
     device = u["ewelink_device_id"]
     return UnitRow(
         number=u["number"], name=u["name"], host=u["host"], verdict=verdict, checked_at=u["last_checked_at"],
