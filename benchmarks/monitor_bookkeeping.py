@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from pbxwatch.domain.outage_tally import FleetCycles, OutageTally
 from pbxwatch.domain.policy import HOUR, Policy, mass_outage, within
-from pbxwatch.domain.verdicts import Verdict
+from pbxwatch.domain.vocabulary import Verdict
 from pbxwatch.monitor.schedule import Schedule
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

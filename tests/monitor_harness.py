@@ -19,9 +19,10 @@ from sqlalchemy import insert, select, update
 
 from pbxwatch.config import Settings
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import HistoryEntry, Initiator, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
-from pbxwatch.domain.verdicts import CheckResult, Reason
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import Initiator, Reason
 from pbxwatch.monitor.ports import RelayBusy, RelayRefused, RelayUnreachable, RelayWentOffline
 from pbxwatch.monitor.service import options_from, run_monitor
 

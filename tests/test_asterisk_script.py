@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pbxwatch.asterisk import MARKER, ProbeCommandError, build_probe_command, interpret_probe_output
 from pbxwatch.asterisk.script import split_sections
-from pbxwatch.domain.verdicts import REASON_VERDICT, Reason, Verdict
+from pbxwatch.domain.vocabulary import REASON_VERDICT, Reason, Verdict
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 UNABLE = (FIXTURES / "error_unable_to_connect.txt").read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from pbxwatch.asterisk import MARKER, ProbeCommandError, build_probe_command, in
 from pbxwatch.asterisk.script import Section, choose_line_stats, cli_timeout, split_sections
 from pbxwatch.asterisk.sip import parse_sip_peers
 from pbxwatch.asterisk.stats import clean_lines, parse_latency
-from pbxwatch.domain.verdicts import Reason
+from pbxwatch.domain.vocabulary import Reason
 from tests.test_asterisk_script import DF_OK, NO_SIP, PGREP_NO, PGREP_YES, PJSIP, SIP, UNABLE, UPTIME, output
 from tests.test_asterisk_sip import fixture
 

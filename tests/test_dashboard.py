@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from pbxwatch.web.unit_state import UnitFacts, UnitState, dashboard_unit_state
+from pbxwatch.web.render import translator
+from pbxwatch.web.unit_state import DashboardFacts, DashboardState, dashboard_unit_state
 from tests.relay_fixtures import API_TOKEN, RelayEnv, wait_for
 
 XSS = "<script>alert('pwned')</script>"
@@ -164,36 +165,58 @@ def test_the_login_redirect_stays_on_this_site(relay: RelayEnv, browser_like: ht
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
-def facts(**changes: object) -> UnitFacts:
+def facts(**changes: object) -> DashboardFacts:
     base: dict[str, object] = {
         "active": True, "last_status": "online", "checked_at": NOW - timedelta(seconds=10), "failure_counter": 0,
         "error": None, "down_since": None, "last_action": None, "last_action_ok": False, "last_action_at": None,
         "last_action_error": None, "cycling": False,
     }
     base.update(changes)
-    return UnitFacts(**base)  # type: ignore[arg-type]
+    return DashboardFacts(**base)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("changes", "state"), [
-    ({}, UnitState.ONLINE),
-    ({"active": False, "last_status": "offline"}, UnitState.PAUSED),
-    ({"cycling": True, "last_status": "offline"}, UnitState.CYCLING),
-    ({"last_status": None, "checked_at": None}, UnitState.UNKNOWN),
-    ({"checked_at": NOW - timedelta(hours=1)}, UnitState.UNKNOWN),
-    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5)}, UnitState.OFFLINE),
+    ({}, DashboardState.ONLINE),
+    ({"active": False, "last_status": "offline"}, DashboardState.PAUSED),
+    ({"cycling": True, "last_status": "offline"}, DashboardState.CYCLING),
+    ({"last_status": None, "checked_at": None}, DashboardState.UNKNOWN),
+    ({"checked_at": NOW - timedelta(hours=1)}, DashboardState.UNKNOWN),
+    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5)}, DashboardState.OFFLINE),
     ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "skipped_relay_offline",
-      "last_action_at": NOW - timedelta(minutes=4)}, UnitState.HELD),
+      "last_action_at": NOW - timedelta(minutes=4)}, DashboardState.HELD),
     ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "skipped_relay_offline",
-      "last_action_at": NOW - timedelta(minutes=6)}, UnitState.OFFLINE),  # a hold of an earlier outage
+      "last_action_at": NOW - timedelta(minutes=6)}, DashboardState.OFFLINE),  # a hold of an earlier outage
     ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "ewelink_power_cycle",
-      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=1)}, UnitState.BOOT_GRACE),
+      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=1),
+      "error": "connect_refused: Connection refused (boot grace)"}, DashboardState.BOOT_GRACE),
     ({"last_status": "offline", "down_since": NOW - timedelta(minutes=15), "last_action": "ewelink_power_cycle",
-      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=10)}, UnitState.OFFLINE),
+      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=10)}, DashboardState.OFFLINE),
 ])
-def test_dashboard_unit_state(changes: dict[str, object], state: UnitState) -> None:
-    verdict = dashboard_unit_state(facts(**changes), NOW, stale_after=timedelta(minutes=3),
-                                   boot_grace=timedelta(minutes=5))
+def test_dashboard_unit_state(changes: dict[str, object], state: DashboardState) -> None:
+    verdict = dashboard_unit_state(facts(**changes), NOW, stale_after=timedelta(minutes=3))
     assert verdict.state is state
+
+
+@pytest.mark.parametrize(("changes", "shown"), [
+    ({"failure_counter": 2}, "online: 2 failed check(s) in a row"),
+    ({"checked_at": NOW - timedelta(hours=1)}, "unknown: last check 1 h 0 min ago: is the monitor running?"),
+    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "skipped_relay_offline",
+      "last_action_at": NOW - timedelta(minutes=4), "last_action_error": "relay dev1 is offline",
+      "error": "connect_timeout"}, "held: not cycled: relay dev1 is offline"),
+    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "held",
+      "last_action_at": NOW - timedelta(minutes=4), "last_action_error": "flapping"}, "held: not cycled: flapping"),
+    ({"last_status": "offline", "error": "host_key_mismatch: the host key changed"},
+     "unknown: host_key_mismatch: the host key changed"),
+    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "ewelink_power_cycle",
+      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=1),
+      "error": "connect_refused: Connection refused (boot grace)"}, "boot_grace: cycled 1 min ago, waiting for boot"),
+    ({"last_status": "offline", "error": "cli_hung: asterisk -rx timed out"}, "offline: cli_hung: asterisk -rx timed out"),
+    ({"active": False}, "paused: unit inactive (active = false)"),
+    ({"maintenance": "disk swap (by ops)"}, "paused: maintenance window: disk swap (by ops)"),
+])
+def test_the_dashboard_tells_the_shared_state_and_its_reason(changes: dict[str, object], shown: str) -> None:
+    verdict = dashboard_unit_state(facts(**changes), NOW, stale_after=timedelta(minutes=3))
+    assert f"{verdict.state.value}: {translator('en')(verdict.reason, **verdict.values)}" == shown
 
 
 def test_the_system_page_without_a_token_shows_the_seed_message(relay_env: RelayEnv) -> None:

@@ -13,12 +13,13 @@ import pytest
 
 from pbxwatch.domain.evidence import REASON_SOURCE, OwnFailure, Source, counts_as_down, own_failure
 from pbxwatch.domain.policy import FleetView, Policy
-from pbxwatch.domain.state import LiveStatus, OutageConfirmed, Unit, UnitState
-from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
+from pbxwatch.domain.state import OutageConfirmed, UnitState, WatchedUnit
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import LiveStatus, Reason, Verdict
 from pbxwatch.domain.watchdog import decide
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-UNIT = Unit("100", "127.0.1.1", auto_cycle=True, device_id="dev1")
+UNIT = WatchedUnit("100", "127.0.1.1", auto_cycle=True, device_id="dev1")
 TWO_DOWN = UnitState(last_status=LiveStatus.OFFLINE, failure_counter=2, outage_since=T0 - timedelta(seconds=30))
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pbxwatch.domain.outage_tally import FleetCycles, OutageTally
 from pbxwatch.domain.policy import DAY, HOUR, SWEEP_SLACK, Policy, mass_outage, within
-from pbxwatch.domain.verdicts import Verdict
+from pbxwatch.domain.vocabulary import Verdict
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 DEFAULTS = Policy()  # 30 %, at least 5 down

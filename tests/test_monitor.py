@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from pbxwatch.db.engine import Database
-from pbxwatch.domain.verdicts import Reason
+from pbxwatch.db.fleet_status import RearmError, fleet_status, rearm
+from pbxwatch.domain.vocabulary import Reason
 from pbxwatch.monitor.leader import SingleMonitor
-from pbxwatch.monitor.levers import RearmError, fleet_status, rearm
 from tests.monitor_harness import (
     FakeRelay,
     ScriptedProber,

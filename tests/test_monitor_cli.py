@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from pbxwatch.db.engine import Database
-from pbxwatch.domain.verdicts import Reason
+from pbxwatch.domain.vocabulary import Reason
 from tests.cli_helpers import pbxwatch
 from tests.monitor_harness import (
     FakeRelay,

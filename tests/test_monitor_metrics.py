@@ -11,7 +11,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from pbxwatch.db.engine import Database
-from pbxwatch.domain.verdicts import Reason
+from pbxwatch.domain.vocabulary import Reason
 from pbxwatch.monitor.metrics import EXPORTED
 from tests.monitor_harness import FakeRelay, ScriptedProber, add_unit, eventually, live, running_monitor, settings_for
 from tests.relay_fixtures import free_port

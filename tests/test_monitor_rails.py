@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from pbxwatch.db.engine import Database
-from pbxwatch.domain.verdicts import Reason
+from pbxwatch.domain.vocabulary import Reason
 from pbxwatch.monitor.store import FLUSH_LOCK_KEY
 from tests.monitor_harness import (
     BUSY,

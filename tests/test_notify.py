@@ -240,11 +240,11 @@ def test_a_flapping_unit_is_rate_limited_and_its_next_message_counts_what_was_he
     from dataclasses import replace
 
     from pbxwatch.domain.policy import Policy
-    from pbxwatch.domain.state import Unit, UnitState
+    from pbxwatch.domain.state import UnitState, WatchedUnit
     from pbxwatch.notify.sink import NoticeSink
 
     sink = NoticeSink(NotifySettings(unit_max_per_hour=2), Policy())
-    unit = Unit("5", "127.0.1.5", auto_cycle=True, device_id="d")
+    unit = WatchedUnit("5", "127.0.1.5", auto_cycle=True, device_id="d")
     state = UnitState(outage_since=T0, confirmed=True)
     for i in range(5):
         sink.cycle_started(unit, replace(state, cycles=(T0,) * i), f"c{i}", T0 + timedelta(minutes=i))

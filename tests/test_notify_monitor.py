@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from pbxwatch.config import NotifySettings, Settings
 from pbxwatch.db.engine import Database
-from pbxwatch.domain.verdicts import Reason
+from pbxwatch.domain.vocabulary import Reason
 from pbxwatch.notify.tables import deliveries, incidents
 from tests.monitor_harness import FakeRelay, ScriptedProber, add_unit, eventually, live, running_monitor, settings_for
 from tests.notify_receivers import JsonReceiver

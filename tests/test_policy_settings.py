@@ -15,13 +15,14 @@ import pytest
 from pbxwatch.config import load
 from pbxwatch.domain.flap import FlapPolicy
 from pbxwatch.domain.policy import FleetView, Policy
-from pbxwatch.domain.state import CheckRelay, Hold, LiveStatus, OutageConfirmed, Unit, UnitState
-from pbxwatch.domain.verdicts import CheckResult, Reason
+from pbxwatch.domain.state import CheckRelay, Hold, OutageConfirmed, UnitState, WatchedUnit
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import LiveStatus, Reason
 from pbxwatch.domain.watchdog import decide, relay_checked
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
-UNIT = Unit("100", "127.0.1.1", auto_cycle=True, device_id="dev1")
+UNIT = WatchedUnit("100", "127.0.1.1", auto_cycle=True, device_id="dev1")
 DOWN = CheckResult.of(Reason.ASTERISK_NOT_RUNNING)
 ONE_DOWN = UnitState(last_status=LiveStatus.OFFLINE, failure_counter=1, outage_since=T0 - 15 * S)
 CONFIRMED = replace(ONE_DOWN, failure_counter=3, confirmed=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pbxwatch.domain.verdicts import Reason, Verdict
+from pbxwatch.domain.vocabulary import Reason, Verdict
 from pbxwatch.probe import ProbeConfigError, SshProber
 from pbxwatch.probe.failures import tcp_failure
 from pbxwatch.probe.ssh import RESERVED_DESCRIPTORS

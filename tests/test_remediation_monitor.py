@@ -10,7 +10,8 @@ from pathlib import Path
 from pbxwatch.db.engine import Database
 from pbxwatch.db.flap import rearm_flap
 from pbxwatch.db.ladders import Ladder, set_ladder
-from pbxwatch.domain.verdicts import CommandRun, Reason
+from pbxwatch.domain.verdicts import CommandRun
+from pbxwatch.domain.vocabulary import Reason
 from pbxwatch.monitor.events import LogEvents, UnitEvent
 from tests.monitor_harness import (
     FakeRelay,

@@ -25,16 +25,16 @@ from pbxwatch.domain.state import (
     Action,
     CheckRelay,
     Hold,
-    LiveStatus,
     MaintenanceEnded,
     MaintenanceStarted,
     OutageConfirmed,
     Recovered,
     SoftRestart,
-    Unit,
     UnitState,
+    WatchedUnit,
 )
-from pbxwatch.domain.verdicts import CheckResult, Reason
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import LiveStatus, Reason
 from pbxwatch.domain.watchdog import decide, maintenance_began, maintenance_ended, relay_checked, soft_restarted
 
 T0 = datetime(2026, 12, 6, 2, 30, tzinfo=UTC)  # a Sunday
@@ -42,7 +42,7 @@ S, H = timedelta(seconds=1), timedelta(hours=1)
 FLAP = FlapPolicy()  # the defaults: 3 outages or 2 cycles in 6 h, > 30 % of the last 20 checks, stable 1 h
 POLICY = Policy(flap=FLAP)
 RESTART = "sudo -n systemctl restart asterisk"
-AUTO = Unit("100", "127.0.1.1", auto_cycle=True, device_id="dev1")
+AUTO = WatchedUnit("100", "127.0.1.1", auto_cycle=True, device_id="dev1")
 LADDER = replace(AUTO, restart_command=RESTART)
 MANUAL = replace(LADDER, auto_cycle=False)
 
@@ -90,7 +90,7 @@ def words(actions: tuple[Action, ...]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class MaintenanceCase:
     name: str
-    unit: Unit
+    unit: WatchedUnit
     state: UnitState
     check: CheckResult
     actions: tuple[str, ...]
@@ -296,7 +296,7 @@ def test_the_flap_memory_survives_a_recovery() -> None:
 # ---- the soft restart ladder --------------------------------------------------------------------
 
 
-def run_outage(unit: Unit, checks: list[CheckResult], *, restart_ok: bool | None = None,
+def run_outage(unit: WatchedUnit, checks: list[CheckResult], *, restart_ok: bool | None = None,
                policy: Policy = POLICY) -> list[str]:
     """Checks 15 s apart from a healthy unit; after a soft restart, report it ran (`restart_ok`).
 
@@ -335,7 +335,7 @@ LADDER_CASES = [
 
 @pytest.mark.parametrize(("name", "unit", "checks", "restart_ok", "expected"), LADDER_CASES,
                          ids=[c[0] for c in LADDER_CASES])
-def test_ladder_table(name: str, unit: Unit, checks: list[CheckResult], restart_ok: bool | None,
+def test_ladder_table(name: str, unit: WatchedUnit, checks: list[CheckResult], restart_ok: bool | None,
                       expected: list[str]) -> None:
     # restart_grace 60 s, checks every 15 s: the 4th check after the restart is past the grace
     assert run_outage(unit, checks, restart_ok=restart_ok) == expected

@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import insert
 
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import HistoryEntry, Initiator, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.tables import enterprises
 from pbxwatch.domain.uptime import EndedBy, Mark, MarkKind, summarize
+from pbxwatch.domain.vocabulary import Initiator
 from tests.cli_helpers import pbxwatch
 from tests.relay_fixtures import RelayEnv
 

@@ -3,7 +3,7 @@ fleet's fake `sudo -n systemctl restart asterisk` brings a dead Asterisk back, o
 
 from __future__ import annotations
 
-from pbxwatch.domain.verdicts import Reason
+from pbxwatch.domain.vocabulary import Reason
 from pbxwatch.probe import SshProber
 from pbxwatch.sim.fleet import Mode, SimFleet
 

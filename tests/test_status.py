@@ -20,9 +20,9 @@ from rich.console import Console
 
 from pbxwatch.cli.status import _table
 from pbxwatch.db.engine import Database
+from pbxwatch.db.fleet_status import fleet_status
 from pbxwatch.domain.unit_status import State, UnitFacts, exit_code, summary, unit_state
-from pbxwatch.domain.verdicts import Reason
-from pbxwatch.monitor.levers import fleet_status
+from pbxwatch.domain.vocabulary import Reason
 from tests.cli_helpers import clean_env, pbxwatch
 from tests.monitor_harness import FakeRelay, ScriptedProber, add_unit, eventually, live, running_monitor, settings_for
 from tests.relay_fixtures import RelayEnv

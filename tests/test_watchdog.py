@@ -17,15 +17,14 @@ from pbxwatch.domain.state import (
     Decision,
     GraceEnded,
     Hold,
-    HoldKind,
-    LiveStatus,
     OutageConfirmed,
     PowerCycle,
     Recovered,
-    Unit,
     UnitState,
+    WatchedUnit,
 )
-from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import ActionType, LiveStatus, Reason, Verdict
 from pbxwatch.domain.watchdog import (
     cycle_claimed_elsewhere,
     cycle_failed,
@@ -43,9 +42,9 @@ S = timedelta(seconds=1)
 POLICY = Policy()
 STATS = {"source": "sip", "total": 8, "ok": 4}
 
-AUTO = Unit("100", "127.0.1.1", auto_cycle=True, device_id="dev1", outlet=None)
-MANUAL = Unit("101", "127.0.1.2", auto_cycle=False, device_id="dev1")
-NO_RELAY = Unit("102", "127.0.1.3", auto_cycle=True, device_id=None)
+AUTO = WatchedUnit("100", "127.0.1.1", auto_cycle=True, device_id="dev1", outlet=None)
+MANUAL = WatchedUnit("101", "127.0.1.2", auto_cycle=False, device_id="dev1")
+NO_RELAY = WatchedUnit("102", "127.0.1.3", auto_cycle=True, device_id=None)
 
 UP = CheckResult.of(Reason.OK, uptime_seconds=86_400, disk_usage_percent=42, line_stats=STATS)
 DOWN = CheckResult.of(Reason.ASTERISK_NOT_RUNNING, "no asterisk process")
@@ -89,7 +88,7 @@ class Failed:
 Step = Check | RelayAnswer | Started | ClaimLost | Failed
 
 
-def run(unit: Unit, state: UnitState, step: Step, policy: Policy, now: datetime = T0) -> Decision:
+def run(unit: WatchedUnit, state: UnitState, step: Step, policy: Policy, now: datetime = T0) -> Decision:
     match step:
         case Check(result, fleet):
             return decide(unit, state, result, now=now, policy=policy, fleet=fleet)
@@ -129,7 +128,7 @@ def summary(action: Action) -> str:
 @dataclass(frozen=True)
 class Case:
     name: str
-    unit: Unit
+    unit: WatchedUnit
     state: UnitState
     step: Step
     actions: tuple[str, ...] = ()
@@ -172,9 +171,9 @@ CASES = [
          MANUAL, CONFIRMED, Check(DOWN), state_after={"failure_counter": 4}),
     Case("no relay configured: the confirmation holds skipped_no_relay",
          NO_RELAY, TWO_DOWN, Check(DOWN), ("on→off at 3", "hold skipped_no_relay"),
-         state_after={"holds": frozenset({HoldKind.NO_RELAY})}),
+         state_after={"holds": frozenset({ActionType.SKIPPED_NO_RELAY})}),
     Case("no relay configured: the hold is written once per outage",
-         NO_RELAY, replace(CONFIRMED, holds=frozenset({HoldKind.NO_RELAY})), Check(DOWN)),
+         NO_RELAY, replace(CONFIRMED, holds=frozenset({ActionType.SKIPPED_NO_RELAY})), Check(DOWN)),
     Case("a custom threshold of 5 does not confirm at 3",
          AUTO, TWO_DOWN, Check(DOWN), policy=replace(POLICY, failure_threshold=5)),
     # -- the relay cross-check and the claim -----------------------------------------------------
@@ -184,7 +183,7 @@ CASES = [
          AUTO, CONFIRMED, RelayAnswer(online=False), ("hold skipped_relay_offline",),
          state_after={"relay_offline_at": T0, "action_done": False}),
     Case("the relay is still offline at the re-check: no second row",
-         AUTO, replace(CONFIRMED, holds=frozenset({HoldKind.RELAY_OFFLINE}), relay_offline_at=T0 - 300 * S),
+         AUTO, replace(CONFIRMED, holds=frozenset({ActionType.SKIPPED_RELAY_OFFLINE}), relay_offline_at=T0 - 300 * S),
          RelayAnswer(online=False), state_after={"relay_offline_at": T0}),
     Case("while the relay re-check interval runs, downs do not ask the relay again",
          AUTO, replace(CONFIRMED, relay_offline_at=T0 - 60 * S), Check(DOWN)),
@@ -217,7 +216,7 @@ CASES = [
          AUTO, replace(CONFIRMED, retry_cycle_at=T0 + 10 * S), Check(DOWN)),
     # -- recovery --------------------------------------------------------------------------------
     Case("the first up after a confirmed outage writes off→on and resets ewelink_action_done",
-         AUTO, replace(CYCLED, cycle_at=T0 - 400 * S, holds=frozenset({HoldKind.RELAY_OFFLINE})), Check(UP),
+         AUTO, replace(CYCLED, cycle_at=T0 - 400 * S, holds=frozenset({ActionType.SKIPPED_RELAY_OFFLINE})), Check(UP),
          ("off→on",),
          state_after={"confirmed": False, "action_done": False, "failure_counter": 0, "holds": frozenset(),
                       "outage_since": None},
@@ -247,9 +246,9 @@ CASES = [
          AUTO, FRESH, Check(DOWN, mass()), ("hold skipped_mass_outage",),
          state_after={"failure_counter": 0, "outage_since": T0, "last_status": LiveStatus.ONLINE}),
     Case("the mass-outage hold is written once per unit and outage",
-         AUTO, replace(TWO_DOWN, holds=frozenset({HoldKind.MASS_OUTAGE})), Check(DOWN, mass())),
+         AUTO, replace(TWO_DOWN, holds=frozenset({ActionType.SKIPPED_MASS_OUTAGE})), Check(DOWN, mass())),
     Case("when the mass outage lifts, counting resumes and the unit is cycled normally",
-         AUTO, replace(TWO_DOWN, holds=frozenset({HoldKind.MASS_OUTAGE})), Check(DOWN, mass(on=False)),
+         AUTO, replace(TWO_DOWN, holds=frozenset({ActionType.SKIPPED_MASS_OUTAGE})), Check(DOWN, mass(on=False)),
          ("on→off at 3", "ask relay dev1")),
     # -- caps ------------------------------------------------------------------------------------
     Case("the unit's daily cap holds skipped_daily_cap",
@@ -266,7 +265,7 @@ CASES = [
          AUTO, CONFIRMED, RelayAnswer(online=True), ("hold dry_run",), policy=replace(POLICY, dry_run=True),
          state_after={"action_done": False}),
     Case("dry run already recorded in this outage: no more relay look-ups",
-         AUTO, replace(CONFIRMED, holds=frozenset({HoldKind.DRY_RUN})), Check(DOWN),
+         AUTO, replace(CONFIRMED, holds=frozenset({ActionType.DRY_RUN})), Check(DOWN),
          policy=replace(POLICY, dry_run=True)),
 ]
 
@@ -388,7 +387,7 @@ def test_the_decision_core_imports_no_io(module: str) -> None:
 
 # ---- what the rows and requests carry, and the boundaries of the timers ------------------------------
 
-OUTLET2 = Unit("103", "127.0.1.4", auto_cycle=True, device_id="dev2", outlet=2)
+OUTLET2 = WatchedUnit("103", "127.0.1.4", auto_cycle=True, device_id="dev2", outlet=2)
 GONE = "asterisk_not_running: no asterisk process"
 
 
@@ -396,17 +395,17 @@ GONE = "asterisk_not_running: no asterisk process"
     ("name", "unit", "state", "step", "expected", "policy"),
     [
         ("the relay-offline hold says why in words", AUTO, CONFIRMED, RelayAnswer(online=False),
-         [Hold(HoldKind.RELAY_OFFLINE, "relay dev1 is offline: the site has probably lost power or internet")], POLICY),
+         [Hold(ActionType.SKIPPED_RELAY_OFFLINE, "relay dev1 is offline: the site has probably lost power or internet")], POLICY),
         ("the dry-run row names the relay it would have cycled", AUTO, CONFIRMED, RelayAnswer(online=True),
-         [Hold(HoldKind.DRY_RUN, "dry run: would power-cycle relay dev1")], replace(POLICY, dry_run=True)),
+         [Hold(ActionType.DRY_RUN, "dry run: would power-cycle relay dev1")], replace(POLICY, dry_run=True)),
         ("the mass-outage hold quotes the check it set aside", AUTO, TWO_DOWN, Check(DOWN, mass()),
-         [Hold(HoldKind.MASS_OUTAGE, f"mass outage: too many units down at once, {GONE} counted as unknown")], POLICY),
+         [Hold(ActionType.SKIPPED_MASS_OUTAGE, f"mass outage: too many units down at once, {GONE} counted as unknown")], POLICY),
         ("the no-relay hold names the empty column", NO_RELAY, TWO_DOWN, Check(DOWN),
-         [OutageConfirmed(3, GONE), Hold(HoldKind.NO_RELAY, "no relay configured (ewelink_device_id is empty)")],
+         [OutageConfirmed(3, GONE), Hold(ActionType.SKIPPED_NO_RELAY, "no relay configured (ewelink_device_id is empty)")],
          POLICY),
         ("the daily-cap hold gives the count and the setting", AUTO,
          replace(TWO_DOWN, cycles=(T0 - 3600 * S, T0 - 7200 * S, T0 - 9000 * S)), Check(DOWN),
-         [OutageConfirmed(3, GONE), Hold(HoldKind.DAILY_CAP, "3 automatic cycles in 24 h (max_cycles_per_unit_per_day=3)")],
+         [OutageConfirmed(3, GONE), Hold(ActionType.SKIPPED_DAILY_CAP, "3 automatic cycles in 24 h (max_cycles_per_unit_per_day=3)")],
          POLICY),
         ("the fail row carries the relay service's error", AUTO, CONFIRMED, Failed(audit=True),
          [CycleFailed("dev1", "connection refused")], POLICY),
@@ -417,7 +416,7 @@ GONE = "asterisk_not_running: no asterisk process"
         ("a unit without a relay is never cycled, whatever the relay answer", NO_RELAY, CONFIRMED,
          RelayAnswer(online=True), [], POLICY),
         ("a dry-run row of an earlier run does not stop a real cycle", AUTO,
-         replace(CONFIRMED, holds=frozenset({HoldKind.DRY_RUN})), Check(DOWN), [CheckRelay("dev1")], POLICY),
+         replace(CONFIRMED, holds=frozenset({ActionType.DRY_RUN})), Check(DOWN), [CheckRelay("dev1")], POLICY),
         ("boot grace ends exactly boot_grace after the cycle", AUTO, replace(CYCLED, action_done=False,
          cycle_at=T0 - 300 * S), Check(DOWN), [CheckRelay("dev1")], POLICY),
         ("the back-off ends exactly at retry_cycle_at", AUTO, replace(CONFIRMED, retry_cycle_at=T0), Check(DOWN),
@@ -428,7 +427,7 @@ GONE = "asterisk_not_running: no asterisk process"
     ],
 )
 def test_actions_carry_what_the_operator_reads(
-    name: str, unit: Unit, state: UnitState, step: Step, expected: list[Action], policy: Policy
+    name: str, unit: WatchedUnit, state: UnitState, step: Step, expected: list[Action], policy: Policy
 ) -> None:
     assert list(run(unit, state, step, policy).actions) == expected, name
 
@@ -478,7 +477,7 @@ def test_a_relay_gone_offline_before_switching_is_held_and_rechecked_later() -> 
     claimed = replace(CONFIRMED, action_done=True)
     decision = relay_went_offline(AUTO, claimed, T0, POLICY)
     assert decision.actions == (
-        Hold(HoldKind.RELAY_OFFLINE, "relay dev1 is offline: the site has probably lost power or internet"),)
+        Hold(ActionType.SKIPPED_RELAY_OFFLINE, "relay dev1 is offline: the site has probably lost power or internet"),)
     assert (decision.state.action_done, decision.state.relay_offline_at) == (False, T0)
     soon = decide(AUTO, decision.state, DOWN, now=T0 + 299 * S, policy=POLICY, fleet=FleetView())
     assert soon.actions == ()

@@ -24,7 +24,8 @@ from typing import Any
 from pbxwatch.asterisk.core import CliError, classify_cli_error, parse_df, parse_uptime_seconds
 from pbxwatch.asterisk.pjsip import parse_pjsip_endpoints
 from pbxwatch.asterisk.sip import parse_sip_peers
-from pbxwatch.domain.verdicts import CheckResult, Reason
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import Reason
 
 MARKER = "::pbxwatch::"
 TIMEOUT_EXIT = (124, 137)  # GNU timeout: the command timed out / had to be killed

@@ -68,9 +68,9 @@ def rearm(
     and after a flap hold ("unstable, needs a human": writes a `rearmed` row, counting starts afresh)."""
     from pbxwatch.cli.maintenance import who
     from pbxwatch.db.flap import rearm_flap
+    from pbxwatch.db.fleet_status import RearmError
+    from pbxwatch.db.fleet_status import rearm as clear_flag
     from pbxwatch.logs import setup_logging
-    from pbxwatch.monitor.levers import RearmError
-    from pbxwatch.monitor.levers import rearm as clear_flag
 
     settings = cli_settings(ctx)
     setup_logging(settings, "monitor", owner=False, stderr=False)

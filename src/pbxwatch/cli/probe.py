@@ -11,7 +11,8 @@ from rich.table import Table
 
 from pbxwatch.cli.common import cli_settings, console, fail, print_json, run
 from pbxwatch.config import ConfigError
-from pbxwatch.domain.verdicts import CheckResult, Verdict
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import Verdict
 
 EXIT_CODES = {Verdict.UP: 0, Verdict.DOWN: 1, Verdict.UNKNOWN: 3}
 _HOST = re.compile(r"^[A-Za-z0-9_.:%\[\]-]+$")

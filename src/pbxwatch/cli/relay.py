@@ -21,7 +21,7 @@ app = typer.Typer(help="The relay service (eWeLink relays, port 8010) and comman
 T = TypeVar("T")
 log = logging.getLogger("pbxwatch.relay")
 
-Device = Annotated[str, typer.Argument(help="eWeLink device id of the relay.", show_default=False)]
+DeviceIdArg = Annotated[str, typer.Argument(help="eWeLink device id of the relay.", show_default=False)]
 OutletOpt = Annotated[int | None, typer.Option("--outlet", help="0-based channel of a multi-channel relay.")]
 UnitOpt = Annotated[str | None, typer.Option("--unit", help="Enterprise number fed by the relay (for the audit).")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -87,13 +87,13 @@ def _switch(ctx: typer.Context, device_id: str, state: bool | None, outlet: int 
 
 
 @app.command("on")
-def on(ctx: typer.Context, device_id: Device, outlet: OutletOpt = None, unit: UnitOpt = None) -> None:
+def on(ctx: typer.Context, device_id: DeviceIdArg, outlet: OutletOpt = None, unit: UnitOpt = None) -> None:
     """Switch a relay on (cancels a pending power-cycle of it)."""
     _switch(ctx, device_id, True, outlet, unit)
 
 
 @app.command("off")
-def off(ctx: typer.Context, device_id: Device, outlet: OutletOpt = None, unit: UnitOpt = None) -> None:
+def off(ctx: typer.Context, device_id: DeviceIdArg, outlet: OutletOpt = None, unit: UnitOpt = None) -> None:
     """Switch a relay off (the PBX it feeds loses power until `relay on`)."""
     _switch(ctx, device_id, False, outlet, unit)
 

@@ -73,10 +73,10 @@ def _states(text: str | None) -> set[State]:
 def _show_once(settings: Settings, *, as_json: bool, wanted: set[State]) -> int:
     from zoneinfo import ZoneInfo
 
+    from pbxwatch.db.fleet_status import fleet_status
     from pbxwatch.db.maintenance import paused_units
     from pbxwatch.db.unit_states import stale_after
     from pbxwatch.domain.liveness import RUNNING
-    from pbxwatch.monitor.levers import fleet_status
     from pbxwatch.monitor.liveness import monitor_liveness
 
     now = datetime.now(UTC)

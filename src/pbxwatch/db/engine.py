@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pbxwatch.config import mask_url
@@ -21,6 +21,9 @@ from pbxwatch.db.types import NAIVE_COLUMNS_ATTR
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S = 10
+# What a database that is down or unusable raises: asyncpg raises plain OSError / TimeoutError when the
+# server cannot be reached at all, everything else arrives wrapped by SQLAlchemy.
+DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, TimeoutError)
 
 
 class DatabaseError(Exception):
@@ -94,7 +97,7 @@ class Database:
         try:
             async with self.engine.connect() as conn:
                 naive = await conn.run_sync(_naive_timestamp_columns)
-        except (OSError, DBAPIError, OperationalError, TimeoutError) as err:
+        except DB_ERRORS as err:
             raise DatabaseError(f"cannot reach the database {self.display_url}: {describe(err)}") from err
         self.naive_columns = frozenset(naive)
         setattr(self.engine.dialect, NAIVE_COLUMNS_ATTR, self.naive_columns)

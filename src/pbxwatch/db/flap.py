@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import ActionType, HistoryEntry, PbxStatus, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.tables import unit_live_status, unit_status_history
+from pbxwatch.domain.vocabulary import ActionType, stored_pbx_status
 
 H = unit_status_history.c
 
@@ -56,9 +57,9 @@ async def rearm_flap(db: Database, number: str, *, by: str, now: datetime) -> bo
             return False
         status = await conn.scalar(
             select(unit_live_status.c.last_status).where(unit_live_status.c.enterprise_number == number))
-        pbx: PbxStatus = "off" if status == "offline" else "on"
-        entry = HistoryEntry.remediation(number, at=now, pbx_status=pbx, kind=ActionType.REARMED,
-                                         reason="flap hold ended by an operator (pbxwatch units rearm)", initiator=by)
+        entry = HistoryEntry.remediation(number, at=now, pbx_status=stored_pbx_status(status),
+                                         kind=ActionType.REARMED, initiator=by,
+                                         reason="flap hold ended by an operator (pbxwatch units rearm)")
         await write_history(conn, [entry])
         return True
 

@@ -22,60 +22,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.tables import unit_status_history
+from pbxwatch.domain.vocabulary import (
+    HOLD_TYPES,
+    REMEDIATION_TYPES,
+    SWITCH_TYPES,
+    ActionResult,
+    ActionType,
+    Initiator,
+    PbxStatus,
+)
 
-PbxStatus = Literal["on", "off"]
 OUTPUT_EXCERPT = 500  # characters of a restart command's output kept in extra_info
 INITIATOR_MAX = 64
-
-
-class ActionType(StrEnum):
-    TOGGLE_OFF = "ewelink_toggle_off"
-    TOGGLE_ON = "ewelink_toggle_on"
-    TOGGLE = "ewelink_toggle"
-    POWER_CYCLE = "ewelink_power_cycle"
-    SKIPPED_RELAY_OFFLINE = "skipped_relay_offline"
-    SKIPPED_MASS_OUTAGE = "skipped_mass_outage"
-    SKIPPED_DAILY_CAP = "skipped_daily_cap"
-    SKIPPED_NO_RELAY = "skipped_no_relay"
-    DRY_RUN = "dry_run"
-    MAINTENANCE_START = "maintenance_start"
-    MAINTENANCE_END = "maintenance_end"
-    HELD = "held"  # flap hold: unstable, needs a human
-    REARMED = "rearmed"  # the flap hold ended (stable again, or `pbxwatch units rearm`)
-    ASTERISK_RESTART = "asterisk_restart"  # the soft restart rung of the remediation ladder
-
-
-HOLD_TYPES = frozenset(
-    {
-        ActionType.SKIPPED_RELAY_OFFLINE,
-        ActionType.SKIPPED_MASS_OUTAGE,
-        ActionType.SKIPPED_DAILY_CAP,
-        ActionType.SKIPPED_NO_RELAY,
-        ActionType.DRY_RUN,
-    }
-)
-SWITCH_TYPES = frozenset({ActionType.TOGGLE_OFF, ActionType.TOGGLE_ON, ActionType.TOGGLE})
-REMEDIATION_TYPES = frozenset(
-    {ActionType.MAINTENANCE_START, ActionType.MAINTENANCE_END, ActionType.HELD, ActionType.REARMED}
-)
-
-
-class ActionResult(StrEnum):
-    SUCCESS = "success"
-    FAIL = "fail"
-
-
-class Initiator(StrEnum):
-    API = "api"
-    AUTO = "auto"
-    USER = "user"
 
 
 EXTRA_INFO_KEYS = frozenset({"device_id", "outlet", "state", "state_after", "cloud_error", "cycle_id", "reason",
@@ -150,19 +114,9 @@ class HistoryEntry:
     ) -> HistoryEntry:
         """`requested` is the state asked for: True → toggle_on, False → toggle_off, None → a flip."""
         action = {True: ActionType.TOGGLE_ON, False: ActionType.TOGGLE_OFF, None: ActionType.TOGGLE}[requested]
-        return cls(
-            enterprise_number,
-            pbx_status,
-            pbx_status,
-            at,
-            initiator,
-            failure_counter=failure_counter,
-            error_message=error_message,
-            action_type=action,
-            action_result=ActionResult.SUCCESS if ok else ActionResult.FAIL,
-            action_time=at,
-            extra_info=dict(extra_info),
-        )
+        return cls.power_cycle(enterprise_number, at=at, pbx_status=pbx_status, ok=ok, initiator=initiator,
+                               extra_info=extra_info, error_message=error_message, failure_counter=failure_counter,
+                               kind=action)
 
     @classmethod
     def power_cycle(
@@ -176,7 +130,11 @@ class HistoryEntry:
         extra_info: Mapping[str, Any],
         error_message: str | None = None,
         failure_counter: int | None = None,
+        kind: ActionType = ActionType.POWER_CYCLE,
     ) -> HistoryEntry:
+        """A relay action row: the power-cycle request, or (`kind`, from `relay_switched`) one switch."""
+        if kind is not ActionType.POWER_CYCLE and kind not in SWITCH_TYPES:
+            raise ValueError(f"{kind} is not a relay action")
         return cls(
             enterprise_number,
             pbx_status,
@@ -185,7 +143,7 @@ class HistoryEntry:
             initiator,
             failure_counter=failure_counter,
             error_message=error_message,
-            action_type=ActionType.POWER_CYCLE,
+            action_type=kind,
             action_result=ActionResult.SUCCESS if ok else ActionResult.FAIL,
             action_time=at,
             extra_info=dict(extra_info),

@@ -11,8 +11,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from pbxwatch.db.history import ActionType
 from pbxwatch.db.tables import enterprises, unit_ladders, unit_status_history
+from pbxwatch.domain.vocabulary import ActionType
 
 L = unit_ladders.c
 COMMAND_MAX = 500

@@ -13,10 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
 from pbxwatch.db.adopt import REQUIRED_FKS, AdoptionError
-from pbxwatch.db.engine import Database, DatabaseError, describe
+from pbxwatch.db.engine import DB_ERRORS, Database, DatabaseError, describe
 from pbxwatch.db.tables import metadata
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -76,7 +75,7 @@ async def upgrade(db: Database) -> UpgradeReport:
             return report
     except AdoptionError as err:
         raise MigrationError(str(err)) from err
-    except (OSError, DBAPIError, TimeoutError) as err:
+    except DB_ERRORS as err:
         raise DatabaseError(f"database {db.display_url}: {describe(err)}") from err
 
 
@@ -177,5 +176,5 @@ async def check(db: Database) -> list[Finding]:
         async with db.connect() as conn:
             result: list[Finding] = await conn.run_sync(_check)
             return result
-    except (OSError, DBAPIError, TimeoutError) as err:
+    except DB_ERRORS as err:
         raise DatabaseError(f"cannot reach the database {db.display_url}: {describe(err)}") from err

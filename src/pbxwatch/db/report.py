@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pbxwatch.db.history import ActionResult, ActionType
 from pbxwatch.db.tables import enterprises, unit_status_history
 from pbxwatch.domain.uptime import Mark, MarkKind, UnitReport, summarize
+from pbxwatch.domain.vocabulary import ActionResult, ActionType
 
 H = unit_status_history
 

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pbxwatch.db.history import HOLD_TYPES
 from pbxwatch.db.tables import enterprises, power_cycles, unit_live_status, unit_status_history
 from pbxwatch.domain.unit_status import State, UnitFacts, unit_state
+from pbxwatch.domain.vocabulary import HOLD_TYPES
 from pbxwatch.notify.outbox import open_incidents
 
 H = unit_status_history

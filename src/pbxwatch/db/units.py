@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
@@ -36,33 +35,18 @@ class UnitHasHistory(ValueError):
         )
 
 
-def unit_from_row(row: RowMapping) -> Unit:
-    """Build a Unit from a row, applying the contract defaults to NULLs of adopted tables."""
-    return Unit(
-        number=row["number"],
-        name=row["name"],
-        host=row["host"],
-        ssh_port=row["ssh_port"] if row["ssh_port"] is not None else 22,
-        parameter_option_2=bool(row["parameter_option_2"]),
-        ewelink_device_id=row["ewelink_device_id"] or None,
-        ewelink_outlet=row["ewelink_outlet"],
-        active=row["active"] is not False,
-        cycle_mode="device_timer" if row["cycle_mode"] == "device_timer" else "cloud",
-    )
-
-
 async def list_units(conn: AsyncConnection, *, active_only: bool = False) -> list[Unit]:
     query = select(*_COLUMNS).order_by(enterprises.c.number)
     if active_only:
         query = query.where(enterprises.c.active.is_not(False))
-    return [unit_from_row(r) for r in (await conn.execute(query)).mappings()]
+    return [Unit.from_row(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def get_unit(conn: AsyncConnection, number: str) -> Unit:
     row = (await conn.execute(select(*_COLUMNS).where(enterprises.c.number == number))).mappings().first()
     if row is None:
         raise UnitNotFound(number)
-    return unit_from_row(row)
+    return Unit.from_row(row)
 
 
 async def find_by_device(conn: AsyncConnection, device_id: str, outlet: int | None = None) -> Unit | None:
@@ -71,7 +55,7 @@ async def find_by_device(conn: AsyncConnection, device_id: str, outlet: int | No
     if outlet is not None:
         query = query.where((enterprises.c.ewelink_outlet == outlet) | enterprises.c.ewelink_outlet.is_(None))
     row = (await conn.execute(query.order_by(enterprises.c.number))).mappings().first()
-    return unit_from_row(row) if row else None
+    return Unit.from_row(row) if row else None
 
 
 async def add_unit(conn: AsyncConnection, unit: Unit) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pbxwatch.domain.verdicts import REASON_VERDICT, CheckResult, Reason, Verdict
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import REASON_VERDICT, Reason, Verdict
 
 
 class Source(StrEnum):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pbxwatch.domain.policy import DAY, HOUR, SWEEP_SLACK, Policy
-from pbxwatch.domain.verdicts import Verdict
+from pbxwatch.domain.vocabulary import Verdict
 
 
 @dataclass

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pbxwatch.domain.flap import FLAP_OFF, FlapPolicy
-from pbxwatch.domain.verdicts import Verdict
+from pbxwatch.domain.vocabulary import Verdict
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)

@@ -8,33 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pbxwatch.domain.flap import NOTHING_YET, FlapHeld, FlapMemory, FlapReleased
 from pbxwatch.domain.maintenance import Occurrence
-
-
-class LiveStatus(StrEnum):
-    """`unit_live_status.last_status` (seed §6)."""
-
-    ONLINE = "online"
-    OFFLINE = "offline"
-
-
-class HoldKind(StrEnum):
-    """Why an automatic power-cycle was held back; the values are the seed's `action_type` words."""
-
-    RELAY_OFFLINE = "skipped_relay_offline"
-    MASS_OUTAGE = "skipped_mass_outage"
-    DAILY_CAP = "skipped_daily_cap"
-    NO_RELAY = "skipped_no_relay"
-    DRY_RUN = "dry_run"
+from pbxwatch.domain.units import Unit as UnitRecord
+from pbxwatch.domain.vocabulary import HoldKind, LiveStatus, PbxStatus, pbx_status
 
 
 @dataclass(frozen=True)
-class Unit:
-    """One enterprise as the watchdog sees it (`enterprises` row)."""
+class WatchedUnit:
+    """One enterprise as the watchdog watches it: its `enterprises` record (`pbxwatch.domain.units.Unit`,
+    built by `watching`) with a host to probe and the soft-restart command of its ladder resolved."""
 
     number: str
     host: str
@@ -44,6 +29,20 @@ class Unit:
     outlet: int | None = None
     name: str | None = None
     restart_command: str | None = None  # the soft restart rung of the ladder (None: power-cycle only)
+
+    @classmethod
+    def watching(cls, record: UnitRecord, restart_command: str | None = None) -> WatchedUnit:
+        """The watchdog's view of an enterprise (one with a host: a unit without one cannot be probed)."""
+        return cls(
+            number=record.number,
+            host=record.host or "",
+            ssh_port=record.ssh_port,
+            auto_cycle=record.parameter_option_2,
+            device_id=record.ewelink_device_id,
+            outlet=record.ewelink_outlet,
+            name=record.name,
+            restart_command=restart_command,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,9 +94,9 @@ class UnitState:
         )
 
     @property
-    def pbx_status(self) -> str:
+    def pbx_status(self) -> PbxStatus:
         """The PBX as the history rows name it: `off` during a confirmed outage, else `on`."""
-        return "off" if self.confirmed else "on"
+        return pbx_status(self.confirmed)
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pbxwatch.domain.units import UNIT_FIELDS, UnitValueError, validate_changes
+from pbxwatch.domain.units import UNIT_DEFAULTS, UNIT_FIELDS, UnitValueError, validate_changes
 
 _TRUE = {"true", "t", "yes", "y", "1", "on"}
 _FALSE = {"false", "f", "no", "n", "0", "off"}
-_DEFAULTS: dict[str, Any] = {"ssh_port": 22, "parameter_option_2": False, "active": True, "cycle_mode": "cloud"}
 
 
 @dataclass
@@ -55,7 +54,7 @@ _CONVERT: dict[str, Callable[[str], Any]] = {
 
 def _convert(column: str, text: str) -> Any:
     if text.strip() == "":
-        return _DEFAULTS.get(column)
+        return UNIT_DEFAULTS.get(column)
     try:
         return _CONVERT.get(column, str.strip)(text)
     except UnitValueError as err:

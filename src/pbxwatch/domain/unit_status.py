@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pbxwatch.domain.verdicts import REASON_VERDICT, Reason, Verdict
+from pbxwatch.domain.vocabulary import REASON_VERDICT, Reason, Verdict
 
 BOOT_GRACE_SUFFIX = "(boot grace)"  # what the watchdog appends to a down check during boot grace
 

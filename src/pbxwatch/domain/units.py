@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,6 +27,8 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _NUMBER = re.compile(r"^\S{1,64}$")
 MAX_OUTLET = 63
+# What a NULL in an adopted `enterprises` row (or an empty CSV cell) means for the non-nullable fields.
+UNIT_DEFAULTS: dict[str, Any] = {"ssh_port": 22, "parameter_option_2": False, "active": True, "cycle_mode": "cloud"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,25 @@ class Unit:
     ewelink_outlet: int | None = None
     active: bool = True
     cycle_mode: CycleMode = "cloud"
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Unit:
+        """A unit from its `enterprises` row: NULLs take `UNIT_DEFAULTS`, an empty device id means no relay."""
+
+        def stored(name: str) -> Any:
+            return UNIT_DEFAULTS[name] if row[name] is None else row[name]
+
+        return cls(
+            number=row["number"],
+            name=row["name"],
+            host=row["host"],
+            ssh_port=stored("ssh_port"),
+            parameter_option_2=bool(stored("parameter_option_2")),
+            ewelink_device_id=row["ewelink_device_id"] or None,
+            ewelink_outlet=row["ewelink_outlet"],
+            active=stored("active") is not False,
+            cycle_mode="device_timer" if row["cycle_mode"] == "device_timer" else "cloud",
+        )
 
     @property
     def has_relay(self) -> bool:

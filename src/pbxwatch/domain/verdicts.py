@@ -3,53 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-
-class Verdict(StrEnum):
-    UP = "up"
-    DOWN = "down"
-    UNKNOWN = "unknown"
-
-
-class Reason(StrEnum):
-    """Why a check ended as it did. The verdict each reason implies is `REASON_VERDICT[reason]`."""
-
-    OK = "ok"
-    # down: the PBX is unusable
-    CONNECT_REFUSED = "connect_refused"
-    CONNECT_TIMEOUT = "connect_timeout"
-    NO_ROUTE = "no_route"
-    BANNER_TIMEOUT = "banner_timeout"
-    COMMAND_TIMEOUT = "command_timeout"
-    ASTERISK_NOT_RUNNING = "asterisk_not_running"
-    CLI_HUNG = "cli_hung"
-    # unknown: pbxwatch cannot judge, and a power-cycle would not help
-    AUTH_FAILED = "auth_failed"
-    HOST_KEY_MISMATCH = "host_key_mismatch"
-    ASTERISK_MISSING = "asterisk_missing"
-    PERMISSION_DENIED = "permission_denied"
-    MASS_OUTAGE = "mass_outage"
-    PROBE_ERROR = "probe_error"
-
-
-REASON_VERDICT: dict[Reason, Verdict] = {
-    Reason.OK: Verdict.UP,
-    Reason.CONNECT_REFUSED: Verdict.DOWN,
-    Reason.CONNECT_TIMEOUT: Verdict.DOWN,
-    Reason.NO_ROUTE: Verdict.DOWN,
-    Reason.BANNER_TIMEOUT: Verdict.DOWN,
-    Reason.COMMAND_TIMEOUT: Verdict.DOWN,
-    Reason.ASTERISK_NOT_RUNNING: Verdict.DOWN,
-    Reason.CLI_HUNG: Verdict.DOWN,
-    Reason.AUTH_FAILED: Verdict.UNKNOWN,
-    Reason.HOST_KEY_MISMATCH: Verdict.UNKNOWN,
-    Reason.ASTERISK_MISSING: Verdict.UNKNOWN,
-    Reason.PERMISSION_DENIED: Verdict.UNKNOWN,
-    Reason.MASS_OUTAGE: Verdict.UNKNOWN,
-    Reason.PROBE_ERROR: Verdict.UNKNOWN,
-}
+from pbxwatch.domain.vocabulary import REASON_VERDICT, Reason, Verdict
 
 
 @dataclass(frozen=True)

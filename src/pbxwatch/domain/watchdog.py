@@ -23,8 +23,6 @@ from pbxwatch.domain.state import (
     Decision,
     GraceEnded,
     Hold,
-    HoldKind,
-    LiveStatus,
     LiveWrite,
     MaintenanceEnded,
     MaintenanceStarted,
@@ -33,16 +31,17 @@ from pbxwatch.domain.state import (
     PowerCycle,
     Recovered,
     SoftRestart,
-    Unit,
     UnitState,
+    WatchedUnit,
 )
-from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import ActionType, HoldKind, LiveStatus, Reason, Verdict
 
 Step = tuple[UnitState, tuple[Action, ...]]
 
 
 def decide(
-    unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
+    unit: WatchedUnit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
 ) -> Decision:
     """Apply one check result to a unit's state. Only evidence from the PBX counts as down (`evidence`)."""
     state, flapped = _count_for_flap(state, check, now, policy, fleet)
@@ -51,7 +50,7 @@ def decide(
 
 
 def _decide(
-    unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
+    unit: WatchedUnit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
 ) -> Decision:
     if check.verdict is Verdict.UP:
         return _on_up(state, check, now, policy)
@@ -67,17 +66,17 @@ def _decide(
     return Decision(state, _unchanged_status(now, check.error_message()))
 
 
-def relay_checked(unit: Unit, state: UnitState, online: bool, now: datetime, policy: Policy) -> Decision:
+def relay_checked(unit: WatchedUnit, state: UnitState, online: bool, now: datetime, policy: Policy) -> Decision:
     """The relay service answered `GET /devices/{id}`: cycle, or hold while the relay is offline."""
     if unit.device_id is None or state.action_done or not state.confirmed or _paused(state):
         return Decision(state)  # the answer arrived after the situation changed
     if not online:
         reason = f"relay {unit.device_id} is offline: the site has probably lost power or internet"
-        held, actions = _hold(replace(state, relay_offline_at=now), HoldKind.RELAY_OFFLINE, reason)
+        held, actions = _hold(replace(state, relay_offline_at=now), ActionType.SKIPPED_RELAY_OFFLINE, reason)
         return Decision(held, actions=actions)
     state = replace(state, relay_offline_at=None)
     if policy.dry_run:
-        held, actions = _hold(state, HoldKind.DRY_RUN, f"dry run: would power-cycle relay {unit.device_id}")
+        held, actions = _hold(state, ActionType.DRY_RUN, f"dry run: would power-cycle relay {unit.device_id}")
         return Decision(held, actions=actions)
     cycle = PowerCycle(unit.device_id, unit.outlet, idempotency_key(unit, state, now))
     return Decision(state, actions=(cycle,))
@@ -99,14 +98,14 @@ def cycle_claimed_elsewhere(state: UnitState) -> UnitState:
     return replace(state, action_done=True)
 
 
-def relay_went_offline(unit: Unit, state: UnitState, now: datetime, policy: Policy) -> Decision:
+def relay_went_offline(unit: WatchedUnit, state: UnitState, now: datetime, policy: Policy) -> Decision:
     """The relay service re-read the relay before switching and found it offline (docs/design.md §5): the
     claim was released, so the unit is held as for a relay seen offline, and re-checked after the back-off."""
     return relay_checked(unit, replace(state, action_done=False), False, now, policy)
 
 
 def cycle_failed(
-    unit: Unit, state: UnitState, now: datetime, policy: Policy, *, reason: str, audit: bool
+    unit: WatchedUnit, state: UnitState, now: datetime, policy: Policy, *, reason: str, audit: bool
 ) -> Decision:
     """The cycle was not started; the claim is released and retried after a back-off.
 
@@ -174,7 +173,7 @@ def in_boot_grace(state: UnitState, now: datetime, policy: Policy) -> bool:
     return state.cycle_at is not None and now - state.cycle_at < policy.boot_grace
 
 
-def idempotency_key(unit: Unit, state: UnitState, now: datetime) -> str:
+def idempotency_key(unit: WatchedUnit, state: UnitState, now: datetime) -> str:
     """One key per (unit, outage): a retried request for the same outage returns the same cycle."""
     since = state.outage_since or now
     return f"auto-{unit.number}-{since.strftime('%Y%m%dT%H%M%S')}"
@@ -201,7 +200,7 @@ def _on_mass_outage(state: UnitState, check: CheckResult, now: datetime) -> Deci
     message = f"{Reason.MASS_OUTAGE.value}: {check.error_message()}"
     reason = f"mass outage: too many units down at once, {check.error_message()} counted as unknown"
     opened = replace(state, outage_since=state.outage_since or now)
-    held, actions = _hold(opened, HoldKind.MASS_OUTAGE, reason)
+    held, actions = _hold(opened, ActionType.SKIPPED_MASS_OUTAGE, reason)
     return Decision(held, _unchanged_status(now, message), actions)
 
 
@@ -217,7 +216,7 @@ def _on_down_in_grace(state: UnitState, check: CheckResult, now: datetime) -> De
 
 
 def _on_down(
-    unit: Unit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
+    unit: WatchedUnit, state: UnitState, check: CheckResult, *, now: datetime, policy: Policy, fleet: FleetView
 ) -> Decision:
     counter = state.failure_counter + 1
     state = replace(
@@ -237,7 +236,7 @@ def _on_down(
 
 
 def _consider_cycle(
-    unit: Unit, state: UnitState, now: datetime, policy: Policy, fleet: FleetView, *, check: CheckResult
+    unit: WatchedUnit, state: UnitState, now: datetime, policy: Policy, fleet: FleetView, *, check: CheckResult
 ) -> Step:
     """A confirmed outage with no cycle yet: walk the safety rails of docs/design.md §4 in order."""
     if not unit.auto_cycle or state.action_done or _paused(state) or _waiting(state, now, policy):
@@ -246,11 +245,11 @@ def _consider_cycle(
     if soft is not None:
         return soft
     if unit.device_id is None:
-        return _hold(state, HoldKind.NO_RELAY, "no relay configured (ewelink_device_id is empty)")
+        return _hold(state, ActionType.SKIPPED_NO_RELAY, "no relay configured (ewelink_device_id is empty)")
     cap = _cap_reached(state, now, policy, fleet)
     if cap is not None:
-        return _hold(state, HoldKind.DAILY_CAP, cap)
-    if policy.dry_run and HoldKind.DRY_RUN in state.holds:
+        return _hold(state, ActionType.SKIPPED_DAILY_CAP, cap)
+    if policy.dry_run and ActionType.DRY_RUN in state.holds:
         return state, ()
     return state, (CheckRelay(unit.device_id),)
 
@@ -260,7 +259,7 @@ def _paused(state: UnitState) -> bool:
     return state.maintenance is not None or state.flap.held
 
 
-def _soft_rung(unit: Unit, state: UnitState, check: CheckResult, now: datetime, policy: Policy) -> Step | None:
+def _soft_rung(unit: WatchedUnit, state: UnitState, check: CheckResult, now: datetime, policy: Policy) -> Step | None:
     """SSH works but Asterisk is dead or its CLI hangs: restart it first (once per outage), then give it
     `restart_grace` to come back before the power rung. None: go on to the relay."""
     asterisk_dead = check.reason in (Reason.ASTERISK_NOT_RUNNING, Reason.CLI_HUNG)

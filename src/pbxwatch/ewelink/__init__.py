@@ -40,11 +40,11 @@ from pbxwatch.ewelink.errors import (
 from pbxwatch.ewelink.field_failures import FailureFile, FieldFailure
 from pbxwatch.ewelink.lifecycle import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED, MSG_TOKENS_NOT_LOADED
 from pbxwatch.ewelink.models import CallRecord, Device, Home, Outlet, TokenSet, TokenState, TokenStatus
+from pbxwatch.ewelink.oauth_states import FileStateStore, MemoryStateStore, StateStore
 from pbxwatch.ewelink.ratelimit import RateLimiter
 from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, REGION_API_URLS, REGIONS, api_base_url, check_region
 from pbxwatch.ewelink.settings import EWeLinkSettingsLike
 from pbxwatch.ewelink.signing import authorization_signature, encode_body, sign
-from pbxwatch.ewelink.states import FileStateStore, MemoryStateStore, StateStore
 from pbxwatch.ewelink.tokens import TokenFile, status_of
 
 __all__ = [

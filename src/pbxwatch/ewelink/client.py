@@ -34,11 +34,11 @@ from pbxwatch.ewelink.models import (
     TokenSet,
     TokenStatus,
 )
+from pbxwatch.ewelink.oauth_states import FileStateStore, StateStore
 from pbxwatch.ewelink.ratelimit import RateLimiter
 from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, api_base_url, check_region
 from pbxwatch.ewelink.settings import EWeLinkSettingsLike, secret_value
 from pbxwatch.ewelink.signing import authorization_signature, encode_body, nonce, sign
-from pbxwatch.ewelink.states import FileStateStore, StateStore
 from pbxwatch.ewelink.tokens import TokenFile, status_of
 from pbxwatch.ewelink.wire import AccessTokenRejected, ErrorMap, Wire
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 MS_PER_DAY = 86_400_000
 #: Lifetimes of the notes (§1.6): the refresh reply carries no expiry, so it is computed locally.
@@ -17,7 +18,13 @@ REFRESH_TOKEN_LIFETIME_MS = 60 * MS_PER_DAY
 #: docs/design.md §6: a refresh token that expires within 7 days is reported as "expiring".
 EXPIRING_WITHIN_MS = 7 * MS_PER_DAY
 
-TokenState = Literal["valid", "expiring", "expired", "missing"]
+class TokenState(StrEnum):
+    """The eWeLink tokens, judged by the refresh token (docs/design.md §6 `/health`)."""
+
+    VALID = "valid"
+    EXPIRING = "expiring"  # the refresh token dies within 7 days
+    EXPIRED = "expired"
+    MISSING = "missing"
 
 
 def ms_to_datetime(ms: int) -> datetime:

@@ -127,17 +127,17 @@ def parse_tokens(raw: str, path: Path) -> TokenSet:
 def status_of(tokens: TokenSet | None, now_ms: int, problem: str | None = None) -> TokenStatus:
     """The operator-facing status by the refresh token (docs/design.md §6): valid / expiring / expired / missing."""
     if tokens is None:
-        return TokenStatus(state="missing", problem=problem)
+        return TokenStatus(state=TokenState.MISSING, problem=problem)
     left_ms = tokens.rt_expires_ms - now_ms
     state: TokenState
     if tokens.dead:
-        state, problem = "expired", tokens.dead
+        state, problem = TokenState.EXPIRED, tokens.dead
     elif left_ms <= 0:
-        state = "expired"
+        state = TokenState.EXPIRED
     elif left_ms < EXPIRING_WITHIN_MS:
-        state = "expiring"
+        state = TokenState.EXPIRING
     else:
-        state = "valid"
+        state = TokenState.VALID
     return TokenStatus(
         state=state, region=tokens.region,
         access_expires_at=ms_to_datetime(tokens.at_expires_ms),

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from pbxwatch.db.engine import DB_ERRORS
 from pbxwatch.domain.policy import Policy
 from pbxwatch.domain.state import Decision, PowerCycle
 from pbxwatch.domain.watchdog import (
@@ -22,7 +23,6 @@ from pbxwatch.domain.watchdog import (
 )
 from pbxwatch.monitor import remediation
 from pbxwatch.monitor.events import EventSink
-from pbxwatch.monitor.leader import DB_ERRORS
 from pbxwatch.monitor.ports import RelayBusy, RelayCallError, RelayPort, RelayUnreachable, RelayWentOffline, Restarter
 from pbxwatch.monitor.store import MonitorStore
 from pbxwatch.monitor.watched import Fleet, Watched

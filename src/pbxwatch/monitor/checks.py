@@ -16,8 +16,9 @@ from typing import Any
 from pbxwatch.domain.evidence import OwnFailure, own_failure
 from pbxwatch.domain.maintenance import Window
 from pbxwatch.domain.policy import Policy
-from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, SoftRestart, Unit
-from pbxwatch.domain.verdicts import CheckResult, Reason, Verdict
+from pbxwatch.domain.state import BlipEnded, CheckRelay, Decision, SoftRestart, WatchedUnit
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import Reason, Verdict
 from pbxwatch.domain.watchdog import decide
 from pbxwatch.monitor import remediation
 from pbxwatch.monitor.actuator import Actuator
@@ -90,7 +91,7 @@ class Checks:
         self.fleet.plan(slot, asyncio.get_running_loop().time() + interval.total_seconds())
         self.wake.set()
 
-    async def _probe(self, unit: Unit) -> CheckResult:
+    async def _probe(self, unit: WatchedUnit) -> CheckResult:
         try:
             return await asyncio.wait_for(self.prober.check(unit.host, unit.ssh_port), self.check_timeout)
         except TimeoutError:  # our own deadline, not the PBX's: never a down

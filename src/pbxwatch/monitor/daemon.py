@@ -19,18 +19,19 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.domain.policy import Policy
-from pbxwatch.domain.state import Unit, UnitState
+from pbxwatch.domain.state import UnitState, WatchedUnit
 from pbxwatch.domain.watchdog import operator_rearmed
 from pbxwatch.monitor import remediation
 from pbxwatch.monitor.actuator import Actuator
 from pbxwatch.monitor.checks import Checks
 from pbxwatch.monitor.events import EventSink, LogEvents
-from pbxwatch.monitor.leader import DB_ERRORS, Leadership
+from pbxwatch.monitor.leader import Leadership
 from pbxwatch.monitor.ports import Prober, RelayPort, Restarter
 from pbxwatch.monitor.store import LiveRow, MonitorStore, Stored
 from pbxwatch.monitor.watched import Fleet
-from pbxwatch.monitor.writer import Writer, short
+from pbxwatch.monitor.writer import Writer
 
 log = logging.getLogger("pbxwatch.monitor")
 Clock = Callable[[], datetime]
@@ -162,7 +163,7 @@ class Monitor:
                 stored = await self.store.stored([u.number for u in units], self.clock())
             except DB_ERRORS as err:
                 if not said:
-                    log.error("cannot load units from the database (%s); retrying", short(err))  # noqa: TRY400 -- one line, no traceback for an outage
+                    log.error("cannot load units from the database (%s); retrying", describe(err))  # noqa: TRY400 -- one line, no traceback for an outage
                     said = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 2.0)
@@ -177,7 +178,7 @@ class Monitor:
             return True
         return False
 
-    def _add_units(self, units: list[Unit], stored: dict[str, Stored]) -> None:
+    def _add_units(self, units: list[WatchedUnit], stored: dict[str, Stored]) -> None:
         loop_now = asyncio.get_running_loop().time()
         for unit in units:
             found = stored.get(unit.number)

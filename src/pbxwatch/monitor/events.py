@@ -30,8 +30,8 @@ from pbxwatch.domain.state import (
     MaintenanceEnded,
     MaintenanceStarted,
     OutageConfirmed,
-    Unit,
     UnitState,
+    WatchedUnit,
 )
 from pbxwatch.domain.verdicts import CheckResult
 
@@ -60,10 +60,10 @@ class EventSink(Protocol):
     def checked(self, number: str, result: CheckResult, seconds: float) -> None:
         """One check ended (before its decision is adopted)."""
 
-    def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
+    def decided(self, unit: WatchedUnit, before: UnitState, decision: Decision, now: datetime) -> None:
         """A decision was adopted (`before` is the state it replaced)."""
 
-    def cycle_started(self, unit: Unit, state: UnitState, cycle_id: str, now: datetime) -> None: ...
+    def cycle_started(self, unit: WatchedUnit, state: UnitState, cycle_id: str, now: datetime) -> None: ...
 
     def mass_outage(self, active: bool, down: list[str], now: datetime) -> None:
         """The fleet-wide guard tripped (`active`) or lifted; `down` are the units down right now."""
@@ -81,10 +81,10 @@ class LogEvents:
     def checked(self, number: str, result: CheckResult, seconds: float) -> None:
         return None
 
-    def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
+    def decided(self, unit: WatchedUnit, before: UnitState, decision: Decision, now: datetime) -> None:
         return None
 
-    def cycle_started(self, unit: Unit, state: UnitState, cycle_id: str, now: datetime) -> None:
+    def cycle_started(self, unit: WatchedUnit, state: UnitState, cycle_id: str, now: datetime) -> None:
         return None
 
     def mass_outage(self, active: bool, down: list[str], now: datetime) -> None:
@@ -107,11 +107,11 @@ class Fanout:
         for sink in self.sinks:
             sink.checked(number, result, seconds)
 
-    def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
+    def decided(self, unit: WatchedUnit, before: UnitState, decision: Decision, now: datetime) -> None:
         for sink in self.sinks:
             sink.decided(unit, before, decision, now)
 
-    def cycle_started(self, unit: Unit, state: UnitState, cycle_id: str, now: datetime) -> None:
+    def cycle_started(self, unit: WatchedUnit, state: UnitState, cycle_id: str, now: datetime) -> None:
         for sink in self.sinks:
             sink.cycle_started(unit, state, cycle_id, now)
 
@@ -128,7 +128,7 @@ class Fanout:
             sink.emit(event)
 
 
-def event_of(unit: Unit, action: Action, now: datetime) -> UnitEvent | None:
+def event_of(unit: WatchedUnit, action: Action, now: datetime) -> UnitEvent | None:
     """The event an action raises, if any (soft restarts raise theirs when the command has run)."""
     match action:
         case FlapHeld(reason):

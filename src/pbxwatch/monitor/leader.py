@@ -14,16 +14,14 @@ import logging
 from typing import Protocol
 
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from pbxwatch.db.engine import async_url
+from pbxwatch.db.engine import DB_ERRORS, async_url
 
 log = logging.getLogger(__name__)
 
 MONITOR_LOCK_KEY = 0x70627877_00  # "pbxw" + 0: the active monitor's session lock
-DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 
 
 class Leadership(Protocol):

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pbxwatch.domain.state import CycleFailed, Decision, Hold, Unit, UnitState
+from pbxwatch.domain.state import CycleFailed, Decision, Hold, UnitState, WatchedUnit
 from pbxwatch.domain.unit_status import State, UnitFacts, unit_state
 from pbxwatch.domain.verdicts import CheckResult
 from pbxwatch.monitor.events import UnitEvent
@@ -85,14 +85,14 @@ class MonitorMetrics:
             self.sweep.observe(now - self._sweep_start)
             self._sweep_start, self._sweep_left = now, set(self.monitor.units)
 
-    def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
+    def decided(self, unit: WatchedUnit, before: UnitState, decision: Decision, now: datetime) -> None:
         for action in decision.actions:
             if isinstance(action, Hold):
                 self.cycles.labels("held").inc()
             elif isinstance(action, CycleFailed):
                 self.cycles.labels("failed").inc()
 
-    def cycle_started(self, unit: Unit, state: UnitState, cycle_id: str, now: datetime) -> None:
+    def cycle_started(self, unit: WatchedUnit, state: UnitState, cycle_id: str, now: datetime) -> None:
         self.cycles.labels("started").inc()
 
     def mass_outage(self, active: bool, down: list[str], now: datetime) -> None:

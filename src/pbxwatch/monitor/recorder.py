@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from pbxwatch.db.history import ActionType, HistoryEntry, Initiator, PbxStatus
+from pbxwatch.db.history import HistoryEntry
 from pbxwatch.domain.state import (
     Action,
     BlipEnded,
@@ -15,23 +15,20 @@ from pbxwatch.domain.state import (
     Hold,
     OutageConfirmed,
     Recovered,
-    Unit,
     UnitState,
+    WatchedUnit,
 )
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.monitor.store import Owed
 
 log = logging.getLogger("pbxwatch.monitor")
 
 
-def relay_info(unit: Unit) -> dict[str, Any]:
+def relay_info(unit: WatchedUnit) -> dict[str, Any]:
     return {"device_id": unit.device_id, "outlet": unit.outlet} if unit.device_id else {}
 
 
-def pbx_status(state: UnitState) -> PbxStatus:
-    return "off" if state.confirmed else "on"
-
-
-def record(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed | None:
+def record(unit: WatchedUnit, state: UnitState, action: Action, now: datetime) -> Owed | None:
     """The row an action owes (None for actions that only log), after logging it."""
     n, where = unit.number, f"{unit.host}:{unit.ssh_port}"
     match action:
@@ -50,8 +47,8 @@ def record(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed 
             entry = HistoryEntry.hold(
                 n,
                 at=now,
-                pbx_status=pbx_status(state),
-                kind=ActionType(kind.value),
+                pbx_status=state.pbx_status,
+                kind=kind,
                 reason=reason,
                 failure_counter=state.failure_counter,
                 extra_info=relay_info(unit),
@@ -62,7 +59,7 @@ def record(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed 
             entry = HistoryEntry.power_cycle(
                 n,
                 at=now,
-                pbx_status=pbx_status(state),
+                pbx_status=state.pbx_status,
                 ok=False,
                 initiator=Initiator.AUTO,
                 extra_info=relay_info(unit),

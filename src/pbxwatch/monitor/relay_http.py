@@ -14,11 +14,22 @@ from typing import TypeVar
 import httpx
 
 from pbxwatch.monitor.ports import RelayBusy, RelayRefused, RelayUnreachable, RelayWentOffline
-from pbxwatch.relay.client import RelayServiceClient, RelayServiceError, RelayServiceUnreachable
+from pbxwatch.relay.client import (
+    CycleRunningConflict,
+    RelayOfflineConflict,
+    RelayServiceClient,
+    RelayServiceError,
+    RelayServiceUnreachable,
+)
 
 T = TypeVar("T")
 ATTEMPTS = 3
 BACKOFF_S = 0.5
+# The client's typed answers the monitor acts on; any other error answer is a plain refusal.
+PORT_ERRORS: dict[type[RelayServiceError], type[RelayRefused]] = {
+    CycleRunningConflict: RelayBusy,
+    RelayOfflineConflict: RelayWentOffline,
+}
 
 
 class HttpRelayPort:
@@ -72,9 +83,5 @@ class HttpRelayPort:
 
 
 def _refused(err: RelayServiceError) -> RelayRefused:
-    status, code = err.status or 0, err.code or "http_error"
-    if status == 409 and code == "cycle_running":
-        return RelayBusy(status, code, err.message)
-    if status == 409 and code == "relay_offline":
-        return RelayWentOffline(status, code, err.message)
-    return RelayRefused(status, code, err.message)
+    kind = PORT_ERRORS.get(type(err), RelayRefused)
+    return kind(err.status or 0, err.code or "http_error", err.message)

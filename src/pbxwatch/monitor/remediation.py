@@ -11,13 +11,14 @@ from datetime import datetime, tzinfo
 from pbxwatch.db import flap as flap_repo
 from pbxwatch.db import maintenance as windows_repo
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import ActionType, HistoryEntry, Initiator, PbxStatus
+from pbxwatch.db.history import HistoryEntry
 from pbxwatch.db.ladders import soft_restarts_since
 from pbxwatch.domain.flap import FlapHeld, FlapMemory, FlapReleased
 from pbxwatch.domain.maintenance import Window, active_for
 from pbxwatch.domain.policy import Policy
-from pbxwatch.domain.state import Action, Decision, MaintenanceEnded, MaintenanceStarted, Unit, UnitState
+from pbxwatch.domain.state import Action, Decision, MaintenanceEnded, MaintenanceStarted, UnitState, WatchedUnit
 from pbxwatch.domain.verdicts import CommandRun
+from pbxwatch.domain.vocabulary import ActionType, Initiator, PbxStatus
 from pbxwatch.domain.watchdog import (
     flap_rearmed,
     flap_restored,
@@ -27,7 +28,6 @@ from pbxwatch.domain.watchdog import (
 )
 from pbxwatch.monitor.events import EventKind, UnitEvent
 from pbxwatch.monitor.ports import Restarter
-from pbxwatch.monitor.recorder import pbx_status
 from pbxwatch.monitor.store import Owed
 from pbxwatch.monitor.watched import Fleet
 
@@ -35,7 +35,7 @@ log = logging.getLogger("pbxwatch.monitor")
 
 
 def window_step(
-    unit: Unit, state: UnitState, windows: Sequence[Window], now: datetime, zone: tzinfo
+    unit: WatchedUnit, state: UnitState, windows: Sequence[Window], now: datetime, zone: tzinfo
 ) -> Decision | None:
     """A unit entering or leaving a maintenance window before its check is decided (None: no change)."""
     running = active_for(unit.number, windows, now, zone)
@@ -92,10 +92,10 @@ async def adopt_flap_rearms(db: Database, fleet: Fleet) -> list[str]:
     return rearmed
 
 
-def remediation_row(unit: Unit, state: UnitState, action: Action, now: datetime) -> Owed | None:
+def remediation_row(unit: WatchedUnit, state: UnitState, action: Action, now: datetime) -> Owed | None:
     """The row a maintenance or flap action owes, after logging it (None for other actions)."""
     if isinstance(action, MaintenanceStarted | MaintenanceEnded):
-        return _maintenance_row(unit.number, pbx_status(state), action, now)
+        return _maintenance_row(unit.number, state.pbx_status, action, now)
     if isinstance(action, FlapHeld | FlapReleased):
         return _flap_row(unit, state, action, now)
     return None
@@ -118,8 +118,8 @@ def _maintenance_row(n: str, pbx: PbxStatus, action: MaintenanceStarted | Mainte
     return Owed(entry, hold_since=occ.start)
 
 
-def _flap_row(unit: Unit, state: UnitState, action: FlapHeld | FlapReleased, now: datetime) -> Owed:
-    n, pbx = unit.number, pbx_status(state)
+def _flap_row(unit: WatchedUnit, state: UnitState, action: FlapHeld | FlapReleased, now: datetime) -> Owed:
+    n, pbx = unit.number, state.pbx_status
     if isinstance(action, FlapHeld):
         log.warning("unit %s (%s): put on flap hold, no automatic action: %s", n, unit.host, action.reason)
         entry = HistoryEntry.remediation(n, at=now, pbx_status=pbx, kind=ActionType.HELD, reason=action.reason,
@@ -131,7 +131,7 @@ def _flap_row(unit: Unit, state: UnitState, action: FlapHeld | FlapReleased, now
     return Owed(entry)
 
 
-async def run_restart(restarter: Restarter | None, unit: Unit, command: str) -> CommandRun:
+async def run_restart(restarter: Restarter | None, unit: WatchedUnit, command: str) -> CommandRun:
     if restarter is None:
         return CommandRun(None, "no SSH restarter available in this monitor")
     try:
@@ -141,16 +141,16 @@ async def run_restart(restarter: Restarter | None, unit: Unit, command: str) -> 
         return CommandRun(None, f"{type(err).__name__}: {err}"[:200])
 
 
-def restart_row(unit: Unit, state: UnitState, command: str, run: CommandRun, now: datetime) -> Owed:
+def restart_row(unit: WatchedUnit, state: UnitState, command: str, run: CommandRun, now: datetime) -> Owed:
     level = logging.WARNING if run.ok else logging.ERROR
     last = run.output.strip().splitlines()[-1][:200] if run.output.strip() else ""
     log.log(level, "unit %s (%s:%s): soft restart `%s` %s (exit %s)%s", unit.number, unit.host, unit.ssh_port,
             command, "done" if run.ok else "failed", run.exit_status, f": {last}" if last else "")
-    return Owed(HistoryEntry.soft_restart(unit.number, at=now, pbx_status=pbx_status(state), ok=run.ok,
+    return Owed(HistoryEntry.soft_restart(unit.number, at=now, pbx_status=state.pbx_status, ok=run.ok,
                                           command=command, exit_status=run.exit_status, output=run.output,
                                           failure_counter=state.failure_counter))
 
 
-def restart_event(unit: Unit, command: str, run: CommandRun, now: datetime) -> UnitEvent:
+def restart_event(unit: WatchedUnit, command: str, run: CommandRun, now: datetime) -> UnitEvent:
     result = "done" if run.ok else f"failed (exit {run.exit_status})"
     return UnitEvent(EventKind.SOFT_RESTART, unit.number, now, f"soft restart `{command}` {result}", unit.name)

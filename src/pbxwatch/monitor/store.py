@@ -21,10 +21,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import ActionType, HistoryEntry, Initiator, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.ladders import Ladder, ladders
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
-from pbxwatch.domain.state import Unit
+from pbxwatch.domain.state import WatchedUnit
+from pbxwatch.domain.units import UNIT_FIELDS
+from pbxwatch.domain.units import Unit as UnitRecord
+from pbxwatch.domain.vocabulary import ActionType, Initiator
 
 FLUSH_LOCK_KEY = 0x70627877_01  # pg_advisory_xact_lock key of monitor flushes ("pbxw" + 1)
 H = unit_status_history
@@ -78,36 +81,23 @@ class Stored:
     cycles: tuple[datetime, ...]  # automatic power-cycles in the last day
 
 
-def unit_of(row: Any, restart_command: str | None = None) -> Unit:
-    return Unit(
-        number=row.number,
-        host=row.host or "",
-        ssh_port=row.ssh_port if row.ssh_port is not None else 22,
-        auto_cycle=bool(row.parameter_option_2),
-        device_id=row.ewelink_device_id or None,
-        outlet=row.ewelink_outlet,
-        name=row.name,
-        restart_command=restart_command,
-    )
-
-
 class MonitorStore:
     def __init__(self, db: Database, *, restart_command: str | None = None) -> None:
         self.db = db
         self.restart_command = restart_command  # monitor.restart_command: the ladder's soft rung, every unit
 
-    async def active_units(self) -> list[Unit]:
+    async def active_units(self) -> list[WatchedUnit]:
         """Active enterprises with a host (a unit without a host cannot be probed)."""
         e = enterprises.c
         query = (
-            select(e.number, e.name, e.host, e.ssh_port, e.parameter_option_2, e.ewelink_device_id, e.ewelink_outlet)
+            select(*(e[name] for name in UNIT_FIELDS))
             .where(e.active.is_not(False), e.host.is_not(None), e.host != "")
             .order_by(e.number)
         )
         async with self.db.connect() as conn:
-            rows = list(await conn.execute(query))
+            records = [UnitRecord.from_row(r) for r in (await conn.execute(query)).mappings()]
             own = await ladders(conn)  # per-enterprise remediation ladders (pbxwatch_unit_ladder)
-        return [unit_of(r, own.get(r.number, Ladder()).command(self.restart_command)) for r in rows]
+        return [WatchedUnit.watching(r, own.get(r.number, Ladder()).command(self.restart_command)) for r in records]
 
     async def action_flags(self) -> dict[str, bool]:
         """`ewelink_action_done` of every unit (an operator's `units rearm` clears it)."""

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from pbxwatch.domain.outage_tally import FleetCycles, OutageTally
 from pbxwatch.domain.policy import FleetView, Policy
-from pbxwatch.domain.state import Unit, UnitState
-from pbxwatch.domain.verdicts import Verdict
+from pbxwatch.domain.state import UnitState, WatchedUnit
+from pbxwatch.domain.vocabulary import Verdict
 from pbxwatch.monitor.schedule import Schedule, Timer
 
 
@@ -18,7 +18,7 @@ from pbxwatch.monitor.schedule import Schedule, Timer
 class Watched:
     """One monitored unit. `state` changes only to what a `domain.watchdog` function returned."""
 
-    unit: Unit
+    unit: WatchedUnit
     state: UnitState
     latest: tuple[datetime, Verdict] | None = None  # the raw verdict of the last check
     last_failure: str | None = None  # a repeated failure is logged once, at INFO
@@ -39,7 +39,7 @@ class Fleet:
         self.cycles = FleetCycles()
         self._slots: dict[str, Watched] = {}
 
-    def add(self, unit: Unit, state: UnitState, *, due: float) -> Watched:
+    def add(self, unit: WatchedUnit, state: UnitState, *, due: float) -> Watched:
         slot = Watched(unit, state)
         self._slots[unit.number] = slot
         self.cycles.restore(state.cycles)

@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 
+from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.domain.state import LiveWrite
-from pbxwatch.monitor.leader import DB_ERRORS
 from pbxwatch.monitor.store import Batch, LiveRow, MonitorStore, Owed
 
 log = logging.getLogger("pbxwatch.monitor")
@@ -81,7 +81,7 @@ class Writer:
     def db_down(self, err: BaseException) -> None:
         if self.db_ok:
             log.error("database unavailable (%s): checks go on, rows kept in memory, no power-cycle until it is back",
-                      short(err))
+                      describe(err))
         self.db_ok = False
 
     def _requeue(self, batch: Batch) -> None:
@@ -91,9 +91,3 @@ class Writer:
         batch.reset_action_done |= newer.reset_action_done
         self.pending = batch
 
-
-def short(err: BaseException) -> str:
-    """One line for the log: the driver's own message, without SQL or a traceback."""
-    inner = getattr(err, "orig", None) or err
-    text = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
-    return text[:200]

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from pbxwatch.db.engine import describe
-from pbxwatch.monitor.leader import DB_ERRORS
+from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.notify.outbox import Due, Outbox
 
 log = logging.getLogger("pbxwatch.notify")

@@ -21,9 +21,8 @@ from typing import Any
 from sqlalchemy import select
 
 from pbxwatch.config import Settings
-from pbxwatch.db.engine import Database, describe
+from pbxwatch.db.engine import DB_ERRORS, Database, describe
 from pbxwatch.db.tables import enterprises, power_cycles
-from pbxwatch.monitor.leader import DB_ERRORS
 from pbxwatch.notify.notices import Notice, stamp
 from pbxwatch.notify.outbox import Outbox
 from pbxwatch.notify.wiring import notify_parts

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pbxwatch.config import NotifySettings
-from pbxwatch.db.engine import describe
+from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.domain.flap import FlapHeld
 from pbxwatch.domain.policy import HOUR, SWEEP_SLACK, Policy
 from pbxwatch.domain.state import (
@@ -24,15 +24,14 @@ from pbxwatch.domain.state import (
     CycleFailed,
     Decision,
     Hold,
-    HoldKind,
     OutageConfirmed,
     Recovered,
-    Unit,
     UnitState,
+    WatchedUnit,
 )
 from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import ActionType, HoldKind
 from pbxwatch.monitor.events import UnitEvent
-from pbxwatch.monitor.leader import DB_ERRORS
 from pbxwatch.notify.notices import Notice, unit_list
 from pbxwatch.notify.outbox import Outbox
 
@@ -40,7 +39,8 @@ log = logging.getLogger("pbxwatch.notify")
 QUEUE_MAX = 10_000  # while the database is down; the oldest notices go first
 REMINDER_SCAN_S = 30.0
 Clock = Callable[[], datetime]
-SILENT_HOLDS = frozenset({HoldKind.MASS_OUTAGE, HoldKind.NO_RELAY})  # grouped / said in the confirmation
+# grouped / said in the confirmation
+SILENT_HOLDS = frozenset({ActionType.SKIPPED_MASS_OUTAGE, ActionType.SKIPPED_NO_RELAY})
 
 
 def _iso(at: datetime | None) -> str:
@@ -52,7 +52,7 @@ class NoticeSink:
         self.notify, self.policy = notify, policy
         self.queue: deque[Notice] = deque(maxlen=QUEUE_MAX)
         self.wake = asyncio.Event()
-        self.units: dict[str, Unit] = {}
+        self.units: dict[str, WatchedUnit] = {}
         self.down: set[str] = set()  # units in a confirmed outage (reminders go only to these)
         self._sent: dict[str, deque[datetime]] = {}
         self._suppressed: dict[str, int] = {}
@@ -68,20 +68,21 @@ class NoticeSink:
         if self._mass_since is not None:
             self._mass_checked.add(number)
 
-    def decided(self, unit: Unit, before: UnitState, decision: Decision, now: datetime) -> None:
+    def decided(self, unit: WatchedUnit, before: UnitState, decision: Decision, now: datetime) -> None:
         self.units[unit.number] = unit
         if decision.state.confirmed:
             self.down.add(unit.number)
         else:
             self.down.discard(unit.number)
         for action in decision.actions:
-            if isinstance(action, Hold) and action.kind is HoldKind.MASS_OUTAGE and self._mass_since is not None:
+            mass = isinstance(action, Hold) and action.kind is ActionType.SKIPPED_MASS_OUTAGE
+            if mass and self._mass_since is not None:
                 self._mass_units.add(unit.number)
             notice = self._from_action(unit, before, decision.state, action, now)
             if notice is not None:
                 self._add(notice)
 
-    def cycle_started(self, unit: Unit, state: UnitState, cycle_id: str, now: datetime) -> None:
+    def cycle_started(self, unit: WatchedUnit, state: UnitState, cycle_id: str, now: datetime) -> None:
         facts = {**self._unit_facts(unit), "device": unit.device_id, "cycle": cycle_id,
                  "grace": int(self.policy.boot_grace.total_seconds())}
         self._add(Notice("cycle_started", f"cycle_started:{unit.number}:{_iso(state.outage_since)}:{len(state.cycles)}",
@@ -118,7 +119,7 @@ class NoticeSink:
         a maintenance window silences the outage notices, and a soft restart is told by its outcome."""
 
     def _from_action(
-        self, unit: Unit, before: UnitState, state: UnitState, action: Action, now: datetime
+        self, unit: WatchedUnit, before: UnitState, state: UnitState, action: Action, now: datetime
     ) -> Notice | None:
         n, since, facts = unit.number, _iso(state.outage_since or before.outage_since), self._unit_facts(unit)
         match action:
@@ -142,28 +143,28 @@ class NoticeSink:
                 return Notice("recovered", f"recovered:{n}:{_iso(before.outage_since)}", now, n, facts)
         return None
 
-    def _hold_notice(self, unit: Unit, kind: HoldKind, reason: str, *, since: str, facts: dict[str, object],
+    def _hold_notice(self, unit: WatchedUnit, kind: HoldKind, reason: str, *, since: str, facts: dict[str, object],
                      now: datetime) -> Notice:
         n = unit.number
-        if kind is HoldKind.DAILY_CAP:
+        if kind is ActionType.SKIPPED_DAILY_CAP:
             facts.update(reason=reason)
             return Notice("gave_up", f"gave_up:{n}:{since}", now, n, facts)
         retry = _seconds(self.policy.relay_recheck_interval)
         hold_key, next_key = {
-            HoldKind.RELAY_OFFLINE: ("hold.relay_offline", "next.relay_offline"),
-            HoldKind.DRY_RUN: ("hold.dry_run", "next.human"),
+            ActionType.SKIPPED_RELAY_OFFLINE: ("hold.relay_offline", "next.relay_offline"),
+            ActionType.DRY_RUN: ("hold.dry_run", "next.human"),
         }.get(kind, ("hold.other", "next.wait"))
         facts.update(device=unit.device_id, retry=retry, detail=reason, hold_key=hold_key, next_key=next_key,
                      hold=kind.value)
         return Notice("held", f"held:{n}:{since}:{kind.value}", now, n, facts)
 
-    def _next_step(self, unit: Unit) -> str:
+    def _next_step(self, unit: WatchedUnit) -> str:
         if not unit.auto_cycle:
             return "next.auto_off"
         return "next.will_cycle" if unit.device_id else "next.no_relay"
 
     @staticmethod
-    def _unit_facts(unit: Unit) -> dict[str, object]:
+    def _unit_facts(unit: WatchedUnit) -> dict[str, object]:
         return {"name": unit.name or "", "host": f"{unit.host}:{unit.ssh_port}"}
 
     def _add(self, notice: Notice) -> None:

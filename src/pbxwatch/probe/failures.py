@@ -8,7 +8,8 @@ import socket
 
 import asyncssh
 
-from pbxwatch.domain.verdicts import CheckResult, Reason
+from pbxwatch.domain.verdicts import CheckResult
+from pbxwatch.domain.vocabulary import Reason
 
 _NO_ROUTE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
 _OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})

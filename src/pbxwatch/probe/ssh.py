@@ -24,7 +24,8 @@ from typing import Any
 import asyncssh
 
 from pbxwatch.asterisk import build_probe_command, interpret_probe_output
-from pbxwatch.domain.verdicts import CheckResult, CommandRun, Reason
+from pbxwatch.domain.verdicts import CheckResult, CommandRun
+from pbxwatch.domain.vocabulary import Reason
 from pbxwatch.probe.failures import STALE_CONNECTION_ERRORS, ssh_failure, tcp_failure
 from pbxwatch.probe.known_hosts import KnownHosts, host_pattern
 from pbxwatch.probe.options import ProbeOptions
@@ -38,7 +39,7 @@ RESERVED_DESCRIPTORS = 256
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
                      "aes128-ctr", "aes256-ctr")
 RESTART_TIMEOUT_MIN_S = 60.0  # `systemctl restart asterisk` waits for the old daemon to stop
-Target = tuple[str, int]
+HostPort = tuple[str, int]
 
 
 class ProbeConfigError(ValueError):
@@ -54,7 +55,7 @@ class _HandshakeError(Exception):
 class _Client(asyncssh.SSHClient):
     """Trust-on-first-use when the operator opted in; drops itself from the pool when the link dies."""
 
-    def __init__(self, prober: SshProber, target: Target) -> None:
+    def __init__(self, prober: SshProber, target: HostPort) -> None:
         self._prober = prober
         self._target = target
         self.presented: Any = None
@@ -116,8 +117,8 @@ class SshProber:
         except ValueError as err:
             raise ProbeConfigError(str(err)) from err
         self._client_keys = self._load_key(options)
-        self._conns: dict[Target, Any] = {}
-        self._locks: dict[Target, asyncio.Lock] = {}
+        self._conns: dict[HostPort, Any] = {}
+        self._locks: dict[HostPort, asyncio.Lock] = {}
         self._semaphore = asyncio.Semaphore(options.concurrency)
         self.keep_limit = options.max_kept_connections
         if self.keep_limit is None:
@@ -146,7 +147,7 @@ class SshProber:
     def open_connections(self) -> int:
         return len(self._conns)
 
-    def forget(self, target: Target, conn: Any) -> None:
+    def forget(self, target: HostPort, conn: Any) -> None:
         """Drop a kept connection that was lost (not a newer one); the next check reconnects."""
         if self._conns.get(target) is conn:
             del self._conns[target]
@@ -158,7 +159,7 @@ class SshProber:
             conn.close()
         await asyncio.gather(*(conn.wait_closed() for conn in conns), return_exceptions=True)
 
-    async def check_many(self, targets: Iterable[Target | str]) -> dict[Target, CheckResult]:
+    async def check_many(self, targets: Iterable[HostPort | str]) -> dict[HostPort, CheckResult]:
         """Check every target concurrently (bounded by `options.concurrency`); results in the given order.
 
         Hosts without a kept connection start first: they are the ones likely to sit out a timeout
@@ -179,7 +180,7 @@ class SshProber:
                 logger.exception("probe of %s failed unexpectedly", host_pattern(host, port))
                 return CheckResult.of(Reason.PROBE_ERROR, f"unexpected probe failure: {err!r}")
 
-    async def _check(self, target: Target) -> CheckResult:
+    async def _check(self, target: HostPort) -> CheckResult:
         reused = target in self._conns
         try:
             conn = await self._connection(target)
@@ -219,12 +220,12 @@ class SshProber:
         status = done.exit_status if done.exit_status is not None else -1
         return CommandRun(status, f"{_text(done.stdout)}{_text(done.stderr)}")
 
-    def _drop(self, target: Target, conn: Any) -> None:
+    def _drop(self, target: HostPort, conn: Any) -> None:
         if self._conns.get(target) is conn:
             del self._conns[target]
         conn.abort()
 
-    async def _run(self, target: Target, conn: Any) -> CheckResult:
+    async def _run(self, target: HostPort, conn: Any) -> CheckResult:
         _chan, capture = await conn.create_session(_Capture, self.command, encoding=None)
         try:
             async with asyncio.timeout(self.options.command_timeout):
@@ -240,7 +241,7 @@ class SshProber:
             return CheckResult.of(Reason.PROBE_ERROR, f"{result.detail}; stderr: {stderr.splitlines()[0][:200]}")
         return result
 
-    async def _connection(self, target: Target) -> Any:
+    async def _connection(self, target: HostPort) -> Any:
         lock = self._locks.setdefault(target, asyncio.Lock())
         async with lock:
             conn = self._conns.get(target)
@@ -259,7 +260,7 @@ class SshProber:
                            "are checked over a new connection each time (raise LimitNOFILE to keep them all)",
                            self.keep_limit)
 
-    async def _connect(self, target: Target) -> Any:
+    async def _connect(self, target: HostPort) -> Any:
         sock = await self._tcp(target)
         client = _Client(self, target)
         try:
@@ -271,7 +272,7 @@ class SshProber:
                 result = self._host_key_refused(target, client.presented, result)
             raise _HandshakeError(result) from err
 
-    async def _tcp(self, target: Target) -> socket.socket:
+    async def _tcp(self, target: HostPort) -> socket.socket:
         """A connected socket to the first address that answers, all within `connect_timeout`."""
         loop = asyncio.get_running_loop()
         try:
@@ -295,7 +296,7 @@ class SshProber:
         except (TimeoutError, OSError) as err:
             raise _HandshakeError(tcp_failure(err)) from err
 
-    async def _handshake(self, target: Target, sock: socket.socket, client: _Client) -> Any:
+    async def _handshake(self, target: HostPort, sock: socket.socket, client: _Client) -> Any:
         opts = self.options
         return await asyncssh.connect(
             target[0], target[1], sock=sock, client_factory=lambda: client, config=None,
@@ -306,7 +307,7 @@ class SshProber:
             encryption_algs=PREFERRED_CIPHERS,
         )
 
-    def _host_key_refused(self, target: Target, presented: Any, result: CheckResult) -> CheckResult:
+    def _host_key_refused(self, target: HostPort, presented: Any, result: CheckResult) -> CheckResult:
         where, path = host_pattern(*target), self.known_hosts.path
         kind = presented.get_algorithm() if presented is not None else "unknown"
         if self.known_hosts.has_entry(*target):

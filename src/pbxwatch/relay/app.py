@@ -20,11 +20,10 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from pbxwatch.config import Settings
-from pbxwatch.db.engine import Database, DatabaseError, describe
+from pbxwatch.db.engine import DB_ERRORS, Database, DatabaseError, describe
 from pbxwatch.notify.service_watch import run_service_events
 from pbxwatch.relay.clock import Clock, SystemClock
 from pbxwatch.relay.cloud import RelayCloud
@@ -79,8 +78,7 @@ def install_error_handlers(app: FastAPI) -> None:
                                   "`pbxwatch db upgrade`")
         return error_response(503, "database_unavailable", "the database is unreachable; try again")
 
-    # asyncpg raises plain OSError / TimeoutError when the server cannot be reached at all
-    for kind in (SQLAlchemyError, OSError, TimeoutError):
+    for kind in DB_ERRORS:
         app.add_exception_handler(kind, database_down)
 
 
@@ -189,7 +187,7 @@ def _lifespan(settings: Settings, given: _Given) -> Callable[[FastAPI], Abstract
             stop.set()
             await asyncio.gather(*loops)
             await recorder.flush()  # what is still kept waits in run_dir for the next start
-            with contextlib.suppress(SQLAlchemyError, OSError):
+            with contextlib.suppress(*DB_ERRORS):
                 await service.flush_call_counter()
             if http is not None:
                 await http.aclose()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pbxwatch.db.history import HistoryEntry, Initiator, write_history
+from pbxwatch.db.history import HistoryEntry, write_history
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.relay.store import RelayStore
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

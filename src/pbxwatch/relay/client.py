@@ -3,8 +3,13 @@
     RelayServiceError            any failure; `.status` (HTTP status or None), `.code`, `.message`, `.cloud_code`
     ├── RelayServiceUnreachable  the service did not answer (connection refused, timeout)
     └── RelayServiceConflict     409: relay offline, or a cycle already running on it
+        ├── CycleRunningConflict   `cycle_running`: a power-cycle is already running on that relay
+        └── RelayOfflineConflict   `relay_offline`: the relay is not connected to the cloud
 
-Imports nothing of FastAPI: `from pbxwatch.relay.client import RelayServiceClient` is cheap.
+An error answer becomes one of these by its `error` code (`ERROR_BY_CODE`, the service's own codes).
+
+Imports nothing of FastAPI (the 202 body is the API's own pydantic `CycleAccepted`), so
+`from pbxwatch.relay.client import RelayServiceClient` is cheap.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from pbxwatch.relay.errors import CycleRunning, RelayOffline
+from pbxwatch.relay.schemas import CycleAccepted
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -37,6 +45,20 @@ class RelayServiceConflict(RelayServiceError):
     """409: the relay is offline, or a power-cycle is already running on it (`.code` says which)."""
 
 
+class CycleRunningConflict(RelayServiceConflict):
+    """409 `cycle_running`: a power-cycle is already running on that relay."""
+
+
+class RelayOfflineConflict(RelayServiceConflict):
+    """409 `relay_offline`: the relay is not connected to the cloud."""
+
+
+ERROR_BY_CODE: dict[str, type[RelayServiceError]] = {
+    CycleRunning.code: CycleRunningConflict,
+    RelayOffline.code: RelayOfflineConflict,
+}
+
+
 @dataclass(frozen=True)
 class DeviceStatus:
     device_id: str
@@ -51,12 +73,6 @@ class DeviceStatus:
             device_id=data["device_id"], name=data["name"], online=bool(data["online"]),
             channels=list(data["channels"]), checked_at=datetime.fromisoformat(data["checked_at"]),
         )
-
-
-@dataclass(frozen=True)
-class CycleAccepted:
-    cycle_id: str
-    on_due_at: datetime
 
 
 class RelayServiceClient:
@@ -109,7 +125,7 @@ class RelayServiceClient:
         body = _without_none(device_id=device_id, enterprise_number=enterprise_number, outlet=outlet,
                              off_seconds=off_seconds, idempotency_key=idempotency_key, initiator=initiator)
         data = await self._request("POST", "/power-cycle", json=body)
-        return CycleAccepted(cycle_id=data["cycle_id"], on_due_at=datetime.fromisoformat(data["on_due_at"]))
+        return CycleAccepted.model_validate(data)
 
     async def toggle(self, device_id: str, *, state: bool | None = None, outlet: int | None = None,
                      enterprise_number: str | None = None, initiator: str = "api") -> dict[str, Any]:
@@ -144,7 +160,8 @@ def _error(reply: httpx.Response) -> RelayServiceError:
     if not isinstance(body, dict):
         body = {}
     message = str(body.get("message") or f"HTTP {reply.status_code}")
-    kind = RelayServiceConflict if reply.status_code == 409 else RelayServiceError
+    code = body.get("error")
+    kind = ERROR_BY_CODE.get(str(code), RelayServiceConflict if reply.status_code == 409 else RelayServiceError)
     cloud_code = body.get("cloud_code")
-    return kind(message, status=reply.status_code, code=body.get("error"),
+    return kind(message, status=reply.status_code, code=code,
                 cloud_code=cloud_code if isinstance(cloud_code, int) else None)

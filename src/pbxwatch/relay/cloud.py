@@ -7,17 +7,9 @@ vendor's wire models or exception types: the adapter translates them into `pbxwa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
-
-class TokenState(StrEnum):
-    """The eWeLink token, judged by the refresh token (docs/design.md §6 `/health`)."""
-
-    VALID = "valid"
-    EXPIRING = "expiring"  # the refresh token dies within 7 days
-    EXPIRED = "expired"
-    MISSING = "missing"
+from pbxwatch.ewelink.models import TokenState
 
 
 @dataclass(frozen=True)
@@ -29,7 +21,7 @@ class Channel:
 
 
 @dataclass(frozen=True)
-class Device:
+class RelayDevice:
     device_id: str
     name: str
     online: bool
@@ -52,19 +44,19 @@ class Device:
 class RelayCloud(Protocol):
     """The eWeLink operations the relay service performs. Errors are `pbxwatch.relay.errors.RelayError`."""
 
-    async def list_devices(self) -> list[Device]:
+    async def list_devices(self) -> list[RelayDevice]:
         """Every device of the account (all homes, all pages)."""
         ...
 
-    async def get_device(self, device_id: str) -> Device:
+    async def get_device(self, device_id: str) -> RelayDevice:
         """One device, read now (one call, whatever the size of the account)."""
         ...
 
-    async def set_switch(self, device: Device, outlet: int | None, on: bool) -> None:
+    async def set_switch(self, device: RelayDevice, outlet: int | None, on: bool) -> None:
         """Switch one outlet; for a multi-channel relay the full `switches` array is sent."""
         ...
 
-    async def arm_countdown(self, device: Device, outlet: int | None, seconds: float) -> None:
+    async def arm_countdown(self, device: RelayDevice, outlet: int | None, seconds: float) -> None:
         """Arm the device's own countdown timer to switch `outlet` back on (cycle_mode device_timer)."""
         ...
 

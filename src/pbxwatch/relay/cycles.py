@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pbxwatch.db.history import Initiator
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.relay.audit import Target
 from pbxwatch.relay.cycle_run import Cycle, CycleDriver, CyclePolicy
 from pbxwatch.relay.errors import (

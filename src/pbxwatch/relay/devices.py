@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from pbxwatch.relay.cloud import Device
+from pbxwatch.relay.cloud import RelayDevice
 from pbxwatch.relay.errors import NotFound
 
 DEVICE_LIST_TTL_SECONDS = 60.0
@@ -19,8 +19,8 @@ class DeviceCache:
 
     def __init__(
         self,
-        fetch: Callable[[], Awaitable[list[Device]]],
-        fetch_one: Callable[[str], Awaitable[Device]],
+        fetch: Callable[[], Awaitable[list[RelayDevice]]],
+        fetch_one: Callable[[str], Awaitable[RelayDevice]],
         now: Callable[[], datetime],
         *,
         ttl_seconds: float = DEVICE_LIST_TTL_SECONDS,
@@ -30,7 +30,7 @@ class DeviceCache:
         self._now = now
         self._ttl = timedelta(seconds=ttl_seconds)
         self._lock = asyncio.Lock()
-        self._devices: dict[str, Device] = {}
+        self._devices: dict[str, RelayDevice] = {}
         self._checked_at: datetime | None = None
 
     def invalidate(self) -> None:
@@ -40,7 +40,7 @@ class DeviceCache:
         """Each device's online flag as last read; never calls the cloud (the dashboard polls often)."""
         return {d.device_id: d.online for d in self._devices.values()}
 
-    async def devices(self, *, fresh: bool = False) -> tuple[list[Device], datetime]:
+    async def devices(self, *, fresh: bool = False) -> tuple[list[RelayDevice], datetime]:
         async with self._lock:
             if fresh or self._checked_at is None or self._now() - self._checked_at > self._ttl:
                 listed = await self._fetch()
@@ -48,7 +48,7 @@ class DeviceCache:
                 self._checked_at = self._now()
             return list(self._devices.values()), self._checked_at
 
-    async def device(self, device_id: str, *, fresh: bool = False) -> tuple[Device, datetime]:
+    async def device(self, device_id: str, *, fresh: bool = False) -> tuple[RelayDevice, datetime]:
         """The device or `NotFound`. `fresh` reads that one device now (before an action); otherwise the
         cached list answers, re-read once before giving up on an unknown id."""
         if fresh:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pbxwatch import ewelink
-from pbxwatch.relay.cloud import Channel, Device, TokenState
+from pbxwatch.relay.cloud import Channel, RelayDevice
 from pbxwatch.relay.errors import (
     CloudRejected,
     CloudTimeout,
@@ -52,12 +52,12 @@ def translate(err: ewelink.EWeLinkError) -> RelayError:
     return kind(err.message, cloud_code=err.code)
 
 
-def relay_device(device: ewelink.Device) -> Device:
+def relay_device(device: ewelink.Device) -> RelayDevice:
     if device.multi_channel:
         channels = tuple(Channel(o.outlet, o.on) for o in device.outlets)
     else:
         channels = (Channel(None, device.state()),)
-    return Device(device.id, device.name, device.online, channels, source=device)
+    return RelayDevice(device.id, device.name, device.online, channels, source=device)
 
 
 class EWeLinkCloud:
@@ -72,22 +72,22 @@ class EWeLinkCloud:
         except ewelink.EWeLinkError as err:
             raise translate(err) from err
 
-    async def list_devices(self) -> list[Device]:
+    async def list_devices(self) -> list[RelayDevice]:
         return [relay_device(d) for d in await self._guard(self.client.list_devices)]
 
-    async def get_device(self, device_id: str) -> Device:
+    async def get_device(self, device_id: str) -> RelayDevice:
         return relay_device(await self._guard(lambda: self.client.get_device(device_id)))
 
-    async def set_switch(self, device: Device, outlet: int | None, on: bool) -> None:
+    async def set_switch(self, device: RelayDevice, outlet: int | None, on: bool) -> None:
         await self._guard(lambda: self.client.set_switch(device.device_id, on, outlet, device=device.source))
 
-    async def arm_countdown(self, device: Device, outlet: int | None, seconds: float) -> None:
+    async def arm_countdown(self, device: RelayDevice, outlet: int | None, seconds: float) -> None:
         await self._guard(
             lambda: self.client.arm_countdown(device.device_id, seconds=seconds, outlet=outlet, device=device.source)
         )
 
-    def token_state(self) -> TokenState:
-        return TokenState(self.client.token_status().state)
+    def token_state(self) -> ewelink.TokenState:
+        return self.client.token_status().state
 
     def field_failure(self) -> str | None:
         failure = self.client.field_failure()

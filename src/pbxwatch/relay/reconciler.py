@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pbxwatch.db.engine import DB_ERRORS
 from pbxwatch.relay.cycles import CycleRunner
-from pbxwatch.relay.recorder import DB_ERRORS, DatabaseWatch
+from pbxwatch.relay.recorder import DatabaseWatch
 from pbxwatch.relay.store import Intent
 
 log = logging.getLogger(__name__)

@@ -20,17 +20,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import SQLAlchemyError
 
-from pbxwatch.db.engine import describe
-from pbxwatch.db.history import HistoryEntry, Initiator, write_history
+from pbxwatch.db.engine import DB_ERRORS, describe
+from pbxwatch.db.history import HistoryEntry, write_history
 from pbxwatch.db.tables import power_cycles
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.relay.journal import CycleJournal, Entry
 from pbxwatch.relay.store import RelayStore
 
 log = logging.getLogger(__name__)
 
-DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 FINAL_STATES = ("done", "failed", "cancelled")
 INTENT_VALUES = ("state", "off_at", "on_due_at", "on_at", "last_error")
 TIME_VALUES = ("off_at", "on_due_at", "on_at")

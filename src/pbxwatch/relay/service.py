@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from pbxwatch.db.history import Initiator
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.ewelink import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED
+from pbxwatch.ewelink.models import TokenState
 from pbxwatch.relay.audit import Auditor, Outcome, Target
 from pbxwatch.relay.clock import Clock
-from pbxwatch.relay.cloud import Channel, Device, RelayCloud, TokenState
+from pbxwatch.relay.cloud import Channel, RelayCloud, RelayDevice
 from pbxwatch.relay.devices import DeviceCache
 from pbxwatch.relay.errors import (
     CloudTimeout,
@@ -138,10 +139,10 @@ class RelayService:
                 total, MONTHLY_CALL_QUOTA, 100 * total / MONTHLY_CALL_QUOTA,
             )
 
-    async def _list_devices(self) -> list[Device]:
+    async def _list_devices(self) -> list[RelayDevice]:
         return await self.call(self.cloud.list_devices)
 
-    async def _get_device(self, device_id: str) -> Device:
+    async def _get_device(self, device_id: str) -> RelayDevice:
         return await self.call(lambda: self.cloud.get_device(device_id))
 
     # ---- targets ------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ class RelayService:
         unit = await self.store.unit_for_device(device_id, outlet)
         return Target(device_id, outlet, unit.number if unit else None), None
 
-    async def online_device(self, target: Target) -> tuple[Device, Channel]:
+    async def online_device(self, target: Target) -> tuple[RelayDevice, Channel]:
         """The relay, read fresh from the cloud, and the addressed outlet.
 
         `RelayOffline` fails fast (docs/design.md §5)."""
@@ -172,7 +173,7 @@ class RelayService:
 
     # ---- switching ----------------------------------------------------------------------------
 
-    async def switch(self, device: Device, outlet: int | None, on: bool, *, read_back: bool = True) -> bool | None:
+    async def switch(self, device: RelayDevice, outlet: int | None, on: bool, *, read_back: bool = True) -> bool | None:
         """Set one outlet and (by default) read it back, which also refreshes the cached device."""
         try:
             await self.call(lambda: self.cloud.set_switch(device, outlet, on))

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pbxwatch.db import units
-from pbxwatch.db.history import PbxStatus
 from pbxwatch.db.tables import cloud_calls, enterprises, power_cycles, unit_live_status, unit_status_history
 from pbxwatch.domain.units import Unit
+from pbxwatch.domain.vocabulary import PbxStatus, stored_pbx_status
 
 ACTIVE_STATES = ("pending", "off", "verifying")
 
@@ -67,10 +67,10 @@ class RelayStore:
     async def pbx_status(self, conn: AsyncConnection, number: str | None) -> PbxStatus:
         """"PBX status now" for an audit row: online → on, offline → off, no row → on (docs/design.md §2)."""
         if number is None:
-            return "on"
+            return stored_pbx_status(None)
         query = select(unit_live_status.c.last_status).where(unit_live_status.c.enterprise_number == number)
         status = (await conn.execute(query)).scalar()
-        return "off" if status == "offline" else "on"
+        return stored_pbx_status(status)
 
     async def unit_views(self, number: str | None = None) -> list[dict[str, Any]]:
         """Units with their live status (every unit, or the one named)."""

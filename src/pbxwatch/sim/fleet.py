@@ -34,7 +34,7 @@ import ipaddress
 import logging
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
@@ -48,6 +48,9 @@ from pbxwatch.sim.fleet_scripts import (
     Stack,
     default_peers,
 )
+
+if TYPE_CHECKING:
+    from pbxwatch.sim.fleet_control import ControlServer
 
 logger = logging.getLogger(__name__)
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
@@ -69,8 +72,7 @@ class SimFleet:
         self._stack, self._peers = stack, list(peers) if peers is not None else default_peers()
         self._prefix, self._disk, self._uptime = name_prefix, disk_percent, uptime
         self.hosts: dict[str, SimHost] = {}
-        self._control: Any = None
-        self._control_task: asyncio.Task[None] | None = None
+        self._control: ControlServer | None = None
 
     @property
     def client_key_file(self) -> Path:
@@ -107,9 +109,7 @@ class SimFleet:
 
     async def stop(self) -> None:
         if self._control is not None:
-            self._control.should_exit = True
-            if self._control_task is not None:
-                await self._control_task
+            await self._control.stop()
             self._control = None
         await asyncio.gather(*(host.stop() for host in self.hosts.values()), return_exceptions=True)
 
@@ -191,23 +191,13 @@ class SimFleet:
 
     async def serve_control(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve the HTTP control surface on loopback in this loop; returns the port."""
-        import socket
-
         # Imported here so a fleet without a control surface (tests, benchmarks) never loads FastAPI/uvicorn.
-        import uvicorn
-
-        from pbxwatch.sim.fleet_control import create_control_app
+        from pbxwatch.sim.fleet_control import ControlServer
 
         if ipaddress.ip_address(host) not in LOOPBACK:
             raise FleetError(f"the control surface listens on loopback only, not {host}")
-        sock = socket.create_server((host, port))
-        config = uvicorn.Config(create_control_app(self), log_level="warning", lifespan="off")
-        self._control = uvicorn.Server(config)
-        self._control_task = asyncio.get_running_loop().create_task(self._control.serve(sockets=[sock]))
-        while not self._control.started and not self._control_task.done():  # noqa: ASYNC110 - uvicorn offers only a flag
-            await asyncio.sleep(0.01)
-        bound: int = sock.getsockname()[1]
-        return bound
+        self._control = ControlServer(self)
+        return await self._control.start(host, port)
 
 
 def _addresses(base: str, count: int) -> list[str]:

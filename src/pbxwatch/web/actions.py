@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pbxwatch.db.engine import Database
 from pbxwatch.db.flap import rearm_flap
-from pbxwatch.db.history import Initiator
-from pbxwatch.monitor.levers import RearmError, rearm
+from pbxwatch.db.fleet_status import RearmError, rearm
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.relay.context import RelayContext
 from pbxwatch.relay.cycles import CycleRequest
 from pbxwatch.relay.errors import InvalidRequest, NotFound, RelayError

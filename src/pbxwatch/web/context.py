@@ -45,7 +45,6 @@ class Dashboard:
             now=self.now(request),
             # a unit is checked at least every poll interval; three missed sweeps mean nobody is watching
             stale_after=timedelta(seconds=3 * monitor.poll_interval + 30),
-            boot_grace=timedelta(seconds=monitor.boot_grace),
             cycling=frozenset((i.device_id, i.outlet) for i in intents),
             relays=ctx.service.devices.known_online(),
             paused=await _paused(ctx, self.now(request)),

@@ -8,19 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from pbxwatch.db.history import ActionType, Initiator
 from pbxwatch.db.report import load_marks, unit_reports, windows_of
 from pbxwatch.domain.uptime import fleet_summary
+from pbxwatch.domain.vocabulary import ActionType, Initiator
 from pbxwatch.relay.schemas import PRINTABLE
 from pbxwatch.web.context import POLL_SECONDS, Board, Dashboard, Viewer
 from pbxwatch.web.queries import PAGE_SIZE, EventFilter, count_states, history_page, select_rows, unit_rows
-from pbxwatch.web.unit_state import UnitState
+from pbxwatch.web.unit_state import DashboardState
 
 router = APIRouter(include_in_schema=False)
 Number = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
 Text = Annotated[str, Query(max_length=100)]
 # an empty `state` (the form's "all states") means no filter
-StateFilter = Annotated[str, Query(pattern="^(|" + "|".join(s.value for s in UnitState) + ")$")]
+StateFilter = Annotated[str, Query(pattern="^(|" + "|".join(s.value for s in DashboardState) + ")$")]
 PageNo = Annotated[int, Query(ge=1, le=10_000)]
 BeforeId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 REPORT_WINDOWS = (("24h", timedelta(days=1)), ("7d", timedelta(days=7)), ("30d", timedelta(days=30)))
@@ -29,7 +29,7 @@ SUMMARY_WINDOW = timedelta(days=30)
 
 async def _fleet_values(board: Dashboard, request: Request, q: str, state_word: str,
                         page: int) -> dict[str, Any]:
-    state = UnitState(state_word) if state_word else None
+    state = DashboardState(state_word) if state_word else None
     judge = await board.judge(request)
     async with board.relay(request).service.store.engine.connect() as conn:
         rows = await unit_rows(conn, judge)
@@ -39,7 +39,7 @@ async def _fleet_values(board: Dashboard, request: Request, q: str, state_word: 
     return {
         "counts": count_states(rows), "rows": chosen[(page - 1) * PAGE_SIZE: page * PAGE_SIZE],
         "matched": len(chosen), "total": len(rows), "page": page, "pages": pages, "q": q, "state": state,
-        "now": judge.now, "poll": POLL_SECONDS, "states": list(UnitState),
+        "now": judge.now, "poll": POLL_SECONDS, "states": list(DashboardState),
     }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
-from pbxwatch.web.unit_state import SEVERITY, UnitFacts, UnitState, Verdict, dashboard_unit_state
+from pbxwatch.web.unit_state import SEVERITY, DashboardFacts, DashboardState, DashboardVerdict, dashboard_unit_state
 
 H = unit_status_history
 PAGE_SIZE = 100
@@ -23,7 +23,7 @@ class UnitRow:
     number: str
     name: str | None
     host: str | None
-    verdict: Verdict
+    verdict: DashboardVerdict
     checked_at: datetime | None
     failure_counter: int
     sip_ok: int | None
@@ -38,17 +38,17 @@ class UnitRow:
     action_done: bool
 
     @property
-    def state(self) -> UnitState:
+    def state(self) -> DashboardState:
         return self.verdict.state
 
 
 @dataclass(frozen=True)
 class Judge:
-    """How old a check may be before the state is unknown, and the boot grace after a cycle."""
+    """When the units are judged, how old a check may be before the state is unknown, and what the relay
+    service knows now (cycles running, relays online, maintenance windows open)."""
 
     now: datetime
     stale_after: timedelta
-    boot_grace: timedelta
     cycling: frozenset[tuple[str, int | None]]  # (device_id, outlet) with an active power-cycle
     relays: Mapping[str, bool]  # device_id -> online, as last read from the cloud
     paused: Mapping[str, str] = field(default_factory=dict)  # unit -> its running maintenance window
@@ -83,7 +83,7 @@ def _row(u: Any, change: Any, action: Any, judge: Judge) -> UnitRow:
     stats = u["line_stats"] if isinstance(u["line_stats"], dict) else {}
     down = u["last_status"] == "offline"
     down_since = change["change_time"] if change is not None and change["new_status"] == "off" and down else None
-    facts = UnitFacts(
+    facts = DashboardFacts(
         active=u["active"] is not False, last_status=u["last_status"], checked_at=u["last_checked_at"],
         failure_counter=u["failure_counter"] or 0, error=u["last_error_message"], down_since=down_since,
         last_action=action["action_type"] if action is not None else None,
@@ -93,7 +93,7 @@ def _row(u: Any, change: Any, action: Any, judge: Judge) -> UnitRow:
         cycling=(u["ewelink_device_id"], u["ewelink_outlet"]) in judge.cycling,
         maintenance=judge.paused.get(u["number"]),
     )
-    verdict = dashboard_unit_state(facts, judge.now, stale_after=judge.stale_after, boot_grace=judge.boot_grace)
+    verdict = dashboard_unit_state(facts, judge.now, stale_after=judge.stale_after)
     device = u["ewelink_device_id"]
     return UnitRow(
         number=u["number"], name=u["name"], host=u["host"], verdict=verdict, checked_at=u["last_checked_at"],
@@ -105,14 +105,14 @@ def _row(u: Any, change: Any, action: Any, judge: Judge) -> UnitRow:
     )
 
 
-def count_states(rows: list[UnitRow]) -> dict[UnitState, int]:
-    counts = dict.fromkeys(UnitState, 0)
+def count_states(rows: list[UnitRow]) -> dict[DashboardState, int]:
+    counts = dict.fromkeys(DashboardState, 0)
     for row in rows:
         counts[row.state] += 1
     return counts
 
 
-def select_rows(rows: list[UnitRow], *, query: str, state: UnitState | None) -> list[UnitRow]:
+def select_rows(rows: list[UnitRow], *, query: str, state: DashboardState | None) -> list[UnitRow]:
     """Search by number, name or host (substring, any case), filter by state, worst first."""
     needle = query.strip().casefold()
 

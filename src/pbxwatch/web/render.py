@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,8 +13,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from pbxwatch.i18n import CATALOG, Language, short_age
 from pbxwatch.web.access import Access
-from pbxwatch.web.strings import Language, short_age, translator
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -55,6 +55,19 @@ def split_line_stats(stats: Mapping[str, Any]) -> tuple[list[tuple[str, Any]], l
         elif not (isinstance(value, list) and not value):
             facts.append((key, value))
     return facts, tables
+
+
+def translator(language: Language) -> Callable[..., str]:
+    """The templates' `t(key, **values)`: a `timedelta` value shows as a short age."""
+
+    def t(key: str, **values: object) -> str:
+        entry = CATALOG.get(key)
+        if entry is None:
+            return key  # a missing key shows itself instead of breaking the page
+        shown = {k: short_age(v, language) if isinstance(v, timedelta) else v for k, v in values.items()}
+        return entry[language].format(**shown)
+
+    return t
 
 
 def percent(value: float | None) -> str:

@@ -9,13 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import SQLAlchemyError
 
-from pbxwatch.db.engine import describe
+from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.db.tables import enterprises, unit_status_history
 from pbxwatch.ewelink import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED
+from pbxwatch.ewelink.models import TokenState
 from pbxwatch.monitor.service import heartbeat_path
-from pbxwatch.relay.cloud import TokenState
 from pbxwatch.relay.context import RelayContext
 from pbxwatch.relay.routes import health
 from pbxwatch.web.context import Board, Viewer
@@ -43,7 +42,7 @@ async def database_health(ctx: RelayContext) -> dict[str, Any]:
             units = await conn.scalar(select(func.count()).select_from(enterprises))
             rows = await conn.scalar(select(func.count()).select_from(unit_status_history))
             revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    except (SQLAlchemyError, OSError, TimeoutError) as err:
+    except DB_ERRORS as err:
         return {"ok": False, "error": describe(err)}
     return {"ok": True, "units": units, "rows": rows, "revision": revision}
 

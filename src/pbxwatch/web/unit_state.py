@@ -1,7 +1,8 @@
-"""The dashboard's state of one unit, with its reason: one pure function, `dashboard_unit_state`.
+"""The dashboard's state of one unit, with its reason: `pbxwatch.domain.unit_status.unit_state` (the rule
+`pbxwatch status` and `GET /units` use too), told in the dashboard's words.
 
-A stand-in for the shared state function of `pbxwatch.domain` that is being written elsewhere; when it
-lands, this module is the one place to swap (its states are the same seven words).
+The states are `State`'s seven, spelt as the dashboard's URLs and classes use them (`boot_grace`); the
+reason becomes a key of `pbxwatch.i18n.dashboard` with the facts its text shows. No I/O.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pbxwatch.db.history import HOLD_TYPES, ActionType
+from pbxwatch.domain.unit_status import State, UnitFacts, unit_state
+from pbxwatch.domain.vocabulary import HOLD_TYPES, ActionType
 
 
-class UnitState(StrEnum):
+class DashboardState(StrEnum):
     OFFLINE = "offline"
     HELD = "held"
     CYCLING = "cycling"
@@ -24,13 +26,13 @@ class UnitState(StrEnum):
 
 
 # Worst first: the fleet table is sorted by this order, then by number.
-SEVERITY = {state: rank for rank, state in enumerate(UnitState)}
+SEVERITY = {state: rank for rank, state in enumerate(DashboardState)}
 HOLD_WORDS = frozenset({*(t.value for t in HOLD_TYPES), ActionType.HELD.value})  # with the flap hold
-RESTARTED = frozenset({ActionType.POWER_CYCLE.value, ActionType.TOGGLE_ON.value})
+NEVER_CHECKED = frozenset({"never_checked", "never_up"})
 
 
 @dataclass(frozen=True)
-class UnitFacts:
+class DashboardFacts:
     active: bool
     last_status: str | None  # online | offline | None (never checked)
     checked_at: datetime | None
@@ -44,51 +46,75 @@ class UnitFacts:
     cycling: bool  # an active power-cycle intent on its relay
     maintenance: str | None = None  # the maintenance window pausing it now (its reason and who set it)
 
+    @property
+    def hold(self) -> str | None:
+        """The last action when it is a hold of the current outage."""
+        at = self.last_action_at
+        this_outage = at is not None and (self.down_since is None or at >= self.down_since)
+        return self.last_action if this_outage and self.last_action in HOLD_WORDS else None
+
+    def unit_facts(self) -> UnitFacts:
+        return UnitFacts(
+            active=self.active, last_status=self.last_status, last_checked_at=self.checked_at,
+            failure_counter=self.failure_counter, last_error_message=self.error, hold=self.hold,
+            cycling=self.cycling, paused=self.maintenance,
+        )
+
 
 @dataclass(frozen=True)
-class Verdict:
-    state: UnitState
-    reason: str  # a key of `pbxwatch.web.strings`
+class DashboardVerdict:
+    state: DashboardState
+    reason: str  # a key of `pbxwatch.i18n.dashboard`
     values: dict[str, object] = field(default_factory=dict)
 
 
-def dashboard_unit_state(facts: UnitFacts, now: datetime, *, stale_after: timedelta,
-                         boot_grace: timedelta) -> Verdict:
-    """What the operator should read for this unit now (no I/O; the clock is a parameter)."""
-    if not facts.active:
-        return Verdict(UnitState.PAUSED, "reason_inactive")
-    if facts.cycling:
-        return Verdict(UnitState.CYCLING, "reason_cycling")
-    if facts.maintenance is not None:
-        return Verdict(UnitState.PAUSED, "reason_maintenance", {"why": facts.maintenance})
-    unknown = _unknown(facts, now, stale_after)
-    if unknown is not None:
-        return unknown
-    if facts.last_status == "offline":
-        return _offline(facts, now, boot_grace)
-    return _online(facts)
+def dashboard_unit_state(facts: DashboardFacts, now: datetime, *, stale_after: timedelta) -> DashboardVerdict:
+    """What the operator should read for this unit now (the clock is a parameter)."""
+    state, reason = unit_state(facts.unit_facts(), now, stale_after=stale_after)
+    shown = DashboardState[state.name]
+    key, values = _REASONS[state](facts, reason, now)
+    return DashboardVerdict(shown, key, values)
 
 
-def _unknown(facts: UnitFacts, now: datetime, stale_after: timedelta) -> Verdict | None:
-    if facts.last_status is None or facts.checked_at is None:
-        return Verdict(UnitState.UNKNOWN, "reason_never_checked")
-    if now - facts.checked_at > stale_after:
-        return Verdict(UnitState.UNKNOWN, "reason_stale", {"age": now - facts.checked_at})
-    return None
+Told = tuple[str, dict[str, object]]
 
 
-def _online(facts: UnitFacts) -> Verdict:
+def _paused(facts: DashboardFacts, reason: str, now: datetime) -> Told:
+    if facts.maintenance is None and reason == "inactive":
+        return "reason_inactive", {}
+    return "reason_maintenance", {"why": facts.maintenance or reason}
+
+
+def _unknown(facts: DashboardFacts, reason: str, now: datetime) -> Told:
+    if reason in NEVER_CHECKED:
+        return "reason_never_checked", {}
+    if reason == "stale_check" and facts.checked_at is not None:
+        return "reason_stale", {"age": now - facts.checked_at}
+    return "reason_down", {"error": facts.error or reason}  # a check that could not judge: its own message
+
+
+def _held(facts: DashboardFacts, reason: str, now: datetime) -> Told:
+    why = (facts.last_action_error or facts.hold) if facts.hold else reason
+    return "reason_held", {"why": why}
+
+
+def _boot_grace(facts: DashboardFacts, reason: str, now: datetime) -> Told:
+    since = facts.last_action_at or facts.down_since or now
+    return "reason_boot_grace", {"age": now - since}
+
+
+def _online(facts: DashboardFacts, reason: str, now: datetime) -> Told:
     if facts.failure_counter > 0:
-        return Verdict(UnitState.ONLINE, "reason_failing", {"count": facts.failure_counter})
-    return Verdict(UnitState.ONLINE, "reason_ok")
+        return "reason_failing", {"count": facts.failure_counter}
+    return "reason_ok", {}
 
 
-def _offline(facts: UnitFacts, now: datetime, boot_grace: timedelta) -> Verdict:
-    at = facts.last_action_at
-    this_outage = at is not None and (facts.down_since is None or at >= facts.down_since)
-    if this_outage and facts.last_action in HOLD_WORDS:
-        return Verdict(UnitState.HELD, "reason_held", {"why": facts.last_action_error or facts.last_action})
-    restarted = this_outage and facts.last_action in RESTARTED and facts.last_action_ok
-    if restarted and at is not None and now - at < boot_grace:
-        return Verdict(UnitState.BOOT_GRACE, "reason_boot_grace", {"age": now - at})
-    return Verdict(UnitState.OFFLINE, "reason_down", {"error": facts.error or "-"})
+_REASONS = {
+    State.PAUSED: _paused,
+    State.CYCLING: lambda facts, reason, now: ("reason_cycling", {}),
+    State.UNKNOWN: _unknown,
+    State.HELD: _held,
+    State.BOOT_GRACE: _boot_grace,
+    State.OFFLINE: lambda facts, reason, now: ("reason_down", {"error": facts.error or "-"}),
+    State.ONLINE: _online,
+}

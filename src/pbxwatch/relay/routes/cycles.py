@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from pbxwatch.db.history import Initiator
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.cycles import CycleRequest
 from pbxwatch.relay.errors import NotFound

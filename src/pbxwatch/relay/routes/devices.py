@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from pbxwatch.relay.cloud import Device
+from pbxwatch.relay.cloud import RelayDevice
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.schemas import DEVICE_ID, ChannelOut, DeviceList, DeviceOut
 
 router = APIRouter(tags=["relays"], dependencies=[ApiToken])
 
 
-def device_out(device: Device, checked_at: datetime) -> DeviceOut:
+def device_out(device: RelayDevice, checked_at: datetime) -> DeviceOut:
     return DeviceOut(
         device_id=device.device_id,
         name=device.name,

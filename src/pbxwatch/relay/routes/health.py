@@ -7,12 +7,11 @@ import logging
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 
-from pbxwatch.db.engine import describe
+from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.ewelink import MSG_TOKENS_EXPIRED
+from pbxwatch.ewelink.models import TokenState
 from pbxwatch.monitor.liveness import monitor_liveness
-from pbxwatch.relay.cloud import TokenState
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.metrics import CONTENT_TYPE
 from pbxwatch.relay.schemas import Health, LastCloudCall
@@ -29,7 +28,7 @@ async def health(ctx: Ctx) -> JSONResponse:
     try:
         await ctx.reconciler.refresh_overdue()
         database = "ok"
-    except (SQLAlchemyError, OSError, TimeoutError) as err:
+    except DB_ERRORS as err:
         log.error("health: database unavailable: %s", describe(err))  # noqa: TRY400 - one line
         database = "down"
         problems.append(f"database unavailable: {describe(err)}")
@@ -71,6 +70,6 @@ async def health(ctx: Ctx) -> JSONResponse:
 @router.get("/metrics", dependencies=[ApiToken], response_class=Response)
 async def metrics(ctx: Ctx) -> Response:
     ctx.service.token_state()
-    with contextlib.suppress(SQLAlchemyError, OSError):
+    with contextlib.suppress(*DB_ERRORS):
         await ctx.reconciler.refresh_overdue()
     return Response(ctx.service.metrics.render(), media_type=CONTENT_TYPE)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from pbxwatch.db.history import Initiator
+from pbxwatch.domain.vocabulary import Initiator
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.schemas import ToggleRequest, ToggleResult
 

@@ -1,16 +1,9 @@
 """Every text of the dashboard, by key, in Russian and English (`ui.language`, default `ru`).
 
-One catalog module so the lead can merge it into the shared message catalog. Values are
-`str.format` templates; a `timedelta` value is shown as a short age ("5 min").
+Values are `str.format` templates; the dashboard shows a `timedelta` value as a short age ("5 min").
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from datetime import timedelta
-from typing import Literal
-
-Language = Literal["ru", "en"]
 
 STATE_WORDS: dict[str, dict[str, str]] = {
     "state_online": {"ru": "в сети", "en": "online"},
@@ -175,36 +168,4 @@ PAGES: dict[str, dict[str, str]] = {
     "db_down": {"ru": "недоступна: {error}", "en": "unavailable: {error}"},
 }
 
-CATALOG: dict[str, dict[str, str]] = {**STATE_WORDS, **REASONS, **PAGES}
-
-
-def translator(language: Language) -> Callable[..., str]:
-    def t(key: str, **values: object) -> str:
-        entry = CATALOG.get(key)
-        if entry is None:
-            return key  # a missing key shows itself instead of breaking the page
-        shown = {k: short_age(v, language) if isinstance(v, timedelta) else v for k, v in values.items()}
-        return entry[language].format(**shown)
-
-    return t
-
-
-AGE_UNITS: dict[str, dict[str, str]] = {
-    "ru": {"d": "д", "h": "ч", "min": "мин", "s": "с"},
-    "en": {"d": "d", "h": "h", "min": "min", "s": "s"},
-}
-
-
-def short_age(delta: timedelta | None, language: Language = "en") -> str:
-    """'3 d', '2 h 5 min', '4 min', '12 s' (in the language's abbreviations)."""
-    if delta is None:
-        return "—"
-    unit = AGE_UNITS[language]
-    seconds = max(int(delta.total_seconds()), 0)
-    if seconds >= 86400:
-        return f"{seconds // 86400} {unit['d']}"
-    if seconds >= 3600:
-        return f"{seconds // 3600} {unit['h']} {seconds % 3600 // 60} {unit['min']}"
-    if seconds >= 60:
-        return f"{seconds // 60} {unit['min']}"
-    return f"{seconds} {unit['s']}"
+DASHBOARD: dict[str, dict[str, str]] = {**STATE_WORDS, **REASONS, **PAGES}

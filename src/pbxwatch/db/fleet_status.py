@@ -1,4 +1,4 @@
-"""Operator levers read from and written to the database: the fleet status table and `units rearm`."""
+"""The fleet status read model (`pbxwatch status`, the dashboard's table) and the `units rearm` flag clear."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pbxwatch.db.engine import Database
-from pbxwatch.db.history import HOLD_TYPES
 from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_history
 from pbxwatch.db.unit_states import UnitView, unit_views
+from pbxwatch.domain.vocabulary import HOLD_TYPES
 
 H = unit_status_history
 HOLD_WORDS = frozenset(t.value for t in HOLD_TYPES)
@@ -108,7 +108,6 @@ def _action_text(action: Any) -> str | None:
         return None
     result = f" {action['action_result']}" if action["action_result"] else ""
     return f"{action['action_type']}{result}"
-
 
 
 class RearmError(LookupError):

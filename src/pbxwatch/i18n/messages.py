@@ -1,25 +1,12 @@
-"""The message catalog: every operator-facing text pbxwatch sends, in Russian and English.
-
-One place for all languages: `CATALOG[key] = {"ru": ..., "en": ...}`, placeholders in `str.format`
-style. Both languages of a key must use the same placeholders (a test checks it), so a message says the
-same facts whatever the operator's language. Other parts (the dashboard) add their keys here too.
-"""
+"""The texts pbxwatch sends to operators (notifications), in Russian and English (`pbxwatch.i18n`)."""
 
 from __future__ import annotations
-
-import string
-from collections.abc import Mapping
-from typing import Any, Literal
-
-Language = Literal["ru", "en"]
-LANGUAGES: tuple[Language, ...] = ("ru", "en")
-DEFAULT_LANGUAGE: Language = "ru"
 
 # The seed's token messages (also logged by the eWeLink client), verbatim.
 SEED_TOKENS_EXPIRED = "Токены истекли, нужна повторная авторизация"
 SEED_TOKENS_NOT_LOADED = "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback."
 
-CATALOG: dict[str, dict[str, str]] = {
+MESSAGES: dict[str, dict[str, str]] = {
     "title.unit": {
         "ru": "pbxwatch: {unit} {name} — {what}",
         "en": "pbxwatch: {unit} {name} — {what}",
@@ -189,34 +176,3 @@ CATALOG: dict[str, dict[str, str]] = {
     "dur.m": {"ru": "{n} мин", "en": "{n} min"},
     "dur.s": {"ru": "{n} с", "en": "{n} s"},
 }
-
-
-def placeholders(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
-
-
-def text(key: str, language: Language = DEFAULT_LANGUAGE, /, **facts: Any) -> str:
-    """The catalog text of `key` in `language` with `facts` filled in (a missing fact shows as `?`)."""
-    template = CATALOG[key].get(language) or CATALOG[key]["en"]
-    return template.format_map(_Facts(facts))
-
-
-class _Facts(dict[str, Any]):
-    def __init__(self, facts: Mapping[str, Any]) -> None:
-        super().__init__(facts)
-
-    def __missing__(self, key: str) -> str:
-        return "?"
-
-
-def duration(seconds: float, language: Language = DEFAULT_LANGUAGE) -> str:
-    """`2 h 5 min` / `2 ч 5 мин`: the two largest units."""
-    left = max(int(seconds), 0)
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if left >= size or (unit == "s" and not parts):
-            parts.append(text(f"dur.{unit}", language, n=left // size))
-            left %= size
-        if len(parts) == 2:
-            break
-    return " ".join(parts)
