@@ -276,6 +276,8 @@ class Monitor:
             if unit is None:
                 return
             async with self._sem:
+                if self._halt.is_set():  # SIGTERM: checks still queued for a slot are not started
+                    return
                 started = asyncio.get_running_loop().time()
                 result = await self._probe(unit)
             self.events.checked(number, result, asyncio.get_running_loop().time() - started)
