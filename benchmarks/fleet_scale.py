@@ -7,7 +7,7 @@ For each fleet size: a throwaway PostgreSQL database (created and dropped; PBXWA
 postgresql://postgres@127.0.0.1:5432/postgres) with N active units, a canned SSH fleet (benchmarks/canned_fleet.py:
 asyncssh servers, at most 5,000 hosts per process, answering every check at once with the Asterisk fixtures,
 so the fleet is not the bottleneck) and the real `pbxwatch monitor` as a subprocess, so its CPU and RSS can be
-read from /proc. After the first sweep (every unit has a live row), the measured window lasts `--sweeps` poll
+read from /proc. After the first sweep (every unit checked up once), the measured window lasts `--sweeps` poll
 intervals; then SIGTERM, and the time until the monitor has exited.
 
 - monitor / PostgreSQL CPU per check: CPU seconds in the window (the monitor's /proc/<pid>/stat; the
@@ -48,7 +48,7 @@ from pbxwatch.db.migrate import upgrade_url  # noqa: E402
 
 ADMIN = os.environ.get("PBXWATCH_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PBXWATCH = Path(sys.executable).with_name("pbxwatch")
-HOSTS_PER_FLEET = 5000  # a listener and a connection each: 10,000 descriptors, under a 20,000 hard limit
+HOSTS_PER_FLEET = 1000  # spreads the first sweep's key exchanges over processes (a listener and a connection each)
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -139,13 +139,14 @@ def served(state: Path) -> int:
     return sum(int(p.read_text() or 0) for p in state.glob("served-*"))
 
 
-def start_monitor(state: Path, url: str, poll: float, concurrency: int) -> subprocess.Popen[bytes]:
+def start_monitor(state: Path, url: str, poll: float, args: argparse.Namespace) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_")}
     env.update({
         "PBXWATCH_SYSTEM_CONFIG": str(state / "no-system-config.toml"), "PBXWATCH_CONFIG": str(state / "pbxwatch.toml"),
         "PBXWATCH_DATABASE_URL": url, "PBXWATCH_LOG_DIR": str(state / "logs"), "PBXWATCH_RUN_DIR": str(state / "run"),
         "PBXWATCH_SSH_USERNAME": "pbxwatch", "PBXWATCH_SSH_KEY_FILE": str(state / "client_key"),
-        "PBXWATCH_SSH_KNOWN_HOSTS": str(state / "known_hosts"), "PBXWATCH_SSH_CONCURRENCY": str(concurrency),
+        "PBXWATCH_SSH_KNOWN_HOSTS": str(state / "known_hosts"), "PBXWATCH_SSH_CONCURRENCY": str(args.concurrency),
+        "PBXWATCH_SSH_CONNECT_TIMEOUT": str(args.connect_timeout),
         "PBXWATCH_POLL_INTERVAL": str(poll), "PBXWATCH_METRICS": "false",
         "PBXWATCH_RELAY_URL": "http://127.0.0.1:9",  # every unit is up: the relay service is never asked
     })
@@ -178,8 +179,8 @@ async def sample(conn: asyncpg.Connection, monitor_pid: int, seen: Sample) -> No
                 seen.gaps.append(at - before)
 
 
-async def live_rows(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM unit_live_status WHERE last_checked_at IS NOT NULL"))
+async def units_up(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM unit_live_status WHERE last_status = 'online'"))
 
 
 async def measure(url: str, state: Path, monitor: subprocess.Popen[bytes], result: Result,
@@ -187,7 +188,7 @@ async def measure(url: str, state: Path, monitor: subprocess.Popen[bytes], resul
     conn = await asyncpg.connect(url)
     seen, started = Sample(), time.monotonic()
     try:
-        while await live_rows(conn) < result.units:
+        while await units_up(conn) < result.units:
             if monitor.poll() is not None or time.monotonic() - started > args.first_sweep_limit:
                 raise SystemExit(f"{result.units} units: the first sweep did not end; see {state / 'monitor.out'}")
             await sample(conn, monitor.pid, seen)
@@ -243,7 +244,7 @@ def run_monitor_on(state: Path, url: str, result: Result, args: argparse.Namespa
     make_keys(state, result.units, args.port)
     fleets = start_fleet(state, result.units, args.port)
     try:
-        monitor = start_monitor(state, url, result.poll, args.concurrency)
+        monitor = start_monitor(state, url, result.poll, args)
         try:
             asyncio.run(measure(url, state, monitor, result, args))
         finally:
@@ -285,6 +286,8 @@ def main() -> None:
     parser.add_argument("--sweeps", type=float, default=2, help="measured window, in poll intervals")
     parser.add_argument("--sample", type=float, default=2.0, help="seconds between looks at the database")
     parser.add_argument("--concurrency", type=int, default=200, help="ssh.concurrency of the monitor")
+    parser.add_argument("--connect-timeout", type=float, default=20,
+                        help="ssh.connect_timeout of the monitor (the first sweep's key exchanges share 2 cores)")
     parser.add_argument("--port", type=int, default=2299, help="SSH port of every canned host (127.77.x.y)")
     parser.add_argument("--first-sweep-limit", type=float, default=600, help="give up after this many seconds")
     parser.add_argument("--keep-log", type=Path, help="copy each run's monitor log into this directory")
