@@ -100,6 +100,7 @@ class Monitor:
         self._relaying: set[str] = set()
         self._last_failure: dict[str, str | None] = {}  # a repeated failure is logged once, at INFO
         self._tasks: set[asyncio.Task[None]] = set()
+        self._checks: set[asyncio.Task[None]] = set()  # the checks among _tasks
         self._sem = asyncio.Semaphore(options.concurrency)
         self._halt = asyncio.Event()
         self._wake_scheduler = asyncio.Event()  # a check ended: its next due time may be the earliest
@@ -150,7 +151,13 @@ class Monitor:
         self._wake_scheduler.set()
 
     async def _finish(self) -> None:
-        """SIGTERM: let running checks and relay calls end (bounded), then write everything owed."""
+        """SIGTERM: let relay calls and restarts end (bounded), then write everything owed.
+
+        Checks are cancelled at once: once halted their results are dropped anyway (`_check`), and a check
+        can take a connect timeout plus a command timeout, more than a stop may wait.
+        """
+        for task in self._checks:
+            task.cancel()
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=self.options.shutdown_grace)
             for task in late:
@@ -263,7 +270,7 @@ class Monitor:
                 if due <= now and number not in self._checking:
                     self._checking.add(number)
                     self._due[number] = math.inf  # set again when the check ends
-                    self._spawn(self._check(number))
+                    self._spawn(self._check(number), check=True)
             upcoming = min(self._due.values(), default=now + 1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_scheduler.wait(), min(max(upcoming - now, 0.01), 1.0))
@@ -470,10 +477,13 @@ class Monitor:
 
     # ---- helpers --------------------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], *, check: bool = False) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if check:
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
 
     async def _halted_after(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
