@@ -57,6 +57,7 @@ class Checks:
         self.actuator = actuator(self)
         self.wake = asyncio.Event()  # a check ended: its next due time may be the earliest
         self._sem = asyncio.Semaphore(concurrency)
+        self._running: set[asyncio.Task[None]] = set()
 
     async def loop(self, halt: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -64,12 +65,21 @@ class Checks:
             now = loop.time()
             for slot in self.fleet.due(now):
                 slot.checking = True
-                self.spawn(self._check(slot, halt))
+                task = asyncio.create_task(self._check(slot, halt))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
             upcoming = self.fleet.schedule.next_due()
             pause = 1.0 if upcoming is None else min(max(upcoming - now, 0.01), 1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), pause)
             self.wake.clear()
+
+    async def cancel_running(self) -> None:
+        """SIGTERM: once halted a check's result is dropped anyway, and one can take a connect timeout plus a
+        command timeout, more than a stop may wait; relay steps are the ones given the grace."""
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _check(self, slot: Watched, halt: asyncio.Event) -> None:
         result = CheckResult.of(Reason.PROBE_ERROR, "unit removed")
@@ -77,6 +87,8 @@ class Checks:
             if not self.fleet.holds(slot):
                 return
             async with self._sem:
+                if halt.is_set():  # SIGTERM: checks still queued for a slot are not started
+                    return
                 started = asyncio.get_running_loop().time()
                 result = await self._probe(slot.unit)
             self.events.checked(slot.number, result, asyncio.get_running_loop().time() - started)

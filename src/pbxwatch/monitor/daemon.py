@@ -140,7 +140,8 @@ class Monitor:
         self.checks.wake.set()
 
     async def _finish(self) -> None:
-        """SIGTERM: let running checks and relay calls end (bounded), then write everything owed."""
+        """SIGTERM: cancel the checks, let relay calls and restarts end (bounded), then write everything owed."""
+        await self.checks.cancel_running()
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=self.options.shutdown_grace)
             for task in late:

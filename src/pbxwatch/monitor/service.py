@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -83,6 +84,7 @@ async def run_monitor(
     db = await _open_database(settings, config_file)
     leadership = leadership or default_leadership(settings, db, standby_poll)
     prober = prober or default_prober(settings)
+    _say_kept_connections(prober)
     relay = relay or default_relay(settings)
     options = options or options_from(settings)
     notices = NoticeSink(settings.notify, options.policy)
@@ -124,6 +126,15 @@ async def _open_database(settings: Settings, config_file: Path | None) -> Databa
     except DatabaseError as err:
         log.error("%s; the monitor keeps trying", err)  # noqa: TRY400 -- an outage, not a bug: no traceback
     return db
+
+
+def _say_kept_connections(prober: Prober) -> None:
+    """Once at start-up: how many SSH connections the open-file limit lets the prober keep."""
+    keep = getattr(prober, "keep_limit", None)
+    if isinstance(keep, int):
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        log.info("open-file limit %d: up to %d SSH connection(s) kept open, units beyond that are checked over "
+                 "a new connection each time (raise LimitNOFILE to keep more)", soft, keep)
 
 
 def _serve_metrics(settings: Settings, metrics: MonitorMetrics | None, monitor: Monitor) -> Any:

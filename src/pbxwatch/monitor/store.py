@@ -31,6 +31,8 @@ from pbxwatch.domain.vocabulary import ActionType, Initiator
 
 FLUSH_LOCK_KEY = 0x70627877_01  # pg_advisory_xact_lock key of monitor flushes ("pbxw" + 1)
 H = unit_status_history
+# Nine bound parameters a row: far under the drivers' limits (asyncpg 32,767, SQLite 32,766) per statement.
+LIVE_ROWS_PER_STATEMENT = 1000
 
 
 @dataclass
@@ -156,9 +158,6 @@ def _unclaimed(c: Any) -> Any:
     return or_(c.ewelink_action_done.is_(False), c.ewelink_action_done.is_(None))
 
 
-# ---- queries --------------------------------------------------------------------------------
-
-
 async def _live_rows(conn: AsyncConnection, numbers: Sequence[str]) -> dict[str, tuple[LiveRow, bool]]:
     c = unit_live_status.c
     rows = await conn.execute(select(unit_live_status).where(c.enterprise_number.in_(numbers)))
@@ -218,14 +217,29 @@ async def _existing_units(conn: AsyncConnection, numbers: set[str]) -> set[str]:
 
 
 async def _upsert_live(conn: AsyncConnection, live: dict[str, LiveRow], reset: set[str]) -> None:
+    """One multi-row `INSERT ... ON CONFLICT DO UPDATE` per chunk: a flush of many units is one statement.
+
+    Rows go in unit order (every flush locks live rows in the same order). A reset of
+    `ewelink_action_done` is rare, so those rows get their own statement rather than a per-row CASE.
+    """
+    plain = [_live_values(n, r) for n, r in sorted(live.items()) if n not in reset]
+    cleared = [{**_live_values(n, r), "ewelink_action_done": False} for n, r in sorted(live.items()) if n in reset]
+    for rows in (plain, cleared):
+        for start in range(0, len(rows), LIVE_ROWS_PER_STATEMENT):
+            await conn.execute(_upsert(conn, rows[start : start + LIVE_ROWS_PER_STATEMENT]))
+
+
+def _live_values(number: str, row: LiveRow) -> dict[str, Any]:
+    return {"enterprise_number": number, **row.values()}
+
+
+def _upsert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Any:
     make_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    for number, row in live.items():
-        values = {"enterprise_number": number, **row.values()}
-        changes = dict(row.values())
-        if number in reset:
-            values["ewelink_action_done"] = changes["ewelink_action_done"] = False
-        statement = make_insert(unit_live_status).values(**values)
-        await conn.execute(statement.on_conflict_do_update(index_elements=["enterprise_number"], set_=changes))
+    statement = make_insert(unit_live_status).values(rows)
+    changed = [name for name in rows[0] if name != "enterprise_number"]
+    return statement.on_conflict_do_update(
+        index_elements=["enterprise_number"], set_={name: statement.excluded[name] for name in changed}
+    )
 
 
 async def _conditional(conn: AsyncConnection, owed: Sequence[Owed]) -> list[HistoryEntry]:

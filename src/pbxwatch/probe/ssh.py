@@ -36,6 +36,7 @@ KEEPALIVE_COUNT_MAX = 3
 # packet and cost about a third of the prober's CPU in profiles. ChaCha and CTR stay as fallbacks for old servers.
 # Descriptors kept free of kept SSH connections: checks in flight beyond them, the database pool, logs, HTTP.
 RESERVED_DESCRIPTORS = 256
+CLOSE_GRACE_S = 2.0  # at shutdown: a SIGTERM must not wait for thousands of peers to answer the disconnect
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
                      "aes128-ctr", "aes256-ctr")
 RESTART_TIMEOUT_MIN_S = 60.0  # `systemctl restart asterisk` waits for the old daemon to stop
@@ -153,11 +154,19 @@ class SshProber:
             del self._conns[target]
 
     async def close(self) -> None:
+        """Close every kept connection; those a busy or dead peer has not let close within the grace are aborted."""
         conns = list(self._conns.values())
         self._conns.clear()
         for conn in conns:
             conn.close()
-        await asyncio.gather(*(conn.wait_closed() for conn in conns), return_exceptions=True)
+        closing = [asyncio.ensure_future(conn.wait_closed()) for conn in conns]
+        if closing:
+            _, late = await asyncio.wait(closing, timeout=CLOSE_GRACE_S)
+            for task in late:
+                task.cancel()
+            for conn in conns:
+                conn.abort()  # a no-op on a closed connection
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def check_many(self, targets: Iterable[HostPort | str]) -> dict[HostPort, CheckResult]:
         """Check every target concurrently (bounded by `options.concurrency`); results in the given order.
