@@ -15,7 +15,7 @@ import pytest
 from pbxwatch.config import load
 from pbxwatch.domain.flap import FlapPolicy
 from pbxwatch.domain.policy import FleetView, Policy
-from pbxwatch.domain.state import CheckRelay, Hold, OutageConfirmed, UnitState, WatchedUnit
+from pbxwatch.domain.state import AwaitSweep, CheckRelay, Hold, OutageConfirmed, UnitState, WatchedUnit
 from pbxwatch.domain.verdicts import CheckResult
 from pbxwatch.domain.vocabulary import LiveStatus, Reason
 from pbxwatch.domain.watchdog import decide, relay_checked
@@ -24,7 +24,8 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
 UNIT = WatchedUnit("100", "127.0.1.1", auto_cycle=True, device_id="dev1")
 DOWN = CheckResult.of(Reason.ASTERISK_NOT_RUNNING)
-ONE_DOWN = UnitState(last_status=LiveStatus.OFFLINE, failure_counter=1, outage_since=T0 - 15 * S)
+# The first failed check a full sweep ago: the mass-outage guard has seen the fleet since (docs/design.md §4.2).
+ONE_DOWN = UnitState(last_status=LiveStatus.OFFLINE, failure_counter=1, outage_since=T0 - 90 * S)
 CONFIRMED = replace(ONE_DOWN, failure_counter=3, confirmed=True)
 
 
@@ -91,6 +92,10 @@ def test_the_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     assert policy_from(tmp_path, "") == Policy(flap=FlapPolicy())  # a bare Policy() has the flap rule off
     confirmed = decide(UNIT, replace(ONE_DOWN, failure_counter=2), DOWN, now=T0, policy=Policy(), fleet=FleetView())
     assert [type(a) for a in confirmed.actions] == [OutageConfirmed, CheckRelay]
+    # the third failure two retries (30 s) after the first: the guard's sweep (1.5 x 60 s) is not over yet
+    early = replace(ONE_DOWN, failure_counter=2, outage_since=T0 - 30 * S)
+    waited = decide(UNIT, early, DOWN, now=T0, policy=Policy(), fleet=FleetView())
+    assert waited.actions[1:] == (AwaitSweep(T0 + 60 * S),)
 
 
 def test_every_monitor_knob_in_the_file_reaches_the_policy(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from pbxwatch.domain.policy import FleetView, Policy, mass_outage
 from pbxwatch.domain.state import (
     Action,
+    AwaitSweep,
     BlipEnded,
     CheckRelay,
     CycleFailed,
@@ -51,7 +52,10 @@ DOWN = CheckResult.of(Reason.ASTERISK_NOT_RUNNING, "no asterisk process")
 UNKNOWN = CheckResult.of(Reason.AUTH_FAILED, "permission denied (publickey)")
 
 FRESH = UnitState(last_status=LiveStatus.ONLINE)
-TWO_DOWN = UnitState(last_status=LiveStatus.OFFLINE, failure_counter=2, outage_since=T0 - 30 * S)
+# The first failed check a full sweep ago (docs/design.md §4.2): the mass-outage guard has seen the whole fleet
+# since, so a confirmed outage may go on to the relay. `EARLY` is the same outage before the sweep is over.
+TWO_DOWN = UnitState(last_status=LiveStatus.OFFLINE, failure_counter=2, outage_since=T0 - 90 * S)
+EARLY = replace(TWO_DOWN, outage_since=T0 - 30 * S)
 CONFIRMED = replace(TWO_DOWN, failure_counter=3, confirmed=True)
 CYCLED = replace(CONFIRMED, action_done=True, cycle_at=T0 - 60 * S, cycles=(T0 - 60 * S,))
 
@@ -122,6 +126,8 @@ def summary(action: Action) -> str:
             return f"fail row {device_id}"
         case GraceEnded(uptime):
             return f"grace ended at uptime {uptime}"
+        case AwaitSweep(until):
+            return f"wait for the sweep until +{(until - T0).total_seconds():g}s"
     raise AssertionError(action)
 
 
@@ -165,6 +171,18 @@ CASES = [
     Case("the down that reaches the threshold confirms the outage and asks the relay's online flag",
          AUTO, TWO_DOWN, Check(DOWN), ("on→off at 3", "ask relay dev1"),
          state_after={"confirmed": True, "failure_counter": 3}),
+    Case("reaching the threshold before a full sweep since the first failed check confirms, and waits",
+         AUTO, EARLY, Check(DOWN), ("on→off at 3", "wait for the sweep until +60s"),
+         state_after={"confirmed": True, "failure_counter": 3, "sweep_awaited": True, "action_done": False},
+         live={"last_status": LiveStatus.OFFLINE, "failure_counter": 3}),
+    Case("the wait for the sweep is told once per outage; the next down just counts",
+         AUTO, replace(EARLY, failure_counter=3, confirmed=True, sweep_awaited=True), Check(DOWN),
+         state_after={"failure_counter": 4, "action_done": False}),
+    Case("once the sweep is over, the next down asks the relay",
+         AUTO, replace(TWO_DOWN, failure_counter=3, confirmed=True, sweep_awaited=True), Check(DOWN),
+         ("ask relay dev1",)),
+    Case("the sweep counts from the guard's first check too: after a monitor restart an old outage waits",
+         AUTO, CONFIRMED, Check(DOWN, FleetView(watching_since=T0 - 15 * S)), ("wait for the sweep until +75s",)),
     Case("parameter_option_2 false: the outage is confirmed and recorded, nothing is switched",
          MANUAL, TWO_DOWN, Check(DOWN), ("on→off at 3",), state_after={"confirmed": True}),
     Case("parameter_option_2 false: later downs of the same outage do nothing more",
@@ -178,7 +196,7 @@ CASES = [
          AUTO, TWO_DOWN, Check(DOWN), policy=replace(POLICY, failure_threshold=5)),
     # -- the relay cross-check and the claim -----------------------------------------------------
     Case("the relay is online: power-cycle with one idempotency key for this outage",
-         AUTO, CONFIRMED, RelayAnswer(online=True), ("cycle dev1 key auto-100-20260101T115930",)),
+         AUTO, CONFIRMED, RelayAnswer(online=True), ("cycle dev1 key auto-100-20260101T115830",)),
     Case("the relay is offline: skipped_relay_offline and the re-check timer starts",
          AUTO, CONFIRMED, RelayAnswer(online=False), ("hold skipped_relay_offline",),
          state_after={"relay_offline_at": T0, "action_done": False}),
@@ -191,7 +209,7 @@ CASES = [
          AUTO, replace(CONFIRMED, relay_offline_at=T0 - 300 * S), Check(DOWN), ("ask relay dev1",)),
     Case("the relay came back while the PBX is still down: it is cycled",
          AUTO, replace(CONFIRMED, relay_offline_at=T0 - 300 * S), RelayAnswer(online=True),
-         ("cycle dev1 key auto-100-20260101T115930",), state_after={"relay_offline_at": None}),
+         ("cycle dev1 key auto-100-20260101T115830",), state_after={"relay_offline_at": None}),
     Case("a relay answer arriving after the PBX recovered is ignored",
          AUTO, FRESH, RelayAnswer(online=True)),
     Case("the claim succeeded: ewelink_action_done is set and boot grace starts",
@@ -296,17 +314,20 @@ def test_every_check_writes_the_live_row() -> None:
 
 
 def test_a_whole_outage_in_sequence() -> None:
-    """Three downs, an online relay, a cycle, a booting PBX, then a fresh uptime: the rows of docs/design.md §4."""
+    """Downs until a sweep has passed, an online relay, a cycle, a booting PBX, then a fresh uptime: the rows of
+    docs/design.md §4."""
     state, seen = FRESH, []
-    steps = [(0, Check(DOWN)), (15, Check(DOWN)), (30, Check(DOWN)), (30, RelayAnswer(online=True)),
-             (30, Started()), (45, Check(DOWN)), (90, Check(CheckResult.of(Reason.OK, uptime_seconds=5)))]
+    steps = [(0, Check(DOWN)), (15, Check(DOWN)), (30, Check(DOWN)), (45, Check(DOWN)), (60, Check(DOWN)),
+             (75, Check(DOWN)), (90, Check(DOWN)), (90, RelayAnswer(online=True)), (90, Started()),
+             (105, Check(DOWN)), (150, Check(CheckResult.of(Reason.OK, uptime_seconds=5)))]
     for at, step in steps:
         decision = run(AUTO, state, step, POLICY, now=T0 + at * S)
         state = decision.state
         seen.extend(summary(a) for a in decision.actions)
-    assert seen == ["on→off at 3", "ask relay dev1", "cycle dev1 key auto-100-20260101T120000",
-                    "grace ended at uptime 5", "off→on"]
-    assert state == UnitState(last_status=LiveStatus.ONLINE, cycles=(T0 + 30 * S,))
+    # the mass-outage guard sees the whole fleet once (a sweep, 90 s) after the first failed check
+    assert seen == ["on→off at 3", "wait for the sweep until +90s", "ask relay dev1",
+                    "cycle dev1 key auto-100-20260101T120000", "grace ended at uptime 5", "off→on"]
+    assert state == UnitState(last_status=LiveStatus.ONLINE, cycles=(T0 + 90 * S,))
 
 
 # ---- the mass-outage share (docs/design.md §4) -------------------------------------------------------------
@@ -410,7 +431,7 @@ GONE = "asterisk_not_running: no asterisk process"
         ("the fail row carries the relay service's error", AUTO, CONFIRMED, Failed(audit=True),
          [CycleFailed("dev1", "connection refused")], POLICY),
         ("the cycle request names the unit's outlet", OUTLET2, CONFIRMED, RelayAnswer(online=True),
-         [PowerCycle("dev2", 2, "auto-103-20260101T115930")], POLICY),
+         [PowerCycle("dev2", 2, "auto-103-20260101T115830")], POLICY),
         ("an outage without a start time is keyed by now", AUTO, replace(CONFIRMED, outage_since=None),
          RelayAnswer(online=True), [PowerCycle("dev1", None, "auto-100-20260101T120000")], POLICY),
         ("a unit without a relay is never cycled, whatever the relay answer", NO_RELAY, CONFIRMED,

@@ -19,14 +19,15 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from sqlalchemy import select
 
 from pbxwatch.db.tables import unit_live_status, unit_status_history
-from pbxwatch.demo.plan import ROLE_DARK, ROLE_HANG, ROLE_MANUAL, ROLE_RESTART, ROLE_TOGGLE, unit_of
+from pbxwatch.demo.plan import DEMO_MONITOR, ROLE_DARK, ROLE_HANG, ROLE_MANUAL, ROLE_RESTART, ROLE_TOGGLE, unit_of
 from pbxwatch.demo.stack import DemoStack
+from pbxwatch.domain.policy import SWEEP_SLACK
 from pbxwatch.sim.fleet import Mode
 
 POLL = 0.5
@@ -241,8 +242,12 @@ class Story:
                 if t.startswith(prefix) and not t.endswith("реле снова включено")]
 
     def stack_retry_window(self) -> float:
-        """Long enough for a wrongly scheduled cycle to show up after the outage was confirmed."""
-        return 6.0
+        """Long enough for a wrongly scheduled cycle to show up after the outage was confirmed. A cycle waits
+        for the mass-outage guard's sweep (poll_interval x SWEEP_SLACK from the first failed check), which ends
+        that much after the confirming check ((failure_threshold - 1) retries after the first)."""
+        poll, retry, threshold = (cast(float, DEMO_MONITOR[k]) for k in ("poll_interval", "retry_interval",
+                                                                         "failure_threshold"))
+        return 6.0 + max(0.0, poll * SWEEP_SLACK - (threshold - 1) * retry)
 
     def _switch_requests(self, device_id: str | None) -> list[bool]:
         assert self.stack.cloud is not None

@@ -42,12 +42,14 @@ class OutageTally:
         self._heap: list[tuple[datetime, int, str]] = []
         self._seq = 0
         self._now: datetime | None = None
+        self.since: datetime | None = None  # the first check recorded: the guard's view is partial for a sweep
 
     def record(self, number: str, at: datetime, verdict: Verdict) -> None:
         """The unit's check at `at` found `verdict` (the raw verdict, before any mass-outage re-reading)."""
         old = self.latest.get(number)
         if old is not None and old.counted:
             self._count(old, -1)
+        self.since = at if self.since is None else min(self.since, at)
         self._seq += 1
         self.latest[number] = _Latest(at, verdict, self._seq)  # an old key keeps its place: same order of units
         self._compact()

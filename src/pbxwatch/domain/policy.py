@@ -61,6 +61,22 @@ class FleetView:
 
     mass_outage: bool = False
     auto_cycles_last_hour: int = 0
+    # The first check the guard has seen since the monitor (re)started; None: it has always been watching.
+    watching_since: datetime | None = None
+
+
+def sweep(policy: Policy) -> timedelta:
+    """One full sweep of the fleet: every unit checked once. A unit's next check starts one `poll_interval`
+    after its last one *ended*, so the sweep is that plus a check's duration, which `SWEEP_SLACK` covers."""
+    return policy.poll_interval * SWEEP_SLACK
+
+
+def sweep_done_at(outage_since: datetime | None, now: datetime, policy: Policy, fleet: FleetView) -> datetime:
+    """When the guard will have seen every unit at least once since this outage began (and since it began
+    watching): before that, the units not yet re-checked still count with their `up` from before the drop, so
+    a mass outage would look like a few units down and the first ones to fail would be power-cycled."""
+    starts = [t for t in (outage_since, fleet.watching_since) if t is not None]
+    return max(starts, default=now) + sweep(policy)
 
 
 def mass_outage(latest: Mapping[str, tuple[datetime, Verdict]], now: datetime, policy: Policy) -> bool:
@@ -72,7 +88,7 @@ def mass_outage(latest: Mapping[str, tuple[datetime, Verdict]], now: datetime, p
     `latest` maps each unit to the time and *raw* verdict of its last check (before any
     re-classification as `mass_outage`), so the guard lifts as soon as the share drops again.
     """
-    window = policy.poll_interval * SWEEP_SLACK
+    window = sweep(policy)
     recent = [verdict for at, verdict in latest.values() if now - at <= window]
     down = sum(1 for verdict in recent if verdict is Verdict.DOWN)
     if down < policy.mass_outage_min_units:

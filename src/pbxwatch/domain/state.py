@@ -67,6 +67,7 @@ class UnitState:
     flap: FlapMemory = NOTHING_YET  # survives recoveries: the flap rule looks across outages
     maintenance: Occurrence | None = None  # the maintenance window the unit is in
     soft_restart_at: datetime | None = None  # the soft restart of this outage (at most one)
+    sweep_awaited: bool = False  # the wait for a full sweep before a power-cycle is logged (once per outage)
 
     @classmethod
     def restored(
@@ -194,6 +195,14 @@ class MaintenanceEnded:
 
 
 @dataclass(frozen=True)
+class AwaitSweep:
+    """The outage is confirmed but the mass-outage guard has not seen every unit since it began: no cycle
+    yet (a log line, no history row); the next check looks again."""
+
+    until: datetime
+
+
+@dataclass(frozen=True)
 class SoftRestart:
     """Run the restart command over SSH (the first rung of the ladder), then report with `soft_restarted`."""
 
@@ -202,7 +211,7 @@ class SoftRestart:
 
 Action = (
     OutageConfirmed | Recovered | BlipEnded | Hold | CheckRelay | PowerCycle | CycleFailed | GraceEnded
-    | FlapHeld | FlapReleased | MaintenanceStarted | MaintenanceEnded | SoftRestart
+    | FlapHeld | FlapReleased | MaintenanceStarted | MaintenanceEnded | SoftRestart | AwaitSweep
 )
 
 

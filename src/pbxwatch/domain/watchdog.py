@@ -14,9 +14,10 @@ from datetime import datetime
 from pbxwatch.domain import flap
 from pbxwatch.domain.evidence import counts_as_down
 from pbxwatch.domain.maintenance import Occurrence
-from pbxwatch.domain.policy import DAY, FleetView, Policy, within
+from pbxwatch.domain.policy import DAY, FleetView, Policy, sweep_done_at, within
 from pbxwatch.domain.state import (
     Action,
+    AwaitSweep,
     BlipEnded,
     CheckRelay,
     CycleFailed,
@@ -135,7 +136,7 @@ def maintenance_ended(state: UnitState, now: datetime) -> Decision:
     fresh = replace(
         state, maintenance=None, failure_counter=0, confirmed=False, outage_since=None, holds=frozenset(),
         action_done=False, retry_cycle_at=None, relay_offline_at=None, cycle_failure_audited=False,
-        soft_restart_at=None,
+        soft_restart_at=None, sweep_awaited=False,
     )
     live = LiveWrite(now, None, 0, "maintenance window ended: still down, counted as a new outage", None,
                      reset_action_done=True)
@@ -249,9 +250,26 @@ def _consider_cycle(
     cap = _cap_reached(state, now, policy, fleet)
     if cap is not None:
         return _hold(state, ActionType.SKIPPED_DAILY_CAP, cap)
+    return _power_rung(unit.device_id, state, now, policy, fleet)
+
+
+def _power_rung(device_id: str, state: UnitState, now: datetime, policy: Policy, fleet: FleetView) -> Step:
+    """Ask the relay, unless a dry run already said it would, or the mass-outage guard cannot judge yet: it
+    needs one full sweep since the outage began (docs/design.md §4.2), else a fleet-wide drop looks like a few
+    units down and the first ones to fail get cycled."""
     if policy.dry_run and ActionType.DRY_RUN in state.holds:
         return state, ()
-    return state, (CheckRelay(unit.device_id),)
+    until = sweep_done_at(state.outage_since, now, policy, fleet)
+    if now < until:
+        return _await_sweep(state, until)
+    return state, (CheckRelay(device_id),)
+
+
+def _await_sweep(state: UnitState, until: datetime) -> Step:
+    """The guard has not seen the whole fleet since this outage began: no cycle yet, one log line."""
+    if state.sweep_awaited:
+        return state, ()
+    return replace(state, sweep_awaited=True), (AwaitSweep(until),)
 
 
 def _paused(state: UnitState) -> bool:

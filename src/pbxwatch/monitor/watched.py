@@ -78,7 +78,7 @@ class Fleet:
         self.outages.record(slot.number, at, verdict)
 
     def view(self, mass_outage: bool, now: datetime) -> FleetView:
-        return FleetView(mass_outage, self.cycles.last_hour(now))
+        return FleetView(mass_outage, self.cycles.last_hour(now), self.outages.since)
 
     def __contains__(self, number: object) -> bool:
         return number in self._slots
