@@ -16,6 +16,7 @@ Seed log messages (docs/design.md §7) are logged on ``pbxwatch.ewelink.lifecycl
 
 from pbxwatch.ewelink.client import EWeLinkClient, EWeLinkSettingsLike
 from pbxwatch.ewelink.errors import (
+    CallBudgetExceeded,
     CloudOverloadedError,
     CloudRateLimitedError,
     CloudTimeoutError,
@@ -40,7 +41,7 @@ from pbxwatch.ewelink.errors import (
 from pbxwatch.ewelink.field_failures import FailureFile, FieldFailure
 from pbxwatch.ewelink.lifecycle import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED, MSG_TOKENS_NOT_LOADED
 from pbxwatch.ewelink.models import CallRecord, Device, Home, Outlet, TokenSet, TokenState, TokenStatus
-from pbxwatch.ewelink.ratelimit import RateLimiter
+from pbxwatch.ewelink.ratelimit import CallPriority, RateLimiter, call_budget, call_priority
 from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, REGION_API_URLS, REGIONS, api_base_url, check_region
 from pbxwatch.ewelink.signing import authorization_signature, encode_body, sign
 from pbxwatch.ewelink.states import FileStateStore, MemoryStateStore, StateStore
@@ -53,6 +54,8 @@ __all__ = [
     "MSG_TOKENS_NOT_LOADED",
     "REGIONS",
     "REGION_API_URLS",
+    "CallBudgetExceeded",
+    "CallPriority",
     "CallRecord",
     "CloudOverloadedError",
     "CloudRateLimitedError",
@@ -91,6 +94,8 @@ __all__ = [
     "UnexpectedResponseError",
     "api_base_url",
     "authorization_signature",
+    "call_budget",
+    "call_priority",
     "check_region",
     "encode_body",
     "sign",

@@ -31,7 +31,7 @@ from pbxwatch.relay.cloud import RelayCloud
 from pbxwatch.relay.context import RelayContext
 from pbxwatch.relay.cycle_run import CyclePolicy
 from pbxwatch.relay.cycles import CycleRunner
-from pbxwatch.relay.errors import RelayError
+from pbxwatch.relay.errors import BudgetExceeded, RelayError
 from pbxwatch.relay.guards import BodyGuard, LoopbackGuard
 from pbxwatch.relay.journal import CycleJournal
 from pbxwatch.relay.metrics import RelayMetrics
@@ -45,8 +45,10 @@ from pbxwatch.relay.store import RelayStore
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str, cloud_code: int | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, "cloud_code": cloud_code}, status_code=status)
+def error_response(status: int, code: str, message: str, cloud_code: int | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, "cloud_code": cloud_code}, status_code=status,
+                        headers=headers)
 
 
 def _field_of(problem: dict[str, Any]) -> str:
@@ -59,7 +61,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RelayError)
     async def relay_error(_: Request, err: RelayError) -> JSONResponse:
-        return error_response(err.http_status, err.code, err.message, err.cloud_code)
+        retry = {"Retry-After": str(err.retry_after)} if isinstance(err, BudgetExceeded) else None
+        return error_response(err.http_status, err.code, err.message, err.cloud_code, retry)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
