@@ -132,7 +132,7 @@ def create_app(
             relay_cloud, http = default_cloud(settings, calls, **(client_options or {}))
         service = RelayService(
             relay_cloud, RelayStore(db.engine),
-            clock or SystemClock(), RelayMetrics(), calls,
+            clock or SystemClock(), RelayMetrics(), calls, caller_wait=settings.relay.caller_wait,
         )
         watch = DatabaseWatch()
         recorder = CycleRecorder(CycleJournal(settings.run_dir / "cycles"), service.store, watch)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pbxwatch.ewelink import CallPriority, call_budget
 from pbxwatch.relay.audit import Target
 from pbxwatch.relay.errors import CloudRejected, CloudTimeout, CloudUnavailable, RelayError
 from pbxwatch.relay.journal import Entry
@@ -150,22 +151,27 @@ class CycleDriver:
             if not cycle.active:
                 return
             self._record(cycle, "intent", on=False)
-            try:
-                device, _ = await service.online_device(cycle.target)
-                if cycle.mode == "device_timer":
-                    await service.call(lambda: service.cloud.arm_countdown(device, cycle.outlet, cycle.off_seconds))
-                await service.switch(device, cycle.outlet, False, read_back=False)
-            except RelayError as err:
-                self._off_failed(cycle, err)
-                return
-            now = service.clock.now()
-            due = now + timedelta(seconds=cycle.off_seconds)
-            log.info("power-cycle %s: relay %s outlet %s off, on due at %s",
-                     cycle.id, cycle.device_id, cycle.outlet, due.isoformat())
-            service.metrics.actions.labels("off", "success").inc()
-            cycle.on_due_at = due
-            self._record(cycle, "switched", on=False, ok=True, state="off", off_at=now.isoformat(),
-                         on_due_at=due.isoformat())
+            with call_budget(CallPriority.SWITCH):
+                await self._off(cycle)
+
+    async def _off(self, cycle: Cycle) -> None:
+        service = self.service
+        try:
+            device, _ = await service.online_device(cycle.target)
+            if cycle.mode == "device_timer":
+                await service.call(lambda: service.cloud.arm_countdown(device, cycle.outlet, cycle.off_seconds))
+            await service.switch(device, cycle.outlet, False, read_back=False)
+        except RelayError as err:
+            self._off_failed(cycle, err)
+            return
+        now = service.clock.now()
+        due = now + timedelta(seconds=cycle.off_seconds)
+        log.info("power-cycle %s: relay %s outlet %s off, on due at %s",
+                 cycle.id, cycle.device_id, cycle.outlet, due.isoformat())
+        service.metrics.actions.labels("off", "success").inc()
+        cycle.on_due_at = due
+        self._record(cycle, "switched", on=False, ok=True, state="off", off_at=now.isoformat(),
+                     on_due_at=due.isoformat())
 
     def _off_failed(self, cycle: Cycle, err: RelayError) -> None:
         maybe_off = isinstance(err, MAYBE_SWITCHED) and not isinstance(err, CloudRejected)
@@ -195,8 +201,9 @@ class CycleDriver:
                 return True
             self._record(cycle, "intent", on=True)
             try:
-                device, _ = await service.online_device(cycle.target)
-                after = await service.switch(device, cycle.outlet, True)
+                with call_budget(CallPriority.CYCLE_ON):  # ahead of every other call, never refused
+                    device, _ = await service.online_device(cycle.target)
+                    after = await service.switch(device, cycle.outlet, True)
             except RelayError as err:
                 log.error("relay %s outlet %s: on failed (unit %s, cycle %s): %s",  # noqa: TRY400 - one line
                           cycle.device_id, cycle.outlet, cycle.enterprise_number, cycle.id, err.message)
@@ -245,7 +252,8 @@ class CycleDriver:
         """True when the relay is read back off (an unreadable relay is not judged)."""
         async with self.service.lock(cycle.device_id):
             try:
-                device, _ = await self.service.devices.device(cycle.device_id, fresh=True)
+                with call_budget(CallPriority.VERIFY):
+                    device, _ = await self.service.devices.device(cycle.device_id, fresh=True)
             except RelayError:
                 return False
             channel = device.channel(cycle.outlet)
@@ -285,7 +293,8 @@ class CycleDriver:
         delay = self.policy.on_retry
         while not self.stopping.is_set():
             try:
-                device, _ = await self.service.devices.device(cycle.device_id, fresh=True)
+                with call_budget(CallPriority.VERIFY):
+                    device, _ = await self.service.devices.device(cycle.device_id, fresh=True)
             except RelayError as err:
                 log.warning("power-cycle %s: relay %s unreadable (%s); retrying", cycle.id, cycle.device_id,
                             err.message)

@@ -8,12 +8,14 @@ finish it. States: pending → off → verifying → done | failed | cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pbxwatch.db.history import Initiator
+from pbxwatch.ewelink import CallPriority
 from pbxwatch.relay.audit import Target
 from pbxwatch.relay.cycle_run import Cycle, CycleDriver, CyclePolicy
 from pbxwatch.relay.errors import (
@@ -66,7 +68,12 @@ class CycleRunner:
     # ---- request -----------------------------------------------------------------------------
 
     async def request(self, req: CycleRequest) -> CycleTicket:
-        """Store the intent and start the cycle in the background; the same key returns the same cycle."""
+        """Store the intent and start the cycle in the background; the same key returns the same cycle.
+        The cloud calls made here (the relay's fresh read) count for the cycle started."""
+        with self.service.tally.counting():
+            return await self._request(req)
+
+    async def _request(self, req: CycleRequest) -> CycleTicket:
         try:
             self.service.require_token()
         except NotAuthorized as err:
@@ -119,8 +126,9 @@ class CycleRunner:
             return None
 
     async def _store_intent(self, req: CycleRequest, target: Target, mode: str) -> tuple[Intent, bool]:
-        async with self.service.lock(target.device_id):
-            await self.service.online_device(target)
+        async with self.service.caller_lock(target.device_id):
+            with self.service.caller_budget(CallPriority.READ):
+                await self.service.online_device(target)
             intent = self._new_intent(req, target, mode)
             self.known.add(intent.id)  # the reconciler must not resume it before its task starts
             # the one check: an active intent of this relay in the database (any process) refuses it
@@ -159,14 +167,19 @@ class CycleRunner:
         self.in_flight[cycle.id] = asyncio.create_task(self._run(cycle))
 
     async def _run(self, cycle: Cycle) -> None:
-        try:
-            await self.driver.drive(cycle)
-        except Exception:  # a bug must not kill the service; the reconciler resumes the cycle
-            log.exception("power-cycle %s of relay %s crashed", cycle.id, cycle.device_id)
-        finally:
-            self.in_flight.pop(cycle.id, None)
-            if not cycle.active:
-                self.cycles.pop(cycle.id, None)
+        """Drive the cycle; the calls it cost (with its request's, counted in the task that started it)
+        are observed once it ended."""
+        with contextlib.ExitStack() as scope:
+            spent = self.service.tally.current() or scope.enter_context(self.service.tally.counting())
+            try:
+                await self.driver.drive(cycle)
+            except Exception:  # a bug must not kill the service; the reconciler resumes the cycle
+                log.exception("power-cycle %s of relay %s crashed", cycle.id, cycle.device_id)
+            finally:
+                self.in_flight.pop(cycle.id, None)
+                if not cycle.active:
+                    self.cycles.pop(cycle.id, None)
+                    self.service.metrics.calls_per_action.labels("power_cycle").observe(spent.calls)
 
     def resume_journals(self) -> int:
         """At start: every cycle left in the local journal is replayed and, if unfinished, run again."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from pbxwatch.relay.cloud import Device
@@ -35,6 +36,12 @@ class DeviceCache:
 
     def invalidate(self) -> None:
         self._checked_at = None
+
+    def switched(self, device: Device, outlet: int | None, on: bool) -> None:
+        """The cloud took a switch command: the cached device shows the new state (without the adapter's
+        record of it, which is no longer current)."""
+        channels = tuple(replace(c, on=on) if c == device.channel(outlet) else c for c in device.channels)
+        self._devices[device.device_id] = replace(device, channels=channels, source=None)
 
     def known_online(self) -> dict[str, bool]:
         """Each device's online flag as last read; never calls the cloud (the dashboard polls often)."""

@@ -6,19 +6,29 @@ Every action from any initiator ends in an audit row, success or failure (docs/d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
 from pbxwatch.db.history import Initiator
-from pbxwatch.ewelink import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED
+from pbxwatch.ewelink import (
+    MSG_NO_ACCESS_TOKEN,
+    MSG_TOKENS_EXPIRED,
+    CallPriority,
+    call_budget,
+    call_priority,
+)
 from pbxwatch.relay.audit import Auditor, Outcome, Target
 from pbxwatch.relay.clock import Clock
 from pbxwatch.relay.cloud import Channel, Device, RelayCloud, TokenState
 from pbxwatch.relay.devices import DeviceCache
 from pbxwatch.relay.errors import (
+    BudgetExceeded,
     CloudTimeout,
     CloudUnavailable,
     InvalidRequest,
@@ -37,7 +47,19 @@ T = TypeVar("T")
 
 MONTHLY_CALL_QUOTA = 50_000  # free APPID: 50,000 calls per month per region (API-NOTES §7)
 QUOTA_WARNING_SHARE = 0.8
+CALLER_WAIT_S = 5.0  # `relay.caller_wait`
 CLOUD_FAILURES = (CloudUnavailable, CloudTimeout, QuotaExceeded)
+
+
+@dataclass
+class ActionCalls:
+    """Cloud calls made on behalf of one action (a toggle, a power-cycle), for the calls-per-action metric."""
+
+    calls: int = 0
+
+
+# a context variable: calls made by one action's task (and the tasks it starts) count for that action
+_ACTION: ContextVar[ActionCalls | None] = ContextVar("relay_action_calls", default=None)
 
 
 class CallTally:
@@ -50,10 +72,28 @@ class CallTally:
     def note(self, *_: object) -> None:
         self.pending += 1
         self.total += 1
+        action = _ACTION.get()
+        if action is not None:
+            action.calls += 1
 
     def take(self) -> int:
         taken, self.pending = self.pending, 0
         return taken
+
+    @staticmethod
+    @contextlib.contextmanager
+    def counting() -> Iterator[ActionCalls]:
+        """Count the cloud calls made inside (tasks started inside count for the same action)."""
+        action = ActionCalls()
+        token = _ACTION.set(action)
+        try:
+            yield action
+        finally:
+            _ACTION.reset(token)
+
+    @staticmethod
+    def current() -> ActionCalls | None:
+        return _ACTION.get()
 
 
 @dataclass(frozen=True)
@@ -72,8 +112,10 @@ class SwitchResult:
 
 class RelayService:
     def __init__(
-        self, cloud: RelayCloud, store: RelayStore, clock: Clock, metrics: RelayMetrics, tally: CallTally
+        self, cloud: RelayCloud, store: RelayStore, clock: Clock, metrics: RelayMetrics, tally: CallTally,
+        *, caller_wait: float = CALLER_WAIT_S,
     ) -> None:
+        self.caller_wait = caller_wait
         self.cloud = cloud
         self.tally = tally
         self.store = store
@@ -90,6 +132,24 @@ class RelayService:
     def lock(self, device_id: str) -> asyncio.Lock:
         """Writes to one device are serialized (docs/design.md §5)."""
         return self._locks.setdefault(device_id, asyncio.Lock())
+
+    @contextlib.asynccontextmanager
+    async def caller_lock(self, device_id: str) -> AsyncIterator[None]:
+        """The device lock for an API caller, who waits at most `caller_wait` for it (a power-cycle's "on"
+        may hold it while the call budget makes it wait)."""
+        lock = self.lock(device_id)
+        try:
+            async with asyncio.timeout(self.caller_wait):
+                await lock.acquire()
+        except TimeoutError:
+            self.metrics.budget_refusals.inc()
+            retry = max(1, math.ceil(self.caller_wait))
+            raise BudgetExceeded(f"relay {device_id} is busy with a queued cloud call; retry in {retry} s",
+                                 retry_after=retry) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def token_state(self) -> TokenState:
         state = self.cloud.token_state()
@@ -108,10 +168,18 @@ class RelayService:
             log.error(MSG_TOKENS_EXPIRED)
             raise TokensExpired("eWeLink tokens expired: authorize again via GET /ewelink-auth-url")
 
+    def caller_budget(self, priority: CallPriority) -> contextlib.AbstractContextManager[None]:
+        """Cloud calls made inside on behalf of an API caller: at `priority`, waiting `caller_wait` at most
+        in all (`BudgetExceeded` -> 429 after that)."""
+        return call_budget(priority, self.caller_wait)
+
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one cloud operation, remembering its outcome for `/health`."""
         try:
             result = await operation()
+        except BudgetExceeded:
+            self.metrics.budget_refusals.inc()  # nothing was sent: says nothing about the cloud
+            raise
         except RelayError as err:
             if isinstance(err, CLOUD_FAILURES):
                 self.last_cloud = CloudOutcome(self.clock.now(), False, f"{err.code}: {err.message}")
@@ -173,15 +241,16 @@ class RelayService:
     # ---- switching ----------------------------------------------------------------------------
 
     async def switch(self, device: Device, outlet: int | None, on: bool, *, read_back: bool = True) -> bool | None:
-        """Set one outlet and (by default) read it back, which also refreshes the cached device."""
+        """Set one outlet; the cached device takes the state the cloud accepted. `read_back` reads it
+        again (one more call): the state read back, else the state accepted."""
         try:
             await self.call(lambda: self.cloud.set_switch(device, outlet, on))
         except RelayError:
             self.devices.invalidate()  # the command may have reached the relay
             raise
+        self.devices.switched(device, outlet, on)
         if not read_back:
-            self.devices.invalidate()
-            return None
+            return on
         after, _ = await self.devices.device(device.device_id, fresh=True)
         channel = after.channel(outlet)
         return channel.on if channel else None
@@ -202,20 +271,33 @@ class RelayService:
             self.require_token()
             if unknown_unit is not None:
                 raise unknown_unit
-            async with self.lock(device_id):
-                device, channel = await self.online_device(target)
-                wanted = state if state is not None else channel.on is False  # unknown state: on is safe
-                after = await self.switch(device, outlet, wanted)
-                # only a toggle that happened overrides a pending cycle: after a failed one (relay offline,
-                # cloud down) the reconciler must still switch the relay back on
-                await cancel(target)
+            wanted, after = await self._toggle(target, state, cancel)
         except RelayError as err:
             await self.audit_switch(target, state, initiator, failure=err)
             raise
-        log.info("relay %s outlet %s switched %s by %s (unit %s, read back %s)",
+        log.info("relay %s outlet %s switched %s by %s (unit %s, state accepted %s)",
                  device_id, outlet, "on" if wanted else "off", initiator.value, target.enterprise_number, after)
         await self.audit_switch(target, state, initiator, state_after=after)
         return SwitchResult(target, state, after)
+
+    async def _toggle(
+        self, target: Target, state: bool | None, cancel: Callable[[Target], Awaitable[None]]
+    ) -> tuple[bool, bool | None]:
+        """Two cloud calls: a fresh read (online? which state?) and the switch, whose error 0 says the cloud
+        took it (a power-cycle, not a toggle, reads the relay back). The caller waits `caller_wait` at most."""
+        with self.tally.counting() as spent, self.caller_budget(CallPriority.READ):
+            try:
+                async with self.caller_lock(target.device_id):
+                    device, channel = await self.online_device(target)
+                    wanted = state if state is not None else channel.on is False  # unknown state: on is safe
+                    with call_priority(CallPriority.SWITCH):
+                        after = await self.switch(device, target.outlet, wanted, read_back=False)
+                    # only a toggle that happened overrides a pending cycle: after a failed one (relay
+                    # offline, cloud down) the reconciler must still switch the relay back on
+                    await cancel(target)
+            finally:
+                self.metrics.calls_per_action.labels("toggle").observe(spent.calls)
+        return wanted, after
 
     async def audit_switch(
         self,

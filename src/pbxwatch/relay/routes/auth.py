@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from pbxwatch.ewelink import CallPriority
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.errors import InvalidState, RelayError
 from pbxwatch.relay.schemas import AuthUrl
@@ -57,7 +58,8 @@ async def callback(
         return _page("eWeLink authorization refused", MISSING_STATE, 400)
     try:
         chosen = region or ctx.settings.ewelink.region
-        await ctx.service.call(lambda: ctx.service.cloud.exchange_code(code, chosen, state))
+        with ctx.service.caller_budget(CallPriority.READ):
+            await ctx.service.call(lambda: ctx.service.cloud.exchange_code(code, chosen, state))
     except InvalidState as err:
         log.warning("eWeLink callback refused (from %s): %s; nothing written", client, err.message)
         return _page("eWeLink authorization refused", f"{err.message}. {NEW_LINK}", err.http_status)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from pbxwatch.ewelink import CallPriority
 from pbxwatch.relay.cloud import Device
 from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.schemas import DEVICE_ID, ChannelOut, DeviceList, DeviceOut
@@ -28,7 +29,8 @@ def device_out(device: Device, checked_at: datetime) -> DeviceOut:
 @router.get("/devices")
 async def list_devices(ctx: Ctx) -> DeviceList:
     ctx.service.require_token()
-    devices, checked_at = await ctx.service.devices.devices()
+    with ctx.service.caller_budget(CallPriority.LIST):
+        devices, checked_at = await ctx.service.devices.devices()
     return DeviceList(devices=[device_out(d, checked_at) for d in devices], checked_at=checked_at)
 
 
@@ -42,5 +44,6 @@ async def get_device(
 ) -> DeviceOut:
     """One relay. The monitor asks with `fresh=true` before it decides on a power-cycle."""
     ctx.service.require_token()
-    device, checked_at = await ctx.service.devices.device(device_id, fresh=fresh)
+    with ctx.service.caller_budget(CallPriority.READ if fresh else CallPriority.LIST):
+        device, checked_at = await ctx.service.devices.device(device_id, fresh=fresh)
     return device_out(device, checked_at)
