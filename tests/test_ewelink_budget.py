@@ -170,3 +170,25 @@ async def test_one_caller_s_bound_covers_all_its_calls(t: ManualTime) -> None:
     await t.advance(3)
     await task
     assert outcome == ["read", "refused, retry after 3"]
+
+
+async def test_a_caller_needing_two_calls_is_refused_before_the_first_when_the_second_would_not_fit(
+        t: ManualTime) -> None:
+    limiter = RateLimiter(min_interval=2.0, window=300, max_calls=300, clock=t.clock, sleep=t.sleep)
+    calls = Calls(limiter)
+    calls.start("first", CallPriority.READ)
+    await settle()
+    calls.start("one call", CallPriority.READ, max_wait=3)  # its turn at t=2: within 3 s
+    await settle()
+
+    async def toggle() -> None:
+        with call_budget(CallPriority.READ, max_wait=5, calls=2):
+            try:
+                await limiter.acquire()  # its turn at t=4, the second call's at t=6: over 5 s
+            except CallBudgetExceeded as err:
+                calls.refused["toggle"] = err.retry_after
+
+    await asyncio.create_task(toggle())
+    assert calls.refused == {"toggle": 4}  # refused with nothing sent, not after spending its read
+    await t.advance(2)
+    assert calls.served == ["first", "one call"]

@@ -41,7 +41,14 @@ from pbxwatch.ewelink.errors import (
 from pbxwatch.ewelink.field_failures import FailureFile, FieldFailure
 from pbxwatch.ewelink.lifecycle import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED, MSG_TOKENS_NOT_LOADED
 from pbxwatch.ewelink.models import CallRecord, Device, Home, Outlet, TokenSet, TokenState, TokenStatus
-from pbxwatch.ewelink.ratelimit import CallPriority, RateLimiter, call_budget, call_priority
+from pbxwatch.ewelink.ratelimit import (
+    CallPriority,
+    RateLimiter,
+    call_budget,
+    call_priority,
+    spend_wait,
+    wait_left,
+)
 from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, REGION_API_URLS, REGIONS, api_base_url, check_region
 from pbxwatch.ewelink.signing import authorization_signature, encode_body, sign
 from pbxwatch.ewelink.states import FileStateStore, MemoryStateStore, StateStore
@@ -99,5 +106,7 @@ __all__ = [
     "check_region",
     "encode_body",
     "sign",
+    "spend_wait",
     "status_of",
+    "wait_left",
 ]

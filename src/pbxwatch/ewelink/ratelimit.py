@@ -40,9 +40,11 @@ class CallPriority(IntEnum):
 
 @dataclass
 class WaitAccount:
-    """What one caller may still wait, over all the calls it makes (a toggle reads, then switches)."""
+    """What one caller may still wait, over all the calls it makes (a toggle reads, then switches), and how
+    many calls it still needs: a call is only granted when the ones after it can still fit in the bound."""
 
     left: float
+    calls: int = 1
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,11 @@ _BUDGET: ContextVar[Budget] = ContextVar("ewelink_call_budget", default=_UNSCOPE
 
 
 @contextlib.contextmanager
-def call_budget(priority: CallPriority, max_wait: float | None = None) -> Iterator[None]:
+def call_budget(priority: CallPriority, max_wait: float | None = None, *, calls: int = 1) -> Iterator[None]:
     """Calls made inside run at ``priority`` and wait at most ``max_wait`` seconds in all for their turns
-    (None: as long as the limits need)."""
-    token = _BUDGET.set(Budget(priority, None if max_wait is None else WaitAccount(max_wait)))
+    (None: as long as the limits need). ``calls``: how many the caller will make, so that a first call is
+    refused rather than granted when the last could not be served in time (nothing spent for nothing)."""
+    token = _BUDGET.set(Budget(priority, None if max_wait is None else WaitAccount(max_wait, calls)))
     try:
         yield
     finally:
@@ -74,6 +77,25 @@ def call_priority(priority: CallPriority) -> Iterator[None]:
         yield
     finally:
         _BUDGET.reset(token)
+
+
+def wait_left() -> float | None:
+    """Seconds the enclosing :func:`call_budget` may still wait (None: unbounded), for a caller that also
+    waits for something else (a lock) on the same bound."""
+    account = _BUDGET.get().account
+    return None if account is None else account.left
+
+
+def spend_wait(seconds: float) -> None:
+    """Count ``seconds`` waited for something else against the enclosing :func:`call_budget`'s bound."""
+    account = _BUDGET.get().account
+    if account is not None:
+        account.left = max(0.0, account.left - seconds)
+
+
+def _spent_one(account: WaitAccount | None) -> None:
+    if account is not None:
+        account.calls = max(1, account.calls - 1)
 
 
 @dataclass(order=True)
@@ -134,9 +156,12 @@ class RateLimiter:
         now = self._clock()
         if not self._waiting and self.delay_needed(now) == 0:
             self._sent.append(now)
+            _spent_one(budget.account)
             return
         account = budget.account
-        deadline = None if account is None else now + account.left
+        deadline = None
+        if account is not None:  # room left for the calls still to come after this one, at the least spacing
+            deadline = now + account.left - max(0, account.calls - 1) * self._min_interval
         waiter = _Waiter(int(budget.priority), next(self._seq), deadline,
                          asyncio.get_running_loop().create_future())
         heapq.heappush(self._waiting, waiter)
@@ -152,6 +177,7 @@ class RateLimiter:
                 heapq.heapify(self._waiting)
             if account is not None:
                 account.left = max(0.0, account.left - (self._clock() - now))
+        _spent_one(account)
 
     def _refuse_late(self, now: float) -> None:
         """Refuse every waiter whose turn would come after its deadline; those after it move up."""
