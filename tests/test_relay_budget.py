@@ -71,7 +71,8 @@ def test_a_toggle_beyond_the_call_budget_gets_429_with_retry_after_and_an_audit_
     assert row["enterprise_number"] == "101"
     metrics = relay_env.get("/metrics").text
     assert "pbxwatch_relay_call_budget_refusals_total 1.0" in metrics
-    assert 'pbxwatch_relay_cloud_calls_per_action_sum{action="toggle"} 2.0' in metrics
+    assert 'pbxwatch_relay_cloud_calls_per_action_sum{action="toggle",result="success"} 2.0' in metrics
+    assert 'pbxwatch_relay_cloud_calls_per_action_sum{action="toggle",result="fail"} 0.0' in metrics
 
 
 def test_the_on_of_a_cycle_is_served_ahead_of_reads_queued_before_it(relay_env: RelayEnv) -> None:
@@ -102,7 +103,14 @@ def test_the_on_of_a_cycle_is_served_ahead_of_reads_queued_before_it(relay_env: 
         reads = [pool.submit(httpx.get, url, params={"fresh": "true"}, headers=headers, timeout=30) for _ in range(3)]
         wait_for(lambda: limiter.waiting == 3, "three reads queued")
         relay_env.clock.release()
-        wait_for(lambda: limiter.waiting == 4, "the cycle's on queued behind them")
+
+        def queued(cycle_calls: int) -> bool:
+            return limiter.waiting == cycle_calls + sum(not r.done() for r in reads)
+
+        wait_for(lambda: queued(1), "the cycle's on (its fresh read) queued behind them")
+        budget.advance(1.0)  # one slot: the on's read
+        wait_for(lambda: "read 1000aaaa01" in read_ids(relay_env)[-1:] and queued(1), "the on's switch queued")
+        budget.advance(1.0)  # one slot: the on's switch
         advance_until(lambda: all(r.done() for r in reads), "the reads answered")
         # served after the cycle's calls, or refused once the cycle's verification reads (more urgent)
         # pushed them past the caller's bound: never left waiting

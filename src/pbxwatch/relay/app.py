@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -31,7 +31,9 @@ from pbxwatch.relay.cloud import RelayCloud
 from pbxwatch.relay.context import RelayContext
 from pbxwatch.relay.cycle_run import CyclePolicy
 from pbxwatch.relay.cycles import CycleRunner
+from pbxwatch.relay.devices import DeviceCache
 from pbxwatch.relay.errors import BudgetExceeded, RelayError
+from pbxwatch.relay.gateway import CallTally, RelayGateway
 from pbxwatch.relay.guards import BodyGuard, LoopbackGuard
 from pbxwatch.relay.journal import CycleJournal
 from pbxwatch.relay.metrics import RelayMetrics
@@ -39,7 +41,7 @@ from pbxwatch.relay.reconciler import Reconciler, ReconcilerPolicy
 from pbxwatch.relay.recorder import CycleRecorder, DatabaseWatch
 from pbxwatch.relay.routes import auth, cycles, devices, health, maintenance, toggle, units
 from pbxwatch.relay.security import BindRefused, check_bind
-from pbxwatch.relay.service import CallTally, RelayService
+from pbxwatch.relay.service import RelayService
 from pbxwatch.relay.store import RelayStore
 
 log = logging.getLogger(__name__)
@@ -92,15 +94,83 @@ def default_cloud(settings: Settings, tally: CallTally, **client_options: Any) -
     from pbxwatch.relay.ewelink_cloud import EWeLinkCloud
 
     http = httpx.AsyncClient()
-    conf = settings.ewelink
     client_options.setdefault("timeout", settings.relay.cloud_timeout)
-    client = EWeLinkClient(
-        app_id=conf.app_id, app_secret=conf.app_secret.get_secret_value() if conf.app_secret else None,
-        redirect_url=conf.redirect_url, token_file=conf.token_file, http=http, region=conf.region,
-        api_url=conf.api_url, oauth_url=conf.oauth_url, on_call=tally.note, **client_options,
-    )
+    client = EWeLinkClient.from_settings(settings.ewelink, http=http, on_call=tally.note, **client_options)
     client.check_tokens_at_start()
     return EWeLinkCloud(client), http
+
+
+def assemble(settings: Settings, gateway: RelayGateway, cycle_policy: CyclePolicy,
+             reconciler_policy: ReconcilerPolicy) -> tuple[RelayContext, CycleRecorder]:
+    """The parts of the running service around its gateway, each given its collaborators directly."""
+    store = gateway.store
+    devices = DeviceCache(gateway)
+    service = RelayService(gateway, devices, store)
+    watch = DatabaseWatch()
+    recorder = CycleRecorder(CycleJournal(settings.run_dir / "cycles"), store, watch)
+    policy = replace(cycle_policy, verify_seconds=settings.relay.verify_seconds)
+    runner = CycleRunner(gateway, service, store, recorder, default_off_seconds=settings.monitor.off_seconds,
+                         policy=policy)
+    reconciler = Reconciler(runner, gateway, store, reconciler_policy, watch)
+    return RelayContext(settings, gateway, devices, service, store, runner, reconciler), recorder
+
+
+@dataclass(frozen=True)
+class Injected:
+    """What a test (or an embedding) may put in place of the real parts."""
+
+    cloud: RelayCloud | None
+    clock: Clock | None
+    database: Database | None
+    reconciler_policy: ReconcilerPolicy | None
+    cycle_policy: CyclePolicy | None
+    tally: CallTally
+    client_options: dict[str, Any] | None
+
+
+def make_lifespan(settings: Settings, injected: Injected) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shutdown of the service: the database, the cloud, the parts, the background loops."""
+    cloud, clock, database = injected.cloud, injected.clock, injected.database
+    calls = injected.tally
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database.from_url(settings.database_url)
+        try:
+            await db.prepare()
+        except DatabaseError as err:
+            log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
+        log.info("relay service: database %s", db.display_url)
+        http: httpx.AsyncClient | None = None
+        relay_cloud = cloud
+        if relay_cloud is None:
+            relay_cloud, http = default_cloud(settings, calls, **(injected.client_options or {}))
+        gateway = RelayGateway(relay_cloud, RelayStore(db.engine), clock or SystemClock(), RelayMetrics(), calls,
+                               caller_wait=settings.relay.caller_wait)
+        ctx, recorder = assemble(settings, gateway, injected.cycle_policy or CyclePolicy(),
+                                 injected.reconciler_policy or ReconcilerPolicy())
+        app.state.relay = ctx
+        runner, reconciler = ctx.runner, ctx.reconciler
+        stop = asyncio.Event()
+        loops = [asyncio.create_task(reconciler.run(stop)), asyncio.create_task(recorder.run(stop)),
+                 asyncio.create_task(run_service_events(
+                     settings, db, lambda: gateway.token_state().value, stop, gateway.clock.now))]
+        try:
+            yield
+        finally:
+            await runner.shutdown()
+            stop.set()
+            await asyncio.gather(*loops)
+            await recorder.flush()  # what is still kept waits in run_dir for the next start
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await gateway.flush_call_counter()
+            if http is not None:
+                await http.aclose()
+            if database is None:
+                await db.dispose()
+            log.info("relay service stopped")
+
+    return lifespan
 
 
 def create_app(
@@ -116,54 +186,12 @@ def create_app(
 ) -> FastAPI:
     """The relay service. Everything external can be injected: the cloud (else the eWeLink client built
     from `settings.ewelink`, with `client_options` such as a rate limiter), the clock, the database."""
-    calls = tally or CallTally()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = database or Database.from_url(settings.database_url)
-        try:
-            await db.prepare()
-        except DatabaseError as err:
-            log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
-        log.info("relay service: database %s", db.display_url)
-        http: httpx.AsyncClient | None = None
-        relay_cloud = cloud
-        if relay_cloud is None:
-            relay_cloud, http = default_cloud(settings, calls, **(client_options or {}))
-        service = RelayService(
-            relay_cloud, RelayStore(db.engine),
-            clock or SystemClock(), RelayMetrics(), calls, caller_wait=settings.relay.caller_wait,
-        )
-        watch = DatabaseWatch()
-        recorder = CycleRecorder(CycleJournal(settings.run_dir / "cycles"), service.store, watch)
-        policy = replace(cycle_policy or CyclePolicy(), verify_seconds=settings.relay.verify_seconds)
-        runner = CycleRunner(service, recorder, default_off_seconds=settings.monitor.off_seconds, policy=policy)
-        reconciler = Reconciler(runner, reconciler_policy or ReconcilerPolicy(), watch)
-        app.state.relay = RelayContext(settings, service, runner, reconciler)
-        stop = asyncio.Event()
-        loops = [asyncio.create_task(reconciler.run(stop)), asyncio.create_task(recorder.run(stop)),
-                 asyncio.create_task(run_service_events(
-                     settings, db, lambda: service.token_state().value, stop, service.clock.now))]
-        try:
-            yield
-        finally:
-            await runner.shutdown()
-            stop.set()
-            await asyncio.gather(*loops)
-            await recorder.flush()  # what is still kept waits in run_dir for the next start
-            with contextlib.suppress(SQLAlchemyError, OSError):
-                await service.flush_call_counter()
-            if http is not None:
-                await http.aclose()
-            if database is None:
-                await db.dispose()
-            log.info("relay service stopped")
-
+    injected = Injected(cloud, clock, database, reconciler_policy, cycle_policy, tally or CallTally(), client_options)
     app = FastAPI(
         title="pbxwatch relay service",
         description="eWeLink relay control, power-cycles and audit (docs/design.md §5-§6).",
         version="1",
-        lifespan=lifespan,
+        lifespan=make_lifespan(settings, injected),
     )
     install_error_handlers(app)
     for module in (auth, toggle, cycles, devices, units, maintenance, health):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from pbxwatch.relay.cloud import Device
 from pbxwatch.relay.errors import NotFound
+from pbxwatch.relay.gateway import RelayGateway
 
 DEVICE_LIST_TTL_SECONDS = 60.0
 # An unknown id re-reads the list, but not more often than this (a typo must not burn the call quota).
@@ -16,19 +16,11 @@ UNKNOWN_ID_REFRESH_SECONDS = 10.0
 
 
 class DeviceCache:
-    """One cloud call refreshes the whole list; concurrent readers share that call."""
+    """One cloud call (through the gateway) refreshes the whole list; concurrent readers share that call."""
 
-    def __init__(
-        self,
-        fetch: Callable[[], Awaitable[list[Device]]],
-        fetch_one: Callable[[str], Awaitable[Device]],
-        now: Callable[[], datetime],
-        *,
-        ttl_seconds: float = DEVICE_LIST_TTL_SECONDS,
-    ) -> None:
-        self._fetch = fetch
-        self._fetch_one = fetch_one
-        self._now = now
+    def __init__(self, gateway: RelayGateway, *, ttl_seconds: float = DEVICE_LIST_TTL_SECONDS) -> None:
+        self._gateway = gateway
+        self._now = gateway.clock.now
         self._ttl = timedelta(seconds=ttl_seconds)
         self._lock = asyncio.Lock()
         self._devices: dict[str, Device] = {}
@@ -50,7 +42,7 @@ class DeviceCache:
     async def devices(self, *, fresh: bool = False) -> tuple[list[Device], datetime]:
         async with self._lock:
             if fresh or self._checked_at is None or self._now() - self._checked_at > self._ttl:
-                listed = await self._fetch()
+                listed = await self._gateway.list_devices()
                 self._devices = {d.device_id: d for d in listed}
                 self._checked_at = self._now()
             return list(self._devices.values()), self._checked_at
@@ -59,7 +51,7 @@ class DeviceCache:
         """The device or `NotFound`. `fresh` reads that one device now (before an action); otherwise the
         cached list answers, re-read once before giving up on an unknown id."""
         if fresh:
-            device = await self._fetch_one(device_id)
+            device = await self._gateway.get_device(device_id)
             self._devices[device_id] = device
             return device, self._now()
         _, checked_at = await self.devices()

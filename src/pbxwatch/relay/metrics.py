@@ -39,8 +39,8 @@ class RelayMetrics:
         )
         self.calls_per_action = Histogram(
             "pbxwatch_relay_cloud_calls_per_action",
-            "eWeLink cloud calls spent by one toggle or one power-cycle (its reads and switches)",
-            ["action"],
+            "eWeLink cloud calls spent by one toggle (result success / fail) or one power-cycle (its end state)",
+            ["action", "result"],
             buckets=(0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64),
             registry=self.registry,
         )

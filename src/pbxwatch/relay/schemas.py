@@ -58,7 +58,9 @@ class ToggleResult(BaseModel):
     outlet: int | None
     enterprise_number: str | None
     state: bool | None = Field(description="the state requested (null = flip)")
-    state_after: bool | None = Field(description="the state the cloud accepted (error 0); GET /devices/{id}?fresh=true reads it back")
+    state_after: bool | None = Field(
+        description="the state the cloud accepted (error 0); GET /devices/{id}?fresh=true reads it back"
+    )
     result: Literal["success"] = "success"
 
 

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from pbxwatch.db.history import Initiator
-from pbxwatch.relay.context import ApiToken, Ctx
+from pbxwatch.relay.deps import ApiToken, RunnerDep, ServiceDep
 from pbxwatch.relay.schemas import ToggleRequest, ToggleResult
 
 router = APIRouter(tags=["relays"])
@@ -44,16 +44,16 @@ async def parse_toggle(request: Request) -> ToggleRequest:
 
 
 @router.post("/toggle", dependencies=[ApiToken], openapi_extra=_BODY_SCHEMA)
-async def toggle(ctx: Ctx, request: Request) -> ToggleResult:
+async def toggle(service: ServiceDep, runner: RunnerDep, request: Request) -> ToggleResult:
     """Switch a relay outlet on (`state: true`), off (`false`) or flip it (no `state`). Cancels a pending cycle."""
     req = await parse_toggle(request)
-    result = await ctx.service.toggle(
+    result = await service.toggle(
         req.device_id,
         state=req.state,
         outlet=req.outlet,
         enterprise_number=req.enterprise_number,
         initiator=Initiator(req.initiator),
-        cancel=ctx.runner.cancel_for,
+        cancel=runner.cancel_for,
     )
     return ToggleResult(
         device_id=result.target.device_id,
