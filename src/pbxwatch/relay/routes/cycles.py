@@ -10,12 +10,12 @@ from pbxwatch.db.history import Initiator
 from pbxwatch.relay.cycles import CycleRequest
 from pbxwatch.relay.deps import ApiToken, RunnerDep, StoreDep
 from pbxwatch.relay.errors import NotFound
-from pbxwatch.relay.schemas import CycleAccepted, CycleView, ErrorBody, PowerCycleRequest
+from pbxwatch.relay.schemas import BUDGET_429, CycleAccepted, CycleView, ErrorBody, PowerCycleRequest
 
 router = APIRouter(tags=["relays"], dependencies=[ApiToken])
 
 
-@router.post("/power-cycle", status_code=202, responses={409: {"model": ErrorBody}})
+@router.post("/power-cycle", status_code=202, responses={409: {"model": ErrorBody}, **BUDGET_429})
 async def power_cycle(runner: RunnerDep, body: PowerCycleRequest) -> CycleAccepted:
     """Store the intent, answer at once, run off → wait → on in the background."""
     ticket = await runner.request(

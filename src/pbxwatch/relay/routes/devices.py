@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pbxwatch.ewelink import CallPriority
 from pbxwatch.relay.cloud import Device
 from pbxwatch.relay.deps import ApiToken, DevicesDep, GatewayDep
-from pbxwatch.relay.schemas import DEVICE_ID, ChannelOut, DeviceList, DeviceOut
+from pbxwatch.relay.schemas import BUDGET_429, DEVICE_ID, ChannelOut, DeviceList, DeviceOut
 
 router = APIRouter(tags=["relays"], dependencies=[ApiToken])
 
@@ -26,7 +26,7 @@ def device_out(device: Device, checked_at: datetime) -> DeviceOut:
     )
 
 
-@router.get("/devices")
+@router.get("/devices", responses=BUDGET_429)
 async def list_devices(gateway: GatewayDep, cache: DevicesDep) -> DeviceList:
     gateway.require_token()
     with gateway.caller_budget(CallPriority.LIST):
@@ -34,7 +34,7 @@ async def list_devices(gateway: GatewayDep, cache: DevicesDep) -> DeviceList:
     return DeviceList(devices=[device_out(d, checked_at) for d in devices], checked_at=checked_at)
 
 
-@router.get("/devices/{device_id}")
+@router.get("/devices/{device_id}", responses=BUDGET_429)
 async def get_device(
     gateway: GatewayDep,
     cache: DevicesDep,

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from pbxwatch.db.history import Initiator
 from pbxwatch.relay.deps import ApiToken, RunnerDep, ServiceDep
-from pbxwatch.relay.schemas import ToggleRequest, ToggleResult
+from pbxwatch.relay.schemas import BUDGET_429, ToggleRequest, ToggleResult
 
 router = APIRouter(tags=["relays"])
 
@@ -43,7 +43,7 @@ async def parse_toggle(request: Request) -> ToggleRequest:
         raise RequestValidationError(err.errors(include_url=False, include_input=False)) from None
 
 
-@router.post("/toggle", dependencies=[ApiToken], openapi_extra=_BODY_SCHEMA)
+@router.post("/toggle", dependencies=[ApiToken], openapi_extra=_BODY_SCHEMA, responses=BUDGET_429)
 async def toggle(service: ServiceDep, runner: RunnerDep, request: Request) -> ToggleResult:
     """Switch a relay outlet on (`state: true`), off (`false`) or flip it (no `state`). Cancels a pending cycle."""
     req = await parse_toggle(request)
