@@ -22,7 +22,9 @@ def test_toggle_off_switches_the_relay_and_audits_it(relay: RelayEnv) -> None:
     assert row["extra_info"] == {"device_id": "1000aaaa01", "outlet": None, "state": False, "state_after": False}
     # an action reads its own device, not the whole account (quota: 50,000 calls a month)
     assert relay.sim.requests("/v2/family") == []
-    assert [r.method for r in relay.sim.requests("/v2/device/thing")] == ["POST", "POST", "POST"]
+    # two calls: a fresh read (online? which state?) and the switch the cloud accepted, no read-back
+    assert [(r.method, r.path) for r in relay.sim.requests("/v2/device/thing")] == [
+        ("POST", "/v2/device/thing"), ("POST", "/v2/device/thing/status")]
 
 
 def test_toggle_accepts_query_parameters_and_flips_without_state(relay: RelayEnv) -> None:

@@ -43,6 +43,9 @@ class RelaySettings(_Section):
     # a power-cycle is done once its relay was read back on and stayed on this long: longer than
     # `cloud_timeout`, so an "off" the cloud answered too late but still applied is caught
     verify_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # the longest an API caller waits for the eWeLink call budget before it gets 429 + Retry-After
+    # (a power-cycle's "on" is never refused: it waits, ahead of everything else)
+    caller_wait: float = Field(default=5.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _window_outlasts_timeout(self) -> RelaySettings:

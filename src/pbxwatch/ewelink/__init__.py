@@ -16,6 +16,7 @@ Seed log messages (docs/design.md §7) are logged on ``pbxwatch.ewelink.lifecycl
 
 from pbxwatch.ewelink.client import EWeLinkClient
 from pbxwatch.ewelink.errors import (
+    CallBudgetExceeded,
     CloudOverloadedError,
     CloudRateLimitedError,
     CloudTimeoutError,
@@ -41,7 +42,14 @@ from pbxwatch.ewelink.field_failures import FailureFile, FieldFailure
 from pbxwatch.ewelink.lifecycle import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED, MSG_TOKENS_NOT_LOADED
 from pbxwatch.ewelink.models import CallRecord, Device, Home, Outlet, TokenSet, TokenState, TokenStatus
 from pbxwatch.ewelink.oauth_states import FileStateStore, MemoryStateStore, StateStore
-from pbxwatch.ewelink.ratelimit import RateLimiter
+from pbxwatch.ewelink.ratelimit import (
+    CallPriority,
+    RateLimiter,
+    call_budget,
+    call_priority,
+    spend_wait,
+    wait_left,
+)
 from pbxwatch.ewelink.regions import DEFAULT_OAUTH_URL, REGION_API_URLS, REGIONS, api_base_url, check_region
 from pbxwatch.ewelink.settings import EWeLinkSettingsLike
 from pbxwatch.ewelink.signing import authorization_signature, encode_body, sign
@@ -54,6 +62,8 @@ __all__ = [
     "MSG_TOKENS_NOT_LOADED",
     "REGIONS",
     "REGION_API_URLS",
+    "CallBudgetExceeded",
+    "CallPriority",
     "CallRecord",
     "CloudOverloadedError",
     "CloudRateLimitedError",
@@ -92,8 +102,12 @@ __all__ = [
     "UnexpectedResponseError",
     "api_base_url",
     "authorization_signature",
+    "call_budget",
+    "call_priority",
     "check_region",
     "encode_body",
     "sign",
+    "spend_wait",
     "status_of",
+    "wait_left",
 ]

@@ -8,6 +8,7 @@
     │   ├── CloudTimeoutError         no answer within the call's timeout
     │   ├── CloudOverloadedError      HTTP 5xx, an HTML "503 Service Temporarily Unavailable", error 500
     │   └── CloudRateLimitedError     the cloud refused a call as too frequent
+    ├── CallBudgetExceeded            nothing sent: this client's own budget cannot send it in time
     ├── ReauthorizationRequired       a person must authorize again (auth URL -> code -> exchange)
     │   ├── TokenMissingError         no token file yet
     │   ├── TokenFileError            the token file is corrupt, half-written or unreadable
@@ -63,6 +64,16 @@ class CloudOverloadedError(CloudTransientError):
 
 class CloudRateLimitedError(CloudTransientError):
     """The cloud refused the call as too frequent (per-IP limits of the notes, §7)."""
+
+
+class CallBudgetExceeded(EWeLinkError):
+    """The client-side call budget cannot send this call within the caller's wait bound; nothing was sent.
+
+    ``retry_after``: whole seconds until the budget could serve it (as things stand now)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ReauthorizationRequired(EWeLinkError):

@@ -30,7 +30,9 @@ from pbxwatch.relay.cloud import RelayCloud
 from pbxwatch.relay.context import RelayContext
 from pbxwatch.relay.cycle_run import CyclePolicy
 from pbxwatch.relay.cycles import CycleRunner
-from pbxwatch.relay.errors import RelayError
+from pbxwatch.relay.devices import DeviceCache
+from pbxwatch.relay.errors import BudgetExceeded, RelayError
+from pbxwatch.relay.gateway import CallTally, RelayGateway
 from pbxwatch.relay.guards import BodyGuard, LoopbackGuard
 from pbxwatch.relay.journal import CycleJournal
 from pbxwatch.relay.metrics import RelayMetrics
@@ -38,14 +40,16 @@ from pbxwatch.relay.reconciler import Reconciler, ReconcilerPolicy
 from pbxwatch.relay.recorder import CycleRecorder, DatabaseWatch
 from pbxwatch.relay.routes import auth, cycles, devices, health, maintenance, toggle, units
 from pbxwatch.relay.security import BindRefused, check_bind
-from pbxwatch.relay.service import CallTally, RelayService
+from pbxwatch.relay.service import RelayService
 from pbxwatch.relay.store import RelayStore
 
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str, cloud_code: int | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, "cloud_code": cloud_code}, status_code=status)
+def error_response(status: int, code: str, message: str, cloud_code: int | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, "cloud_code": cloud_code}, status_code=status,
+                        headers=headers)
 
 
 def _field_of(problem: dict[str, Any]) -> str:
@@ -58,7 +62,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RelayError)
     async def relay_error(_: Request, err: RelayError) -> JSONResponse:
-        return error_response(err.http_status, err.code, err.message, err.cloud_code)
+        retry = {"Retry-After": str(err.retry_after)} if isinstance(err, BudgetExceeded) else None
+        return error_response(err.http_status, err.code, err.message, err.cloud_code, retry)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
@@ -87,15 +92,83 @@ def default_cloud(settings: Settings, tally: CallTally, **client_options: Any) -
     from pbxwatch.relay.ewelink_cloud import EWeLinkCloud
 
     http = httpx.AsyncClient()
-    conf = settings.ewelink
     client_options.setdefault("timeout", settings.relay.cloud_timeout)
-    client = EWeLinkClient(
-        app_id=conf.app_id, app_secret=conf.app_secret.get_secret_value() if conf.app_secret else None,
-        redirect_url=conf.redirect_url, token_file=conf.token_file, http=http, region=conf.region,
-        api_url=conf.api_url, oauth_url=conf.oauth_url, on_call=tally.note, **client_options,
-    )
+    client = EWeLinkClient.from_settings(settings.ewelink, http=http, on_call=tally.note, **client_options)
     client.check_tokens_at_start()
     return EWeLinkCloud(client), http
+
+
+def assemble(settings: Settings, gateway: RelayGateway, cycle_policy: CyclePolicy,
+             reconciler_policy: ReconcilerPolicy) -> tuple[RelayContext, CycleRecorder]:
+    """The parts of the running service around its gateway, each given its collaborators directly."""
+    store = gateway.store
+    devices = DeviceCache(gateway)
+    service = RelayService(gateway, devices, store)
+    watch = DatabaseWatch()
+    recorder = CycleRecorder(CycleJournal(settings.run_dir / "cycles"), store, watch)
+    policy = replace(cycle_policy, verify_seconds=settings.relay.verify_seconds)
+    runner = CycleRunner(gateway, service, store, recorder, default_off_seconds=settings.monitor.off_seconds,
+                         policy=policy)
+    reconciler = Reconciler(runner, gateway, store, reconciler_policy, watch)
+    return RelayContext(settings, gateway, devices, service, store, runner, reconciler), recorder
+
+
+@dataclass(frozen=True)
+class Injected:
+    """What a test (or an embedding) may put in place of the real parts."""
+
+    cloud: RelayCloud | None
+    clock: Clock | None
+    database: Database | None
+    reconciler_policy: ReconcilerPolicy | None
+    cycle_policy: CyclePolicy | None
+    tally: CallTally
+    client_options: dict[str, Any] | None
+
+
+def make_lifespan(settings: Settings, injected: Injected) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shutdown of the service: the database, the cloud, the parts, the background loops."""
+    cloud, clock, database = injected.cloud, injected.clock, injected.database
+    calls = injected.tally
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database.from_url(settings.database_url)
+        try:
+            await db.prepare()
+        except DatabaseError as err:
+            log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
+        log.info("relay service: database %s", db.display_url)
+        http: httpx.AsyncClient | None = None
+        relay_cloud = cloud
+        if relay_cloud is None:
+            relay_cloud, http = default_cloud(settings, calls, **(injected.client_options or {}))
+        gateway = RelayGateway(relay_cloud, RelayStore(db.engine), clock or SystemClock(), RelayMetrics(), calls,
+                               caller_wait=settings.relay.caller_wait)
+        ctx, recorder = assemble(settings, gateway, injected.cycle_policy or CyclePolicy(),
+                                 injected.reconciler_policy or ReconcilerPolicy())
+        app.state.relay = ctx
+        runner, reconciler = ctx.runner, ctx.reconciler
+        stop = asyncio.Event()
+        loops = [asyncio.create_task(reconciler.run(stop)), asyncio.create_task(recorder.run(stop)),
+                 asyncio.create_task(run_service_events(
+                     settings, db, lambda: gateway.token_state().value, stop, gateway.clock.now))]
+        try:
+            yield
+        finally:
+            await runner.shutdown()
+            stop.set()
+            await asyncio.gather(*loops)
+            await recorder.flush()  # what is still kept waits in run_dir for the next start
+            with contextlib.suppress(*DB_ERRORS):
+                await gateway.flush_call_counter()
+            if http is not None:
+                await http.aclose()
+            if database is None:
+                await db.dispose()
+            log.info("relay service stopped")
+
+    return lifespan
 
 
 def create_app(
@@ -111,13 +184,12 @@ def create_app(
 ) -> FastAPI:
     """The relay service. Everything external can be injected: the cloud (else the eWeLink client built
     from `settings.ewelink`, with `client_options` such as a rate limiter), the clock, the database."""
-    given = _Given(cloud, clock, database, reconciler_policy, cycle_policy, tally or CallTally(), client_options or {})
-    lifespan = _lifespan(settings, given)
+    injected = Injected(cloud, clock, database, reconciler_policy, cycle_policy, tally or CallTally(), client_options)
     app = FastAPI(
         title="pbxwatch relay service",
         description="eWeLink relay control, power-cycles and audit (docs/design.md §5-§6).",
         version="1",
-        lifespan=lifespan,
+        lifespan=make_lifespan(settings, injected),
     )
     install_error_handlers(app)
     for module in (auth, toggle, cycles, devices, units, maintenance, health):
@@ -128,74 +200,6 @@ def create_app(
     app.add_middleware(BodyGuard)
     app.add_middleware(LoopbackGuard, has_token=settings.relay.api_token is not None)  # outermost
     return app
-
-
-@dataclass(frozen=True)
-class _Given:
-    """What `create_app` was given; each None is built from the settings."""
-
-    cloud: RelayCloud | None
-    clock: Clock | None
-    database: Database | None
-    reconciler_policy: ReconcilerPolicy | None
-    cycle_policy: CyclePolicy | None
-    calls: CallTally
-    client_options: dict[str, Any]
-
-
-async def _open_database(given: Database | None, settings: Settings) -> Database:
-    """The service starts with the database down too; /health reports it."""
-    db = given or Database.from_url(settings.database_url)
-    try:
-        await db.prepare()
-    except DatabaseError as err:
-        log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
-    log.info("relay service: database %s", db.display_url)
-    return db
-
-
-def _lifespan(settings: Settings, given: _Given) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Start-up and shut-down of the service's parts."""
-    cloud, clock, database, calls = given.cloud, given.clock, given.database, given.calls
-    reconciler_policy, cycle_policy, client_options = given.reconciler_policy, given.cycle_policy, given.client_options
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = await _open_database(database, settings)
-        http: httpx.AsyncClient | None = None
-        relay_cloud = cloud
-        if relay_cloud is None:
-            relay_cloud, http = default_cloud(settings, calls, **(client_options or {}))
-        service = RelayService(
-            relay_cloud, RelayStore(db.engine),
-            clock or SystemClock(), RelayMetrics(), calls,
-        )
-        watch = DatabaseWatch()
-        recorder = CycleRecorder(CycleJournal(settings.run_dir / "cycles"), service.store, watch)
-        policy = replace(cycle_policy or CyclePolicy(), verify_seconds=settings.relay.verify_seconds)
-        runner = CycleRunner(service, recorder, default_off_seconds=settings.monitor.off_seconds, policy=policy)
-        reconciler = Reconciler(runner, reconciler_policy or ReconcilerPolicy(), watch)
-        app.state.relay = RelayContext(settings, service, runner, reconciler)
-        stop = asyncio.Event()
-        loops = [asyncio.create_task(reconciler.run(stop)), asyncio.create_task(recorder.run(stop)),
-                 asyncio.create_task(run_service_events(
-                     settings, db, lambda: service.token_state().value, stop, service.clock.now))]
-        try:
-            yield
-        finally:
-            await runner.shutdown()
-            stop.set()
-            await asyncio.gather(*loops)
-            await recorder.flush()  # what is still kept waits in run_dir for the next start
-            with contextlib.suppress(*DB_ERRORS):
-                await service.flush_call_counter()
-            if http is not None:
-                await http.aclose()
-            if database is None:
-                await db.dispose()
-            log.info("relay service stopped")
-
-    return lifespan
 
 
 def from_environment() -> FastAPI:

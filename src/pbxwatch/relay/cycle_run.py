@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pbxwatch.ewelink import CallPriority, call_budget
 from pbxwatch.relay.audit import Target
+from pbxwatch.relay.devices import DeviceCache
 from pbxwatch.relay.errors import CloudRejected, CloudTimeout, CloudUnavailable, RelayError
+from pbxwatch.relay.gateway import RelayGateway
 from pbxwatch.relay.journal import Entry
 from pbxwatch.relay.recorder import CycleRecorder
 from pbxwatch.relay.service import RelayService
@@ -108,8 +111,11 @@ class Cycle:
 class CycleDriver:
     """Runs cycles; `stopping` (shutdown) makes waiting cycles switch on now and ends windows early."""
 
-    def __init__(self, service: RelayService, recorder: CycleRecorder, policy: CyclePolicy) -> None:
-        self.service = service
+    def __init__(self, gateway: RelayGateway, switching: RelayService, devices: DeviceCache, recorder: CycleRecorder,
+                 policy: CyclePolicy) -> None:
+        self.gateway = gateway
+        self.switching = switching
+        self.devices = devices
         self.recorder = recorder
         self.policy = policy
         self.stopping = asyncio.Event()
@@ -121,7 +127,7 @@ class CycleDriver:
         self.recorder.start(cycle.id, cycle.created_at, meta, after_seq=after_seq)
 
     def _record(self, cycle: Cycle, kind: str, **data: Any) -> None:
-        self.recorder.record(cycle.id, kind, self.service.clock.now(), **data)
+        self.recorder.record(cycle.id, kind, self.gateway.clock.now(), **data)
         if data.get("state"):
             cycle.state = data["state"]
 
@@ -145,34 +151,37 @@ class CycleDriver:
 
     async def _switch_off(self, cycle: Cycle) -> None:
         """Switch off (arming the device's countdown first in device_timer mode) and set the "on" time."""
-        service = self.service
-        async with service.lock(cycle.device_id):
+        async with self.gateway.lock(cycle.device_id):
             if not cycle.active:
                 return
             self._record(cycle, "intent", on=False)
-            try:
-                device, _ = await service.online_device(cycle.target)
-                if cycle.mode == "device_timer":
-                    await service.call(lambda: service.cloud.arm_countdown(device, cycle.outlet, cycle.off_seconds))
-                await service.switch(device, cycle.outlet, False, read_back=False)
-            except RelayError as err:
-                self._off_failed(cycle, err)
-                return
-            now = service.clock.now()
-            due = now + timedelta(seconds=cycle.off_seconds)
-            log.info("power-cycle %s: relay %s outlet %s off, on due at %s",
-                     cycle.id, cycle.device_id, cycle.outlet, due.isoformat())
-            service.metrics.actions.labels("off", "success").inc()
-            cycle.on_due_at = due
-            self._record(cycle, "switched", on=False, ok=True, state="off", off_at=now.isoformat(),
-                         on_due_at=due.isoformat())
+            with call_budget(CallPriority.SWITCH):
+                await self._off(cycle)
+
+    async def _off(self, cycle: Cycle) -> None:
+        try:
+            device, _ = await self.switching.online_device(cycle.target)
+            if cycle.mode == "device_timer":
+                await self.gateway.arm_countdown(device, cycle.outlet, cycle.off_seconds)
+            await self.switching.switch(device, cycle.outlet, False, read_back=False)
+        except RelayError as err:
+            self._off_failed(cycle, err)
+            return
+        now = self.gateway.clock.now()
+        due = now + timedelta(seconds=cycle.off_seconds)
+        log.info("power-cycle %s: relay %s outlet %s off, on due at %s",
+                 cycle.id, cycle.device_id, cycle.outlet, due.isoformat())
+        self.gateway.metrics.actions.labels("off", "success").inc()
+        cycle.on_due_at = due
+        self._record(cycle, "switched", on=False, ok=True, state="off", off_at=now.isoformat(),
+                     on_due_at=due.isoformat())
 
     def _off_failed(self, cycle: Cycle, err: RelayError) -> None:
         maybe_off = isinstance(err, MAYBE_SWITCHED) and not isinstance(err, CloudRejected)
-        cycle.on_due_at = self.service.clock.now() + timedelta(seconds=cycle.off_seconds)
+        cycle.on_due_at = self.gateway.clock.now() + timedelta(seconds=cycle.off_seconds)
         log.error("relay %s outlet %s: off failed (unit %s, cycle %s): %s",
                   cycle.device_id, cycle.outlet, cycle.enterprise_number, cycle.id, err.message)
-        self.service.metrics.actions.labels("off", "fail").inc()
+        self.gateway.metrics.actions.labels("off", "fail").inc()
         self._record(cycle, "switched", on=False, ok=False, **_failure(err), state="off" if maybe_off else "failed",
                      on_due_at=cycle.on_due_at.isoformat(), last_error=err.message)
 
@@ -180,41 +189,41 @@ class CycleDriver:
 
     async def _switch_on(self, cycle: Cycle) -> None:
         """Retry every few seconds until the relay is read back on (slower after `slow_after`)."""
-        failures, started = 0, self.service.clock.now()
+        failures, started = 0, self.gateway.clock.now()
         while cycle.active and not await self._try_on(cycle):
             if self.stopping.is_set():
                 return  # the next start's reconciler goes on trying
             failures += 1
-            failing = (self.service.clock.now() - started).total_seconds()
+            failing = (self.gateway.clock.now() - started).total_seconds()
             await self._pause(on_retry_delay(self.policy, failures, failing))
 
     async def _try_on(self, cycle: Cycle) -> bool:
-        service = self.service
-        async with service.lock(cycle.device_id):
+        async with self.gateway.lock(cycle.device_id):
             if not cycle.active:
                 return True
             self._record(cycle, "intent", on=True)
             try:
-                device, _ = await service.online_device(cycle.target)
-                after = await service.switch(device, cycle.outlet, True)
+                with call_budget(CallPriority.CYCLE_ON):  # ahead of every other call, never refused
+                    device, _ = await self.switching.online_device(cycle.target)
+                    after = await self.switching.switch(device, cycle.outlet, True)
             except RelayError as err:
                 log.error("relay %s outlet %s: on failed (unit %s, cycle %s): %s",  # noqa: TRY400 - one line
                           cycle.device_id, cycle.outlet, cycle.enterprise_number, cycle.id, err.message)
-                service.metrics.actions.labels("on", "fail").inc()
+                self.gateway.metrics.actions.labels("on", "fail").inc()
                 self._record(cycle, "switched", on=True, ok=False, **_failure(err), last_error=err.message)
                 return False
             self._confirmed(cycle, after)
             return after is not False
 
     def _confirmed(self, cycle: Cycle, after: bool | None) -> None:
-        now = self.service.clock.now()
+        now = self.gateway.clock.now()
         log.info("power-cycle %s: relay %s outlet %s on again (read back %s)", cycle.id, cycle.device_id,
                  cycle.outlet, after)
-        self.service.metrics.actions.labels("on", "success").inc()
+        self.gateway.metrics.actions.labels("on", "success").inc()
         if after is False:  # accepted but not applied (yet): keep trying
             self._record(cycle, "switched", on=True, ok=True, state_after=False)
             return
-        self.service.metrics.on_confirm_seconds.observe(max(0.0, (now - cycle.on_due_at).total_seconds()))
+        self.gateway.metrics.on_confirm_seconds.observe(max(0.0, (now - cycle.on_due_at).total_seconds()))
         cycle.confirmed_at = now
         self._record(cycle, "switched", on=True, ok=True, state_after=after, state="verifying",
                      on_at=now.isoformat())
@@ -224,8 +233,8 @@ class CycleDriver:
     async def _verify(self, cycle: Cycle) -> None:
         """Read the relay back until it stayed on `verify_seconds`; a late "off" is answered with "on"."""
         window = timedelta(seconds=self.policy.verify_seconds)
-        cycle.confirmed_at = cycle.confirmed_at or self.service.clock.now()
-        while cycle.active and self.service.clock.now() < cycle.confirmed_at + window:
+        cycle.confirmed_at = cycle.confirmed_at or self.gateway.clock.now()
+        while cycle.active and self.gateway.clock.now() < cycle.confirmed_at + window:
             await self._pause(self.policy.verify_poll)
             if self.stopping.is_set():
                 return  # stays `verifying`: the next start's reconciler watches the rest of the window
@@ -243,9 +252,10 @@ class CycleDriver:
 
     async def _read_off(self, cycle: Cycle) -> bool:
         """True when the relay is read back off (an unreadable relay is not judged)."""
-        async with self.service.lock(cycle.device_id):
+        async with self.gateway.lock(cycle.device_id):
             try:
-                device, _ = await self.service.devices.device(cycle.device_id, fresh=True)
+                with call_budget(CallPriority.VERIFY):
+                    device, _ = await self.devices.device(cycle.device_id, fresh=True)
             except RelayError:
                 return False
             channel = device.channel(cycle.outlet)
@@ -273,7 +283,7 @@ class CycleDriver:
         # an "on" not applied is simply sent again (that attempt's row is its row)
 
     def _off_not_applied(self, cycle: Cycle) -> None:
-        age = (self.service.clock.now() - cycle.created_at).total_seconds()
+        age = (self.gateway.clock.now() - cycle.created_at).total_seconds()
         if age <= self.policy.restart_grace:
             cycle.state = "pending"  # the "off" never landed: the cycle runs from the start
             return
@@ -285,7 +295,8 @@ class CycleDriver:
         delay = self.policy.on_retry
         while not self.stopping.is_set():
             try:
-                device, _ = await self.service.devices.device(cycle.device_id, fresh=True)
+                with call_budget(CallPriority.VERIFY):
+                    device, _ = await self.devices.device(cycle.device_id, fresh=True)
             except RelayError as err:
                 log.warning("power-cycle %s: relay %s unreadable (%s); retrying", cycle.id, cycle.device_id,
                             err.message)
@@ -299,11 +310,11 @@ class CycleDriver:
     # ---- waiting ------------------------------------------------------------------------------------
 
     async def _wait_until(self, due: datetime) -> None:
-        await self._pause((due - self.service.clock.now()).total_seconds())
+        await self._pause((due - self.gateway.clock.now()).total_seconds())
 
     async def _pause(self, seconds: float) -> None:
         """Sleep on the service clock, or until shutdown asks every pending "on" to happen now."""
-        sleeper = asyncio.create_task(self.service.clock.sleep(seconds))
+        sleeper = asyncio.create_task(self.gateway.clock.sleep(seconds))
         stopper = asyncio.create_task(self.stopping.wait())
         try:
             await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)

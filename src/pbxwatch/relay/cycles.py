@@ -8,12 +8,14 @@ finish it. States: pending → off → verifying → done | failed | cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pbxwatch.domain.vocabulary import Initiator
+from pbxwatch.ewelink import CallPriority
 from pbxwatch.relay.audit import Target
 from pbxwatch.relay.cycle_run import Cycle, CycleDriver, CyclePolicy
 from pbxwatch.relay.errors import (
@@ -23,9 +25,10 @@ from pbxwatch.relay.errors import (
     NotFound,
     RelayError,
 )
+from pbxwatch.relay.gateway import RelayGateway
 from pbxwatch.relay.recorder import CycleRecorder
 from pbxwatch.relay.service import RelayService, outcome_of
-from pbxwatch.relay.store import ACTIVE_STATES, Intent
+from pbxwatch.relay.store import ACTIVE_STATES, Intent, RelayStore
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +56,14 @@ def target_of(intent: Intent) -> Target:
 
 
 class CycleRunner:
-    def __init__(self, service: RelayService, recorder: CycleRecorder, *, default_off_seconds: float,
-                 policy: CyclePolicy | None = None) -> None:
-        self.service = service
+    def __init__(self, gateway: RelayGateway, switching: RelayService, store: RelayStore, recorder: CycleRecorder,
+                 *, default_off_seconds: float, policy: CyclePolicy | None = None) -> None:
+        self.gateway = gateway
+        self.switching = switching
+        self.store = store
         self.recorder = recorder
         self.default_off_seconds = default_off_seconds
-        self.driver = CycleDriver(service, recorder, policy or CyclePolicy())
+        self.driver = CycleDriver(gateway, switching, switching.devices, recorder, policy or CyclePolicy())
         self.cycles: dict[str, Cycle] = {}  # active cycles of this process (the truth while they run)
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self.known: set[str] = set()  # every cycle this process created or resumed (never resumed twice)
@@ -66,13 +71,18 @@ class CycleRunner:
     # ---- request -----------------------------------------------------------------------------
 
     async def request(self, req: CycleRequest) -> CycleTicket:
-        """Store the intent and start the cycle in the background; the same key returns the same cycle."""
+        """Store the intent and start the cycle in the background; the same key returns the same cycle.
+        The cloud calls made here (the relay's fresh read) count for the cycle started."""
+        with self.gateway.tally.counting():
+            return await self._request(req)
+
+    async def _request(self, req: CycleRequest) -> CycleTicket:
         try:
-            self.service.require_token()
+            self.gateway.require_token()
         except NotAuthorized as err:
             await self._audit_refused(await self._target_or_none(req), req.initiator, err)
             raise
-        if req.idempotency_key and (found := await self.service.store.intent_by_key(req.idempotency_key)):
+        if req.idempotency_key and (found := await self.store.intent_by_key(req.idempotency_key)):
             return CycleTicket(found.id, found.on_due_at)
         target, mode = await self._resolve(req)
         try:
@@ -85,10 +95,10 @@ class CycleRunner:
         log.info("power-cycle %s of relay %s outlet %s (unit %s) requested by %s, off %ss, mode %s",
                  intent.id, target.device_id, target.outlet, target.enterprise_number,
                  req.initiator.value, intent.off_seconds, mode)
-        await self.service.audit.power_cycle(
+        await self.switching.audit.power_cycle(
             target, at=intent.created_at, initiator=req.initiator, outcome=outcome_of(None, cycle_id=intent.id)
         )
-        self.service.metrics.actions.labels("power_cycle", "success").inc()
+        self.gateway.metrics.actions.labels("power_cycle", "success").inc()
         cycle = Cycle.from_intent(intent)
         self.driver.begin(cycle)
         self.start(cycle)
@@ -98,12 +108,12 @@ class CycleRunner:
         """The relay outlet to cycle, the unit it feeds (for the audit) and that unit's `cycle_mode`."""
         if req.enterprise_number is None:
             assert req.device_id is not None  # the schema requires one of the two
-            unit = await self.service.store.unit_for_device(req.device_id, req.outlet)
+            unit = await self.store.unit_for_device(req.device_id, req.outlet)
             if unit is None:
                 return Target(req.device_id, req.outlet, None), "cloud"
             outlet = req.outlet if req.outlet is not None else unit.ewelink_outlet
             return Target(req.device_id, outlet, unit.number), unit.cycle_mode
-        unit = await self.service.store.unit(req.enterprise_number)
+        unit = await self.store.unit(req.enterprise_number)
         if unit is None:
             raise NotFound(f"unit {req.enterprise_number} does not exist")
         device_id = req.device_id or unit.ewelink_device_id
@@ -119,21 +129,23 @@ class CycleRunner:
             return None
 
     async def _store_intent(self, req: CycleRequest, target: Target, mode: str) -> tuple[Intent, bool]:
-        async with self.service.lock(target.device_id):
-            await self.service.online_device(target)
-            intent = self._new_intent(req, target, mode)
-            self.known.add(intent.id)  # the reconciler must not resume it before its task starts
-            # the one check: an active intent of this relay in the database (any process) refuses it
-            if await self.service.store.insert_intent(intent):
-                return intent, True
-        if req.idempotency_key and (found := await self.service.store.intent_by_key(req.idempotency_key)):
+        # it starts an "off": ahead of plain reads; the lock and the read share the caller's wait bound
+        with self.gateway.caller_budget(CallPriority.SWITCH):
+            async with self.gateway.caller_lock(target.device_id):
+                await self.switching.online_device(target)
+                intent = self._new_intent(req, target, mode)
+                self.known.add(intent.id)  # the reconciler must not resume it before its task starts
+                # the one check: an active intent of this relay in the database (any process) refuses it
+                if await self.store.insert_intent(intent):
+                    return intent, True
+        if req.idempotency_key and (found := await self.store.intent_by_key(req.idempotency_key)):
             return found, False
         running = self.running(target.device_id, target.outlet)
         raise CycleRunning(f"relay {target.device_id} is already power-cycling"
                            + (f" (cycle {running.id})" if running else ""))
 
     def _new_intent(self, req: CycleRequest, target: Target, mode: str) -> Intent:
-        now = self.service.clock.now()
+        now = self.gateway.clock.now()
         off_seconds = req.off_seconds if req.off_seconds is not None else self.default_off_seconds
         return Intent(
             id=uuid.uuid4().hex, device_id=target.device_id, outlet=target.outlet,
@@ -143,12 +155,12 @@ class CycleRunner:
         )
 
     async def _audit_refused(self, target: Target | None, initiator: Initiator, err: RelayError) -> None:
-        self.service.metrics.actions.labels("power_cycle", "fail").inc()
+        self.gateway.metrics.actions.labels("power_cycle", "fail").inc()
         log.error("power-cycle of relay %s (unit %s) refused: %s",
                   target.device_id if target else "?", target.enterprise_number if target else "?", err.message)
         if target is not None:
-            await self.service.audit.power_cycle(
-                target, at=self.service.clock.now(), initiator=initiator, outcome=outcome_of(err)
+            await self.switching.audit.power_cycle(
+                target, at=self.gateway.clock.now(), initiator=initiator, outcome=outcome_of(err)
             )
 
     # ---- running cycles ------------------------------------------------------------------------
@@ -159,14 +171,19 @@ class CycleRunner:
         self.in_flight[cycle.id] = asyncio.create_task(self._run(cycle))
 
     async def _run(self, cycle: Cycle) -> None:
-        try:
-            await self.driver.drive(cycle)
-        except Exception:  # a bug must not kill the service; the reconciler resumes the cycle
-            log.exception("power-cycle %s of relay %s crashed", cycle.id, cycle.device_id)
-        finally:
-            self.in_flight.pop(cycle.id, None)
-            if not cycle.active:
-                self.cycles.pop(cycle.id, None)
+        """Drive the cycle; the calls it cost (with its request's, counted in the task that started it)
+        are observed once it ended."""
+        with contextlib.ExitStack() as scope:
+            spent = self.gateway.tally.current() or scope.enter_context(self.gateway.tally.counting())
+            try:
+                await self.driver.drive(cycle)
+            except Exception:  # a bug must not kill the service; the reconciler resumes the cycle
+                log.exception("power-cycle %s of relay %s crashed", cycle.id, cycle.device_id)
+            finally:
+                self.in_flight.pop(cycle.id, None)
+                if not cycle.active:
+                    self.cycles.pop(cycle.id, None)
+                    self.gateway.metrics.calls_per_action.labels("power_cycle", cycle.state).observe(spent.calls)
 
     def resume_journals(self) -> int:
         """At start: every cycle left in the local journal is replayed and, if unfinished, run again."""
@@ -213,8 +230,8 @@ class CycleRunner:
             log.warning("power-cycle %s of relay %s cancelled by an explicit toggle", cycle.id, target.device_id)
             await self.recorder.flush()  # whoever got the toggle's answer sees the cycle cancelled
             return
-        active = await self.service.store.active_intent(target.device_id, target.outlet)
-        if active and await self.service.store.transition(active.id, ACTIVE_STATES, state="cancelled"):
+        active = await self.store.active_intent(target.device_id, target.outlet)
+        if active and await self.store.transition(active.id, ACTIVE_STATES, state="cancelled"):
             log.warning("power-cycle %s of relay %s cancelled by an explicit toggle", active.id, target.device_id)
 
     async def shutdown(self) -> None:

@@ -14,6 +14,7 @@
     │   ├── RelayOffline
     │   └── CycleRunning
     ├── QuotaExceeded               cloud quota exhausted (412 / HTTP 403)               → 429
+    │   └── BudgetExceeded          the call budget cannot serve it in time (Retry-After)
     ├── CloudUnavailable            cloud unreachable, 5xx, overloaded, refused the call → 502
     │   └── CloudRejected           app credentials refused, a reply off the protocol
     └── CloudTimeout                the cloud did not answer in time                     → 504
@@ -102,6 +103,17 @@ class CycleRunning(Conflict):
 class QuotaExceeded(RelayError):
     code = "cloud_quota_exceeded"
     http_status = 429
+
+
+class BudgetExceeded(QuotaExceeded):
+    """The eWeLink call budget (per-IP rate limits) cannot serve this request within the caller's wait
+    bound (`relay.caller_wait`); nothing was sent. `retry_after`: seconds, for the `Retry-After` header."""
+
+    code = "call_budget_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class CloudUnavailable(RelayError):

@@ -11,6 +11,7 @@ from typing import TypeVar
 from pbxwatch import ewelink
 from pbxwatch.relay.cloud import Channel, RelayDevice
 from pbxwatch.relay.errors import (
+    BudgetExceeded,
     CloudRejected,
     CloudTimeout,
     CloudUnavailable,
@@ -46,6 +47,8 @@ _TRANSLATION: tuple[tuple[type[ewelink.EWeLinkError], type[RelayError]], ...] = 
 
 
 def translate(err: ewelink.EWeLinkError) -> RelayError:
+    if isinstance(err, ewelink.CallBudgetExceeded):
+        return BudgetExceeded(err.message, retry_after=err.retry_after)
     if isinstance(err, ewelink.CredentialsError) and err.code is None and err.http_status is None:
         return NotConfigured(err.message)  # raised before any request: our settings, not the cloud
     kind = next(relay for vendor, relay in _TRANSLATION if isinstance(err, vendor))

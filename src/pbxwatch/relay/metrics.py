@@ -37,6 +37,18 @@ class RelayMetrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
             registry=self.registry,
         )
+        self.calls_per_action = Histogram(
+            "pbxwatch_relay_cloud_calls_per_action",
+            "eWeLink cloud calls spent by one toggle (result success / fail) or one power-cycle (its end state)",
+            ["action", "result"],
+            buckets=(0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64),
+            registry=self.registry,
+        )
+        self.budget_refusals = Counter(
+            "pbxwatch_relay_call_budget_refusals",
+            "API requests answered 429 because the eWeLink call budget could not serve them in time",
+            registry=self.registry,
+        )
         self.token_valid = Gauge(
             "pbxwatch_relay_ewelink_token_usable",
             "1 when the eWeLink token is valid or expiring",

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 from pbxwatch.db.engine import DB_ERRORS
 from pbxwatch.relay.cycles import CycleRunner
+from pbxwatch.relay.gateway import RelayGateway
 from pbxwatch.relay.recorder import DatabaseWatch
-from pbxwatch.relay.store import Intent
+from pbxwatch.relay.store import Intent, RelayStore
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,11 @@ class Reconciler:
     database), including those in their verification window, and keeps `/health` and `/metrics` told.
     The fast "on" retries are the cycle's own (`cycle_run.py`)."""
 
-    def __init__(self, runner: CycleRunner, policy: ReconcilerPolicy, watch: DatabaseWatch | None = None) -> None:
+    def __init__(self, runner: CycleRunner, gateway: RelayGateway, store: RelayStore, policy: ReconcilerPolicy,
+                 watch: DatabaseWatch | None = None) -> None:
         self.runner = runner
+        self.gateway = gateway
+        self.store = store
         self.policy = policy
         self.watch = watch or DatabaseWatch()
         self.overdue: list[Intent] = []
@@ -56,12 +60,12 @@ class Reconciler:
     async def refresh_overdue(self) -> list[Intent]:
         """Re-read the active intents; those whose relay is not back on (what this process knows first,
         then the database) more than `overdue_grace` after the "on" was due feed `/health` and `/metrics`."""
-        now = self.runner.service.clock.now()
-        active = await self.runner.service.store.active_intents()
+        now = self.gateway.clock.now()
+        active = await self.store.active_intents()
         grace = timedelta(seconds=self.policy.overdue_grace)
         self.overdue = [i for i in active if self._waiting_for_on(i) and i.on_due_at + grace <= now]
-        self.runner.service.metrics.active_cycles.set(len(active))
-        self.runner.service.metrics.overdue_on.set(len(self.overdue))
+        self.gateway.metrics.active_cycles.set(len(active))
+        self.gateway.metrics.overdue_on.set(len(self.overdue))
         return active
 
     def _waiting_for_on(self, intent: Intent) -> bool:
@@ -71,13 +75,13 @@ class Reconciler:
         return intent.state in ("pending", "off")
 
     async def tick(self) -> None:
-        now = self.runner.service.clock.now()
+        now = self.gateway.clock.now()
         active = await self.refresh_overdue()
         self.watch.ok()
         self._say_loudly(now)
         for intent in active:
             self.runner.resume_intent(intent)
-        await self.runner.service.flush_call_counter()
+        await self.gateway.flush_call_counter()
 
     def _say_loudly(self, now: datetime) -> None:
         if not self.overdue:

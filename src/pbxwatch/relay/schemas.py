@@ -49,6 +49,14 @@ class ErrorBody(BaseModel):
     cloud_code: int | None = None
 
 
+BUDGET_429: dict[int | str, dict[str, object]] = {429: {
+    "model": ErrorBody,
+    "description": "`call_budget_exceeded`: the eWeLink call budget cannot serve it within relay.caller_wait; "
+                   "retry after the `Retry-After` seconds (nothing was sent). Also `cloud_quota_exceeded`.",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+}}
+
+
 class AuthUrl(BaseModel):
     auth_url: str
 
@@ -58,7 +66,9 @@ class ToggleResult(BaseModel):
     outlet: int | None
     enterprise_number: str | None
     state: bool | None = Field(description="the state requested (null = flip)")
-    state_after: bool | None = Field(description="the state read back from the cloud")
+    state_after: bool | None = Field(
+        description="the state the cloud accepted (error 0); GET /devices/{id}?fresh=true reads it back"
+    )
     result: Literal["success"] = "success"
 
 

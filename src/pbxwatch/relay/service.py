@@ -1,67 +1,25 @@
-"""Relay actions: the token guard, per-device serialization, toggles, and the cloud-call bookkeeping.
+"""Relay switching and its audit: toggles, the fresh read before an action, one audit row per action.
 
-Every action from any initiator ends in an audit row, success or failure (docs/design.md §2, §6).
+Every action from any initiator ends in an audit row, success or failure (docs/design.md §2, §6). The
+cloud is reached through the gateway (`gateway.py`), the cached devices through the device cache.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TypeVar
 
 from pbxwatch.domain.vocabulary import Initiator
-from pbxwatch.ewelink import MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED
-from pbxwatch.ewelink.models import TokenState
+from pbxwatch.ewelink import CallPriority, call_priority
 from pbxwatch.relay.audit import Auditor, Outcome, Target
-from pbxwatch.relay.clock import Clock
-from pbxwatch.relay.cloud import Channel, RelayCloud, RelayDevice
+from pbxwatch.relay.cloud import Channel, RelayDevice
 from pbxwatch.relay.devices import DeviceCache
-from pbxwatch.relay.errors import (
-    CloudTimeout,
-    CloudUnavailable,
-    InvalidRequest,
-    NotFound,
-    NoToken,
-    QuotaExceeded,
-    RelayError,
-    RelayOffline,
-    TokensExpired,
-)
-from pbxwatch.relay.metrics import RelayMetrics
+from pbxwatch.relay.errors import InvalidRequest, NotFound, RelayError, RelayOffline
+from pbxwatch.relay.gateway import RelayGateway
 from pbxwatch.relay.store import RelayStore
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-MONTHLY_CALL_QUOTA = 50_000  # free APPID: 50,000 calls per month per region (API-NOTES §7)
-QUOTA_WARNING_SHARE = 0.8
-CLOUD_FAILURES = (CloudUnavailable, CloudTimeout, QuotaExceeded)
-
-
-class CallTally:
-    """Cloud HTTP requests not yet added to the monthly counter (the cloud adapter calls `note`)."""
-
-    def __init__(self) -> None:
-        self.pending = 0
-        self.total = 0
-
-    def note(self, *_: object) -> None:
-        self.pending += 1
-        self.total += 1
-
-    def take(self) -> int:
-        taken, self.pending = self.pending, 0
-        return taken
-
-
-@dataclass(frozen=True)
-class CloudOutcome:
-    at: datetime
-    ok: bool
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,80 +30,13 @@ class SwitchResult:
 
 
 class RelayService:
-    def __init__(
-        self, cloud: RelayCloud, store: RelayStore, clock: Clock, metrics: RelayMetrics, tally: CallTally
-    ) -> None:
-        self.cloud = cloud
-        self.tally = tally
+    """Switching + audit, on the gateway and the device cache it is given."""
+
+    def __init__(self, gateway: RelayGateway, devices: DeviceCache, store: RelayStore) -> None:
+        self.gateway = gateway
+        self.devices = devices
         self.store = store
-        self.clock = clock
-        self.metrics = metrics
         self.audit = Auditor(store)
-        self.devices = DeviceCache(self._list_devices, self._get_device, clock.now)
-        self.last_cloud: CloudOutcome | None = None
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._warned_month: str | None = None
-
-    # ---- guards and bookkeeping ---------------------------------------------------------------
-
-    def lock(self, device_id: str) -> asyncio.Lock:
-        """Writes to one device are serialized (docs/design.md §5)."""
-        return self._locks.setdefault(device_id, asyncio.Lock())
-
-    def token_state(self) -> TokenState:
-        state = self.cloud.token_state()
-        self.metrics.token_valid.set(1 if state in (TokenState.VALID, TokenState.EXPIRING) else 0)
-        return state
-
-    def require_token(self) -> None:
-        """Raise `NoToken` / `TokensExpired` (with the seed's log line) before any relay action."""
-        state = self.token_state()
-        if state is TokenState.MISSING:
-            log.error(MSG_NO_ACCESS_TOKEN)
-            raise NoToken(
-                "eWeLink is not authorized yet (no token file); open GET /ewelink-auth-url and finish the callback"
-            )
-        if state is TokenState.EXPIRED:
-            log.error(MSG_TOKENS_EXPIRED)
-            raise TokensExpired("eWeLink tokens expired: authorize again via GET /ewelink-auth-url")
-
-    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run one cloud operation, remembering its outcome for `/health`."""
-        try:
-            result = await operation()
-        except RelayError as err:
-            if isinstance(err, CLOUD_FAILURES):
-                self.last_cloud = CloudOutcome(self.clock.now(), False, f"{err.code}: {err.message}")
-            raise
-        self.last_cloud = CloudOutcome(self.clock.now(), True)
-        return result
-
-    async def flush_call_counter(self) -> None:
-        """Add the calls made since the last flush to this month's counter; warn once at 80 % of the quota."""
-        calls = self.tally.take()
-        month = self.clock.now().strftime("%Y-%m")
-        try:
-            total = await self.store.add_cloud_calls(month, calls) if calls else await self.store.cloud_calls(month)
-        except BaseException:
-            self.tally.pending += calls  # counted at the next flush
-            raise
-        self.metrics.cloud_calls.inc(calls)
-        self.metrics.cloud_calls_month.set(total)
-        self.metrics.cloud_quota_ratio.set(total / MONTHLY_CALL_QUOTA)
-        if total >= QUOTA_WARNING_SHARE * MONTHLY_CALL_QUOTA and self._warned_month != month:
-            self._warned_month = month
-            log.warning(
-                "eWeLink cloud calls this month: %s of %s (%.0f%% of the quota)",
-                total, MONTHLY_CALL_QUOTA, 100 * total / MONTHLY_CALL_QUOTA,
-            )
-
-    async def _list_devices(self) -> list[RelayDevice]:
-        return await self.call(self.cloud.list_devices)
-
-    async def _get_device(self, device_id: str) -> RelayDevice:
-        return await self.call(lambda: self.cloud.get_device(device_id))
-
-    # ---- targets ------------------------------------------------------------------------------
 
     async def target(
         self, device_id: str, outlet: int | None, enterprise_number: str | None
@@ -171,18 +62,17 @@ class RelayService:
             raise RelayOffline(f"relay {device.device_id} is offline in the eWeLink cloud")
         return device, channel
 
-    # ---- switching ----------------------------------------------------------------------------
-
     async def switch(self, device: RelayDevice, outlet: int | None, on: bool, *, read_back: bool = True) -> bool | None:
-        """Set one outlet and (by default) read it back, which also refreshes the cached device."""
+        """Set one outlet; the cached device takes the state the cloud accepted. `read_back` reads it
+        again (one more call): the state read back, else the state accepted."""
         try:
-            await self.call(lambda: self.cloud.set_switch(device, outlet, on))
+            await self.gateway.set_switch(device, outlet, on)
         except RelayError:
             self.devices.invalidate()  # the command may have reached the relay
             raise
+        self.devices.switched(device, outlet, on)
         if not read_back:
-            self.devices.invalidate()
-            return None
+            return on
         after, _ = await self.devices.device(device.device_id, fresh=True)
         channel = after.channel(outlet)
         return channel.on if channel else None
@@ -200,23 +90,38 @@ class RelayService:
         """`POST /toggle`: switch (or flip) one outlet; cancels a pending power-cycle of that relay."""
         target, unknown_unit = await self.target(device_id, outlet, enterprise_number)
         try:
-            self.require_token()
+            self.gateway.require_token()
             if unknown_unit is not None:
                 raise unknown_unit
-            async with self.lock(device_id):
-                device, channel = await self.online_device(target)
-                wanted = state if state is not None else channel.on is False  # unknown state: on is safe
-                after = await self.switch(device, outlet, wanted)
-                # only a toggle that happened overrides a pending cycle: after a failed one (relay offline,
-                # cloud down) the reconciler must still switch the relay back on
-                await cancel(target)
+            wanted, after = await self._toggle(target, state, cancel)
         except RelayError as err:
             await self.audit_switch(target, state, initiator, failure=err)
             raise
-        log.info("relay %s outlet %s switched %s by %s (unit %s, read back %s)",
+        log.info("relay %s outlet %s switched %s by %s (unit %s, state accepted %s)",
                  device_id, outlet, "on" if wanted else "off", initiator.value, target.enterprise_number, after)
         await self.audit_switch(target, state, initiator, state_after=after)
         return SwitchResult(target, state, after)
+
+    async def _toggle(
+        self, target: Target, state: bool | None, cancel: Callable[[Target], Awaitable[None]]
+    ) -> tuple[bool, bool | None]:
+        """Two cloud calls: a fresh read (online? which state?) and the switch, whose error 0 says the cloud
+        took it (a power-cycle, not a toggle, reads the relay back). The caller waits `caller_wait` at most."""
+        with self.gateway.tally.counting() as spent, self.gateway.caller_budget(CallPriority.READ, calls=2):
+            result = "fail"
+            try:
+                async with self.gateway.caller_lock(target.device_id):
+                    device, channel = await self.online_device(target)
+                    wanted = state if state is not None else channel.on is False  # unknown state: on is safe
+                    with call_priority(CallPriority.SWITCH):
+                        after = await self.switch(device, target.outlet, wanted, read_back=False)
+                    # only a toggle that happened overrides a pending cycle: after a failed one (relay
+                    # offline, cloud down) the reconciler must still switch the relay back on
+                    await cancel(target)
+                result = "success"
+            finally:
+                self.gateway.metrics.calls_per_action.labels("toggle", result).observe(spent.calls)
+        return wanted, after
 
     async def audit_switch(
         self,
@@ -230,12 +135,12 @@ class RelayService:
     ) -> None:
         outcome = outcome_of(failure, state_after=state_after, cycle_id=cycle_id)
         action = {True: "on", False: "off", None: "toggle"}[requested]
-        self.metrics.actions.labels(action, "success" if outcome.ok else "fail").inc()
+        self.gateway.metrics.actions.labels(action, "success" if outcome.ok else "fail").inc()
         if failure is not None:
             log.error("relay %s outlet %s: %s failed (unit %s): %s",
                       target.device_id, target.outlet, action, target.enterprise_number, failure.message)
         await self.audit.switched(
-            target, at=self.clock.now(), requested=requested, initiator=initiator, outcome=outcome
+            target, at=self.gateway.clock.now(), requested=requested, initiator=initiator, outcome=outcome
         )
 
 

@@ -75,7 +75,7 @@ async def logout(request: Request, board: Board, session: Viewer) -> Response:
 @router.get("/unit/{number}/confirm/{action}", response_class=HTMLResponse)
 async def confirm(request: Request, board: Board, _: Viewer, number: Number, action: Action) -> HTMLResponse:
     """Names the unit and its relay before anything is switched."""
-    unit = await board.relay(request).service.store.unit(number)
+    unit = await board.relay(request).store.unit(number)
     if unit is None:
         return no_such_unit(board, request)
     return board.renderer.page(request, "confirm.html", unit=unit, action=action, pauses=PAUSES)
@@ -108,17 +108,17 @@ async def act(request: Request, board: Board, session: Viewer, number: Number, a
 
 
 async def _run(ctx: RelayContext, number: str, action: Action, form: dict[str, str]) -> str:
-    unit = await ctx.service.store.unit(number)
+    unit = await ctx.store.unit(number)
     if unit is None:
         raise NotFound(f"unit {number} does not exist")
     if action == "pause":
         return await _pause(ctx, number, form)
     if action == "rearm":
-        db = Database(ctx.settings.database_url, ctx.service.store.engine)
+        db = Database(ctx.settings.database_url, ctx.store.engine)
         cleared = await rearm(db, number)
         if cleared:
             log.info("unit %s rearmed from the dashboard (ewelink_action_done cleared)", number)
-        unheld = await rearm_flap(db, number, by=Initiator.USER.value, now=ctx.service.clock.now())
+        unheld = await rearm_flap(db, number, by=Initiator.USER.value, now=ctx.gateway.clock.now())
         if unheld:
             log.info("unit %s: flap hold ended from the dashboard", number)
         return "rearm" if cleared or unheld else "rearm-none"
@@ -143,10 +143,10 @@ async def _pause(ctx: RelayContext, number: str, form: dict[str, str]) -> str:
     length, reason = form.get("for", ""), " ".join(form.get("reason", "").split())[:200]
     if length not in PAUSES:
         raise InvalidRequest(f"pause for one of {', '.join(PAUSES)}")
-    now = ctx.service.clock.now()
+    now = ctx.gateway.clock.now()
     try:
         request = WindowRequest.parse(for_=length, until=None, weekly=None, now=now, zone=UTC)
-        await add_windows(ctx.service.store.engine, [number], now=now, reason=reason or "paused from the dashboard",
+        await add_windows(ctx.store.engine, [number], now=now, reason=reason or "paused from the dashboard",
                           set_by=Initiator.USER.value, duration=request.duration)
     except WindowError as err:
         raise InvalidRequest(str(err)) from err

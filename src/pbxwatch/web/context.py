@@ -35,18 +35,18 @@ class Dashboard:
         return ctx
 
     def now(self, request: Request) -> datetime:
-        return self.relay(request).service.clock.now()
+        return self.relay(request).gateway.clock.now()
 
     async def judge(self, request: Request) -> Judge:
         ctx = self.relay(request)
         monitor = ctx.settings.monitor
-        intents = await ctx.service.store.active_intents()
+        intents = await ctx.store.active_intents()
         return Judge(
             now=self.now(request),
             # a unit is checked at least every poll interval; three missed sweeps mean nobody is watching
             stale_after=timedelta(seconds=3 * monitor.poll_interval + 30),
             cycling=frozenset((i.device_id, i.outlet) for i in intents),
-            relays=ctx.service.devices.known_online(),
+            relays=ctx.devices.known_online(),
             paused=await _paused(ctx, self.now(request)),
         )
 
@@ -56,7 +56,7 @@ async def _paused(ctx: RelayContext, now: datetime) -> dict[str, str]:
 
     from pbxwatch.db.maintenance import paused_units
 
-    return await paused_units(ctx.service.store.engine, now, ZoneInfo(ctx.settings.monitor.time_zone))
+    return await paused_units(ctx.store.engine, now, ZoneInfo(ctx.settings.monitor.time_zone))
 
 
 def get_dashboard(request: Request) -> Dashboard:

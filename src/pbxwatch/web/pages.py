@@ -31,7 +31,7 @@ async def _fleet_values(board: Dashboard, request: Request, q: str, state_word: 
                         page: int) -> dict[str, Any]:
     state = DashboardState(state_word) if state_word else None
     judge = await board.judge(request)
-    async with board.relay(request).service.store.engine.connect() as conn:
+    async with board.relay(request).store.engine.connect() as conn:
         rows = await unit_rows(conn, judge)
     chosen = select_rows(rows, query=q, state=state)
     pages = max(1, -(-len(chosen) // PAGE_SIZE))
@@ -47,7 +47,7 @@ async def _fleet_values(board: Dashboard, request: Request, q: str, state_word: 
 async def fleet(request: Request, board: Board, _: Viewer, q: Text = "", state: StateFilter = "",
                 page: PageNo = 1) -> HTMLResponse:
     values = await _fleet_values(board, request, q, state, page)
-    async with board.relay(request).service.store.engine.connect() as conn:
+    async with board.relay(request).store.engine.connect() as conn:
         reports = await unit_reports(conn, values["now"] - SUMMARY_WINDOW, values["now"])
     return board.renderer.page(request, "fleet.html", summary=fleet_summary(reports), **values)
 
@@ -66,7 +66,7 @@ def no_such_unit(board: Dashboard, request: Request) -> HTMLResponse:
 async def _unit_values(board: Dashboard, request: Request, number: str,
                        before_id: int | None) -> dict[str, Any] | None:
     judge = await board.judge(request)
-    async with board.relay(request).service.store.engine.connect() as conn:
+    async with board.relay(request).store.engine.connect() as conn:
         found = await unit_rows(conn, judge, number)
         if not found:
             return None
@@ -106,7 +106,7 @@ async def events(
     initiator: Text = "", before_id: BeforeId = None,
 ) -> HTMLResponse:
     chosen = EventFilter(unit or None, action or None, result or None, initiator or None)
-    async with board.relay(request).service.store.engine.connect() as conn:
+    async with board.relay(request).store.engine.connect() as conn:
         rows = await history_page(conn, chosen, before_id=before_id)
     return board.renderer.page(
         request, "events.html", rows=rows, history=rows, filter=chosen, before_id=before_id,

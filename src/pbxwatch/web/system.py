@@ -38,7 +38,7 @@ def monitor_liveness(ctx: RelayContext, now: datetime) -> dict[str, Any]:
 
 async def database_health(ctx: RelayContext) -> dict[str, Any]:
     try:
-        async with ctx.service.store.engine.connect() as conn:
+        async with ctx.store.engine.connect() as conn:
             units = await conn.scalar(select(func.count()).select_from(enterprises))
             rows = await conn.scalar(select(func.count()).select_from(unit_status_history))
             revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
@@ -48,12 +48,12 @@ async def database_health(ctx: RelayContext) -> dict[str, Any]:
 
 
 def token_view(ctx: RelayContext, logged_in: bool) -> dict[str, Any]:
-    state = ctx.service.token_state()
+    state = ctx.gateway.token_state()
     seed_message = {TokenState.MISSING: MSG_NO_ACCESS_TOKEN, TokenState.EXPIRED: MSG_TOKENS_EXPIRED}.get(state)
     link = None
     if logged_in or ctx.settings.relay.api_token is None:  # the same rule as GET /ewelink-auth-url
         try:
-            link = ctx.service.cloud.auth_url()
+            link = ctx.gateway.cloud.auth_url()
         except Exception:  # noqa: BLE001 - a missing eWeLink app must not break the page
             link = None
     return {"state": state.value, "seed_message": seed_message, "link": link}
@@ -63,7 +63,7 @@ def token_view(ctx: RelayContext, logged_in: bool) -> dict[str, Any]:
 async def system(request: Request, board: Board, session: Viewer) -> HTMLResponse:
     ctx = board.relay(request)
     now = board.now(request)
-    reply = await health.health(ctx)  # the same report as GET /health
+    reply = await health.health(ctx.gateway, ctx.reconciler, ctx.settings)  # the same report as GET /health
     return board.renderer.page(
         request, "system.html", monitor=monitor_liveness(ctx, now), token=token_view(ctx, session is not None),
         health=json.loads(bytes(reply.body)), database=await database_health(ctx), now=now,

@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from pbxwatch.relay.context import ApiToken, Ctx
+from pbxwatch.ewelink import CallPriority
+from pbxwatch.relay.deps import ApiToken, GatewayDep, SettingsDep
 from pbxwatch.relay.errors import InvalidState, RelayError
 from pbxwatch.relay.schemas import AuthUrl
 
@@ -25,9 +26,9 @@ MISSING_STATE = (
 
 
 @router.get("/ewelink-auth-url", dependencies=[ApiToken])
-async def auth_url(ctx: Ctx) -> AuthUrl:
+async def auth_url(gateway: GatewayDep) -> AuthUrl:
     """The authorization page link for a manual login (runbook §4)."""
-    return AuthUrl(auth_url=ctx.service.cloud.auth_url())
+    return AuthUrl(auth_url=gateway.cloud.auth_url())
 
 
 def _page(title: str, text: str, status: int) -> HTMLResponse:
@@ -40,8 +41,9 @@ def _page(title: str, text: str, status: int) -> HTMLResponse:
 
 @router.get("/ewelink-callback/", response_class=HTMLResponse)
 @router.get("/ewelink-callback", response_class=HTMLResponse, include_in_schema=False)
-async def callback(
-    ctx: Ctx,
+async def callback(  # noqa: PLR0917 - FastAPI passes the dependencies and parameters by name
+    gateway: GatewayDep,
+    settings: SettingsDep,
     request: Request,
     code: Annotated[str, Query(min_length=1, max_length=200)],
     region: Annotated[Literal["cn", "as", "us", "eu"] | None, Query()] = None,
@@ -56,8 +58,9 @@ async def callback(
         log.warning("eWeLink callback refused (from %s): no state; nothing written", client)
         return _page("eWeLink authorization refused", MISSING_STATE, 400)
     try:
-        chosen = region or ctx.settings.ewelink.region
-        await ctx.service.call(lambda: ctx.service.cloud.exchange_code(code, chosen, state))
+        chosen = region or settings.ewelink.region
+        with gateway.caller_budget(CallPriority.READ):
+            await gateway.call(lambda: gateway.cloud.exchange_code(code, chosen, state))
     except InvalidState as err:
         log.warning("eWeLink callback refused (from %s): %s; nothing written", client, err.message)
         return _page("eWeLink authorization refused", f"{err.message}. {NEW_LINK}", err.http_status)
@@ -65,5 +68,5 @@ async def callback(
         log.error("eWeLink authorization failed: %s", err.message)  # noqa: TRY400 - one line, no traceback
         return _page("eWeLink authorization failed", f"{err.message} Open a new authorization link.",
                      err.http_status)
-    log.info("eWeLink authorization succeeded (region %s); tokens saved", region or ctx.settings.ewelink.region)
+    log.info("eWeLink authorization succeeded (region %s); tokens saved", region or settings.ewelink.region)
     return _page("eWeLink authorization succeeded", "Tokens are saved; the relay service uses them now.", 200)

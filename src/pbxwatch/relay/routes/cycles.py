@@ -7,18 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from pbxwatch.domain.vocabulary import Initiator
-from pbxwatch.relay.context import ApiToken, Ctx
 from pbxwatch.relay.cycles import CycleRequest
+from pbxwatch.relay.deps import ApiToken, RunnerDep, StoreDep
 from pbxwatch.relay.errors import NotFound
-from pbxwatch.relay.schemas import CycleAccepted, CycleView, ErrorBody, PowerCycleRequest
+from pbxwatch.relay.schemas import BUDGET_429, CycleAccepted, CycleView, ErrorBody, PowerCycleRequest
 
 router = APIRouter(tags=["relays"], dependencies=[ApiToken])
 
 
-@router.post("/power-cycle", status_code=202, responses={409: {"model": ErrorBody}})
-async def power_cycle(ctx: Ctx, body: PowerCycleRequest) -> CycleAccepted:
+@router.post("/power-cycle", status_code=202, responses={409: {"model": ErrorBody}, **BUDGET_429})
+async def power_cycle(runner: RunnerDep, body: PowerCycleRequest) -> CycleAccepted:
     """Store the intent, answer at once, run off → wait → on in the background."""
-    ticket = await ctx.runner.request(
+    ticket = await runner.request(
         CycleRequest(
             device_id=body.device_id,
             enterprise_number=body.enterprise_number,
@@ -32,8 +32,10 @@ async def power_cycle(ctx: Ctx, body: PowerCycleRequest) -> CycleAccepted:
 
 
 @router.get("/power-cycle/{cycle_id}")
-async def cycle_state(ctx: Ctx, cycle_id: Annotated[str, Path(max_length=64, pattern=r"^[0-9a-f]+$")]) -> CycleView:
-    intent = await ctx.service.store.intent(cycle_id)
+async def cycle_state(
+    store: StoreDep, cycle_id: Annotated[str, Path(max_length=64, pattern=r"^[0-9a-f]+$")]
+) -> CycleView:
+    intent = await store.intent(cycle_id)
     if intent is None:
         raise NotFound(f"no power-cycle {cycle_id}")
     return CycleView(

@@ -12,7 +12,7 @@ from pbxwatch.db.engine import DB_ERRORS, describe
 from pbxwatch.ewelink import MSG_TOKENS_EXPIRED
 from pbxwatch.ewelink.models import TokenState
 from pbxwatch.monitor.liveness import monitor_liveness
-from pbxwatch.relay.context import ApiToken, Ctx
+from pbxwatch.relay.deps import ApiToken, GatewayDep, MetricsDep, ReconcilerDep, SettingsDep
 from pbxwatch.relay.metrics import CONTENT_TYPE
 from pbxwatch.relay.schemas import Health, LastCloudCall
 
@@ -21,18 +21,18 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-async def health(ctx: Ctx) -> JSONResponse:
+async def health(gateway: GatewayDep, reconciler: ReconcilerDep, settings: SettingsDep) -> JSONResponse:
     """200 `ok` or `degraded` (token, last cloud call, overdue "on"s, a monitor that died); 503 only when the
     database is down."""
-    service, problems = ctx.service, []
+    problems: list[str] = []
     try:
-        await ctx.reconciler.refresh_overdue()
+        await reconciler.refresh_overdue()
         database = "ok"
     except DB_ERRORS as err:
         log.error("health: database unavailable: %s", describe(err))  # noqa: TRY400 - one line
         database = "down"
         problems.append(f"database unavailable: {describe(err)}")
-    token = service.token_state()
+    token = gateway.token_state()
     if token is TokenState.EXPIRED:
         problems.append(f"{MSG_TOKENS_EXPIRED}: eWeLink token expired or refused by the cloud; "
                         "authorize via GET /ewelink-auth-url")
@@ -40,16 +40,16 @@ async def health(ctx: Ctx) -> JSONResponse:
         problems.append(f"eWeLink token {token.value}: authorize via GET /ewelink-auth-url")
     elif token is TokenState.EXPIRING:
         problems.append("eWeLink refresh token expires within 7 days: authorize again soon")
-    field_failure = service.cloud.field_failure()  # APPID expired, logged in elsewhere, region mismatch
+    field_failure = gateway.cloud.field_failure()  # APPID expired, logged in elsewhere, region mismatch
     if field_failure:
         problems.append(field_failure)
-    last = service.last_cloud
+    last = gateway.last_cloud
     if last is not None and not last.ok:
         problems.append(f"last cloud call failed: {last.error}")
-    overdue = len(ctx.reconciler.overdue)
+    overdue = len(reconciler.overdue)
     if overdue:
         problems.append(f"{overdue} relay(s) overdue to switch back on")
-    monitor, _ = monitor_liveness(ctx.settings)
+    monitor, _ = monitor_liveness(settings)
     if monitor.trouble:
         problems.append(f"monitor {monitor.describe()}")
     degraded = database == "down" or overdue > 0 or token in (TokenState.MISSING, TokenState.EXPIRED) or (
@@ -68,8 +68,8 @@ async def health(ctx: Ctx) -> JSONResponse:
 
 
 @router.get("/metrics", dependencies=[ApiToken], response_class=Response)
-async def metrics(ctx: Ctx) -> Response:
-    ctx.service.token_state()
+async def metrics(gateway: GatewayDep, reconciler: ReconcilerDep, registry: MetricsDep) -> Response:
+    gateway.token_state()
     with contextlib.suppress(*DB_ERRORS):
-        await ctx.reconciler.refresh_overdue()
-    return Response(ctx.service.metrics.render(), media_type=CONTENT_TYPE)
+        await reconciler.refresh_overdue()
+    return Response(registry.render(), media_type=CONTENT_TYPE)

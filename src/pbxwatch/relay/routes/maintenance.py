@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pbxwatch.db.maintenance import UnknownUnits, add_windows, end_windows, load_windows
 from pbxwatch.domain.maintenance import Window, WindowError
 from pbxwatch.domain.maintenance_request import WindowRequest
-from pbxwatch.relay.context import ApiToken, Ctx
+from pbxwatch.relay.deps import ApiToken, ClockDep, SettingsDep, StoreDep
 from pbxwatch.relay.errors import InvalidRequest, NotFound
 from pbxwatch.relay.schemas import PRINTABLE, UnitNumber
 
@@ -58,8 +58,7 @@ class WindowList(BaseModel):
     windows: list[WindowOut]
 
 
-def _out(window: Window, now: datetime, ctx: Any) -> WindowOut:
-    zone = ZoneInfo(ctx.settings.monitor.time_zone)
+def _out(window: Window, now: datetime, zone: ZoneInfo) -> WindowOut:
     return WindowOut(id=window.id, unit=window.unit_number, reason=window.reason, set_by=window.set_by,
                      starts_at=window.starts_at, ends_at=window.ends_at,
                      weekly=str(window.weekly) if window.weekly else None, ended_at=window.ended_at,
@@ -67,41 +66,44 @@ def _out(window: Window, now: datetime, ctx: Any) -> WindowOut:
 
 
 @router.get("/maintenance")
-async def list_maintenance(ctx: Ctx, past: Annotated[bool, Query()] = False) -> WindowList:
+async def list_maintenance(
+    store: StoreDep, clock: ClockDep, settings: SettingsDep, past: Annotated[bool, Query()] = False
+) -> WindowList:
     """Windows not over yet (`past=true`: every window); `running` says which pause their units now."""
-    now = ctx.service.clock.now()
-    windows = await load_windows(ctx.service.store.engine, now, include_past=past)
-    return WindowList(windows=[_out(w, now, ctx) for w in windows])
+    now = clock.now()
+    windows = await load_windows(store.engine, now, include_past=past)
+    zone = ZoneInfo(settings.monitor.time_zone)
+    return WindowList(windows=[_out(w, now, zone) for w in windows])
 
 
 @router.post("/maintenance", status_code=201)
-async def add_maintenance(ctx: Ctx, body: WindowIn) -> WindowList:
+async def add_maintenance(store: StoreDep, clock: ClockDep, settings: SettingsDep, body: WindowIn) -> WindowList:
     """One window per unit, or one fleet-wide window with `all: true`."""
     if body.all == bool(body.units):
         raise InvalidRequest("give units or all: true (not both)")
-    now = ctx.service.clock.now()
-    zone = ZoneInfo(ctx.settings.monitor.time_zone)
+    now = clock.now()
+    zone = ZoneInfo(settings.monitor.time_zone)
     try:
         request = WindowRequest.parse(for_=body.for_, until=body.until, weekly=body.weekly, now=now, zone=zone)
-        windows = await add_windows(ctx.service.store.engine, body.units, now=now, reason=body.reason,
+        windows = await add_windows(store.engine, body.units, now=now, reason=body.reason,
                                     set_by=body.set_by, duration=request.duration, until=request.until,
                                     weekly=request.weekly)
     except WindowError as err:
         raise InvalidRequest(str(err)) from err
     except UnknownUnits as err:
         raise NotFound(str(err)) from err
-    return WindowList(windows=[_out(w, now, ctx) for w in windows])
+    return WindowList(windows=[_out(w, now, zone) for w in windows])
 
 
 @router.post("/maintenance/end")
-async def end_maintenance(ctx: Ctx, body: WindowEnd) -> WindowList:
+async def end_maintenance(store: StoreDep, clock: ClockDep, settings: SettingsDep, body: WindowEnd) -> WindowList:
     """End now the running or future windows of these units, with these ids, or the fleet-wide ones."""
     if not (body.units or body.ids or body.all):
         raise InvalidRequest("give units, ids or all: true")
-    now = ctx.service.clock.now()
+    now = clock.now()
     try:
-        ended = await end_windows(ctx.service.store.engine, now=now, by=body.by, numbers=body.units, ids=body.ids,
+        ended = await end_windows(store.engine, now=now, by=body.by, numbers=body.units, ids=body.ids,
                                   fleet=body.all)
     except WindowError as err:
         raise InvalidRequest(str(err)) from err
-    return WindowList(windows=[_out(w, now, ctx) for w in ended])
+    return WindowList(windows=[_out(w, now, ZoneInfo(settings.monitor.time_zone)) for w in ended])

@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from pbxwatch.domain.vocabulary import Initiator
-from pbxwatch.relay.context import ApiToken, Ctx
-from pbxwatch.relay.schemas import ToggleRequest, ToggleResult
+from pbxwatch.relay.deps import ApiToken, RunnerDep, ServiceDep
+from pbxwatch.relay.schemas import BUDGET_429, ToggleRequest, ToggleResult
 
 router = APIRouter(tags=["relays"])
 
@@ -43,17 +43,17 @@ async def parse_toggle(request: Request) -> ToggleRequest:
         raise RequestValidationError(err.errors(include_url=False, include_input=False)) from None
 
 
-@router.post("/toggle", dependencies=[ApiToken], openapi_extra=_BODY_SCHEMA)
-async def toggle(ctx: Ctx, request: Request) -> ToggleResult:
+@router.post("/toggle", dependencies=[ApiToken], openapi_extra=_BODY_SCHEMA, responses=BUDGET_429)
+async def toggle(service: ServiceDep, runner: RunnerDep, request: Request) -> ToggleResult:
     """Switch a relay outlet on (`state: true`), off (`false`) or flip it (no `state`). Cancels a pending cycle."""
     req = await parse_toggle(request)
-    result = await ctx.service.toggle(
+    result = await service.toggle(
         req.device_id,
         state=req.state,
         outlet=req.outlet,
         enterprise_number=req.enterprise_number,
         initiator=Initiator(req.initiator),
-        cancel=ctx.runner.cancel_for,
+        cancel=runner.cancel_for,
     )
     return ToggleResult(
         device_id=result.target.device_id,
