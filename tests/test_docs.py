@@ -44,7 +44,7 @@ def _free_port() -> int:
 
 
 RELAY_PORT = _free_port()
-FLEET_BASE = "127.0.9.1"
+FLEET_BASE = "127.0.9.1"  # on ports the kernel picks: another checkout's docs test may run at the same time
 DEVICE = "1000abcdef"
 APP_ID, APP_SECRET = "docsappid001", "docs-app-secret-0001"
 
@@ -72,6 +72,11 @@ def doc_commands(text: str) -> list[str]:
 
 def all_doc_commands() -> set[str]:
     return {c for doc in DOCS for c in doc_commands(doc.read_text(encoding="utf-8"))}
+
+
+# Under pytest-xdist (--dist loadgroup) the tests on the module's environment share one worker, so it
+# is started once.
+DOCS_ENV_GROUP = pytest.mark.xdist_group("docs_env")
 
 
 # ---- the environment ------------------------------------------------------------------------------
@@ -161,7 +166,7 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEnv]:
     docs: DocsEnv | None = None
     try:
         fleet = _spawn(
-            [str(bin_dir / "pbxwatch"), "sim", "fleet", "--hosts", "2", "--base-address", FLEET_BASE,
+            [str(bin_dir / "pbxwatch"), "sim", "fleet", "--hosts", "2", "--base-address", FLEET_BASE, "--port", "0",
              "--state-dir", str(work / "fleet"), "--control-port", "0"],
             base_env, work / "fleet.err",
         )  # fmt: skip
@@ -302,6 +307,7 @@ def _is_synopsis(command: str) -> bool:
     return any(mark in command for mark in ("[", "\\|", "…"))
 
 
+@DOCS_ENV_GROUP
 def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> None:
     documented = all_doc_commands()
     for doc, (template, expected_code, expected_text), in_repo in _plan(docs_env):
@@ -322,6 +328,7 @@ def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> N
     assert set(tokens) >= {"accessToken", "refreshToken", "atExpiredTime", "rtExpiredTime", "region"}
 
 
+@DOCS_ENV_GROUP
 def test_synopses_have_help(docs_env: DocsEnv) -> None:
     for synopsis in sorted(c for c in all_doc_commands() if _is_synopsis(c)):
         words = []
