@@ -74,8 +74,8 @@ def all_doc_commands() -> set[str]:
     return {c for doc in DOCS for c in doc_commands(doc.read_text(encoding="utf-8"))}
 
 
-# Under pytest-xdist (--dist loadgroup) the tests on the module's environment share one worker, so it
-# is started once.
+# Under pytest-xdist (--dist loadgroup) the tests on the module's environment (several processes: slow)
+# share one worker, so it is started once.
 DOCS_ENV_GROUP = pytest.mark.xdist_group("docs_env")
 
 
@@ -308,6 +308,7 @@ def _is_synopsis(command: str) -> bool:
 
 
 @DOCS_ENV_GROUP
+@pytest.mark.slow
 def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> None:
     documented = all_doc_commands()
     for doc, (template, expected_code, expected_text), in_repo in _plan(docs_env):
@@ -329,6 +330,7 @@ def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> N
 
 
 @DOCS_ENV_GROUP
+@pytest.mark.slow
 def test_synopses_have_help(docs_env: DocsEnv) -> None:
     for synopsis in sorted(c for c in all_doc_commands() if _is_synopsis(c)):
         words = []
