@@ -318,7 +318,9 @@ def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> N
             command = command.replace("{code}", docs_env.code())
         if "{state}" in template:  # the state the service put in its auth URL, as the redirect carries it
             command = command.replace("{state}", docs_env.state())
-        result = docs_env.run(command, cwd=REPO if in_repo else None)
+        # a bound on a hang only: the seed's restart line stops and starts both services three times,
+        # which on 2 cores shared by parallel test workers took more than 90 s
+        result = docs_env.run(command, cwd=REPO if in_repo else None, timeout=300)
         shown = f"{doc}\n$ {command}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
         assert result.returncode == expected_code, shown
         assert expected_text in result.stdout.replace(" ", "") or expected_text in result.stdout, shown
