@@ -13,7 +13,7 @@ echo "== mypy (strict)"
 # Several workers although the machine has 2 cores: most tests wait on subprocesses, sockets and
 # timeouts, not the CPU. loadgroup keeps the tests on one expensive module environment together;
 # tests/loopback.py gives each worker its own simulated-host addresses. PBXWATCH_TEST_WORKERS=0 runs serially.
-workers="${PBXWATCH_TEST_WORKERS:-4}"
+workers="${PBXWATCH_TEST_WORKERS:-3}"
 echo "== pytest ($workers workers)"
 if [[ "$workers" == 0 ]]; then
     .venv/bin/pytest
