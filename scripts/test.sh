@@ -10,5 +10,13 @@ echo "== ruff"
 .venv/bin/ruff check src tests benchmarks
 echo "== mypy (strict)"
 .venv/bin/mypy
-echo "== pytest"
-.venv/bin/pytest
+# Several workers although the machine has 2 cores: most tests wait on subprocesses, sockets and
+# timeouts, not the CPU. loadgroup keeps the tests on one expensive module environment together;
+# tests/loopback.py gives each worker its own simulated-host addresses. PBXWATCH_TEST_WORKERS=0 runs serially.
+workers="${PBXWATCH_TEST_WORKERS:-3}"
+echo "== pytest ($workers workers)"
+if [[ "$workers" == 0 ]]; then
+    .venv/bin/pytest
+else
+    .venv/bin/pytest -n "$workers" --dist loadgroup
+fi

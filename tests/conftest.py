@@ -51,6 +51,14 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 sys.addaudithook(_audit)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist the end-to-end tests (marked slow, minutes each) are handed out first, so that
+    no worker starts one while the others run out of work. Every worker sorts alike, as xdist requires;
+    a serial run keeps the file order."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def private_system_paths(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test: no system config file (`PBXWATCH_SYSTEM_CONFIG` empty, kept by the subprocess helpers),

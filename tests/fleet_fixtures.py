@@ -21,6 +21,7 @@ import pytest
 from pbxwatch.config import SYSTEM_CONFIG_ENV
 from pbxwatch.probe import ProbeOptions, SshProber
 from pbxwatch.sim.fleet import SimFleet
+from tests.loopback import address
 
 # Short but not tight: the suite runs on 2 busy cores.
 CONNECT_TIMEOUT = 2.0
@@ -40,7 +41,7 @@ def probe_options(fleet: SimFleet, **overrides: Any) -> ProbeOptions:
 
 @pytest.fixture
 async def fleet(tmp_path: Path) -> AsyncIterator[SimFleet]:
-    async with SimFleet(3, state_dir=tmp_path / "fleet", boot_delay=BOOT_DELAY) as sim:
+    async with SimFleet(3, state_dir=tmp_path / "fleet", base_address=address(), boot_delay=BOOT_DELAY) as sim:
         yield sim
 
 
@@ -72,7 +73,7 @@ def fleet_process(tmp_path: Path) -> Iterator[FleetProcess]:
     state = tmp_path / "fleet-process"
     proc = subprocess.Popen(
         [str(PBXWATCH), "sim", "fleet", "--hosts", "2", "--port", "0", "--state-dir", str(state),
-         "--base-address", "127.0.1.1", "--boot-delay", str(BOOT_DELAY)],
+         "--base-address", address(), "--boot-delay", str(BOOT_DELAY)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )
     try:

@@ -44,7 +44,7 @@ def _free_port() -> int:
 
 
 RELAY_PORT = _free_port()
-FLEET_BASE = "127.0.9.1"
+FLEET_BASE = "127.0.9.1"  # on ports the kernel picks: another checkout's docs test may run at the same time
 DEVICE = "1000abcdef"
 APP_ID, APP_SECRET = "docsappid001", "docs-app-secret-0001"
 
@@ -72,6 +72,11 @@ def doc_commands(text: str) -> list[str]:
 
 def all_doc_commands() -> set[str]:
     return {c for doc in DOCS for c in doc_commands(doc.read_text(encoding="utf-8"))}
+
+
+# Under pytest-xdist (--dist loadgroup) the tests on the module's environment (several processes: slow)
+# share one worker, so it is started once.
+DOCS_ENV_GROUP = pytest.mark.xdist_group("docs_env")
 
 
 
@@ -159,7 +164,7 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEnv]:
     docs: DocsEnv | None = None
     try:
         fleet = _spawn(
-            [str(bin_dir / "pbxwatch"), "sim", "fleet", "--hosts", "2", "--base-address", FLEET_BASE,
+            [str(bin_dir / "pbxwatch"), "sim", "fleet", "--hosts", "2", "--base-address", FLEET_BASE, "--port", "0",
              "--state-dir", str(work / "fleet"), "--control-port", "0"],
             base_env, work / "fleet.err",
         )  # fmt: skip
@@ -298,6 +303,8 @@ def _is_synopsis(command: str) -> bool:
     return any(mark in command for mark in ("[", "\\|", "…"))
 
 
+@DOCS_ENV_GROUP
+@pytest.mark.slow
 def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> None:
     documented = all_doc_commands()
     for doc, (template, expected_code, expected_text), in_repo in _plan(docs_env):
@@ -307,7 +314,9 @@ def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> N
             command = command.replace("{code}", docs_env.code())
         if "{state}" in template:  # the state the service put in its auth URL, as the redirect carries it
             command = command.replace("{state}", docs_env.state())
-        result = docs_env.run(command, cwd=REPO if in_repo else None)
+        # a bound on a hang only: the seed's restart line stops and starts both services three times,
+        # which on 2 cores shared by parallel test workers took more than 90 s
+        result = docs_env.run(command, cwd=REPO if in_repo else None, timeout=300)
         shown = f"{doc}\n$ {command}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
         assert result.returncode == expected_code, shown
         assert expected_text in result.stdout.replace(" ", "") or expected_text in result.stdout, shown
@@ -318,6 +327,8 @@ def test_documented_commands_work_against_the_simulators(docs_env: DocsEnv) -> N
     assert set(tokens) >= {"accessToken", "refreshToken", "atExpiredTime", "rtExpiredTime", "region"}
 
 
+@DOCS_ENV_GROUP
+@pytest.mark.slow
 def test_synopses_have_help(docs_env: DocsEnv) -> None:
     for synopsis in sorted(c for c in all_doc_commands() if _is_synopsis(c)):
         words = []

@@ -1,5 +1,6 @@
 """End to end with real processes: `pbxwatch monitor` + `pbxwatch relay serve` as subprocesses, the simulated
-fleet (real SSH on 127.0.1.x) and the simulated eWeLink cloud in this process, and real PostgreSQL.
+fleet (real SSH on 127.0.1.x, or its xdist worker's addresses: tests/loopback.py) and the simulated eWeLink
+cloud in this process, and real PostgreSQL.
 
 Assertions read the database, the simulated cloud's request log and the fleet's power state.
 Timings are short (poll 1 s, retry 0.3 s, threshold 3, off 1 s); waits are bounded, never asserted.
@@ -31,6 +32,7 @@ from pbxwatch.db.tables import enterprises, unit_live_status, unit_status_histor
 from pbxwatch.sim.cloud import SimCloud
 from pbxwatch.sim.cloud_state import SimCloudConfig, SimDevice
 from pbxwatch.sim.fleet import Mode, SimFleet
+from tests.loopback import address
 from tests.monitor_harness import kinds
 from tests.notify_receivers import JsonReceiver
 from tests.pg_cluster import PgCluster, pg_cluster  # noqa: F401 -- the fixture
@@ -194,7 +196,7 @@ async def world_on(db_url: str, tmp: Path, hosts: int, *, relay_offline: tuple[i
                    shared: tuple[int, ...] = ()) -> AsyncIterator[World]:
     """``shared``: relays shared to the eWeLink account by their owner (itemType 2), the recommended setup."""
     # A PBX boots for a few seconds (longer than the relay service takes to read the relay back).
-    async with SimFleet(hosts, state_dir=tmp / "fleet", boot_delay=BOOT_DELAY_S) as fleet:
+    async with SimFleet(hosts, state_dir=tmp / "fleet", base_address=address(), boot_delay=BOOT_DELAY_S) as fleet:
         by_device = {device_id(i): f"pbx{i:03d}" for i in range(1, hosts + 1)}
 
         async def power(device: str, outlet: int | None, on: bool) -> None:

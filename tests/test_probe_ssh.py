@@ -17,6 +17,7 @@ from pbxwatch.probe.failures import tcp_failure
 from pbxwatch.probe.ssh import RESERVED_DESCRIPTORS
 from pbxwatch.sim.fleet import Mode, SimFleet, SimPeer
 from tests.fleet_fixtures import probe_options
+from tests.loopback import address
 
 
 def first(fleet: SimFleet) -> tuple[str, str, int]:
@@ -82,7 +83,7 @@ async def test_an_ssh_hung_host_is_a_banner_timeout(fleet: SimFleet) -> None:
 def full_backlog() -> Iterator[tuple[str, int]]:
     """A port whose accept queue is full: the kernel drops further SYNs, so a connect times out."""
     server = socket.socket()
-    server.bind(("127.0.3.1", 0))
+    server.bind((address(slot=2), 0))
     server.listen(0)
     fillers = []
     for _ in range(3):
@@ -229,7 +230,7 @@ async def test_a_wrong_user_is_an_authentication_failure(fleet: SimFleet) -> Non
 
 
 async def test_password_authentication(tmp_path) -> None:
-    async with SimFleet(1, state_dir=tmp_path / "pw", password="s3cret-pw", base_address="127.0.2.1") as sim:
+    async with SimFleet(1, state_dir=tmp_path / "pw", password="s3cret-pw", base_address=address(slot=1)) as sim:
         host = next(iter(sim.hosts.values()))
         good = probe_options(sim, key_file=None, password="s3cret-pw")
         bad = probe_options(sim, key_file=None, password="wrong")

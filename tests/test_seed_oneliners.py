@@ -22,7 +22,8 @@ GENERATE = 'python3 -c "from ewelink_devices import EWeLinkDevices; print(EWeLin
 EXCHANGE = ("python3 -c \"from ewelink_devices import EWeLinkDevices; "
             "EWeLinkDevices().exchange_oauth_code('ВАШ_CODE', region='eu')\"")
 
-pytestmark = pytest.mark.slow
+# one worker under pytest-xdist (--dist loadgroup): the fresh venv below is built once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("installed_env")]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from pbxwatch.asterisk import parse_pjsip_endpoints, parse_sip_peers
 from pbxwatch.sim.fleet import FleetError, Mode, SimFleet, SimPeer
 from pbxwatch.sim.fleet_scripts import pjsip_show_endpoints, sip_show_peers
+from tests import loopback
 from tests.cli_helpers import pbxwatch
 from tests.fleet_fixtures import PBXWATCH, FleetProcess
 
@@ -48,7 +49,7 @@ async def test_bad_fleet_parameters_are_one_line_errors(tmp_path: Path) -> None:
         SimFleet(2, state_dir=tmp_path, base_address="10.0.0.1")
     with pytest.raises(FleetError, match="between 1 and"):
         SimFleet(0, state_dir=tmp_path)
-    async with SimFleet(1, state_dir=tmp_path / "f") as sim:
+    async with SimFleet(1, state_dir=tmp_path / "f", base_address=loopback.address()) as sim:
         with pytest.raises(FleetError, match="no simulated host"):
             await sim.set_mode("nope", Mode.HEALTHY)
         with pytest.raises(FleetError, match="unknown mode"):
@@ -78,7 +79,7 @@ async def test_the_control_surface_drives_modes_and_power(fleet: SimFleet) -> No
 
 def test_the_standalone_fleet_and_pbxwatch_probe(fleet_process: FleetProcess) -> None:
     (name, address, port), (name2, address2, port2) = fleet_process.hosts
-    assert (name, address, name2, address2) == ("pbx001", "127.0.1.1", "pbx002", "127.0.1.2")
+    assert (name, address, name2, address2) == ("pbx001", loopback.address(1), "pbx002", loopback.address(2))
     shown = subprocess.run([str(PBXWATCH), "probe", address, "--port", str(port)], capture_output=True,
                            text=True, env=fleet_process.env(COLUMNS="120"), timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
