@@ -29,8 +29,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from pbxwatch.asterisk import MARKER  # noqa: E402 -- after the path to src/
 
-SECTIONS = (("uptime", "core_show_uptime_seconds_ast20.txt"), ("sip", "sip_show_peers_ast20_all_states.txt"),
-            ("pjsip", "pjsip_show_endpoints_ast20_no_objects.txt"), ("df", "df_P_root.txt"))
+SECTIONS = (
+    ("uptime", "core_show_uptime_seconds_ast20.txt"),
+    ("sip", "sip_show_peers_ast20_all_states.txt"),
+    ("pjsip", "pjsip_show_endpoints_ast20_no_objects.txt"),
+    ("df", "df_P_root.txt"),
+)
 
 
 def address(index: int) -> str:
@@ -67,9 +71,18 @@ async def serve(first: int, count: int, port: int, state: Path) -> None:
     servers = []
     for start in range(first, first + count, 500):
         hosts = [address(i) for i in range(start, min(start + 500, first + count))]
-        servers.append(await asyncssh.listen(
-            hosts, port, server_host_keys=[host_key], authorized_client_keys=client,
-            process_factory=fleet.answer, encoding="utf-8", keepalive_interval=0, reuse_address=True))
+        servers.append(
+            await asyncssh.listen(
+                hosts,
+                port,
+                server_host_keys=[host_key],
+                authorized_client_keys=client,
+                process_factory=fleet.answer,
+                encoding="utf-8",
+                keepalive_interval=0,
+                reuse_address=True,
+            )
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,8 +14,9 @@ import sys
 
 def import_seconds(python: str) -> float:
     """One `python -X importtime -m pbxwatch --help`; top-level lines carry each package's cumulative time."""
-    err = subprocess.run([python, "-X", "importtime", "-m", "pbxwatch", "--help"],
-                         capture_output=True, text=True, check=True).stderr
+    err = subprocess.run(
+        [python, "-X", "importtime", "-m", "pbxwatch", "--help"], capture_output=True, text=True, check=True
+    ).stderr
     total_us = 0
     for line in err.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:

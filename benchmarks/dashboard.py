@@ -62,24 +62,39 @@ async def fill(url: str, units: int, seed: int) -> int:
         live, history = [], []
         for i in range(units):
             number, down_now = f"{10000 + i}", i % 10 == 0
-            live.append((number, "offline" if down_now else "online", now - timedelta(seconds=rnd.randint(1, 50)),
-                         3 if down_now else 0, "asterisk CLI timed out" if down_now else None, rnd.randint(10, 90),
-                         '{"ok": 3, "total": 4}', 4))
+            live.append(
+                (
+                    number,
+                    "offline" if down_now else "online",
+                    now - timedelta(seconds=rnd.randint(1, 50)),
+                    3 if down_now else 0,
+                    "asterisk CLI timed out" if down_now else None,
+                    rnd.randint(10, 90),
+                    '{"ok": 3, "total": 4}',
+                    4,
+                )
+            )
             for _ in range(rnd.randint(1, 4)):  # past outages, each cycled once and recovered
                 start = now - timedelta(days=rnd.uniform(1, 29))
                 cycled = start + timedelta(seconds=5)
-                history += [(number, "on", "off", start, None, None, "auto"),
-                            (number, "off", "off", cycled, "ewelink_power_cycle", "success", "auto"),
-                            (number, "off", "on", start + timedelta(minutes=rnd.uniform(2, 90)), None, None, "auto")]
+                history += [
+                    (number, "on", "off", start, None, None, "auto"),
+                    (number, "off", "off", cycled, "ewelink_power_cycle", "success", "auto"),
+                    (number, "off", "on", start + timedelta(minutes=rnd.uniform(2, 90)), None, None, "auto"),
+                ]
             if down_now:
                 history.append((number, "on", "off", now - timedelta(minutes=10), None, None, "auto"))
         await conn.executemany(
             "INSERT INTO unit_live_status (enterprise_number, last_status, last_checked_at, failure_counter, "
             "last_error_message, disk_usage_percent, line_stats, sip_peers) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)", live)
+            "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)",
+            live,
+        )
         await conn.executemany(
             "INSERT INTO unit_status_history (enterprise_number, prev_status, new_status, change_time, action_type, "
-            "action_result, user_initiator) VALUES ($1,$2,$3,$4,$5,$6,$7)", history)
+            "action_result, user_initiator) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            history,
+        )
         await conn.execute("ANALYZE")
         return len(history)
     finally:
@@ -123,15 +138,25 @@ def main() -> None:
 def run(url: str, args: argparse.Namespace, rows: int) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp, SimCloud(SimCloudConfig()) as cloud:
-        settings = Settings.model_validate({
-            "database_url": url, "log_dir": f"{tmp}/logs", "run_dir": f"{tmp}/run",
-            "relay": {"host": "127.0.0.1", "port": port},
-            "ewelink": {"app_id": cloud.config.app_id, "app_secret": cloud.config.app_secret,
-                        "redirect_url": f"http://127.0.0.1:{port}/ewelink-callback/",
-                        "token_file": f"{tmp}/token.json", "api_url": cloud.url, "oauth_url": cloud.oauth_url},
-        })
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
-                                               access_log=False))
+        settings = Settings.model_validate(
+            {
+                "database_url": url,
+                "log_dir": f"{tmp}/logs",
+                "run_dir": f"{tmp}/run",
+                "relay": {"host": "127.0.0.1", "port": port},
+                "ewelink": {
+                    "app_id": cloud.config.app_id,
+                    "app_secret": cloud.config.app_secret,
+                    "redirect_url": f"http://127.0.0.1:{port}/ewelink-callback/",
+                    "token_file": f"{tmp}/token.json",
+                    "api_url": cloud.url,
+                    "oauth_url": cloud.oauth_url,
+                },
+            }
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False)
+        )
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -150,10 +175,12 @@ def report(port: int, args: argparse.Namespace, rows: int) -> None:
     print("| request | median ms | p95 ms | HTML bytes |")
     print("|---|---:|---:|---:|")
     with httpx.Client(timeout=120) as client:
-        for label, path in (("GET / (full page, 30-day summary)", "/"),
-                            ("GET /fleet/table (htmx poll)", "/fleet/table"),
-                            ("GET /fleet/table?state=offline", "/fleet/table?state=offline"),
-                            ("GET /?q=Customer 1999 (search)", "/?q=Customer%201999")):
+        for label, path in (
+            ("GET / (full page, 30-day summary)", "/"),
+            ("GET /fleet/table (htmx poll)", "/fleet/table"),
+            ("GET /fleet/table?state=offline", "/fleet/table?state=offline"),
+            ("GET /?q=Customer 1999 (search)", "/?q=Customer%201999"),
+        ):
             times, size = time_get(client, base + path, args.requests)
             p95 = statistics.quantiles(times, n=20)[-1] if len(times) >= 2 else times[0]
             print(f"| {label} | {statistics.median(times):.0f} | {p95:.0f} | {size:,} |")

@@ -108,8 +108,10 @@ async def fill(url: str, units: int, port: int) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.copy_records_to_table(
-            "enterprises", columns=["number", "name", "host", "ssh_port", "active", "parameter_option_2"],
-            records=[(f"{100000 + i}", f"Customer {i}", address(i), port, True, False) for i in range(units)])
+            "enterprises",
+            columns=["number", "name", "host", "ssh_port", "active", "parameter_option_2"],
+            records=[(f"{100000 + i}", f"Customer {i}", address(i), port, True, False) for i in range(units)],
+        )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -126,10 +128,25 @@ def make_keys(state: Path, units: int, port: int) -> None:
 
 
 def start_fleet(state: Path, units: int, port: int) -> list[subprocess.Popen[str]]:
-    fleets = [subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "canned_fleet.py"), "--first", str(first),
-                                "--count", str(min(HOSTS_PER_FLEET, units - first)), "--port", str(port),
-                                "--state", str(state)], stdout=subprocess.PIPE, text=True)
-              for first in range(0, units, HOSTS_PER_FLEET)]
+    fleets = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "canned_fleet.py"),
+                "--first",
+                str(first),
+                "--count",
+                str(min(HOSTS_PER_FLEET, units - first)),
+                "--port",
+                str(port),
+                "--state",
+                str(state),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for first in range(0, units, HOSTS_PER_FLEET)
+    ]
     for fleet in fleets:
         if fleet.stdout is None or fleet.stdout.readline().strip() != "ready":
             raise SystemExit("the canned fleet did not start")
@@ -142,32 +159,44 @@ def served(state: Path) -> int:
 
 def start_monitor(state: Path, url: str, poll: float, args: argparse.Namespace) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_")}
-    env.update({
-        "PBXWATCH_SYSTEM_CONFIG": str(state / "no-system-config.toml"), "PBXWATCH_CONFIG": str(state / "pbxwatch.toml"),
-        "PBXWATCH_DATABASE_URL": url, "PBXWATCH_LOG_DIR": str(state / "logs"), "PBXWATCH_RUN_DIR": str(state / "run"),
-        "PBXWATCH_SSH_USERNAME": "pbxwatch", "PBXWATCH_SSH_KEY_FILE": str(state / "client_key"),
-        "PBXWATCH_SSH_KNOWN_HOSTS": str(state / "known_hosts"), "PBXWATCH_SSH_CONCURRENCY": str(args.concurrency),
-        "PBXWATCH_SSH_CONNECT_TIMEOUT": str(args.connect_timeout),
-        "PBXWATCH_POLL_INTERVAL": str(poll), "PBXWATCH_METRICS": "false",
-        "PBXWATCH_RELAY_URL": "http://127.0.0.1:9",  # every unit is up: the relay service is never asked
-    })
+    env.update(
+        {
+            "PBXWATCH_SYSTEM_CONFIG": str(state / "no-system-config.toml"),
+            "PBXWATCH_CONFIG": str(state / "pbxwatch.toml"),
+            "PBXWATCH_DATABASE_URL": url,
+            "PBXWATCH_LOG_DIR": str(state / "logs"),
+            "PBXWATCH_RUN_DIR": str(state / "run"),
+            "PBXWATCH_SSH_USERNAME": "pbxwatch",
+            "PBXWATCH_SSH_KEY_FILE": str(state / "client_key"),
+            "PBXWATCH_SSH_KNOWN_HOSTS": str(state / "known_hosts"),
+            "PBXWATCH_SSH_CONCURRENCY": str(args.concurrency),
+            "PBXWATCH_SSH_CONNECT_TIMEOUT": str(args.connect_timeout),
+            "PBXWATCH_POLL_INTERVAL": str(poll),
+            "PBXWATCH_METRICS": "false",
+            "PBXWATCH_RELAY_URL": "http://127.0.0.1:9",  # every unit is up: the relay service is never asked
+        }
+    )
     (state / "pbxwatch.toml").write_text("# every setting from the environment\n", encoding="utf-8")
     log = (state / "monitor.out").open("wb")
-    return subprocess.Popen([str(PBXWATCH), "monitor"], env=env, cwd=state, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [str(PBXWATCH), "monitor"], env=env, cwd=state, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
 
 
 async def sample(conn: asyncpg.Connection, monitor_pid: int, seen: Sample) -> None:
     """One look: the monitor's PostgreSQL backends and their CPU, and the live rows written lately."""
-    pids = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND pid <> pg_backend_pid()")
+    pids = await conn.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
     for row in pids:
         cpu = cpu_seconds(row["pid"])
         if cpu is not None:
             seen.pg_cpu[row["pid"]] = cpu
     now = time.time()
-    rows = await conn.fetch("SELECT enterprise_number, last_checked_at FROM unit_live_status "
-                            "WHERE last_checked_at > now() - interval '40 seconds'")
+    rows = await conn.fetch(
+        "SELECT enterprise_number, last_checked_at FROM unit_live_status "
+        "WHERE last_checked_at > now() - interval '40 seconds'"
+    )
     for row in rows:
         at = row["last_checked_at"].timestamp()
         before = seen.seen.get(row["enterprise_number"])
@@ -184,8 +213,9 @@ async def units_up(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM unit_live_status WHERE last_status = 'online'"))
 
 
-async def measure(url: str, state: Path, monitor: subprocess.Popen[bytes], result: Result,
-                  args: argparse.Namespace) -> None:
+async def measure(
+    url: str, state: Path, monitor: subprocess.Popen[bytes], result: Result, args: argparse.Namespace
+) -> None:
     conn = await asyncpg.connect(url)
     seen, started = Sample(), time.monotonic()
     try:
@@ -268,9 +298,11 @@ def pct(values: list[float], q: float) -> float:
 
 
 def table(results: list[Result]) -> str:
-    head = ("| units | poll s | first sweep s | checks/s (wanted) | monitor CPU ms/check | PostgreSQL CPU ms/check "
-            "| both, % of 2 cores | monitor RSS MB (KB/conn) | flush lag p95 / max s | longest gap s "
-            "| SIGTERM→exit s | flushed |")
+    head = (
+        "| units | poll s | first sweep s | checks/s (wanted) | monitor CPU ms/check | PostgreSQL CPU ms/check "
+        "| both, % of 2 cores | monitor RSS MB (KB/conn) | flush lag p95 / max s | longest gap s "
+        "| SIGTERM→exit s | flushed |"
+    )
     lines = [head, "|" + "---:|" * 11 + "---|"]
     for r in results:
         per = (r.monitor_cpu + r.pg_cpu) / r.window / 2 * 100 if r.window else 0.0
@@ -282,7 +314,8 @@ def table(results: list[Result]) -> str:
             f"| {r.monitor_cpu / max(r.checks, 1) * 1000:.2f} | {r.pg_cpu / max(r.checks, 1) * 1000:.2f} "
             f"| {per:.0f} | {r.rss:.0f} ({r.rss * 1024 / r.units:.0f}) | {pct(r.lags, 0.95):.1f} / "
             f"{max(r.lags, default=float('nan')):.1f} | {max(r.gaps, default=float('nan')):.1f} "
-            f"| {r.stop_s:.1f} | {r.flushed} |")
+            f"| {r.stop_s:.1f} | {r.flushed} |"
+        )
     return "\n".join(lines)
 
 
@@ -293,11 +326,19 @@ def main() -> None:
     parser.add_argument("--sweeps", type=float, default=2, help="measured window, in poll intervals")
     parser.add_argument("--sample", type=float, default=2.0, help="seconds between looks at the database")
     parser.add_argument("--concurrency", type=int, default=200, help="ssh.concurrency of the monitor")
-    parser.add_argument("--connect-timeout", type=float, default=20,
-                        help="ssh.connect_timeout of the monitor (the first sweep's key exchanges share 2 cores)")
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=20,
+        help="ssh.connect_timeout of the monitor (the first sweep's key exchanges share 2 cores)",
+    )
     parser.add_argument("--port", type=int, default=2299, help="SSH port of every canned host (127.77.x.y)")
-    parser.add_argument("--first-sweep-limit", type=float, default=600,
-                        help="start the window after this many seconds even if not every unit was checked yet")
+    parser.add_argument(
+        "--first-sweep-limit",
+        type=float,
+        default=600,
+        help="start the window after this many seconds even if not every unit was checked yet",
+    )
     parser.add_argument("--keep-log", type=Path, help="copy each run's monitor log into this directory")
     args = parser.parse_args()
     sizes = [int(u) for u in args.units.split(",")]

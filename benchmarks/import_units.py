@@ -28,11 +28,21 @@ ADMIN = os.environ.get("PBXWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.
 def write_csv(path: Path, units: int) -> None:
     with path.open("w", newline="", encoding="utf-8") as out:
         rows = csv.writer(out)
-        rows.writerow(["number", "name", "host", "ssh_port", "parameter_option_2", "ewelink_device_id",
-                       "ewelink_outlet"])
+        rows.writerow(
+            ["number", "name", "host", "ssh_port", "parameter_option_2", "ewelink_device_id", "ewelink_outlet"]
+        )
         for i in range(units):
-            rows.writerow([f"{i:05d}", f"Enterprise {i}", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", 22,
-                           "true", f"1000{i:06x}", 0])
+            rows.writerow(
+                [
+                    f"{i:05d}",
+                    f"Enterprise {i}",
+                    f"10.{i // 65536}.{i // 256 % 256}.{i % 256}",
+                    22,
+                    "true",
+                    f"1000{i:06x}",
+                    0,
+                ]
+            )
 
 
 def psql(sql: str) -> None:

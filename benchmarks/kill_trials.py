@@ -77,26 +77,38 @@ class World:
     def env(self) -> dict[str, str]:
         cfg, a = self.sim.config, self.args
         env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_")}
-        env.update({
-            "PBXWATCH_DATABASE_URL": a.database_url, "PBXWATCH_LOG_DIR": str(self.tmp / "logs"),
-            "PBXWATCH_RUN_DIR": str(self.tmp / "run"), "PBXWATCH_EWELINK_APP_ID": cfg.app_id,
-            "PBXWATCH_EWELINK_APP_SECRET": cfg.app_secret,
-            "PBXWATCH_EWELINK_REDIRECT_URL": f"{self.url}/ewelink-callback/",
-            "PBXWATCH_EWELINK_TOKEN_FILE": str(self.tmp / "ewelink_token.json"),
-            "PBXWATCH_EWELINK_API_URL": self.sim.url, "PBXWATCH_EWELINK_OAUTH_URL": self.sim.oauth_url,
-            "PBXWATCH_EWELINK_REGION": "eu", "PBXWATCH_RELAY_HOST": "127.0.0.1",
-            "PBXWATCH_RELAY_PORT": str(self.port),
-            "PBXWATCH_RELAY_API_TOKEN": API_TOKEN, "PBXWATCH_CONFIG": str(self.tmp / "none.toml"),
-            "PBXWATCH_RELAY_CLOUD_TIMEOUT": str(a.cloud_timeout),
-            "PBXWATCH_RELAY_VERIFY_SECONDS": str(a.verify_seconds),
-            "HOME": str(self.tmp),
-        })
+        env.update(
+            {
+                "PBXWATCH_DATABASE_URL": a.database_url,
+                "PBXWATCH_LOG_DIR": str(self.tmp / "logs"),
+                "PBXWATCH_RUN_DIR": str(self.tmp / "run"),
+                "PBXWATCH_EWELINK_APP_ID": cfg.app_id,
+                "PBXWATCH_EWELINK_APP_SECRET": cfg.app_secret,
+                "PBXWATCH_EWELINK_REDIRECT_URL": f"{self.url}/ewelink-callback/",
+                "PBXWATCH_EWELINK_TOKEN_FILE": str(self.tmp / "ewelink_token.json"),
+                "PBXWATCH_EWELINK_API_URL": self.sim.url,
+                "PBXWATCH_EWELINK_OAUTH_URL": self.sim.oauth_url,
+                "PBXWATCH_EWELINK_REGION": "eu",
+                "PBXWATCH_RELAY_HOST": "127.0.0.1",
+                "PBXWATCH_RELAY_PORT": str(self.port),
+                "PBXWATCH_RELAY_API_TOKEN": API_TOKEN,
+                "PBXWATCH_CONFIG": str(self.tmp / "none.toml"),
+                "PBXWATCH_RELAY_CLOUD_TIMEOUT": str(a.cloud_timeout),
+                "PBXWATCH_RELAY_VERIFY_SECONDS": str(a.verify_seconds),
+                "HOME": str(self.tmp),
+            }
+        )
         return env
 
     def start(self) -> None:
         (self.tmp / "none.toml").write_text("", encoding="utf-8")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "relay", "serve"], cwd=self.tmp,
-                                     env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pbxwatch", "relay", "serve"],
+            cwd=self.tmp,
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.poll(self._answers, "the service to answer /health", 60)
 
     def _answers(self) -> bool:
@@ -193,8 +205,13 @@ def finish(world: World, trial: Trial) -> None:
 
 
 def report(world: World, trials: list[Trial], started: float) -> str:
-    rows = asyncio.run(sql(world.args.database_url, "SELECT action_type, action_result, extra_info "
-                           "FROM unit_status_history WHERE action_type LIKE 'ewelink_toggle_%'"))
+    rows = asyncio.run(
+        sql(
+            world.args.database_url,
+            "SELECT action_type, action_result, extra_info "
+            "FROM unit_status_history WHERE action_type LIKE 'ewelink_toggle_%'",
+        )
+    )
     off_rows: dict[str, int] = {}
     on_ok: dict[str, int] = {}
     for row in rows:
@@ -210,8 +227,11 @@ def report(world: World, trials: list[Trial], started: float) -> str:
     missing = sum(1 for t in trials if offs[t.cycle_id] and not off_rows.get(t.cycle_id))
     double = sum(1 for t in trials if offs[t.cycle_id] > 1)
     not_one_on = sum(1 for t in trials if on_ok.get(t.cycle_id, 0) != 1)
-    print(f"{n} trials in {time.monotonic() - started:.0f} s; cycles without exactly one successful ON row: "
-          f"{not_one_on}/{n}", file=sys.stderr)
+    print(
+        f"{n} trials in {time.monotonic() - started:.0f} s; cycles without exactly one successful ON row: "
+        f"{not_one_on}/{n}",
+        file=sys.stderr,
+    )
     return f"relays left off: {left_off}/{n}, OFF rows missing: {missing}/{n}, double OFFs: {double}/{n}"
 
 
@@ -219,8 +239,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=100, help="kill trials (power-cycles), default 100")
     parser.add_argument("--seed", type=int, default=20261201, help="seed of the random kill points")
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="the PostgreSQL server to create the throwaway database on")
+    parser.add_argument(
+        "--database-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="the PostgreSQL server to create the throwaway database on",
+    )
     parser.add_argument("--cloud-timeout", type=float, default=3.0, help="relay.cloud_timeout of the service")
     parser.add_argument("--verify-seconds", type=float, default=3.5, help="relay.verify_seconds of the service")
     args = parser.parse_args()
@@ -232,10 +255,19 @@ def main() -> int:
     try:
         asyncio.run(upgrade_url(args.database_url))
         for n, device_id in enumerate(RELAYS, start=1):
-            asyncio.run(sql(args.database_url, "INSERT INTO enterprises (number, name, host, ewelink_device_id) "
-                            "VALUES ($1, $2, '127.0.0.1', $3)", str(100 + n), f"Unit {100 + n}", device_id))
-        with tempfile.TemporaryDirectory(prefix="kill-trials-") as tmp, \
-                SimCloud(SimCloudConfig(), devices=devices) as sim:
+            asyncio.run(
+                sql(
+                    args.database_url,
+                    "INSERT INTO enterprises (number, name, host, ewelink_device_id) VALUES ($1, $2, '127.0.0.1', $3)",
+                    str(100 + n),
+                    f"Unit {100 + n}",
+                    device_id,
+                )
+            )
+        with (
+            tempfile.TemporaryDirectory(prefix="kill-trials-") as tmp,
+            SimCloud(SimCloudConfig(), devices=devices) as sim,
+        ):
             world = World(args, Path(tmp), sim)
             try:
                 world.start()

@@ -94,22 +94,35 @@ class Service:
         cfg = self.sim.config
         env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_")}
         (self.tmp / "none.toml").write_text("", encoding="utf-8")
-        env.update({
-            "PBXWATCH_CONFIG": str(self.tmp / "none.toml"), "HOME": str(self.tmp),
-            "PBXWATCH_DATABASE_URL": self.database_url, "PBXWATCH_LOG_DIR": str(self.tmp / "logs"),
-            "PBXWATCH_RUN_DIR": str(self.tmp / "run"), "PBXWATCH_EWELINK_APP_ID": cfg.app_id,
-            "PBXWATCH_EWELINK_APP_SECRET": cfg.app_secret,
-            "PBXWATCH_EWELINK_REDIRECT_URL": f"{self.url}/ewelink-callback/",
-            "PBXWATCH_EWELINK_TOKEN_FILE": str(self.tmp / "ewelink_token.json"),
-            "PBXWATCH_EWELINK_API_URL": self.sim.url, "PBXWATCH_EWELINK_OAUTH_URL": self.sim.oauth_url,
-            "PBXWATCH_EWELINK_REGION": "eu", "PBXWATCH_RELAY_HOST": "127.0.0.1",
-            "PBXWATCH_RELAY_PORT": str(self.port), "PBXWATCH_RELAY_API_TOKEN": API_TOKEN,
-        })
+        env.update(
+            {
+                "PBXWATCH_CONFIG": str(self.tmp / "none.toml"),
+                "HOME": str(self.tmp),
+                "PBXWATCH_DATABASE_URL": self.database_url,
+                "PBXWATCH_LOG_DIR": str(self.tmp / "logs"),
+                "PBXWATCH_RUN_DIR": str(self.tmp / "run"),
+                "PBXWATCH_EWELINK_APP_ID": cfg.app_id,
+                "PBXWATCH_EWELINK_APP_SECRET": cfg.app_secret,
+                "PBXWATCH_EWELINK_REDIRECT_URL": f"{self.url}/ewelink-callback/",
+                "PBXWATCH_EWELINK_TOKEN_FILE": str(self.tmp / "ewelink_token.json"),
+                "PBXWATCH_EWELINK_API_URL": self.sim.url,
+                "PBXWATCH_EWELINK_OAUTH_URL": self.sim.oauth_url,
+                "PBXWATCH_EWELINK_REGION": "eu",
+                "PBXWATCH_RELAY_HOST": "127.0.0.1",
+                "PBXWATCH_RELAY_PORT": str(self.port),
+                "PBXWATCH_RELAY_API_TOKEN": API_TOKEN,
+            }
+        )
         return env
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.python, "-m", "pbxwatch", "relay", "serve"], cwd=self.tmp,
-                                     env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.python, "-m", "pbxwatch", "relay", "serve"],
+            cwd=self.tmp,
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while not self._answers():
             if time.monotonic() > deadline:
@@ -126,8 +139,9 @@ class Service:
     def authorize(self) -> None:
         state = parse_qs(urlsplit(self.http.get(self.url + "/ewelink-auth-url").json()["auth_url"]).query)["state"][0]
         code = self.sim.issue_code(f"{self.url}/ewelink-callback/", region="eu")
-        self.http.get(f"{self.url}/ewelink-callback/", params={"code": code, "region": "eu", "state": state})\
-            .raise_for_status()
+        self.http.get(
+            f"{self.url}/ewelink-callback/", params={"code": code, "region": "eu", "state": state}
+        ).raise_for_status()
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None
@@ -147,8 +161,13 @@ def fire_toggles(service: Service, count: int, rate: float, results: list[dict[s
         device = RELAYS[1 + i % (len(RELAYS) - 1)]
         started = time.monotonic()
         reply = service.http.post(service.url + "/toggle", json={"device_id": device})
-        results.append({"wait": time.monotonic() - started, "status": reply.status_code,
-                        "retry_after": reply.headers.get("Retry-After")})
+        results.append(
+            {
+                "wait": time.monotonic() - started,
+                "status": reply.status_code,
+                "retry_after": reply.headers.get("Retry-After"),
+            }
+        )
 
     threads = []
     first = time.monotonic()
@@ -195,13 +214,22 @@ def run(args: argparse.Namespace, service: Service, sim: SimCloud) -> dict[str, 
     while service.http.get(f"{service.url}/power-cycle/{cycle_id}").json()["state"] not in ("done", "failed"):
         time.sleep(0.5)
     wall, cpu = time.monotonic() - t0, service.cpu_seconds() - cpu0
-    on_at = next(r.at for r in sim.requests("/v2/device/thing/status")
-                 if json.loads(r.body).get("id") == CYCLED and json.loads(r.body)["params"] == {"switch": "on"})
+    on_at = next(
+        r.at
+        for r in sim.requests("/v2/device/thing/status")
+        if json.loads(r.body).get("id") == CYCLED and json.loads(r.body)["params"] == {"switch": "on"}
+    )
     toggle_calls = sum(1 for r in sim.requests("/v2/device/thing") if CYCLED.encode() not in r.body)
-    return {"results": results, "metrics": service.http.get(service.url + "/metrics").text, "wall": wall,
-            "toggle_calls": toggle_calls,
-            "cpu": cpu, "on_latency": on_at - on_due_at.timestamp(), "cycle_attempts": attempts,
-            "state": service.http.get(f"{service.url}/power-cycle/{cycle_id}").json()["state"]}
+    return {
+        "results": results,
+        "metrics": service.http.get(service.url + "/metrics").text,
+        "wall": wall,
+        "toggle_calls": toggle_calls,
+        "cpu": cpu,
+        "on_latency": on_at - on_due_at.timestamp(),
+        "cycle_attempts": attempts,
+        "state": service.http.get(f"{service.url}/power-cycle/{cycle_id}").json()["state"],
+    }
 
 
 def cloud_view(sim: SimCloud) -> tuple[int, float, int, int]:
@@ -218,15 +246,20 @@ def rows(args: argparse.Namespace, out: dict[str, Any], sim: SimCloud) -> dict[s
     found: dict[str, str] = {"toggles fired (rate per s)": f"{len(results)} ({args.rate:g})"}
     for status in (200, 429, 502, 504):
         waits = [r["wait"] for r in results if r["status"] == status]
-        found[f"HTTP {status}: count, caller wait max / p95 s"] = \
+        found[f"HTTP {status}: count, caller wait max / p95 s"] = (
             f"{len(waits)}, {max(waits):.2f} / {p95(waits):.2f}" if waits else "0"
+        )
     waits = [r["wait"] for r in results]
     found["all toggles: caller wait max / p95 s"] = f"{max(waits):.2f} / {p95(waits):.2f}"
     retry = [int(r["retry_after"]) for r in results if r["retry_after"]]
-    found["Retry-After given (min / median / max s)"] = \
+    found["Retry-After given (min / median / max s)"] = (
         f"{min(retry)} / {statistics.median(retry):g} / {max(retry)}" if retry else "-"
-    for action, result, what in (("toggle", "success", "toggle answered 200"), ("toggle", "fail", "toggle refused"),
-                                 ("power_cycle", "done", "power-cycle (done)")):
+    )
+    for action, result, what in (
+        ("toggle", "success", "toggle answered 200"),
+        ("toggle", "fail", "toggle refused"),
+        ("power_cycle", "done", "power-cycle (done)"),
+    ):
         labels = f'{{action="{action}",result="{result}"}}'
         total = metric(text, "pbxwatch_relay_cloud_calls_per_action_sum", labels)
         count = metric(text, "pbxwatch_relay_cloud_calls_per_action_count", labels)
@@ -249,8 +282,15 @@ def measure(args: argparse.Namespace, python: str) -> dict[str, str]:
     try:
         asyncio.run(upgrade_url(database_url))
         for n, device_id in enumerate(RELAYS, start=101):
-            asyncio.run(sql(database_url, "INSERT INTO enterprises (number, name, host, ewelink_device_id) "
-                            "VALUES ($1, $2, '127.0.0.1', $3)", str(n), f"Unit {n}", device_id))
+            asyncio.run(
+                sql(
+                    database_url,
+                    "INSERT INTO enterprises (number, name, host, ewelink_device_id) VALUES ($1, $2, '127.0.0.1', $3)",
+                    str(n),
+                    f"Unit {n}",
+                    device_id,
+                )
+            )
         config = SimCloudConfig(min_interval=SIM_MIN_INTERVAL, window=300.0, window_max_calls=300)
         with tempfile.TemporaryDirectory(prefix="relay-budget-") as tmp, SimCloud(config, devices=devices) as sim:
             service = Service(Path(tmp), sim, database_url, python)
@@ -270,11 +310,17 @@ def main() -> int:
     parser.add_argument("--toggles", type=int, default=150, help="toggles to fire, default 150")
     parser.add_argument("--rate", type=float, default=2.0, help="toggles per second, default 2")
     parser.add_argument("--cycle-at", type=float, default=20.0, help="seconds in when the cycle is asked for")
-    parser.add_argument("--compare", metavar="PYTHON",
-                        help="first measure the service of this Python's pbxwatch (the venv of another checkout, "
-                             "e.g. the commit before the call budget) the same way, and print both side by side")
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="the PostgreSQL server to create the throwaway database on")
+    parser.add_argument(
+        "--compare",
+        metavar="PYTHON",
+        help="first measure the service of this Python's pbxwatch (the venv of another checkout, "
+        "e.g. the commit before the call budget) the same way, and print both side by side",
+    )
+    parser.add_argument(
+        "--database-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="the PostgreSQL server to create the throwaway database on",
+    )
     args = parser.parse_args()
     runs = ([("compared", args.compare)] if args.compare else []) + [("this checkout", sys.executable)]
     columns = []

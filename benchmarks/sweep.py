@@ -60,17 +60,21 @@ async def _sweep(prober: Any, targets: list[tuple[str, int]], pids: list[int]) -
     results = await prober.check_many(targets)
     elapsed = time.perf_counter() - wall
     reasons = Counter(result.reason.value for result in results.values())
-    return {"wall": elapsed, "cpu": _cpu() - cpu, "fleet_cpu": _fleet_cpu(pids) - fleet_cpu,
-            "reasons": dict(reasons)}
+    return {"wall": elapsed, "cpu": _cpu() - cpu, "fleet_cpu": _fleet_cpu(pids) - fleet_cpu, "reasons": dict(reasons)}
 
 
 async def worker(args: argparse.Namespace) -> dict[str, Any]:
     from pbxwatch.probe import ProbeOptions, SshProber
 
     targets = [(line.split()[1], int(line.split()[2])) for line in args.target_lines]
-    options = ProbeOptions(username="pbxwatch", key_file=Path(args.key), known_hosts=Path(args.known_hosts),
-                           connect_timeout=args.timeout, command_timeout=args.timeout,
-                           concurrency=args.concurrency)
+    options = ProbeOptions(
+        username="pbxwatch",
+        key_file=Path(args.key),
+        known_hosts=Path(args.known_hosts),
+        connect_timeout=args.timeout,
+        command_timeout=args.timeout,
+        concurrency=args.concurrency,
+    )
     sweeps = []
     if args.strategy == "kept":
         async with SshProber(options) as prober:
@@ -99,9 +103,25 @@ def start_fleet(total: int, procs: int, hung_percent: float, root: Path) -> tupl
         key.write_private_key(str(state / "client_key"))
         total_hung = int(total * hung_percent / 100 + 0.5)
         hung = total_hung * (k * per + count) // total - total_hung * (k * per) // total
-        cmd = [str(PBXWATCH), "sim", "fleet", "--hosts", str(count), "--base-address", str(BASE + k * per),
-               "--port", str(SSH_PORT), "--state-dir", str(state), "--name-prefix", f"f{k}-",
-               "--ssh-hung", str(hung), "--boot-delay", "0"]
+        cmd = [
+            str(PBXWATCH),
+            "sim",
+            "fleet",
+            "--hosts",
+            str(count),
+            "--base-address",
+            str(BASE + k * per),
+            "--port",
+            str(SSH_PORT),
+            "--state-dir",
+            str(state),
+            "--name-prefix",
+            f"f{k}-",
+            "--ssh-hung",
+            str(hung),
+            "--boot-delay",
+            "0",
+        ]
         fleets.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
     for proc, k in zip(fleets, range(procs), strict=True):
         count = min(per, total - k * per)
@@ -121,9 +141,25 @@ def stop_fleet(fleets: list[subprocess.Popen[str]]) -> None:
 
 
 def run_worker(root: Path, strategy: str, args: argparse.Namespace, fleets: Fleet) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--worker", "--strategy", strategy, "--targets", str(root / "targets"),
-           "--key", str(root / "client_key"), "--known-hosts", str(root / "known_hosts"),
-           "--timeout", str(args.timeout), "--sweeps", str(args.sweeps), "--concurrency", str(args.concurrency)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--strategy",
+        strategy,
+        "--targets",
+        str(root / "targets"),
+        "--key",
+        str(root / "client_key"),
+        "--known-hosts",
+        str(root / "known_hosts"),
+        "--timeout",
+        str(args.timeout),
+        "--sweeps",
+        str(args.sweeps),
+        "--concurrency",
+        str(args.concurrency),
+    ]
     cmd += [arg for proc in fleets for arg in ("--fleet-pid", str(proc.pid))]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout)
@@ -135,15 +171,15 @@ def row(hosts: int, strategy: str, label: str, sweeps: list[dict[str, Any]], rss
     cpu = statistics.median(s["cpu"] for s in sweeps)
     fleet_cpu = statistics.median(s["fleet_cpu"] for s in sweeps)
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(sweeps[-1]["reasons"].items()))
-    return (f"| {hosts} | {strategy} | {label} | {wall:.2f} | {cpu:.2f} | {rss:.0f} "
-            f"| {fleet_cpu:.1f} | {reasons} |")
+    return f"| {hosts} | {strategy} | {label} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {fleet_cpu:.1f} | {reasons} |"
 
 
 def main(args: argparse.Namespace) -> None:
     limit = raise_nofile()
     print(f"<!-- open-file limit {limit}; {args.fleet_procs} fleet processes; timeout {args.timeout} s -->")
-    print("| hosts | strategy | sweep | wall s | prober CPU s | prober peak RSS MB | fleet CPU s "
-          "| reasons (last sweep) |")
+    print(
+        "| hosts | strategy | sweep | wall s | prober CPU s | prober peak RSS MB | fleet CPU s | reasons (last sweep) |"
+    )
     print("|---:|---|---|---:|---:|---:|---:|---|")
     for hosts in args.hosts:
         root = Path(tempfile.mkdtemp(prefix="pbxwatch-bench-"))
@@ -155,8 +191,16 @@ def main(args: argparse.Namespace) -> None:
             print(row(hosts, "kept", "first (connecting)", first, kept["peak_rss_mb"]), flush=True)
             print(row(hosts, "kept", f"steady (median of {len(steady)})", steady, kept["peak_rss_mb"]), flush=True)
             fresh = run_worker(root, "fresh", args, fleets)
-            print(row(hosts, "fresh", f"new connection per check (median of {len(fresh['sweeps'])})",
-                      fresh["sweeps"], fresh["peak_rss_mb"]), flush=True)
+            print(
+                row(
+                    hosts,
+                    "fresh",
+                    f"new connection per check (median of {len(fresh['sweeps'])})",
+                    fresh["sweeps"],
+                    fresh["peak_rss_mb"],
+                ),
+                flush=True,
+            )
         finally:
             stop_fleet(fleets)
             shutil.rmtree(root, ignore_errors=True)

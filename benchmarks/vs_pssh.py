@@ -71,11 +71,22 @@ def start_sshd(root: Path, hosts: int) -> tuple[list[subprocess.Popen[bytes]], l
 
 
 def _one_sshd(root: Path, k: int, addresses: list[str]) -> subprocess.Popen[bytes]:
-    config = [f"Port {PORT}", *[f"ListenAddress {a}" for a in addresses], f"HostKey {root / 'host_key'}",
-              f"AuthorizedKeysFile {root / 'authorized_keys'}", f"PidFile {root / f'sshd{k}.pid'}", "UsePAM no",
-              "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password",
-              "StrictModes no", "LogLevel ERROR", "MaxStartups 1000:30:2000", "MaxSessions 200",
-              f"SetEnv PATH={root / 'bin'}:/usr/bin:/bin PBXSIM_UPTIME=86400 PBXSIM_DISK=23"]
+    config = [
+        f"Port {PORT}",
+        *[f"ListenAddress {a}" for a in addresses],
+        f"HostKey {root / 'host_key'}",
+        f"AuthorizedKeysFile {root / 'authorized_keys'}",
+        f"PidFile {root / f'sshd{k}.pid'}",
+        "UsePAM no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",
+        "StrictModes no",
+        "LogLevel ERROR",
+        "MaxStartups 1000:30:2000",
+        "MaxSessions 200",
+        f"SetEnv PATH={root / 'bin'}:/usr/bin:/bin PBXSIM_UPTIME=86400 PBXSIM_DISK=23",
+    ]
     (root / f"sshd{k}.conf").write_text("\n".join(config) + "\n")
     log = (root / f"sshd{k}.log").open("w")
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(root / f"sshd{k}.conf")], stderr=log)
@@ -90,15 +101,33 @@ def _one_sshd(root: Path, k: int, addresses: list[str]) -> subprocess.Popen[byte
 
 # Each client runs in its own worker process, so the CPU it reports is its own.
 def _ssh_options(root: Path) -> list[str]:
-    return ["-i", str(root / "client_key"), "-p", str(PORT), "-o", f"UserKnownHostsFile={root / 'known_hosts'}",
-            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+    return [
+        "-i",
+        str(root / "client_key"),
+        "-p",
+        str(PORT),
+        "-o",
+        f"UserKnownHostsFile={root / 'known_hosts'}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+    ]
 
 
 async def _pbxwatch(root: Path, addresses: list[str], command: str, sweeps: int) -> list[dict[str, Any]]:
     from pbxwatch.probe import ProbeOptions, SshProber
 
-    options = ProbeOptions(username="root", key_file=root / "client_key", known_hosts=root / "known_hosts",
-                           connect_timeout=10, command_timeout=10, concurrency=CONCURRENCY)
+    options = ProbeOptions(
+        username="root",
+        key_file=root / "client_key",
+        known_hosts=root / "known_hosts",
+        connect_timeout=10,
+        command_timeout=10,
+        concurrency=CONCURRENCY,
+    )
     targets = [(a, PORT) for a in addresses]
     async with SshProber(options) as prober:
         await prober.check_many(targets)  # warm-up: open the kept connections
@@ -115,9 +144,20 @@ async def _asyncssh(root: Path, addresses: list[str], command: str, sweeps: int)
     from pbxwatch.probe.ssh import PREFERRED_CIPHERS  # the same cipher, so the gap is the prober's own work
 
     gate = asyncio.Semaphore(CONCURRENCY)
-    conns = await asyncio.gather(*(asyncssh.connect(
-        a, PORT, username="root", client_keys=[str(root / "client_key")],
-        known_hosts=str(root / "known_hosts"), config=None, encryption_algs=PREFERRED_CIPHERS) for a in addresses))
+    conns = await asyncio.gather(
+        *(
+            asyncssh.connect(
+                a,
+                PORT,
+                username="root",
+                client_keys=[str(root / "client_key")],
+                known_hosts=str(root / "known_hosts"),
+                config=None,
+                encryption_algs=PREFERRED_CIPHERS,
+            )
+            for a in addresses
+        )
+    )
 
     async def one(conn: Any) -> str:
         async with gate:
@@ -137,8 +177,13 @@ async def _openssh(root: Path, addresses: list[str], command: str, sweeps: int) 
     async def one(address: str) -> str:
         async with gate:
             proc = await asyncio.create_subprocess_exec(
-                "ssh", *_ssh_options(root), f"root@{address}", command,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+                "ssh",
+                *_ssh_options(root),
+                f"root@{address}",
+                command,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
             out, _ = await proc.communicate()
             return "ok" if proc.returncode == 0 and b"::pbxwatch:: end" in out else "failed"
 
@@ -147,22 +192,42 @@ async def _openssh(root: Path, addresses: list[str], command: str, sweeps: int) 
 
 def _pssh_sweeps(root: Path, command: str, sweeps: int, *, kex: str | None) -> list[dict[str, Any]]:
     extra = " ".join(_ssh_options(root)[2:] + ([f"-o KexAlgorithms={kex}"] if kex else []))
-    argv = ["parallel-ssh", "-h", str(root / "hosts"), "-l", "root", "-p", str(CONCURRENCY), "-t", "30",
-            "-x", f"-i {root / 'client_key'} {extra}", command]
+    argv = [
+        "parallel-ssh",
+        "-h",
+        str(root / "hosts"),
+        "-l",
+        "root",
+        "-p",
+        str(CONCURRENCY),
+        "-t",
+        "30",
+        "-x",
+        f"-i {root / 'client_key'} {extra}",
+        command,
+    ]
     results = []
     for _ in range(sweeps):
         cpu, wall = _cpu_self_and_children(), time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        results.append({"cpu": _cpu_self_and_children() - cpu, "wall": time.perf_counter() - wall,
-                        "ok": done.stdout.count("[SUCCESS]")})
+        results.append(
+            {
+                "cpu": _cpu_self_and_children() - cpu,
+                "wall": time.perf_counter() - wall,
+                "ok": done.stdout.count("[SUCCESS]"),
+            }
+        )
     return results
 
 
 async def _timed(sweep: Any) -> dict[str, Any]:
     cpu, wall = _cpu_self_and_children(), time.perf_counter()
     reasons = await sweep()
-    return {"cpu": _cpu_self_and_children() - cpu, "wall": time.perf_counter() - wall,
-            "ok": sum(1 for r in reasons if r == "ok")}
+    return {
+        "cpu": _cpu_self_and_children() - cpu,
+        "wall": time.perf_counter() - wall,
+        "ok": sum(1 for r in reasons if r == "ok"),
+    }
 
 
 CLIENTS = ("pbxwatch", "asyncssh", "openssh", "pssh", "pssh-x25519")
@@ -201,8 +266,12 @@ def remote_cost(root: Path, processes: int, checks: int) -> float:
 
 
 def run_worker(client: str, root: Path, sweeps: int) -> list[dict[str, Any]]:
-    done = subprocess.run([sys.executable, __file__, "--worker", client, "--root", str(root),
-                           "--sweeps", str(sweeps)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", client, "--root", str(root), "--sweeps", str(sweeps)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"the {client} client failed: {done.stderr.strip().splitlines()[-1:]}")
     result: list[dict[str, Any]] = json.loads(done.stdout)
@@ -220,8 +289,9 @@ def main(args: argparse.Namespace) -> None:
         for _ in range(args.rounds):
             for client in CLIENTS:
                 sweeps[client] += run_worker(client, root, args.sweeps)
-        print(f"<!-- {args.hosts} hosts, {args.rounds} rounds x {args.sweeps} sweeps per client, "
-              f"{len(daemons)} sshd -->")
+        print(
+            f"<!-- {args.hosts} hosts, {args.rounds} rounds x {args.sweeps} sweeps per client, {len(daemons)} sshd -->"
+        )
         print("| client | CPU ms per check (median) | sweep wall s (median) | checks ok | CPU vs pbxwatch |")
         print("|---|---:|---:|---:|---:|")
         per_check = {c: statistics.median(s["cpu"] for s in sweeps[c]) * 1000 / args.hosts for c in CLIENTS}
@@ -229,12 +299,16 @@ def main(args: argparse.Namespace) -> None:
             wall = statistics.median(s["wall"] for s in sweeps[client])
             ok = sum(s["ok"] for s in sweeps[client])
             total = len(sweeps[client]) * args.hosts
-            print(f"| {client} | {per_check[client]:.2f} | {wall:.2f} | {ok}/{total} "
-                  f"| {per_check[client] / per_check['pbxwatch']:.1f}x |")
+            print(
+                f"| {client} | {per_check[client]:.2f} | {wall:.2f} | {ok}/{total} "
+                f"| {per_check[client] / per_check['pbxwatch']:.1f}x |"
+            )
         if args.remote_cost:
             cost = remote_cost(root, args.processes, args.checks)
-            print(f"\nPBX side: {cost:.2f} CPU ms per check (the probe command under /bin/sh with the fake "
-                  f"asterisk, {args.processes} other processes running, mean of {args.checks} checks)")
+            print(
+                f"\nPBX side: {cost:.2f} CPU ms per check (the probe command under /bin/sh with the fake "
+                f"asterisk, {args.processes} other processes running, mean of {args.checks} checks)"
+            )
     finally:
         for sshd in daemons:
             sshd.terminate()

@@ -8,6 +8,7 @@ scripts/ensure-postgres.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 echo "== ruff"
 .venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
 echo "== mypy (strict)"
 .venv/bin/mypy
 # Several workers although the machine has 2 cores: most tests wait on subprocesses, sockets and

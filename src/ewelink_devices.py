@@ -101,5 +101,9 @@ class EWeLinkDevices:
                 return self._client(http).token_status()
 
         status = asyncio.run(read())
-        return {"state": status.state, "detail": status.describe(), "region": status.region,
-                "refresh_expires_at": status.refresh_expires_at.isoformat() if status.refresh_expires_at else None}
+        return {
+            "state": status.state,
+            "detail": status.describe(),
+            "region": status.region,
+            "refresh_expires_at": status.refresh_expires_at.isoformat() if status.refresh_expires_at else None,
+        }

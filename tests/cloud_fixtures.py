@@ -36,9 +36,11 @@ class FakeClock:
 
 
 def default_devices() -> list[SimDevice]:
-    return [SimDevice(SINGLE_ID, "PBX 101 relay"),
-            SimDevice(MULTI_ID, "Rack strip", channels=4, states=[True, False, True, True]),
-            SimDevice(OFFLINE_ID, "Far site relay", online=False)]
+    return [
+        SimDevice(SINGLE_ID, "PBX 101 relay"),
+        SimDevice(MULTI_ID, "Rack strip", channels=4, states=[True, False, True, True]),
+        SimDevice(OFFLINE_ID, "Far site relay", online=False),
+    ]
 
 
 @pytest.fixture
@@ -62,9 +64,16 @@ def make_client(cloud: SimCloud, token_file: Path, http: httpx.AsyncClient, **op
     """A client of the simulated cloud with a fast rate limiter (override with ``rate_limiter=``)."""
     options.setdefault("rate_limiter", RateLimiter(min_interval=0))
     options.setdefault("timeout", 5.0)
-    return EWeLinkClient(app_id=cloud.config.app_id, app_secret=cloud.config.app_secret,
-                         redirect_url=REDIRECT_URL, token_file=token_file, http=http,
-                         api_url=cloud.url, oauth_url=cloud.oauth_url, **options)
+    return EWeLinkClient(
+        app_id=cloud.config.app_id,
+        app_secret=cloud.config.app_secret,
+        redirect_url=REDIRECT_URL,
+        token_file=token_file,
+        http=http,
+        api_url=cloud.url,
+        oauth_url=cloud.oauth_url,
+        **options,
+    )
 
 
 async def authorize(client: EWeLinkClient, http: httpx.AsyncClient) -> TokenStatus:

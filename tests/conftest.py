@@ -21,7 +21,12 @@ from pbxwatch.db.migrate import upgrade_url
 # The server CI starts (see .ci/run); override to point the tests at another one.
 PG_ADMIN_URL = os.environ.get("PBXWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-pytest_plugins: list[str] = ["tests.relay_fixtures", "tests.cloud_fixtures", "tests.fleet_fixtures", "tests.notify_receivers"]
+pytest_plugins: list[str] = [
+    "tests.relay_fixtures",
+    "tests.cloud_fixtures",
+    "tests.fleet_fixtures",
+    "tests.notify_receivers",
+]
 
 #: where an installed pbxwatch keeps its config, pid/heartbeat files and logs
 SYSTEM_PATHS = ("/etc/pbxwatch", "/run/pbxwatch", "/var/log/pbxwatch")

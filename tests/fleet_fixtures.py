@@ -32,8 +32,12 @@ PBXWATCH = Path(sys.executable).with_name("pbxwatch")
 
 def probe_options(fleet: SimFleet, **overrides: Any) -> ProbeOptions:
     values: dict[str, Any] = {
-        "username": fleet.username, "key_file": fleet.client_key_file, "known_hosts": fleet.known_hosts_file,
-        "connect_timeout": CONNECT_TIMEOUT, "command_timeout": COMMAND_TIMEOUT, "concurrency": 50,
+        "username": fleet.username,
+        "key_file": fleet.client_key_file,
+        "known_hosts": fleet.known_hosts_file,
+        "connect_timeout": CONNECT_TIMEOUT,
+        "command_timeout": COMMAND_TIMEOUT,
+        "concurrency": 50,
     }
     values.update(overrides)
     return ProbeOptions(**values)
@@ -59,11 +63,14 @@ class FleetProcess:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PBXWATCH_") or k == SYSTEM_CONFIG_ENV}
-        env.update(PBXWATCH_SSH_USERNAME="pbxwatch", PBXWATCH_SSH_KEY_FILE=str(self.state_dir / "client_key"),
-                   PBXWATCH_SSH_KNOWN_HOSTS=str(self.state_dir / "known_hosts"),
-                   PBXWATCH_SSH_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
-                   PBXWATCH_SSH_COMMAND_TIMEOUT=str(COMMAND_TIMEOUT),
-                   PBXWATCH_LOG_DIR=str(self.state_dir / "logs"))
+        env.update(
+            PBXWATCH_SSH_USERNAME="pbxwatch",
+            PBXWATCH_SSH_KEY_FILE=str(self.state_dir / "client_key"),
+            PBXWATCH_SSH_KNOWN_HOSTS=str(self.state_dir / "known_hosts"),
+            PBXWATCH_SSH_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
+            PBXWATCH_SSH_COMMAND_TIMEOUT=str(COMMAND_TIMEOUT),
+            PBXWATCH_LOG_DIR=str(self.state_dir / "logs"),
+        )
         env.update(extra)
         return env
 
@@ -72,9 +79,25 @@ class FleetProcess:
 def fleet_process(tmp_path: Path) -> Iterator[FleetProcess]:
     state = tmp_path / "fleet-process"
     proc = subprocess.Popen(
-        [str(PBXWATCH), "sim", "fleet", "--hosts", "2", "--port", "0", "--state-dir", str(state),
-         "--base-address", address(), "--boot-delay", str(BOOT_DELAY)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        [
+            str(PBXWATCH),
+            "sim",
+            "fleet",
+            "--hosts",
+            "2",
+            "--port",
+            "0",
+            "--state-dir",
+            str(state),
+            "--base-address",
+            address(),
+            "--boot-delay",
+            str(BOOT_DELAY),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     try:
         hosts = [_host_line(proc) for _ in range(2)]

@@ -59,8 +59,13 @@ class ScriptedProber:
         if host in self.crash:
             raise self.crash[host]
         reason = self.reasons.get(host, Reason.OK)
-        return CheckResult.of(reason, "scripted", uptime_seconds=self.uptime.get(host, 100_000),
-                              disk_usage_percent=17, line_stats={"source": "sip", "total": 3, "ok": 2})
+        return CheckResult.of(
+            reason,
+            "scripted",
+            uptime_seconds=self.uptime.get(host, 100_000),
+            disk_usage_percent=17,
+            line_stats={"source": "sip", "total": 3, "ok": 2},
+        )
 
     async def close(self) -> None:
         return None
@@ -90,8 +95,9 @@ class FakeRelay:
             raise RelayUnreachable("relay service at http://127.0.0.1:9 is unreachable: connection refused")
         return self.online.get(device_id, True)
 
-    async def power_cycle(self, *, enterprise_number: str, device_id: str, outlet: int | None,
-                          idempotency_key: str) -> str:
+    async def power_cycle(
+        self, *, enterprise_number: str, device_id: str, outlet: int | None, idempotency_key: str
+    ) -> str:
         self.requests += 1
         if not self.reachable:
             raise RelayUnreachable("relay service unreachable")
@@ -113,26 +119,53 @@ BUSY = RelayBusy(409, "cycle_running", "a power-cycle is already running on rela
 
 
 async def _write_cycle_row(db: Database, number: str, device_id: str, outlet: int | None) -> None:
-    entry = HistoryEntry.power_cycle(number, at=datetime.now(UTC), pbx_status="off", ok=True,
-                                     initiator=Initiator.AUTO, extra_info={"device_id": device_id, "outlet": outlet})
+    entry = HistoryEntry.power_cycle(
+        number,
+        at=datetime.now(UTC),
+        pbx_status="off",
+        ok=True,
+        initiator=Initiator.AUTO,
+        extra_info={"device_id": device_id, "outlet": outlet},
+    )
     async with db.begin() as conn:
         await write_history(conn, [entry])
 
 
 def settings_for(url: str, tmp: Path, **monitor: Any) -> Settings:
-    return Settings.model_validate({
-        "database_url": url, "log_dir": str(tmp / "logs"), "run_dir": str(tmp / "run"),
-        "ssh": {"username": "pbx", "connect_timeout": 1, "command_timeout": 1},
-        "monitor": {**FAST, **monitor},
-    })
+    return Settings.model_validate(
+        {
+            "database_url": url,
+            "log_dir": str(tmp / "logs"),
+            "run_dir": str(tmp / "run"),
+            "ssh": {"username": "pbx", "connect_timeout": 1, "command_timeout": 1},
+            "monitor": {**FAST, **monitor},
+        }
+    )
 
 
-async def add_unit(db: Database, number: str, host: str, *, auto: bool = True, device: str | None = "dev1",
-                   outlet: int | None = None, active: bool = True) -> None:
+async def add_unit(
+    db: Database,
+    number: str,
+    host: str,
+    *,
+    auto: bool = True,
+    device: str | None = "dev1",
+    outlet: int | None = None,
+    active: bool = True,
+) -> None:
     async with db.begin() as conn:
-        await conn.execute(insert(enterprises).values(
-            number=number, name=f"Enterprise {number}", host=host, ssh_port=22, parameter_option_2=auto,
-            ewelink_device_id=device, ewelink_outlet=outlet, active=active))
+        await conn.execute(
+            insert(enterprises).values(
+                number=number,
+                name=f"Enterprise {number}",
+                host=host,
+                ssh_port=22,
+                parameter_option_2=auto,
+                ewelink_device_id=device,
+                ewelink_outlet=outlet,
+                active=active,
+            )
+        )
 
 
 async def set_unit(db: Database, number: str, **values: Any) -> None:
@@ -161,8 +194,11 @@ def kinds(rows: list[dict[str, Any]]) -> list[str]:
 
 async def live(db: Database, number: str) -> dict[str, Any] | None:
     async with db.connect() as conn:
-        row = (await conn.execute(
-            select(unit_live_status).where(unit_live_status.c.enterprise_number == number))).mappings().first()
+        row = (
+            (await conn.execute(select(unit_live_status).where(unit_live_status.c.enterprise_number == number)))
+            .mappings()
+            .first()
+        )
         return dict(row) if row else None
 
 
@@ -177,13 +213,16 @@ async def eventually(predicate: Callable[[], Awaitable[bool]], *, timeout: float
 
 
 @asynccontextmanager
-async def running_monitor(settings: Settings, prober: Any, relay: Any, **options: Any) -> AsyncIterator[asyncio.Task[None]]:
+async def running_monitor(
+    settings: Settings, prober: Any, relay: Any, **options: Any
+) -> AsyncIterator[asyncio.Task[None]]:
     stop = asyncio.Event()
     opts = options_from(settings, reload_interval=options.pop("reload_interval", 0.3), flush_interval=0.1)
     if "check_timeout" in options:  # the monitor's own guard around one check
         opts = replace(opts, check_timeout=options.pop("check_timeout"))
-    task = asyncio.create_task(run_monitor(settings, stop, prober=prober, relay=relay, options=opts,
-                                           standby_poll=0.2, **options))
+    task = asyncio.create_task(
+        run_monitor(settings, stop, prober=prober, relay=relay, options=opts, standby_poll=0.2, **options)
+    )
     try:
         yield task
     finally:

@@ -58,8 +58,19 @@ class PgCluster:
     def init(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", PG_USER, "--auth=trust", "-E", "UTF8", "--no-sync")
         self.start()
-        self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", "postgres",
-                  "-c", f'CREATE DATABASE "{DB_NAME}"')
+        self._run(
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            PG_USER,
+            "-d",
+            "postgres",
+            "-c",
+            f'CREATE DATABASE "{DB_NAME}"',
+        )
         asyncio.run(upgrade_url(self.url))
 
     def start(self) -> None:

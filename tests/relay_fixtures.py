@@ -88,8 +88,9 @@ class ServerThread:
     """An ASGI app served by uvicorn on a loopback port in its own thread and event loop."""
 
     def __init__(self, app: Any, port: int, host: str = "127.0.0.1") -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                timeout_graceful_shutdown=5)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5
+        )
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
         self.thread = threading.Thread(target=self.server.run, name="relay-service", daemon=True)
@@ -97,8 +98,9 @@ class ServerThread:
 
     def start(self) -> None:
         self.thread.start()
-        wait_for(lambda: self.server.started or not self.thread.is_alive(), "the relay service to start",
-                 START_TIMEOUT_S)
+        wait_for(
+            lambda: self.server.started or not self.thread.is_alive(), "the relay service to start", START_TIMEOUT_S
+        )
         assert self.server.started, "relay service failed to start"
 
     def stop(self) -> None:
@@ -134,8 +136,12 @@ class RelayEnv:
 
     def settings_data(self) -> dict[str, Any]:
         cfg = self.sim.config
-        relay: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "cloud_timeout": CLOUD_TIMEOUT_S,
-                                 "verify_seconds": VERIFY_S}
+        relay: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "cloud_timeout": CLOUD_TIMEOUT_S,
+            "verify_seconds": VERIFY_S,
+        }
         if self.api_token:
             relay["api_token"] = self.api_token
         return {
@@ -143,9 +149,13 @@ class RelayEnv:
             "log_dir": str(self.tmp / "logs"),
             "run_dir": str(self.tmp / "run"),
             "ewelink": {
-                "app_id": cfg.app_id, "app_secret": cfg.app_secret,
-                "redirect_url": f"{self.url}/ewelink-callback/", "token_file": str(self.token_file),
-                "api_url": self.sim.url, "oauth_url": self.sim.oauth_url, "region": "eu",
+                "app_id": cfg.app_id,
+                "app_secret": cfg.app_secret,
+                "redirect_url": f"{self.url}/ewelink-callback/",
+                "token_file": str(self.token_file),
+                "api_url": self.sim.url,
+                "oauth_url": self.sim.oauth_url,
+                "region": "eu",
             },
             "relay": relay,
             "monitor": {"relay_url": self.url, "off_seconds": self.off_seconds},
@@ -159,14 +169,22 @@ class RelayEnv:
         data = self.settings_data()
         ew = data["ewelink"]
         env = {
-            "PBXWATCH_DATABASE_URL": self.pg_url, "PBXWATCH_LOG_DIR": data["log_dir"],
-            "PBXWATCH_RUN_DIR": data["run_dir"], "PBXWATCH_EWELINK_APP_ID": ew["app_id"],
-            "PBXWATCH_EWELINK_APP_SECRET": ew["app_secret"], "PBXWATCH_EWELINK_REDIRECT_URL": ew["redirect_url"],
-            "PBXWATCH_EWELINK_TOKEN_FILE": ew["token_file"], "PBXWATCH_EWELINK_API_URL": ew["api_url"],
-            "PBXWATCH_EWELINK_OAUTH_URL": ew["oauth_url"], "PBXWATCH_EWELINK_REGION": "eu",
-            "PBXWATCH_RELAY_HOST": "127.0.0.1", "PBXWATCH_RELAY_PORT": str(self.port),
-            "PBXWATCH_RELAY_URL": self.url, "PBXWATCH_OFF_SECONDS": str(self.off_seconds),
-            "PBXWATCH_RELAY_CLOUD_TIMEOUT": str(CLOUD_TIMEOUT_S), "PBXWATCH_RELAY_VERIFY_SECONDS": str(VERIFY_S),
+            "PBXWATCH_DATABASE_URL": self.pg_url,
+            "PBXWATCH_LOG_DIR": data["log_dir"],
+            "PBXWATCH_RUN_DIR": data["run_dir"],
+            "PBXWATCH_EWELINK_APP_ID": ew["app_id"],
+            "PBXWATCH_EWELINK_APP_SECRET": ew["app_secret"],
+            "PBXWATCH_EWELINK_REDIRECT_URL": ew["redirect_url"],
+            "PBXWATCH_EWELINK_TOKEN_FILE": ew["token_file"],
+            "PBXWATCH_EWELINK_API_URL": ew["api_url"],
+            "PBXWATCH_EWELINK_OAUTH_URL": ew["oauth_url"],
+            "PBXWATCH_EWELINK_REGION": "eu",
+            "PBXWATCH_RELAY_HOST": "127.0.0.1",
+            "PBXWATCH_RELAY_PORT": str(self.port),
+            "PBXWATCH_RELAY_URL": self.url,
+            "PBXWATCH_OFF_SECONDS": str(self.off_seconds),
+            "PBXWATCH_RELAY_CLOUD_TIMEOUT": str(CLOUD_TIMEOUT_S),
+            "PBXWATCH_RELAY_VERIFY_SECONDS": str(VERIFY_S),
         }
         if self.api_token:
             env["PBXWATCH_RELAY_API_TOKEN"] = self.api_token
@@ -198,8 +216,9 @@ class RelayEnv:
     def authorize(self) -> None:
         """Log in the way an operator does (runbook §5): a code and the auth URL's state in the callback URL."""
         code = self.sim.issue_code(f"{self.url}/ewelink-callback/", region="eu")
-        reply = self.http.get(f"{self.url}/ewelink-callback/",
-                              params={"code": code, "region": "eu", "state": self.issued_state()})
+        reply = self.http.get(
+            f"{self.url}/ewelink-callback/", params={"code": code, "region": "eu", "state": self.issued_state()}
+        )
         assert reply.status_code == 200, reply.text
 
     def issued_state(self) -> str:
@@ -225,13 +244,28 @@ class RelayEnv:
 
         return asyncio.run(run())
 
-    def add_unit(self, number: str, device_id: str | None, *, outlet: int | None = None,
-                 cycle_mode: str = "cloud", last_status: str | None = None) -> None:
-        self.sql("INSERT INTO enterprises (number, name, host, ewelink_device_id, ewelink_outlet, cycle_mode) "
-                 "VALUES ($1, $2, '127.0.0.1', $3, $4, $5)", number, f"Unit {number}", device_id, outlet, cycle_mode)
+    def add_unit(
+        self,
+        number: str,
+        device_id: str | None,
+        *,
+        outlet: int | None = None,
+        cycle_mode: str = "cloud",
+        last_status: str | None = None,
+    ) -> None:
+        self.sql(
+            "INSERT INTO enterprises (number, name, host, ewelink_device_id, ewelink_outlet, cycle_mode) "
+            "VALUES ($1, $2, '127.0.0.1', $3, $4, $5)",
+            number,
+            f"Unit {number}",
+            device_id,
+            outlet,
+            cycle_mode,
+        )
         if last_status is not None:
-            self.sql("INSERT INTO unit_live_status (enterprise_number, last_status) VALUES ($1, $2)",
-                     number, last_status)
+            self.sql(
+                "INSERT INTO unit_live_status (enterprise_number, last_status) VALUES ($1, $2)", number, last_status
+            )
 
     def audit_rows(self, action_type: str | None = None) -> list[dict[str, Any]]:
         rows = self.sql("SELECT * FROM unit_status_history ORDER BY id")
@@ -254,8 +288,13 @@ class ServiceProcess:
 
     def start(self) -> None:
         env = clean_env(self.relay.env_vars())
-        self.proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "relay", "serve"], cwd=self.relay.tmp,
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pbxwatch", "relay", "serve"],
+            cwd=self.relay.tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
         def answers() -> bool:
             assert self.proc is not None and self.proc.poll() is None, "relay serve exited"

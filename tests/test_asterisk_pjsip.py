@@ -48,11 +48,20 @@ def test_every_pjsip_fixture_gives_the_expected_totals(name: str, parse: Any, to
 def test_endpoint_status_follows_its_contacts_and_device_state() -> None:
     stats = parse_pjsip_endpoints(fixture("pjsip_show_endpoints_ast20_in_use.txt"))
     assert peer(stats, "chan-sip-side") == {
-        "name": "chan-sip-side", "username": None, "host": "127.0.0.1", "port": 25080,
-        "status": "ok", "latency_ms": 0.834,
+        "name": "chan-sip-side",
+        "username": None,
+        "host": "127.0.0.1",
+        "port": 25080,
+        "status": "ok",
+        "latency_ms": 0.834,
     }
     assert peer(stats, "6001") == {  # `6001/6001` is name/CID; the username comes from InAuth
-        "name": "6001", "username": "6001", "host": None, "port": None, "status": "unreachable", "latency_ms": None,
+        "name": "6001",
+        "username": "6001",
+        "host": None,
+        "port": None,
+        "status": "unreachable",
+        "latency_ms": None,
     }
     assert peer(stats, "dead-carrier")["status"] == "unreachable"
     assert peer(stats, "static-nonqual")["status"] == "unmonitored"
@@ -61,8 +70,12 @@ def test_endpoint_status_follows_its_contacts_and_device_state() -> None:
 def test_trunks_keep_fractional_rtts_and_hosts_without_port() -> None:
     stats = parse_pjsip_endpoints(fixture("pjsip_show_endpoints_trunks_mixed.txt"))
     assert peer(stats, "belloceanic") == {
-        "name": "belloceanic", "username": None, "host": "139.59.2.249", "port": None,
-        "status": "ok", "latency_ms": 204.606,
+        "name": "belloceanic",
+        "username": None,
+        "host": "139.59.2.249",
+        "port": None,
+        "status": "ok",
+        "latency_ms": 204.606,
     }
     assert peer(stats, "globalbeams-endpoint")["username"] == "4025"  # OutAuth
     assert peer(stats, "globalbeams-endpoint")["status"] == "unmonitored"
@@ -80,8 +93,7 @@ def test_duplicate_contacts_are_counted_once_and_truncated_uris_still_give_a_hos
 
 def test_decimal_comma_rtt_and_ipv6_contact() -> None:
     text = (
-        "  Contact:  v6/sip:[2001:db8::5]:5062                     1234567890 Avail         0,474\n"
-        "\nObjects found: 1\n"
+        "  Contact:  v6/sip:[2001:db8::5]:5062                     1234567890 Avail         0,474\n\nObjects found: 1\n"
     )
     stats = parse_pjsip_contacts(text)
     assert stats["peers"] == [
@@ -91,8 +103,10 @@ def test_decimal_comma_rtt_and_ipv6_contact() -> None:
 
 
 def test_no_such_command_means_the_stack_is_absent() -> None:
-    stats = parse_pjsip_endpoints("No such command 'pjsip show endpoints' (type 'core show help pjsip show "
-                                  "endpoints' for other possible commands)\n")
+    stats = parse_pjsip_endpoints(
+        "No such command 'pjsip show endpoints' (type 'core show help pjsip show "
+        "endpoints' for other possible commands)\n"
+    )
     assert stats["stack_absent"] is True
     assert parse_pjsip_contacts(fixture("error_no_such_command_pjsip_ast16.txt"))["stack_absent"] is True
 
@@ -105,8 +119,10 @@ def test_objects_found_disagreeing_with_the_blocks_is_flagged() -> None:
 def _endpoint_with(*contacts: str, state: str = "Not in use", name: str = "mixed-aor") -> dict[str, Any]:
     header = fixture("pjsip_show_endpoints_ast20_in_use.txt").split("\n\n")[0]
     block = [f" Endpoint:  {name:<51}  {state:<12}  0 of inf", f"        Aor:  {name:<51}  2"]
-    block += [f"      Contact:  {name}/sip:{uri:<29} 0123456789 {status:<7} {rtt}" for uri, status, rtt in
-              (c.split() for c in contacts)]
+    block += [
+        f"      Contact:  {name}/sip:{uri:<29} 0123456789 {status:<7} {rtt}"
+        for uri, status, rtt in (c.split() for c in contacts)
+    ]
     stats = parse_pjsip_endpoints("\n".join([header, "", *block, "", "Objects found: 1", ""]))
     assert stats["unparsed"] == []
     return peer(stats, name)
@@ -118,19 +134,36 @@ def test_one_unavail_contact_does_not_make_a_monitored_endpoint_unreachable() ->
     assert _endpoint_with("127.0.0.2:25999 Unavail nan", "127.0.0.3:5060 Unknown nan")["status"] == "unknown"
     assert _endpoint_with("127.0.0.2:25999 Unavail nan", "127.0.0.3:5060 Unavail nan")["status"] == "unreachable"
     assert _endpoint_with("127.0.0.2:25999 Unavail nan", "127.0.0.3:5060 Avail 12.5") == {
-        "name": "mixed-aor", "username": None, "host": "127.0.0.3", "port": 5060, "status": "ok", "latency_ms": 12.5}
+        "name": "mixed-aor",
+        "username": None,
+        "host": "127.0.0.3",
+        "port": 5060,
+        "status": "ok",
+        "latency_ms": 12.5,
+    }
 
 
 def test_an_endpoint_named_like_a_device_state_keeps_its_real_state() -> None:
     assert _endpoint_with("127.0.0.2:25999 NonQual nan", state="Unavailable", name="Busy") == {
-        "name": "Busy", "username": None, "host": "127.0.0.2", "port": 25999, "status": "unreachable",
-        "latency_ms": None}
+        "name": "Busy",
+        "username": None,
+        "host": "127.0.0.2",
+        "port": 25999,
+        "status": "unreachable",
+        "latency_ms": None,
+    }
 
 
 def test_a_row_that_does_not_fit_the_printf_offsets_is_read_by_its_blanks() -> None:
     """A wider name column than the printf width: name and state found between double blanks."""
-    text = "\n".join([f" Endpoint:  {'6001/6001':<60}  {'Unavailable':<12}  0 of inf",
-                      f" Endpoint:  {'7001':<60}  {'Not in use':<12}  0 of 2", "", "Objects found: 2"])
+    text = "\n".join(
+        [
+            f" Endpoint:  {'6001/6001':<60}  {'Unavailable':<12}  0 of inf",
+            f" Endpoint:  {'7001':<60}  {'Not in use':<12}  0 of 2",
+            "",
+            "Objects found: 2",
+        ]
+    )
     stats = parse_pjsip_endpoints(text)
     assert [(p["name"], p["status"]) for p in stats["peers"]] == [("6001", "unreachable"), ("7001", "unknown")]
     assert (stats["unparsed"], stats["parse_mismatch"]) == ([], False)
@@ -142,22 +175,38 @@ def test_endpoint_rows_and_stray_lines_that_cannot_be_read_are_kept_as_unparsed(
     no_channels = f" Endpoint:  {'x':<51}  {'Not in use':<12}  garbage"
     odd_state = f" Endpoint:  {'y':<51}  {'Weird':<12}  0 of inf"
     stats = parse_pjsip_endpoints("\n".join([stray, broken, no_channels, odd_state, "", "Objects found: 1"]))
-    assert (stats["total"], stats["unparsed"], stats["parse_mismatch"]) == (0, [stray, broken, no_channels, odd_state],
-                                                                            True)
+    assert (stats["total"], stats["unparsed"], stats["parse_mismatch"]) == (
+        0,
+        [stray, broken, no_channels, odd_state],
+        True,
+    )
 
 
 def test_the_fastest_available_contact_gives_host_and_latency() -> None:
     assert _endpoint_with("127.0.0.4:5070 Avail 20.0", "127.0.0.3:5060 Avail 12.5") == {
-        "name": "mixed-aor", "username": None, "host": "127.0.0.3", "port": 5060, "status": "ok", "latency_ms": 12.5}
+        "name": "mixed-aor",
+        "username": None,
+        "host": "127.0.0.3",
+        "port": 5060,
+        "status": "ok",
+        "latency_ms": 12.5,
+    }
     assert _endpoint_with("127.0.0.4:1 Avail nan") == {
-        "name": "mixed-aor", "username": None, "host": "127.0.0.4", "port": 1, "status": "ok", "latency_ms": None}
+        "name": "mixed-aor",
+        "username": None,
+        "host": "127.0.0.4",
+        "port": 1,
+        "status": "ok",
+        "latency_ms": None,
+    }
     assert _endpoint_with("127.0.0.4:0 Unavail nan")["port"] is None
 
 
 def test_contacts_garbage_lines_are_unparsed_and_do_not_stop_the_table() -> None:
     row = "  Contact:  {aor}/sip:192.168.202.22:5060             3fc5bbd1b6 {status}         0.544"
-    text = "\n".join([row.format(aor="a", status="Avail"), "garbage", row.format(aor="b", status="Unavail"),
-                      "", "Objects found: 3"])
+    text = "\n".join(
+        [row.format(aor="a", status="Avail"), "garbage", row.format(aor="b", status="Unavail"), "", "Objects found: 3"]
+    )
     stats = parse_pjsip_contacts(text)
     assert [(p["name"], p["status"]) for p in stats["peers"]] == [("a", "ok"), ("b", "unreachable")]
     assert (stats["unparsed"], stats["parse_mismatch"]) == (["garbage"], True)

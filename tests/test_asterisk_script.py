@@ -69,12 +69,16 @@ def test_a_pjsip_only_pbx_reports_the_pjsip_stack() -> None:
         ((("pgrep", "", 127), ("uptime", UNABLE, 1), DF_OK), Reason.PROBE_ERROR),
         ((PGREP_YES, ("uptime", "", 124), DF_OK), Reason.CLI_HUNG),
         ((PGREP_YES, ("uptime", "", 137), DF_OK), Reason.CLI_HUNG),
-        ((PGREP_NO, ("uptime", "timeout: failed to run command 'asterisk': No such file or directory", 127), DF_OK),
-         Reason.ASTERISK_MISSING),
+        (
+            (PGREP_NO, ("uptime", "timeout: failed to run command 'asterisk': No such file or directory", 127), DF_OK),
+            Reason.ASTERISK_MISSING,
+        ),
         ((PGREP_NO, ("uptime", "sudo: asterisk: command not found", 1), DF_OK), Reason.ASTERISK_MISSING),
         ((PGREP_YES, ("uptime", "sudo: a password is required", 1), DF_OK), Reason.PERMISSION_DENIED),
-        ((PGREP_YES, ("uptime", "timeout: failed to run command 'asterisk': Permission denied", 126), DF_OK),
-         Reason.PERMISSION_DENIED),
+        (
+            (PGREP_YES, ("uptime", "timeout: failed to run command 'asterisk': Permission denied", 126), DF_OK),
+            Reason.PERMISSION_DENIED,
+        ),
         ((PGREP_YES, ("uptime", "sh: 1: timeout: not found", 127), DF_OK), Reason.PROBE_ERROR),
         ((PGREP_YES, ("uptime", "Segmentation fault", 139), DF_OK), Reason.PROBE_ERROR),
         ((PGREP_YES, ("uptime", "System uptime: soon", 0), DF_OK), Reason.PROBE_ERROR),
@@ -131,8 +135,10 @@ def _fake_pbx(tmp_path: Path, *, cli_answers: bool, daemon_runs: bool) -> dict[s
     bin_dir.mkdir()
     calls = tmp_path / "calls"
     answer = f"cat <<'EOF'\n{UPTIME}EOF\nexit 0" if cli_answers else f"cat <<'EOF'\n{UNABLE}EOF\nexit 1"
-    scripts = {"asterisk": f'echo "asterisk $*" >> {calls}\n{answer}\n',
-               "pgrep": f'echo pgrep >> {calls}\nexit {0 if daemon_runs else 1}\n'}
+    scripts = {
+        "asterisk": f'echo "asterisk $*" >> {calls}\n{answer}\n',
+        "pgrep": f"echo pgrep >> {calls}\nexit {0 if daemon_runs else 1}\n",
+    }
     for name, body in scripts.items():
         path = bin_dir / name
         path.write_text(f"#!/bin/sh\n{body}", encoding="utf-8")
@@ -141,8 +147,14 @@ def _fake_pbx(tmp_path: Path, *, cli_answers: bool, daemon_runs: bool) -> dict[s
 
 
 def _run_check(env: dict[str, str]) -> tuple[Reason, list[str]]:
-    done = subprocess.run(["/bin/sh", "-c", build_probe_command("asterisk", 5)], capture_output=True, text=True,
-                          timeout=20, check=False, env=env)
+    done = subprocess.run(
+        ["/bin/sh", "-c", build_probe_command("asterisk", 5)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+        env=env,
+    )
     calls = Path(env["CALLS"]).read_text(encoding="utf-8").splitlines()
     return interpret_probe_output(done.stdout).reason, [call.split(" -rx ")[0] for call in calls]
 
@@ -153,22 +165,28 @@ def test_a_healthy_check_never_scans_the_process_table(tmp_path: Path) -> None:
     assert "pgrep" not in calls
 
 
-@pytest.mark.parametrize(("daemon_runs", "reason"), [(False, Reason.ASTERISK_NOT_RUNNING),
-                                                     (True, Reason.PERMISSION_DENIED)])
+@pytest.mark.parametrize(
+    ("daemon_runs", "reason"), [(False, Reason.ASTERISK_NOT_RUNNING), (True, Reason.PERMISSION_DENIED)]
+)
 def test_when_the_cli_cannot_connect_the_process_table_tells_down_from_no_access(
-        tmp_path: Path, daemon_runs: bool, reason: Reason) -> None:
+    tmp_path: Path, daemon_runs: bool, reason: Reason
+) -> None:
     found, calls = _run_check(_fake_pbx(tmp_path, cli_answers=False, daemon_runs=daemon_runs))
     assert found is reason
     assert calls == ["asterisk", "pgrep"]
 
 
-SECTION_LINES = [f"{MARKER} {w}" for w in ("pgrep", "uptime", "sip", "pjsip", "df", "end", "rc=0", "rc=1",
-                                            "rc=124", "rc=127", "rc=x", "")]
+SECTION_LINES = [
+    f"{MARKER} {w}"
+    for w in ("pgrep", "uptime", "sip", "pjsip", "df", "end", "rc=0", "rc=1", "rc=124", "rc=127", "rc=x", "")
+]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.sampled_from([*SECTION_LINES, UPTIME, SIP, PJSIP, NO_SIP, DF, UNABLE]), st.text())),
-       st.booleans())
+@given(
+    st.lists(st.one_of(st.sampled_from([*SECTION_LINES, UPTIME, SIP, PJSIP, NO_SIP, DF, UNABLE]), st.text())),
+    st.booleans(),
+)
 def test_any_output_gives_a_verdict_without_hitting_the_safety_net(lines: list[str], finished: bool) -> None:
     result = interpret_probe_output("\n".join(lines), finished=finished)
     assert result.reason in Reason

@@ -33,16 +33,27 @@ def test_an_unsafe_asterisk_command_is_refused_with_examples() -> None:
 @pytest.mark.parametrize(
     ("name", "stdout", "expected"),
     [
-        ("login noise before the first marker is ignored",
-         f"motd\n{MARKER} pgrep\n{MARKER} rc=0\n", {"pgrep": Section("", 0)}),
-        ("CRLF lines are read like LF lines",
-         f"{MARKER} uptime\r\nSystem uptime: 5\r\n{MARKER} rc=0\r\n", {"uptime": Section("System uptime: 5", 0)}),
-        ("a section cut off by the next marker never finished",
-         f"{MARKER} sip\na\nb\n{MARKER} df\nx\n{MARKER} rc=0", {"sip": Section("a\nb", None), "df": Section("x", 0)}),
-        ("a section cut off at the end never finished",
-         f"{MARKER} sip\na\nb", {"sip": Section("a\nb", None)}),
-        ("an rc line outside a section is ignored",
-         f"{MARKER} rc=0\n{MARKER} df\n{MARKER} rc=1", {"df": Section("", 1)}),
+        (
+            "login noise before the first marker is ignored",
+            f"motd\n{MARKER} pgrep\n{MARKER} rc=0\n",
+            {"pgrep": Section("", 0)},
+        ),
+        (
+            "CRLF lines are read like LF lines",
+            f"{MARKER} uptime\r\nSystem uptime: 5\r\n{MARKER} rc=0\r\n",
+            {"uptime": Section("System uptime: 5", 0)},
+        ),
+        (
+            "a section cut off by the next marker never finished",
+            f"{MARKER} sip\na\nb\n{MARKER} df\nx\n{MARKER} rc=0",
+            {"sip": Section("a\nb", None), "df": Section("x", 0)},
+        ),
+        ("a section cut off at the end never finished", f"{MARKER} sip\na\nb", {"sip": Section("a\nb", None)}),
+        (
+            "an rc line outside a section is ignored",
+            f"{MARKER} rc=0\n{MARKER} df\n{MARKER} rc=1",
+            {"df": Section("", 1)},
+        ),
         ("an rc that is not a number is unknown", f"{MARKER} df\n{MARKER} rc=x", {"df": Section("", None)}),
         ("an empty marker word is ignored", f"{MARKER} df\nx\n{MARKER}\n{MARKER} rc=0", {"df": Section("x", 0)}),
     ],
@@ -54,36 +65,111 @@ def test_sections(name: str, stdout: str, expected: dict[str, Section]) -> None:
 @pytest.mark.parametrize(
     ("name", "stdout", "finished", "reason", "detail"),
     [
-        ("a hung uptime call names where it stuck", output(PGREP_YES, ("uptime", "", None), end=False), False,
-         Reason.CLI_HUNG, "asterisk -rx did not answer in time (stuck in uptime)"),
-        ("nothing ran before the client gave up", "motd only", False,
-         Reason.COMMAND_TIMEOUT, "the probe command did not finish in time"),
-        ("the probe did not run at all", "motd only", True,
-         Reason.PROBE_ERROR, "unexpected output: the probe command did not run"),
-        ("an uptime the parser cannot read quotes its first line", output(PGREP_YES, ("uptime", "\n  gibberish \n", 0)),
-         True, Reason.PROBE_ERROR, "unexpected uptime output: gibberish"),
-        ("an empty uptime answer says so", output(PGREP_YES, ("uptime", "", 0)), True,
-         Reason.PROBE_ERROR, "unexpected uptime output: (no output)"),
-        ("the remote timeout killed the uptime call", output(PGREP_YES, ("uptime", "", 124)), True,
-         Reason.CLI_HUNG, "asterisk -rx did not answer before the remote timeout"),
-        ("the grace kill ended the uptime call", output(PGREP_YES, ("uptime", "", 137)), True,
-         Reason.CLI_HUNG, "asterisk -rx did not answer before the remote timeout"),
-        ("a PBX without `timeout` is our problem", output(PGREP_YES, ("uptime", "sh: 1: timeout: not found", 127)),
-         True, Reason.PROBE_ERROR, "the PBX has no `timeout` command: sh: 1: timeout: not found"),
-        ("a missing asterisk binary", output(PGREP_NO, ("uptime", "sh: 1: asterisk: not found", 127)), True,
-         Reason.ASTERISK_MISSING, "sh: 1: asterisk: not found"),
-        ("a binary we may not run", output(PGREP_NO, ("uptime", "sh: 1: asterisk: Permission denied", 126)), True,
-         Reason.PERMISSION_DENIED, "sh: 1: asterisk: Permission denied"),
-        ("no daemon: unable to connect and no process", output(PGREP_NO, ("uptime", UNABLE, 1)), True,
-         Reason.ASTERISK_NOT_RUNNING, UNABLE.strip().splitlines()[0]),
-        ("a daemon whose socket is not ours", output(PGREP_YES, ("uptime", UNABLE, 1)), True,
-         Reason.PERMISSION_DENIED, f"asterisk runs but its CLI is not reachable: {UNABLE.strip().splitlines()[0]}"),
-        ("no pgrep answer: cannot tell down from no access", output(("pgrep", "", 2), ("uptime", UNABLE, 1)), True,
-         Reason.PROBE_ERROR, f"pgrep is unavailable, cannot tell down from no access: {UNABLE.strip().splitlines()[0]}"),
-        ("any other exit code is quoted", output(PGREP_YES, ("uptime", "odd", 3)), True,
-         Reason.PROBE_ERROR, "asterisk -rx exited 3: odd"),
-        ("a long answer is quoted up to 200 characters", output(PGREP_YES, ("uptime", "x" * 300, 3)), True,
-         Reason.PROBE_ERROR, "asterisk -rx exited 3: " + "x" * 200),
+        (
+            "a hung uptime call names where it stuck",
+            output(PGREP_YES, ("uptime", "", None), end=False),
+            False,
+            Reason.CLI_HUNG,
+            "asterisk -rx did not answer in time (stuck in uptime)",
+        ),
+        (
+            "nothing ran before the client gave up",
+            "motd only",
+            False,
+            Reason.COMMAND_TIMEOUT,
+            "the probe command did not finish in time",
+        ),
+        (
+            "the probe did not run at all",
+            "motd only",
+            True,
+            Reason.PROBE_ERROR,
+            "unexpected output: the probe command did not run",
+        ),
+        (
+            "an uptime the parser cannot read quotes its first line",
+            output(PGREP_YES, ("uptime", "\n  gibberish \n", 0)),
+            True,
+            Reason.PROBE_ERROR,
+            "unexpected uptime output: gibberish",
+        ),
+        (
+            "an empty uptime answer says so",
+            output(PGREP_YES, ("uptime", "", 0)),
+            True,
+            Reason.PROBE_ERROR,
+            "unexpected uptime output: (no output)",
+        ),
+        (
+            "the remote timeout killed the uptime call",
+            output(PGREP_YES, ("uptime", "", 124)),
+            True,
+            Reason.CLI_HUNG,
+            "asterisk -rx did not answer before the remote timeout",
+        ),
+        (
+            "the grace kill ended the uptime call",
+            output(PGREP_YES, ("uptime", "", 137)),
+            True,
+            Reason.CLI_HUNG,
+            "asterisk -rx did not answer before the remote timeout",
+        ),
+        (
+            "a PBX without `timeout` is our problem",
+            output(PGREP_YES, ("uptime", "sh: 1: timeout: not found", 127)),
+            True,
+            Reason.PROBE_ERROR,
+            "the PBX has no `timeout` command: sh: 1: timeout: not found",
+        ),
+        (
+            "a missing asterisk binary",
+            output(PGREP_NO, ("uptime", "sh: 1: asterisk: not found", 127)),
+            True,
+            Reason.ASTERISK_MISSING,
+            "sh: 1: asterisk: not found",
+        ),
+        (
+            "a binary we may not run",
+            output(PGREP_NO, ("uptime", "sh: 1: asterisk: Permission denied", 126)),
+            True,
+            Reason.PERMISSION_DENIED,
+            "sh: 1: asterisk: Permission denied",
+        ),
+        (
+            "no daemon: unable to connect and no process",
+            output(PGREP_NO, ("uptime", UNABLE, 1)),
+            True,
+            Reason.ASTERISK_NOT_RUNNING,
+            UNABLE.strip().splitlines()[0],
+        ),
+        (
+            "a daemon whose socket is not ours",
+            output(PGREP_YES, ("uptime", UNABLE, 1)),
+            True,
+            Reason.PERMISSION_DENIED,
+            f"asterisk runs but its CLI is not reachable: {UNABLE.strip().splitlines()[0]}",
+        ),
+        (
+            "no pgrep answer: cannot tell down from no access",
+            output(("pgrep", "", 2), ("uptime", UNABLE, 1)),
+            True,
+            Reason.PROBE_ERROR,
+            f"pgrep is unavailable, cannot tell down from no access: {UNABLE.strip().splitlines()[0]}",
+        ),
+        (
+            "any other exit code is quoted",
+            output(PGREP_YES, ("uptime", "odd", 3)),
+            True,
+            Reason.PROBE_ERROR,
+            "asterisk -rx exited 3: odd",
+        ),
+        (
+            "a long answer is quoted up to 200 characters",
+            output(PGREP_YES, ("uptime", "x" * 300, 3)),
+            True,
+            Reason.PROBE_ERROR,
+            "asterisk -rx exited 3: " + "x" * 200,
+        ),
     ],
 )
 def test_what_the_operator_reads(name: str, stdout: str, finished: bool, reason: Reason, detail: str) -> None:
@@ -109,15 +195,26 @@ def test_disk_usage_only_from_a_df_that_succeeded() -> None:
         ("only pjsip answered", {"pjsip": Section(PJSIP, 0)}, "pjsip"),
         ("a failed sip call is no stats", {"sip": Section(SIP, 1), "pjsip": Section(PJSIP, 0)}, "pjsip"),
         ("sip absent, pjsip loaded", {"sip": Section(NO_SIP, 0), "pjsip": Section(PJSIP, 0)}, "pjsip"),
-        ("pjsip absent, sip loaded", {"sip": Section(SIP, 0), "pjsip": Section("No such command 'pjsip show "
-                                      "endpoints'", 0)}, "sip"),
+        (
+            "pjsip absent, sip loaded",
+            {"sip": Section(SIP, 0), "pjsip": Section("No such command 'pjsip show endpoints'", 0)},
+            "sip",
+        ),
         ("both loaded: the one with more peers", {"sip": Section(SIP, 0), "pjsip": Section(PJSIP, 0)}, "pjsip"),
-        ("both loaded, pjsip with no endpoints: sip", {"sip": Section(SIP, 0), "pjsip": Section(
-            "No objects found.", 0)}, "sip"),
+        (
+            "both loaded, pjsip with no endpoints: sip",
+            {"sip": Section(SIP, 0), "pjsip": Section("No objects found.", 0)},
+            "sip",
+        ),
         ("nothing answered", {}, None),
-        ("both loaded with as many peers: sip", {"sip": Section(fixture("sip_show_peers_ast20_like_empty.txt"), 0),
-                                                 "pjsip": Section(fixture("pjsip_show_endpoints_ast20_no_objects.txt"),
-                                                                  0)}, "sip"),
+        (
+            "both loaded with as many peers: sip",
+            {
+                "sip": Section(fixture("sip_show_peers_ast20_like_empty.txt"), 0),
+                "pjsip": Section(fixture("pjsip_show_endpoints_ast20_no_objects.txt"), 0),
+            },
+            "sip",
+        ),
     ],
 )
 def test_which_stack_the_line_stats_come_from(name: str, sections: dict[str, Section], source: str | None) -> None:
@@ -125,7 +222,9 @@ def test_which_stack_the_line_stats_come_from(name: str, sections: dict[str, Sec
     assert (stats["source"] if stats else None) == source, name
 
 
-HEADER = "Name/username             Host                                    Dyn Forcerport Comedia    ACL Port     Status"
+HEADER = (
+    "Name/username             Host                                    Dyn Forcerport Comedia    ACL Port     Status"
+)
 ROW = "{name:<25} 127.0.0.1                                   Auto (No)  No             5060     OK (3 ms)"
 
 
@@ -157,8 +256,10 @@ def test_a_username_with_a_slash_keeps_it() -> None:
     assert (peer["name"], peer["username"]) == ("trunk", "user/x")
 
 
-@pytest.mark.parametrize(("text", "latency"), [("0", 0.0), ("0,474", 0.474), ("204.606", 204.606), ("nan", None),
-                                                ("inf", None), ("-1", None), ("x", None)])
+@pytest.mark.parametrize(
+    ("text", "latency"),
+    [("0", 0.0), ("0,474", 0.474), ("204.606", 204.606), ("nan", None), ("inf", None), ("-1", None), ("x", None)],
+)
 def test_pjsip_round_trip_times(text: str, latency: float | None) -> None:
     assert parse_latency(text) == latency
 
@@ -178,10 +279,17 @@ def test_the_default_command_is_plain_asterisk_with_a_ten_second_budget() -> Non
     assert "timeout -k 1 4.0 asterisk -rx 'core show uptime seconds'" in build_probe_command()
 
 
-@pytest.mark.parametrize(("name", "row", "expected"), [
-    ("a peer named like a status keeps its own status", ROW.format(name="UNKNOWNpeer"), ("UNKNOWNpeer", 5060, "ok")),
-    ("port 1 is a port", ROW.format(name="low").replace(" 5060 ", "    1 "), ("low", 1, "ok")),
-])
+@pytest.mark.parametrize(
+    ("name", "row", "expected"),
+    [
+        (
+            "a peer named like a status keeps its own status",
+            ROW.format(name="UNKNOWNpeer"),
+            ("UNKNOWNpeer", 5060, "ok"),
+        ),
+        ("port 1 is a port", ROW.format(name="low").replace(" 5060 ", "    1 "), ("low", 1, "ok")),
+    ],
+)
 def test_peer_rows(name: str, row: str, expected: tuple[str, int, str]) -> None:
     [peer] = parse_sip_peers("\n".join([HEADER, row]))["peers"]
     assert (peer["name"], peer["port"], peer["status"]) == expected, name

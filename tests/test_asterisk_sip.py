@@ -53,15 +53,29 @@ def test_every_sip_fixture_gives_the_expected_totals(name: str, totals: tuple[in
 def test_name_and_username_are_split_and_unspecified_host_is_null() -> None:
     stats = parse_sip_peers(fixture("sip_show_peers_ast11_mixed.txt"))
     assert peer(stats, "201") == {
-        "name": "201", "username": "201", "host": "192.168.1.4", "port": 5060, "status": "ok", "latency_ms": 151,
+        "name": "201",
+        "username": "201",
+        "host": "192.168.1.4",
+        "port": 5060,
+        "status": "ok",
+        "latency_ms": 151,
     }
     assert peer(stats, "203") == {
-        "name": "203", "username": "203", "host": None, "port": None, "status": "unknown", "latency_ms": None,
+        "name": "203",
+        "username": "203",
+        "host": None,
+        "port": None,
+        "status": "unknown",
+        "latency_ms": None,
     }
     assert peer(stats, "Exchange")["username"] is None
     assert peer(stats, "Lync_Trunk") == {
-        "name": "Lync_Trunk", "username": None, "host": "192.168.1.6", "port": 5068,
-        "status": "unreachable", "latency_ms": None,
+        "name": "Lync_Trunk",
+        "username": None,
+        "host": "192.168.1.6",
+        "port": 5068,
+        "status": "unreachable",
+        "latency_ms": None,
     }
 
 
@@ -69,8 +83,12 @@ def test_names_truncated_at_25_characters_are_kept_as_printed() -> None:
     stats = parse_sip_peers(fixture("sip_show_peers_ast1.8_partial_truncated_names.txt"))
     assert peer(stats, "christianarcher_2")["username"] == "christi"
     assert peer(stats, "0004132a766bport2") == {
-        "name": "0004132a766bport2", "username": "0004132", "host": None, "port": None,
-        "status": "unknown", "latency_ms": None,
+        "name": "0004132a766bport2",
+        "username": "0004132",
+        "host": None,
+        "port": None,
+        "status": "unknown",
+        "latency_ms": None,
     }
     long_name = peer(parse_sip_peers(fixture("sip_show_peers_ast20_all_states.txt")), "provider-with-a-very-long")
     assert long_name["username"] is None
@@ -80,11 +98,20 @@ def test_names_truncated_at_25_characters_are_kept_as_printed() -> None:
 def test_ipv6_host_lagged_latency_and_a_description_one_space_after_the_status() -> None:
     stats = parse_sip_peers(fixture("sip_show_peers_ast20_all_states.txt"))
     assert peer(stats, "v6-peer") == {
-        "name": "v6-peer", "username": None, "host": "::1", "port": 25060, "status": "unmonitored", "latency_ms": None,
+        "name": "v6-peer",
+        "username": None,
+        "host": "::1",
+        "port": 25060,
+        "status": "unmonitored",
+        "latency_ms": None,
     }
     assert peer(stats, "slow-carrier") == {
-        "name": "slow-carrier", "username": None, "host": "127.0.0.1", "port": 25093,
-        "status": "lagged", "latency_ms": 70,
+        "name": "slow-carrier",
+        "username": None,
+        "host": "127.0.0.1",
+        "port": 25093,
+        "status": "lagged",
+        "latency_ms": 70,
     }
     assert peer(stats, "202")["status"] == "unmonitored"  # `Unmonitored Reception desk`
     assert peer(stats, "pjsip-side")["latency_ms"] == 1  # `OK (1 ms)   loopback to PJSIP stack`
@@ -163,8 +190,10 @@ def test_arbitrary_text_gives_counts_that_add_up_to_the_rows(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from([*fixture("sip_show_peers_ast20_all_states.txt").splitlines(), "", " ", "x"])),
-       st.text(max_size=30))
+@given(
+    st.lists(st.sampled_from([*fixture("sip_show_peers_ast20_all_states.txt").splitlines(), "", " ", "x"])),
+    st.text(max_size=30),
+)
 def test_shuffled_real_lines_give_counts_that_add_up_to_the_rows(lines: list[str], noise: str) -> None:
     text = "\n".join(lines) + noise
     for parse in (parse_sip_peers, parse_pjsip_endpoints, parse_pjsip_contacts):

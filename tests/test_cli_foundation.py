@@ -192,7 +192,9 @@ def test_unreachable_database_is_one_line(workdir: Path) -> None:
 def test_commands_before_db_upgrade_say_what_to_do(workdir: Path) -> None:
     result = pbxwatch("units", "list", cwd=workdir)
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: database error: no such table: enterprises (run `pbxwatch db upgrade` first)"
+    assert (
+        result.stderr.strip() == "error: database error: no such table: enterprises (run `pbxwatch db upgrade` first)"
+    )
 
 
 def test_db_upgrade_refusal_exits_non_zero_with_the_reason(pg_empty_url: str, workdir: Path) -> None:
@@ -202,7 +204,9 @@ def test_db_upgrade_refusal_exits_non_zero_with_the_reason(pg_empty_url: str, wo
 
     async def legacy() -> None:
         conn = await asyncpg.connect(pg_empty_url)
-        await conn.execute("CREATE TABLE enterprises (number text, host text); INSERT INTO enterprises VALUES ('1','a'),('1','b')")
+        await conn.execute(
+            "CREATE TABLE enterprises (number text, host text); INSERT INTO enterprises VALUES ('1','a'),('1','b')"
+        )
         await conn.close()
 
     asyncio.run(legacy())

@@ -21,7 +21,12 @@ def test_defaults_work_for_the_quick_start(tmp_path: Path, monkeypatch: pytest.M
     s = loaded.settings
     assert loaded.config_file is None
     here = Path.cwd()
-    assert (s.database_url, s.log_dir, s.run_dir, s.log_level) == ("sqlite:///pbxwatch.db", here / "logs", here / "run", "INFO")
+    assert (s.database_url, s.log_dir, s.run_dir, s.log_level) == (
+        "sqlite:///pbxwatch.db",
+        here / "logs",
+        here / "run",
+        "INFO",
+    )
     assert (s.relay.host, s.relay.port, s.monitor.relay_url) == ("127.0.0.1", 8010, "http://127.0.0.1:8010")
     assert (s.ssh.connect_timeout, s.ssh.command_timeout, s.ssh.concurrency, s.ssh.asterisk_command) == (
         5,
@@ -88,7 +93,11 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
     s = loaded.settings
     assert s.log_level == "DEBUG"
     assert s.ewelink.app_secret is not None and s.ewelink.app_secret.get_secret_value() == "secret"
-    assert (s.relay.port, s.monitor.relay_url, s.ssh.asterisk_command) == (8011, "http://127.0.0.2:8011", "sudo -n asterisk")
+    assert (s.relay.port, s.monitor.relay_url, s.ssh.asterisk_command) == (
+        8011,
+        "http://127.0.0.2:8011",
+        "sudo -n asterisk",
+    )
     assert (s.ssh.accept_new_host_keys, s.monitor.dry_run, s.ssh.connect_timeout) == (True, True, 2.5)
     assert s.ui.language == "en"
     assert (s.monitor.metrics, s.monitor.metrics_port) == (False, 9500)

@@ -33,8 +33,12 @@ def browser_like(relay: RelayEnv) -> httpx.Client:
 
 
 def test_the_pages_render_on_loopback_without_login(relay: RelayEnv, browser_like: httpx.Client) -> None:
-    for path, words in (("/", ["101", "102", "Unit 101"]), ("/unit/101", ["Unit 101", "line_stats"]),
-                        ("/events", ["pbxwatch"]), ("/system", ["eWeLink"])):
+    for path, words in (
+        ("/", ["101", "102", "Unit 101"]),
+        ("/unit/101", ["Unit 101", "line_stats"]),
+        ("/events", ["pbxwatch"]),
+        ("/system", ["eWeLink"]),
+    ):
         reply = browser_like.get(relay.url + path)
         assert reply.status_code == 200, (path, reply.text)
         assert all(w in reply.text for w in words), path
@@ -50,10 +54,21 @@ def test_the_pages_render_on_loopback_without_login(relay: RelayEnv, browser_lik
 
 def test_database_and_probe_text_render_as_text(relay: RelayEnv, browser_like: httpx.Client) -> None:
     relay.sql("UPDATE enterprises SET name = $1, host = $1 WHERE number = '101'", XSS)
-    relay.sql("UPDATE unit_live_status SET last_error_message = $1, last_checked_at = now(), "
-              "line_stats = $2::jsonb WHERE enterprise_number = '102'", XSS,
-              '{"ok": 1, "total": 2, "x": "<img src=x onerror=alert(2)>", "peers": [{"name": "<img src=x>", "port": 5060}]}')
-    for path in ("/", "/?q=script&state=", "/fleet/table?q=&state=&page=1", "/unit/101", "/unit/102", "/events", "/unit/101/confirm/power-cycle"):
+    relay.sql(
+        "UPDATE unit_live_status SET last_error_message = $1, last_checked_at = now(), "
+        "line_stats = $2::jsonb WHERE enterprise_number = '102'",
+        XSS,
+        '{"ok": 1, "total": 2, "x": "<img src=x onerror=alert(2)>", "peers": [{"name": "<img src=x>", "port": 5060}]}',
+    )
+    for path in (
+        "/",
+        "/?q=script&state=",
+        "/fleet/table?q=&state=&page=1",
+        "/unit/101",
+        "/unit/102",
+        "/events",
+        "/unit/101/confirm/power-cycle",
+    ):
         reply = browser_like.get(relay.url + path)
         assert reply.status_code == 200, (path, reply.text)
         text = reply.text
@@ -167,53 +182,126 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 def facts(**changes: object) -> DashboardFacts:
     base: dict[str, object] = {
-        "active": True, "last_status": "online", "checked_at": NOW - timedelta(seconds=10), "failure_counter": 0,
-        "error": None, "down_since": None, "last_action": None, "last_action_ok": False, "last_action_at": None,
-        "last_action_error": None, "cycling": False,
+        "active": True,
+        "last_status": "online",
+        "checked_at": NOW - timedelta(seconds=10),
+        "failure_counter": 0,
+        "error": None,
+        "down_since": None,
+        "last_action": None,
+        "last_action_ok": False,
+        "last_action_at": None,
+        "last_action_error": None,
+        "cycling": False,
     }
     base.update(changes)
     return DashboardFacts(**base)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("changes", "state"), [
-    ({}, DashboardState.ONLINE),
-    ({"active": False, "last_status": "offline"}, DashboardState.PAUSED),
-    ({"cycling": True, "last_status": "offline"}, DashboardState.CYCLING),
-    ({"last_status": None, "checked_at": None}, DashboardState.UNKNOWN),
-    ({"checked_at": NOW - timedelta(hours=1)}, DashboardState.UNKNOWN),
-    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5)}, DashboardState.OFFLINE),
-    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "skipped_relay_offline",
-      "last_action_at": NOW - timedelta(minutes=4)}, DashboardState.HELD),
-    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "skipped_relay_offline",
-      "last_action_at": NOW - timedelta(minutes=6)}, DashboardState.OFFLINE),  # a hold of an earlier outage
-    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "ewelink_power_cycle",
-      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=1),
-      "error": "connect_refused: Connection refused (boot grace)"}, DashboardState.BOOT_GRACE),
-    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=15), "last_action": "ewelink_power_cycle",
-      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=10)}, DashboardState.OFFLINE),
-])
+@pytest.mark.parametrize(
+    ("changes", "state"),
+    [
+        ({}, DashboardState.ONLINE),
+        ({"active": False, "last_status": "offline"}, DashboardState.PAUSED),
+        ({"cycling": True, "last_status": "offline"}, DashboardState.CYCLING),
+        ({"last_status": None, "checked_at": None}, DashboardState.UNKNOWN),
+        ({"checked_at": NOW - timedelta(hours=1)}, DashboardState.UNKNOWN),
+        ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5)}, DashboardState.OFFLINE),
+        (
+            {
+                "last_status": "offline",
+                "down_since": NOW - timedelta(minutes=5),
+                "last_action": "skipped_relay_offline",
+                "last_action_at": NOW - timedelta(minutes=4),
+            },
+            DashboardState.HELD,
+        ),
+        (
+            {
+                "last_status": "offline",
+                "down_since": NOW - timedelta(minutes=5),
+                "last_action": "skipped_relay_offline",
+                "last_action_at": NOW - timedelta(minutes=6),
+            },
+            DashboardState.OFFLINE,
+        ),  # a hold of an earlier outage
+        (
+            {
+                "last_status": "offline",
+                "down_since": NOW - timedelta(minutes=5),
+                "last_action": "ewelink_power_cycle",
+                "last_action_ok": True,
+                "last_action_at": NOW - timedelta(minutes=1),
+                "error": "connect_refused: Connection refused (boot grace)",
+            },
+            DashboardState.BOOT_GRACE,
+        ),
+        (
+            {
+                "last_status": "offline",
+                "down_since": NOW - timedelta(minutes=15),
+                "last_action": "ewelink_power_cycle",
+                "last_action_ok": True,
+                "last_action_at": NOW - timedelta(minutes=10),
+            },
+            DashboardState.OFFLINE,
+        ),
+    ],
+)
 def test_dashboard_unit_state(changes: dict[str, object], state: DashboardState) -> None:
     verdict = dashboard_unit_state(facts(**changes), NOW, stale_after=timedelta(minutes=3))
     assert verdict.state is state
 
 
-@pytest.mark.parametrize(("changes", "shown"), [
-    ({"failure_counter": 2}, "online: 2 failed check(s) in a row"),
-    ({"checked_at": NOW - timedelta(hours=1)}, "unknown: last check 1 h 0 min ago: is the monitor running?"),
-    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "skipped_relay_offline",
-      "last_action_at": NOW - timedelta(minutes=4), "last_action_error": "relay dev1 is offline",
-      "error": "connect_timeout"}, "held: not cycled: relay dev1 is offline"),
-    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "held",
-      "last_action_at": NOW - timedelta(minutes=4), "last_action_error": "flapping"}, "held: not cycled: flapping"),
-    ({"last_status": "offline", "error": "host_key_mismatch: the host key changed"},
-     "unknown: host_key_mismatch: the host key changed"),
-    ({"last_status": "offline", "down_since": NOW - timedelta(minutes=5), "last_action": "ewelink_power_cycle",
-      "last_action_ok": True, "last_action_at": NOW - timedelta(minutes=1),
-      "error": "connect_refused: Connection refused (boot grace)"}, "boot_grace: cycled 1 min ago, waiting for boot"),
-    ({"last_status": "offline", "error": "cli_hung: asterisk -rx timed out"}, "offline: cli_hung: asterisk -rx timed out"),
-    ({"active": False}, "paused: unit inactive (active = false)"),
-    ({"maintenance": "disk swap (by ops)"}, "paused: maintenance window: disk swap (by ops)"),
-])
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"failure_counter": 2}, "online: 2 failed check(s) in a row"),
+        ({"checked_at": NOW - timedelta(hours=1)}, "unknown: last check 1 h 0 min ago: is the monitor running?"),
+        (
+            {
+                "last_status": "offline",
+                "down_since": NOW - timedelta(minutes=5),
+                "last_action": "skipped_relay_offline",
+                "last_action_at": NOW - timedelta(minutes=4),
+                "last_action_error": "relay dev1 is offline",
+                "error": "connect_timeout",
+            },
+            "held: not cycled: relay dev1 is offline",
+        ),
+        (
+            {
+                "last_status": "offline",
+                "down_since": NOW - timedelta(minutes=5),
+                "last_action": "held",
+                "last_action_at": NOW - timedelta(minutes=4),
+                "last_action_error": "flapping",
+            },
+            "held: not cycled: flapping",
+        ),
+        (
+            {"last_status": "offline", "error": "host_key_mismatch: the host key changed"},
+            "unknown: host_key_mismatch: the host key changed",
+        ),
+        (
+            {
+                "last_status": "offline",
+                "down_since": NOW - timedelta(minutes=5),
+                "last_action": "ewelink_power_cycle",
+                "last_action_ok": True,
+                "last_action_at": NOW - timedelta(minutes=1),
+                "error": "connect_refused: Connection refused (boot grace)",
+            },
+            "boot_grace: cycled 1 min ago, waiting for boot",
+        ),
+        (
+            {"last_status": "offline", "error": "cli_hung: asterisk -rx timed out"},
+            "offline: cli_hung: asterisk -rx timed out",
+        ),
+        ({"active": False}, "paused: unit inactive (active = false)"),
+        ({"maintenance": "disk swap (by ops)"}, "paused: maintenance window: disk swap (by ops)"),
+    ],
+)
 def test_the_dashboard_tells_the_shared_state_and_its_reason(changes: dict[str, object], shown: str) -> None:
     verdict = dashboard_unit_state(facts(**changes), NOW, stale_after=timedelta(minutes=3))
     assert f"{verdict.state.value}: {translator('en')(verdict.reason, **verdict.values)}" == shown

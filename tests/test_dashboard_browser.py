@@ -24,7 +24,7 @@ from tests.test_monitor_e2e import API_TOKEN, World, _answers, device_id, eventu
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path(os.environ.get("PBXWATCH_CHROMIUM", "/usr/bin/chromium"))
-XSS = "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\">"
+XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
 OFF_SECONDS = "5"  # long enough for a 2 s poll to see "cycling" at least twice
 WAIT_MS = 90_000
 # Every state the fleet row of a unit shows, recorded as htmx swaps the table in (no reload).
@@ -49,8 +49,9 @@ async def start_stack(w: World) -> None:
         code = w.cloud.issue_code(f"{w.relay_url}/ewelink-callback/", region="eu")
         issued = await http.get(f"{w.relay_url}/ewelink-auth-url", headers={"Authorization": f"Bearer {API_TOKEN}"})
         state = parse_qs(urlsplit(issued.json()["auth_url"]).query)["state"][0]  # the callback needs it
-        reply = await http.get(f"{w.relay_url}/ewelink-callback/",
-                               params={"code": code, "region": "eu", "state": state})
+        reply = await http.get(
+            f"{w.relay_url}/ewelink-callback/", params={"code": code, "region": "eu", "state": state}
+        )
         assert reply.status_code == 200, reply.text
     w.start_monitor(PBXWATCH_OFF_SECONDS=OFF_SECONDS)
 
@@ -59,8 +60,11 @@ async def add_probe_unit(w: World) -> None:
     """An inactive unit (never probed) whose name and last probe error carry markup."""
     async with w.db.begin() as conn:
         await conn.execute(insert(enterprises).values(number="599", name=XSS, host="probe.invalid", active=False))
-        await conn.execute(insert(unit_live_status).values(enterprise_number="599", last_status="offline",
-                                                           last_error_message=XSS, failure_counter=3))
+        await conn.execute(
+            insert(unit_live_status).values(
+                enterprise_number="599", last_status="offline", last_error_message=XSS, failure_counter=3
+            )
+        )
 
 
 @pytest.fixture
@@ -70,8 +74,9 @@ async def browser(tmp_path: Path) -> AsyncIterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (Playwright's own downloads are not used)")
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                            args=["--no-sandbox", "--disable-dev-shm-usage"])
+        chromium = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         try:
             yield chromium
         finally:
@@ -198,8 +203,7 @@ async def power_cycle_button(context: Any, w: World, manual: str, tmp_path: Path
     await click_and_load(page, "#confirm")
     await page.wait_for_selector("#done")
     # the live part polls: the rows of the cycle appear without a reload
-    await page.wait_for_selector('#history tr[data-action="ewelink_toggle_on"][data-initiator="user"]',
-                                 timeout=WAIT_MS)
+    await page.wait_for_selector('#history tr[data-action="ewelink_toggle_on"][data-initiator="user"]', timeout=WAIT_MS)
     assert await page.locator('#history tr[data-initiator="user"]').count() == before + 3
     assert w.switches(device_id(2)) == [False, True]
     await eventually(lambda: w.all_online([manual]), what="the cycled unit back online")

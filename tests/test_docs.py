@@ -79,7 +79,6 @@ def all_doc_commands() -> set[str]:
 DOCS_ENV_GROUP = pytest.mark.xdist_group("docs_env")
 
 
-
 class LineReader:
     """Lines a child prints, read by a thread (a select() on the pipe misses lines Python already buffered)."""
 
@@ -110,8 +109,13 @@ class DocsEnv:
 
     def run(self, command: str, *, cwd: Path | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["bash", "-c", command], cwd=cwd or self.workdir, env=self.env, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            ["bash", "-c", command],
+            cwd=cwd or self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def code(self) -> str:
@@ -221,8 +225,12 @@ def _plan(docs: DocsEnv) -> list[tuple[str, Check, bool]]:
         (
             "pbxwatch units add 0201 --host 10.20.1.2 --parameter-option-2 --ewelink-device-id 1000abcdef",
             # never a non-loopback address in tests: the example host becomes the simulated PBX
-            (f"pbxwatch units add 0201 --host {host.replace(' --port', ' --ssh-port')} --parameter-option-2 "
-             "--ewelink-device-id 1000abcdef", 0, "added unit 0201"),
+            (
+                f"pbxwatch units add 0201 --host {host.replace(' --port', ' --ssh-port')} --parameter-option-2 "
+                "--ewelink-device-id 1000abcdef",
+                0,
+                "added unit 0201",
+            ),
             False,
         ),
         ("pbxwatch probe HOST --trust-new-key", (f"pbxwatch probe {host} --trust-new-key", 0, "up"), False),
@@ -233,12 +241,19 @@ def _plan(docs: DocsEnv) -> list[tuple[str, Check, bool]]:
         ("./all.sh", ("./all.sh status", 0, "running"), True),
         ("./reboot.sh", ("./reboot.sh status", 0, "running"), True),
         ("curl http://localhost:8010/health", ("curl -sf http://localhost:8010/health", 0, '"token":"missing"'), False),
-        ("curl http://localhost:8010/ewelink-auth-url", ("curl http://localhost:8010/ewelink-auth-url", 0, '"auth_url"'), False),
+        (
+            "curl http://localhost:8010/ewelink-auth-url",
+            ("curl http://localhost:8010/ewelink-auth-url", 0, '"auth_url"'),
+            False,
+        ),
         ("pbxwatch ewelink auth-url", ("pbxwatch ewelink auth-url", 0, f"clientId={APP_ID}"), False),
         (
             'python3 -c "from ewelink_devices import EWeLinkDevices; print(EWeLinkDevices().generate_oauth_url())"',
-            ('python3 -c "from ewelink_devices import EWeLinkDevices; print(EWeLinkDevices().generate_oauth_url())"',
-             0, f"clientId={APP_ID}"),
+            (
+                'python3 -c "from ewelink_devices import EWeLinkDevices; print(EWeLinkDevices().generate_oauth_url())"',
+                0,
+                f"clientId={APP_ID}",
+            ),
             False,
         ),
         (
@@ -248,8 +263,11 @@ def _plan(docs: DocsEnv) -> list[tuple[str, Check, bool]]:
         ),
         (
             "python3 -c \"from ewelink_devices import EWeLinkDevices; EWeLinkDevices().exchange_oauth_code('ВАШ_CODE', region='eu')\"",
-            ("python3 -c \"from ewelink_devices import EWeLinkDevices; EWeLinkDevices().exchange_oauth_code('{code}', region='eu')\"",
-             0, ""),
+            (
+                "python3 -c \"from ewelink_devices import EWeLinkDevices; EWeLinkDevices().exchange_oauth_code('{code}', region='eu')\"",
+                0,
+                "",
+            ),
             False,
         ),
         ("pbxwatch ewelink login ВАШ_CODE --region eu", ("pbxwatch ewelink login {code} --region eu", 0, ""), False),
@@ -259,9 +277,12 @@ def _plan(docs: DocsEnv) -> list[tuple[str, Check, bool]]:
         ("pbxwatch relay on DEVICE", (f"pbxwatch relay on {DEVICE}", 0, ""), False),
         ("pbxwatch relay on DEVICE_ID", (f"pbxwatch relay on {DEVICE}", 0, ""), False),
         (
-            "curl -X POST http://localhost:8010/toggle -H 'Content-Type: application/json' -d '{\"device_id\": \"DEVICE_ID\", \"state\": true}'",
-            (f"curl -sf -X POST http://localhost:8010/toggle -H 'Content-Type: application/json' -d '{{\"device_id\": \"{DEVICE}\", \"state\": true}}'",
-             0, DEVICE),
+            'curl -X POST http://localhost:8010/toggle -H \'Content-Type: application/json\' -d \'{"device_id": "DEVICE_ID", "state": true}\'',
+            (
+                f'curl -sf -X POST http://localhost:8010/toggle -H \'Content-Type: application/json\' -d \'{{"device_id": "{DEVICE}", "state": true}}\'',
+                0,
+                DEVICE,
+            ),
             False,
         ),
         # 0202's host key is never trusted in this walk-through: it is `unknown`, so the Nagios WARNING code 1.
@@ -368,9 +389,9 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_readme_first_command_tells_the_whole_story_in_a_fresh_copy(tmp_path: Path) -> None:
     """`make demo` in a copy of the tracked files: a fresh .venv, then the demo must exit 0."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
+    )
     copy = tmp_path / "pbxwatch"
     for name in filter(None, files):
         source = REPO / name
@@ -378,7 +399,9 @@ def test_readme_first_command_tells_the_whole_story_in_a_fresh_copy(tmp_path: Pa
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy / name)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PBXWATCH_", "VIRTUAL_ENV"))}
-    result = subprocess.run(["make", "demo"], cwd=copy, env=env, capture_output=True, text=True, timeout=900, check=False)
+    result = subprocess.run(
+        ["make", "demo"], cwd=copy, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
     assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     assert "demo finished: every step happened as expected" in result.stdout
     assert (copy / ".venv" / "bin" / "pbxwatch").exists()

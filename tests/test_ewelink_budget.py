@@ -72,9 +72,14 @@ async def test_waiting_calls_are_served_most_urgent_first_then_in_arrival_order(
     calls = Calls(RateLimiter(min_interval=0.5, window=300, max_calls=300, clock=t.clock, sleep=t.sleep))
     calls.start("first", CallPriority.READ)
     await settle()
-    for name, priority in [("list", CallPriority.LIST), ("read-1", CallPriority.READ),
-                           ("verify", CallPriority.VERIFY), ("off", CallPriority.SWITCH),
-                           ("read-2", CallPriority.READ), ("cycle-on", CallPriority.CYCLE_ON)]:
+    for name, priority in [
+        ("list", CallPriority.LIST),
+        ("read-1", CallPriority.READ),
+        ("verify", CallPriority.VERIFY),
+        ("off", CallPriority.SWITCH),
+        ("read-2", CallPriority.READ),
+        ("cycle-on", CallPriority.CYCLE_ON),
+    ]:
         calls.start(name, priority)
     await settle()
     assert calls.served == ["first"]  # the others wait for the 0.5 s spacing
@@ -173,7 +178,8 @@ async def test_one_caller_s_bound_covers_all_its_calls(t: ManualTime) -> None:
 
 
 async def test_a_caller_needing_two_calls_is_refused_before_the_first_when_the_second_would_not_fit(
-        t: ManualTime) -> None:
+    t: ManualTime,
+) -> None:
     limiter = RateLimiter(min_interval=2.0, window=300, max_calls=300, clock=t.clock, sleep=t.sleep)
     calls = Calls(limiter)
     calls.start("first", CallPriority.READ)

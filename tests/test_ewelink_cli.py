@@ -22,10 +22,15 @@ def threaded_cloud() -> Iterator[SimCloud]:
 
 
 def _env(cloud: SimCloud, tmp_path: Path) -> dict[str, str]:
-    return {"PBXWATCH_EWELINK_APP_ID": cloud.config.app_id, "PBXWATCH_EWELINK_APP_SECRET": cloud.config.app_secret,
-            "PBXWATCH_EWELINK_REDIRECT_URL": REDIRECT_URL, "PBXWATCH_EWELINK_API_URL": cloud.url,
-            "PBXWATCH_EWELINK_OAUTH_URL": cloud.oauth_url, "PBXWATCH_LOG_DIR": str(tmp_path / "logs"),
-            "PBXWATCH_EWELINK_TOKEN_FILE": str(tmp_path / "ewelink_token.json")}
+    return {
+        "PBXWATCH_EWELINK_APP_ID": cloud.config.app_id,
+        "PBXWATCH_EWELINK_APP_SECRET": cloud.config.app_secret,
+        "PBXWATCH_EWELINK_REDIRECT_URL": REDIRECT_URL,
+        "PBXWATCH_EWELINK_API_URL": cloud.url,
+        "PBXWATCH_EWELINK_OAUTH_URL": cloud.oauth_url,
+        "PBXWATCH_LOG_DIR": str(tmp_path / "logs"),
+        "PBXWATCH_EWELINK_TOKEN_FILE": str(tmp_path / "ewelink_token.json"),
+    }
 
 
 def test_auth_url_login_and_token_status(threaded_cloud: SimCloud, tmp_path: Path) -> None:
@@ -39,8 +44,17 @@ def test_auth_url_login_and_token_status(threaded_cloud: SimCloud, tmp_path: Pat
     assert url.stdout.count("\n") == 1 and url.stdout.startswith(threaded_cloud.oauth_url)
     params = httpx.URL(httpx.get(url.stdout.strip()).headers["location"]).params
 
-    login = pbxwatch("ewelink", "login", params["code"], "--region", params["region"], "--state", params["state"],
-                     cwd=tmp_path, env=env)
+    login = pbxwatch(
+        "ewelink",
+        "login",
+        params["code"],
+        "--region",
+        params["region"],
+        "--state",
+        params["state"],
+        cwd=tmp_path,
+        env=env,
+    )
     assert login.returncode == 0, login.stderr
     assert "tokens saved to" in login.stdout and "valid (refresh token expires in 60 days" in login.stdout
     saved = json.loads((tmp_path / "ewelink_token.json").read_text())

@@ -44,8 +44,9 @@ def paths(cloud: SimCloud) -> list[str]:
     return [r.path for r in cloud.requests("/v2/")]
 
 
-async def test_full_oauth_flow_then_every_device_of_every_home(cloud: SimCloud, http: httpx.AsyncClient,
-                                                               clock: FakeClock, tmp_path: Path) -> None:
+async def test_full_oauth_flow_then_every_device_of_every_home(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     cloud.state.homes["home-2"] = "Branch office"
     cloud.state.groups["home-1"] = 2  # groups are mixed into the thing list and must be skipped
     for n in range(12):
@@ -65,8 +66,9 @@ async def test_full_oauth_flow_then_every_device_of_every_home(cloud: SimCloud, 
     assert multi.multi_channel and [o.on for o in multi.outlets] == [True, False, True, True]
 
 
-async def test_access_token_refreshed_before_expiry(cloud: SimCloud, http: httpx.AsyncClient,
-                                                    clock: FakeClock, tmp_path: Path) -> None:
+async def test_access_token_refreshed_before_expiry(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     first = json.loads((tmp_path / "tok.json").read_text())
@@ -79,8 +81,9 @@ async def test_access_token_refreshed_before_expiry(cloud: SimCloud, http: httpx
     assert second["rtExpiredTime"] == int(clock() * 1000) + 60 * 86_400_000
 
 
-async def test_refresh_once_on_401_then_replay(cloud: SimCloud, http: httpx.AsyncClient,
-                                               clock: FakeClock, tmp_path: Path) -> None:
+async def test_refresh_once_on_401_then_replay(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     cloud.state.revoke_access_tokens()  # "logged in elsewhere": the access token is unknown now
@@ -89,8 +92,9 @@ async def test_refresh_once_on_401_then_replay(cloud: SimCloud, http: httpx.Asyn
     assert paths(cloud)[-3:] == ["/v2/family", "/v2/user/refresh", "/v2/family"]
 
 
-async def test_refresh_on_402_when_the_cloud_expired_the_token_early(cloud: SimCloud, http: httpx.AsyncClient,
-                                                                    clock: FakeClock, tmp_path: Path) -> None:
+async def test_refresh_on_402_when_the_cloud_expired_the_token_early(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     cloud.state.expire_tokens(access=True)
@@ -99,9 +103,9 @@ async def test_refresh_on_402_when_the_cloud_expired_the_token_early(cloud: SimC
     assert paths(cloud).count("/v2/user/refresh") == 1
 
 
-async def test_rejected_refresh_token_means_reauthorization(cloud: SimCloud, http: httpx.AsyncClient,
-                                                            clock: FakeClock, tmp_path: Path,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+async def test_rejected_refresh_token_means_reauthorization(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     cloud.state.revoke_access_tokens()
@@ -113,8 +117,8 @@ async def test_rejected_refresh_token_means_reauthorization(cloud: SimCloud, htt
 
 
 async def test_expired_refresh_token_in_file_fails_without_calling_the_cloud(
-        cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     clock.advance(61 * DAY)
@@ -126,8 +130,9 @@ async def test_expired_refresh_token_in_file_fails_without_calling_the_cloud(
     assert "Токены истекли, нужна повторная авторизация" in caplog.messages
 
 
-async def test_token_status_valid_expiring_expired_missing(cloud: SimCloud, http: httpx.AsyncClient,
-                                                           clock: FakeClock, tmp_path: Path) -> None:
+async def test_token_status_valid_expiring_expired_missing(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     assert client.token_status().state == "missing"
     await authorize(client, http)
@@ -140,8 +145,9 @@ async def test_token_status_valid_expiring_expired_missing(cloud: SimCloud, http
     assert client.token_status().state == "expired"
 
 
-async def test_forged_expired_and_reused_states_are_refused(cloud: SimCloud, http: httpx.AsyncClient,
-                                                            clock: FakeClock, tmp_path: Path) -> None:
+async def test_forged_expired_and_reused_states_are_refused(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     issuer = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     other_process = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     page = await http.get(issuer.auth_url())
@@ -158,8 +164,9 @@ async def test_forged_expired_and_reused_states_are_refused(cloud: SimCloud, htt
         await issuer.exchange_code(code, "eu", state=httpx.URL(stale).params["state"])
 
 
-async def test_expired_and_reused_codes_are_invalid(cloud: SimCloud, http: httpx.AsyncClient,
-                                                    clock: FakeClock, tmp_path: Path) -> None:
+async def test_expired_and_reused_codes_are_invalid(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     code = cloud.issue_code(redirect_url="http://127.0.0.1:8010/ewelink-callback/")
     clock.advance(31)
@@ -174,8 +181,9 @@ async def test_expired_and_reused_codes_are_invalid(cloud: SimCloud, http: httpx
     assert not (tmp_path / "tok.json.lock").read_text()  # the lock file holds nothing
 
 
-async def test_offline_relay_fails_fast_and_4002_is_told_apart(cloud: SimCloud, http: httpx.AsyncClient,
-                                                               clock: FakeClock, tmp_path: Path) -> None:
+async def test_offline_relay_fails_fast_and_4002_is_told_apart(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     with pytest.raises(RelayOfflineError):
@@ -199,7 +207,8 @@ async def test_offline_relay_fails_fast_and_4002_is_told_apart(cloud: SimCloud, 
 
 
 async def test_multi_channel_switch_sends_full_array_keeping_other_outlets(
-        cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path) -> None:
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     switched: list[tuple[str, int | None, bool]] = []
     cloud.app.on_switch = lambda device, outlet, on: switched.append((device, outlet, on))
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
@@ -207,9 +216,18 @@ async def test_multi_channel_switch_sends_full_array_keeping_other_outlets(
     await client.set_switch(MULTI_ID, False, outlet=2)
     assert cloud.device(MULTI_ID).states == [True, False, False, True]
     body = json.loads([r for r in cloud.requests("/v2/device/thing/status") if r.method == "POST"][-1].body)
-    assert body == {"type": 1, "id": MULTI_ID, "params": {"switches": [
-        {"switch": "on", "outlet": 0}, {"switch": "off", "outlet": 1},
-        {"switch": "off", "outlet": 2}, {"switch": "on", "outlet": 3}]}}
+    assert body == {
+        "type": 1,
+        "id": MULTI_ID,
+        "params": {
+            "switches": [
+                {"switch": "on", "outlet": 0},
+                {"switch": "off", "outlet": 1},
+                {"switch": "off", "outlet": 2},
+                {"switch": "on", "outlet": 3},
+            ]
+        },
+    }
     await client.set_switch(MULTI_ID, True, outlet=1)
     assert cloud.device(MULTI_ID).states == [True, True, False, True]
     await client.set_switch(SINGLE_ID, False)
@@ -221,9 +239,11 @@ async def test_multi_channel_switch_sends_full_array_keeping_other_outlets(
 
 
 async def test_arm_countdown_writes_a_delay_timer_and_keeps_user_timers(
-        cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path) -> None:
-    cloud.device(MULTI_ID).timers = [{"mId": "user-1", "type": "repeat", "at": "0 7 * * *", "enabled": 1,
-                                      "do": {"outlet": 0, "switch": "on"}}]
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
+    cloud.device(MULTI_ID).timers = [
+        {"mId": "user-1", "type": "repeat", "at": "0 7 * * *", "enabled": 1, "do": {"outlet": 0, "switch": "on"}}
+    ]
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     await client.arm_countdown(MULTI_ID, seconds=10, outlet=3)
@@ -236,8 +256,9 @@ async def test_arm_countdown_writes_a_delay_timer_and_keeps_user_timers(
     assert ours["do"] == {"switch": "on", "outlet": 3}
 
 
-async def test_quota_as_412_and_as_http_403(cloud: SimCloud, http: httpx.AsyncClient,
-                                            clock: FakeClock, tmp_path: Path) -> None:
+async def test_quota_as_412_and_as_http_403(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     cloud.config.quota = cloud.state.api_calls
@@ -251,7 +272,8 @@ async def test_quota_as_412_and_as_http_403(cloud: SimCloud, http: httpx.AsyncCl
 
 
 async def test_rate_limits_cloud_refuses_bursts_and_the_limiter_avoids_them(
-        cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path) -> None:
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     bursty = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(bursty, http)
     cloud.config.min_interval = 0.3
@@ -259,14 +281,14 @@ async def test_rate_limits_cloud_refuses_bursts_and_the_limiter_avoids_them(
         for _ in range(3):
             await bursty.list_homes()
     await asyncio.sleep(0.4)  # let the refused burst age out of the cloud's window
-    polite = make_client(cloud, tmp_path / "tok.json", http, clock=clock,
-                         rate_limiter=RateLimiter(min_interval=0.6))
+    polite = make_client(cloud, tmp_path / "tok.json", http, clock=clock, rate_limiter=RateLimiter(min_interval=0.6))
     for _ in range(3):
         assert await polite.list_homes()
 
 
-async def test_overload_drop_timeout_and_5xx_are_transient(cloud: SimCloud, http: httpx.AsyncClient,
-                                                           clock: FakeClock, tmp_path: Path) -> None:
+async def test_overload_drop_timeout_and_5xx_are_transient(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock, timeout=0.5)
     await authorize(client, http)
     cloud.inject(Fault(kind="html_503"))
@@ -284,9 +306,9 @@ async def test_overload_drop_timeout_and_5xx_are_transient(cloud: SimCloud, http
     assert await client.list_homes()  # and it recovers
 
 
-async def test_corrupt_or_missing_token_file_is_a_clear_error(cloud: SimCloud, http: httpx.AsyncClient,
-                                                              clock: FakeClock, tmp_path: Path,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+async def test_corrupt_or_missing_token_file_is_a_clear_error(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     token_file = tmp_path / "tok.json"
     client = make_client(cloud, token_file, http, clock=clock)
     with pytest.raises(TokenMissingError):
@@ -299,8 +321,7 @@ async def test_corrupt_or_missing_token_file_is_a_clear_error(cloud: SimCloud, h
     status = client.check_tokens_at_start()
     assert status.state == "missing"
     assert status.problem is not None and "corrupt" in status.problem
-    assert ("Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback."
-            in caplog.messages)
+    assert "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback." in caplog.messages
     token_file.write_text('{"accessToken": "", "refreshToken": 5}')
     with pytest.raises(TokenFileError, match="lacks valid accessToken, refreshToken"):
         await client.get_device(SINGLE_ID)
@@ -310,7 +331,8 @@ async def test_corrupt_or_missing_token_file_is_a_clear_error(cloud: SimCloud, h
 
 
 async def test_token_file_rewritten_by_another_process_is_used_at_once(
-        cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path) -> None:
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     service = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(service, http)
     await service.list_homes()
@@ -321,8 +343,9 @@ async def test_token_file_rewritten_by_another_process_is_used_at_once(
     assert cloud.requests("/v2/family")[-1].headers["authorization"] == f"Bearer {new_token}"
 
 
-async def test_every_call_is_counted(cloud: SimCloud, http: httpx.AsyncClient,
-                                     clock: FakeClock, tmp_path: Path) -> None:
+async def test_every_call_is_counted(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     calls: list[CallRecord] = []
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock, on_call=calls.append)
     await authorize(client, http)
@@ -335,8 +358,9 @@ async def test_every_call_is_counted(cloud: SimCloud, http: httpx.AsyncClient,
     assert calls[0].path == "/v2/user/oauth/token"
 
 
-async def test_concurrent_calls_in_one_process_share_one_refresh(cloud: SimCloud, http: httpx.AsyncClient,
-                                                                 clock: FakeClock, tmp_path: Path) -> None:
+async def test_concurrent_calls_in_one_process_share_one_refresh(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     twin = make_client(cloud, tmp_path / "tok.json", http, clock=clock)  # a second client, same process
     await authorize(client, http)
@@ -348,8 +372,9 @@ async def test_concurrent_calls_in_one_process_share_one_refresh(cloud: SimCloud
     assert paths(cloud).count("/v2/user/refresh") == 1
 
 
-async def test_login_into_a_directory_that_does_not_exist_yet(cloud: SimCloud, http: httpx.AsyncClient,
-                                                             clock: FakeClock, tmp_path: Path) -> None:
+async def test_login_into_a_directory_that_does_not_exist_yet(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     token_file = tmp_path / "new" / "dir" / "ewelink_token.json"
     client = make_client(cloud, token_file, http, clock=clock)
     status = await client.exchange_code(cloud.issue_code(redirect_url=REDIRECT_URL), "eu")
@@ -357,8 +382,9 @@ async def test_login_into_a_directory_that_does_not_exist_yet(cloud: SimCloud, h
     assert token_file.stat().st_mode & 0o777 == 0o600
 
 
-async def test_pages_full_of_groups_do_not_end_the_list(cloud: SimCloud, http: httpx.AsyncClient,
-                                                         clock: FakeClock, tmp_path: Path) -> None:
+async def test_pages_full_of_groups_do_not_end_the_list(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     for device in list(cloud.state.devices.values()):
         device.index += 2000  # every device sorts after the groups
     cloud.state.groups["home-1"] = 7

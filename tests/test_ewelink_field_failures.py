@@ -20,19 +20,30 @@ ELSEWHERE_WORDS = "logged in from another place"
 
 
 def _cli_env(cloud: SimCloud, tmp_path: Path, region: str = "eu") -> dict[str, str]:
-    return {"PBXWATCH_EWELINK_APP_ID": cloud.config.app_id, "PBXWATCH_EWELINK_APP_SECRET": cloud.config.app_secret,
-            "PBXWATCH_EWELINK_REDIRECT_URL": REDIRECT_URL, "PBXWATCH_EWELINK_API_URL": cloud.url,
-            "PBXWATCH_LOG_DIR": str(tmp_path / "logs"), "PBXWATCH_EWELINK_REGION": region,
-            "PBXWATCH_EWELINK_TOKEN_FILE": str(tmp_path / "tok.json")}
+    return {
+        "PBXWATCH_EWELINK_APP_ID": cloud.config.app_id,
+        "PBXWATCH_EWELINK_APP_SECRET": cloud.config.app_secret,
+        "PBXWATCH_EWELINK_REDIRECT_URL": REDIRECT_URL,
+        "PBXWATCH_EWELINK_API_URL": cloud.url,
+        "PBXWATCH_LOG_DIR": str(tmp_path / "logs"),
+        "PBXWATCH_EWELINK_REGION": region,
+        "PBXWATCH_EWELINK_TOKEN_FILE": str(tmp_path / "tok.json"),
+    }
 
 
 async def test_an_expired_free_appid_is_explained_until_a_call_succeeds(
-        cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
-    cloud.inject(Fault(kind="error", path="/v2/device/thing", code=407,
-                       msg=f"the path of request is not allowed with appid:{cloud.config.app_id}"))
+    cloud.inject(
+        Fault(
+            kind="error",
+            path="/v2/device/thing",
+            code=407,
+            msg=f"the path of request is not allowed with appid:{cloud.config.app_id}",
+        )
+    )
     with pytest.raises(CredentialsError):
         await client.list_devices()
     assert any(APPID_WORDS in m for m in caplog.messages)
@@ -46,8 +57,8 @@ async def test_an_expired_free_appid_is_explained_until_a_call_succeeds(
 
 
 async def test_tokens_revoked_by_a_login_elsewhere_are_told_apart_from_expiry(
-        cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     assert (await http.post(f"{cloud.url}/_sim/tokens/logout")).status_code == 200
@@ -62,8 +73,9 @@ async def test_tokens_revoked_by_a_login_elsewhere_are_told_apart_from_expiry(
     assert client.field_failure() is None
 
 
-async def test_a_region_mismatch_is_named(cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock,
-                                         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_region_mismatch_is_named(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)  # the simulated account lives in eu
     shown = pbxwatch("ewelink", "token", cwd=tmp_path, env=_cli_env(cloud, tmp_path, region="us"))
@@ -84,8 +96,7 @@ async def test_a_region_mismatch_is_named(cloud: SimCloud, http: httpx.AsyncClie
 
 def test_health_explains_an_expired_appid(relay: RelayEnv) -> None:
     assert relay.http.get(relay.url + "/health").json()["status"] == "ok"
-    relay.sim.inject(Fault(kind="error", path="/v2/device/thing", code=406, msg="Authentication failed",
-                           count=5))
+    relay.sim.inject(Fault(kind="error", path="/v2/device/thing", code=406, msg="Authentication failed", count=5))
     assert relay.get("/devices/1000aaaa01", params={"fresh": "true"}).status_code >= 400
     health = relay.http.get(relay.url + "/health").json()
     assert health["status"] == "degraded"

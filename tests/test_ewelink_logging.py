@@ -55,9 +55,14 @@ def _remember(token_file: Path, seen: set[str]) -> None:
         seen.update({data["accessToken"], data["refreshToken"]})
 
 
-async def test_full_flow_at_debug_leaks_no_token(cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock,
-                                                 tmp_path: Path, debug_log: Path,
-                                                 capfd: pytest.CaptureFixture[str]) -> None:
+async def test_full_flow_at_debug_leaks_no_token(
+    cloud: SimCloud,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    tmp_path: Path,
+    debug_log: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     token_file = tmp_path / "ewelink_token.json"
     client = make_client(cloud, token_file, http, clock=clock)
     seen: set[str] = set()
@@ -104,8 +109,9 @@ async def test_full_flow_at_debug_leaks_no_token(cloud: SimCloud, http: httpx.As
         assert all(secret not in text for text in texts)
 
 
-async def test_seed_messages_are_logged_verbatim(cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock,
-                                                 tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_seed_messages_are_logged_verbatim(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     token_file = tmp_path / "ewelink_token.json"
     client = make_client(cloud, token_file, http, clock=clock)
     client.check_tokens_at_start()
@@ -116,11 +122,15 @@ async def test_seed_messages_are_logged_verbatim(cloud: SimCloud, http: httpx.As
     with pytest.raises(TokensExpiredError):
         await client.set_switch(SINGLE_ID, False)
     ours = [(r.name, r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("pbxwatch.ewelink")]
-    assert ("pbxwatch.ewelink.lifecycle", "ERROR",
-            "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback.") in ours
+    assert (
+        "pbxwatch.ewelink.lifecycle",
+        "ERROR",
+        "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback.",
+    ) in ours
     assert ("pbxwatch.ewelink.lifecycle", "ERROR", "Нет access_token для управления устройствами!") in ours
     assert ("pbxwatch.ewelink.lifecycle", "ERROR", "Токены истекли, нужна повторная авторизация") in ours
     assert (MSG_NO_ACCESS_TOKEN, MSG_TOKENS_EXPIRED, MSG_TOKENS_NOT_LOADED) == (
         "Нет access_token для управления устройствами!",
         "Токены истекли, нужна повторная авторизация",
-        "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback.")
+        "Не удалось загрузить токены eWeLink! Авторизация требуется через CLI или callback.",
+    )

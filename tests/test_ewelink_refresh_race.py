@@ -42,11 +42,27 @@ asyncio.run(main())
 
 async def _race(cloud: SimCloud, token_file: Path, tmp_path: Path) -> list[dict[str, object]]:
     go = tmp_path / "go"
-    env = {**os.environ, "SIM_APP_ID": cloud.config.app_id, "SIM_APP_SECRET": cloud.config.app_secret,
-           "SIM_REDIRECT": REDIRECT_URL}
-    procs = [await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WORKER, str(token_file), cloud.url, str(go), env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(2)]
+    env = {
+        **os.environ,
+        "SIM_APP_ID": cloud.config.app_id,
+        "SIM_APP_SECRET": cloud.config.app_secret,
+        "SIM_REDIRECT": REDIRECT_URL,
+    }
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WORKER,
+            str(token_file),
+            cloud.url,
+            str(go),
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     for proc in procs:
         assert proc.stdout is not None
         assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"ready"
@@ -62,15 +78,19 @@ async def _race(cloud: SimCloud, token_file: Path, tmp_path: Path) -> list[dict[
 def _post_refresh(cloud: SimCloud, rt: str) -> dict[str, object]:
     body = json.dumps({"rt": rt}, separators=(",", ":")).encode()
     sig = base64.b64encode(hmac.new(cloud.config.app_secret.encode(), body, hashlib.sha256).digest()).decode()
-    reply = httpx.post(f"{cloud.url}/v2/user/refresh", content=body, headers={
-        "X-CK-Appid": cloud.config.app_id, "Authorization": f"Sign {sig}", "Content-Type": "application/json"})
+    reply = httpx.post(
+        f"{cloud.url}/v2/user/refresh",
+        content=body,
+        headers={"X-CK-Appid": cloud.config.app_id, "Authorization": f"Sign {sig}", "Content-Type": "application/json"},
+    )
     result: dict[str, object] = reply.json()
     return result
 
 
 @pytest.mark.parametrize("why", ["expired_in_file", "rejected_by_cloud"])
-async def test_two_processes_refresh_once(why: str, cloud: SimCloud, http: httpx.AsyncClient,
-                                          clock: FakeClock, tmp_path: Path) -> None:
+async def test_two_processes_refresh_once(
+    why: str, cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     token_file = tmp_path / "ewelink_token.json"
     await authorize(make_client(cloud, token_file, http, clock=clock), http)
     stored = json.loads(token_file.read_text())

@@ -21,12 +21,16 @@ VIA_HOME_ID = "1000sh0005"
 
 def thing_lookups(cloud: SimCloud) -> list[list[dict[str, object]]]:
     """The ``thingList`` of every POST /v2/device/thing the cloud received."""
-    return [json.loads(r.body)["thingList"] for r in cloud.requests("/v2/device/thing")
-            if r.method == "POST" and r.path == "/v2/device/thing"]
+    return [
+        json.loads(r.body)["thingList"]
+        for r in cloud.requests("/v2/device/thing")
+        if r.method == "POST" and r.path == "/v2/device/thing"
+    ]
 
 
-async def test_a_shared_relay_is_read_fresh_before_any_listing(cloud: SimCloud, http: httpx.AsyncClient,
-                                                               clock: FakeClock, tmp_path: Path) -> None:
+async def test_a_shared_relay_is_read_fresh_before_any_listing(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     cloud.add_device(SimDevice(SHARED_ID, "Shared PBX relay", item_type=2, online=False))
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
@@ -40,21 +44,24 @@ async def test_a_shared_relay_is_read_fresh_before_any_listing(cloud: SimCloud, 
     assert thing_lookups(cloud)[-1] == [{"itemType": 2, "id": SHARED_ID}]  # remembered
 
 
-async def test_the_cloud_does_not_return_a_shared_device_asked_for_as_own(cloud: SimCloud,
-                                                                         http: httpx.AsyncClient) -> None:
+async def test_the_cloud_does_not_return_a_shared_device_asked_for_as_own(
+    cloud: SimCloud, http: httpx.AsyncClient
+) -> None:
     cloud.add_device(SimDevice(SHARED_ID, "Shared", item_type=2))
     token = await bearer_token(cloud, http)
     headers = {"Authorization": f"Bearer {token}"}
     ask = {"thingList": [{"itemType": 1, "id": SHARED_ID}, {"itemType": 1, "id": SINGLE_ID}]}
     reply = (await http.post(f"{cloud.url}/v2/device/thing", json=ask, headers=headers)).json()
     assert [t["itemData"]["deviceid"] for t in reply["data"]["thingList"]] == [SINGLE_ID]
-    bad = (await http.post(f"{cloud.url}/v2/device/thing", json={"thingList": [{"id": SHARED_ID}]},
-                           headers=headers)).json()
+    bad = (
+        await http.post(f"{cloud.url}/v2/device/thing", json={"thingList": [{"id": SHARED_ID}]}, headers=headers)
+    ).json()
     assert bad["error"] == 400
 
 
-async def test_listing_remembers_item_types_including_shared_via_home(cloud: SimCloud, http: httpx.AsyncClient,
-                                                                     clock: FakeClock, tmp_path: Path) -> None:
+async def test_listing_remembers_item_types_including_shared_via_home(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     cloud.add_device(SimDevice(VIA_HOME_ID, "Via home", item_type=5, home_id="home-2"))
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
@@ -65,8 +72,8 @@ async def test_listing_remembers_item_types_including_shared_via_home(cloud: Sim
 
 
 async def test_an_invisible_device_gets_an_error_naming_the_likely_causes(
-        cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     with pytest.raises(DeviceNotFoundError) as caught:
@@ -82,8 +89,9 @@ async def test_an_invisible_device_gets_an_error_naming_the_likely_causes(
     assert len([r for r in cloud.requests("/v2/device/thing") if r.method == "GET"]) == listings
 
 
-async def test_a_device_shared_later_is_found_through_the_listing(cloud: SimCloud, http: httpx.AsyncClient,
-                                                                 clock: FakeClock, tmp_path: Path) -> None:
+async def test_a_device_shared_later_is_found_through_the_listing(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     """A type remembered as own (1) that became a share: the look-up misses, the listing finds it."""
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
@@ -95,25 +103,30 @@ async def test_a_device_shared_later_is_found_through_the_listing(cloud: SimClou
     assert thing_lookups(cloud)[-1] == [{"itemType": 2, "id": SINGLE_ID}]
 
 
-async def test_short_pages_from_brand_filtering_do_not_end_the_list(cloud: SimCloud, http: httpx.AsyncClient,
-                                                                   clock: FakeClock, tmp_path: Path) -> None:
+async def test_short_pages_from_brand_filtering_do_not_end_the_list(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     for n in range(9):  # every other thing is of a brand a free APPID does not see
-        cloud.add_device(SimDevice(f"30000000{n:02d}", f"R{n}", home_id="home-3",
-                                   brand="SONOFF" if n % 2 else "OTHERBRAND"))
+        cloud.add_device(
+            SimDevice(f"30000000{n:02d}", f"R{n}", home_id="home-3", brand="SONOFF" if n % 2 else "OTHERBRAND")
+        )
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock, page_size=3)
     await authorize(client, http)
     ids = {d.id for d in await client.list_devices()}
     assert {f"30000000{n:02d}" for n in range(1, 9, 2)} <= ids
     assert not {f"30000000{n:02d}" for n in range(0, 9, 2)} & ids
-    homes = {httpx.URL("http://x/?" + r.query).params.get("familyid")
-             for r in cloud.requests("/v2/device/thing") if r.method == "GET"}
+    homes = {
+        httpx.URL("http://x/?" + r.query).params.get("familyid")
+        for r in cloud.requests("/v2/device/thing")
+        if r.method == "GET"
+    }
     assert homes == {"home-1", "home-3"}  # every home of GET /v2/family
 
 
 async def test_dual_relay_gets_all_four_protocol_outlets_whatever_it_reported(
-        cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path) -> None:
-    cloud.add_device(SimDevice("1000dual02", "Dual R", channels=2, uiid=2, states=[True, True],
-                               reported_outlets=2))
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
+    cloud.add_device(SimDevice("1000dual02", "Dual R", channels=2, uiid=2, states=[True, True], reported_outlets=2))
     client = make_client(cloud, tmp_path / "tok.json", http, clock=clock)
     await authorize(client, http)
     device = await client.get_device("1000dual02")
@@ -130,13 +143,16 @@ async def test_documented_settings_are_accepted_and_reported(cloud: SimCloud, ht
 
     async def post(params: dict[str, object]) -> int:
         body = {"type": 1, "id": SINGLE_ID, "params": params}
-        return int((await http.post(f"{cloud.url}/v2/device/thing/status", json=body, headers=headers))
-                   .json()["error"])
+        return int((await http.post(f"{cloud.url}/v2/device/thing/status", json=body, headers=headers)).json()["error"])
 
     assert await post({"startup": "stay", "pulse": "on", "pulseWidth": 3000}) == 0
-    status = (await http.get(f"{cloud.url}/v2/device/thing/status",
-                             params={"type": 1, "id": SINGLE_ID, "params": "startup|pulse|pulseWidth"},
-                             headers=headers)).json()["data"]["params"]
+    status = (
+        await http.get(
+            f"{cloud.url}/v2/device/thing/status",
+            params={"type": 1, "id": SINGLE_ID, "params": "startup|pulse|pulseWidth"},
+            headers=headers,
+        )
+    ).json()["data"]["params"]
     assert status == {"startup": "stay", "pulse": "on", "pulseWidth": 3000}
     assert await post({"pulseWidth": 700}) == 400
     assert await post({"startup": "maybe"}) == 400
@@ -144,12 +160,14 @@ async def test_documented_settings_are_accepted_and_reported(cloud: SimCloud, ht
 
 
 async def test_items_carry_the_always_present_fields_and_groups_their_own_shape(
-        cloud: SimCloud, http: httpx.AsyncClient) -> None:
+    cloud: SimCloud, http: httpx.AsyncClient
+) -> None:
     cloud.state.groups["home-1"] = 1
     cloud.add_device(SimDevice(SHARED_ID, "Shared", item_type=2))
     token = await bearer_token(cloud, http)
-    listing = (await http.get(f"{cloud.url}/v2/device/thing", params={"num": 0},
-                              headers={"Authorization": f"Bearer {token}"})).json()["data"]
+    listing = (
+        await http.get(f"{cloud.url}/v2/device/thing", params={"num": 0}, headers={"Authorization": f"Bearer {token}"})
+    ).json()["data"]
     items = {t["itemType"]: t["itemData"] for t in listing["thingList"]}
     for key in ("brandLogo", "productModel", "devicekey", "brandName", "family", "extra", "apikey", "settings"):
         assert key in items[1] and key in items[2]
@@ -164,12 +182,17 @@ async def test_oauth_page_takes_the_sdk_raw_signature_with_plus(cloud: SimCloud,
     import hmac
 
     app_id, secret = cloud.config.app_id, cloud.config.app_secret
-    seq = next(str(s) for s in range(1_700_000_000_000, 1_700_000_100_000)
-               if "+" in base64.b64encode(hmac.new(secret.encode(), f"{app_id}_{s}".encode(),
-                                                   hashlib.sha256).digest()).decode())
+    seq = next(
+        str(s)
+        for s in range(1_700_000_000_000, 1_700_000_100_000)
+        if "+"
+        in base64.b64encode(hmac.new(secret.encode(), f"{app_id}_{s}".encode(), hashlib.sha256).digest()).decode()
+    )
     signature = base64.b64encode(hmac.new(secret.encode(), f"{app_id}_{seq}".encode(), hashlib.sha256).digest())
-    raw = (f"{cloud.oauth_url}?clientId={app_id}&redirectUrl=http://127.0.0.1:8010/cb&grantType=authorization_code"
-           f"&state=s1&nonce=ab12cd34&seq={seq}&authorization={signature.decode()}")
+    raw = (
+        f"{cloud.oauth_url}?clientId={app_id}&redirectUrl=http://127.0.0.1:8010/cb&grantType=authorization_code"
+        f"&state=s1&nonce=ab12cd34&seq={seq}&authorization={signature.decode()}"
+    )
     page = await http.get(httpx.URL(raw))
     assert page.status_code == 302, page.text
     assert httpx.URL(page.headers["location"]).params["state"] == "s1"

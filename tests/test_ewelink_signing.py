@@ -14,8 +14,10 @@ from pbxwatch.sim.cloud_state import Grant
 from tests.cloud_fixtures import REDIRECT_URL, FakeClock, make_client
 
 # `printf %s BODY | openssl dgst -sha256 -hmac simappsecret0001 -binary | base64`
-EXCHANGE_BODY = (b'{"code":"fixed-code-0001","redirectUrl":"http://127.0.0.1:8010/ewelink-callback/",'
-                 b'"grantType":"authorization_code"}')
+EXCHANGE_BODY = (
+    b'{"code":"fixed-code-0001","redirectUrl":"http://127.0.0.1:8010/ewelink-callback/",'
+    b'"grantType":"authorization_code"}'
+)
 EXCHANGE_SIGN = "qZoEvFvnwX7irp/aOJJKUkvkSFkiXw+8JhAy3Lokd2k="
 REFRESH_BODY = b'{"rt":"rt-fixed-0001"}'
 REFRESH_SIGN = "Zs/Ml/6LyQKxEzz7RP5/hddhqq8aXv1HgBpjxkN6O38="
@@ -32,8 +34,9 @@ def test_sign_covers_the_exact_bytes_spaced_json_differs() -> None:
     assert sign("simappsecret0001", spaced) != EXCHANGE_SIGN
 
 
-async def test_token_exchange_sends_exact_body_and_headers(cloud: SimCloud, http: httpx.AsyncClient,
-                                                           clock: FakeClock, tmp_path: Path) -> None:
+async def test_token_exchange_sends_exact_body_and_headers(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     cloud.state.codes["fixed-code-0001"] = (clock() + 30, "eu", REDIRECT_URL)
     client = make_client(cloud, tmp_path / "ewelink_token.json", http, clock=clock)
     await client.exchange_code("fixed-code-0001", region="eu")
@@ -50,14 +53,25 @@ async def test_token_exchange_sends_exact_body_and_headers(cloud: SimCloud, http
     assert (tmp_path / "ewelink_token.json").stat().st_mode & 0o777 == 0o600
 
 
-async def test_refresh_sends_exact_body_and_headers(cloud: SimCloud, http: httpx.AsyncClient,
-                                                    clock: FakeClock, tmp_path: Path) -> None:
-    cloud.state.grants.append(Grant(access="at-fixed-0001", refresh="rt-fixed-0001",
-                                    at_expires=clock() + 100, rt_expires=clock() + 1000))
+async def test_refresh_sends_exact_body_and_headers(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
+    cloud.state.grants.append(
+        Grant(access="at-fixed-0001", refresh="rt-fixed-0001", at_expires=clock() + 100, rt_expires=clock() + 1000)
+    )
     token_file = tmp_path / "ewelink_token.json"
-    token_file.write_text(json.dumps({
-        "accessToken": "at-fixed-0001", "refreshToken": "rt-fixed-0001", "atExpiredTime": int(clock() * 1000) + 100_000,
-        "rtExpiredTime": int(clock() * 1000) + 1_000_000, "region": "eu", "obtainedAt": int(clock() * 1000)}))
+    token_file.write_text(
+        json.dumps(
+            {
+                "accessToken": "at-fixed-0001",
+                "refreshToken": "rt-fixed-0001",
+                "atExpiredTime": int(clock() * 1000) + 100_000,
+                "rtExpiredTime": int(clock() * 1000) + 1_000_000,
+                "region": "eu",
+                "obtainedAt": int(clock() * 1000),
+            }
+        )
+    )
     client = make_client(cloud, token_file, http, clock=clock)
     status = await client.refresh()
     [sent] = cloud.requests("/v2/user/refresh")
@@ -73,8 +87,9 @@ async def test_refresh_sends_exact_body_and_headers(cloud: SimCloud, http: httpx
     assert status.state == "valid"
 
 
-async def test_auth_url_has_every_parameter_and_a_verifiable_state(cloud: SimCloud, http: httpx.AsyncClient,
-                                                                   clock: FakeClock, tmp_path: Path) -> None:
+async def test_auth_url_has_every_parameter_and_a_verifiable_state(
+    cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "ewelink_token.json", http, clock=clock)
     url = httpx.URL(client.auth_url())
     q = url.params
@@ -92,7 +107,8 @@ async def test_auth_url_has_every_parameter_and_a_verifiable_state(cloud: SimClo
     assert "redirectUrl=http%3A%2F%2F127.0.0.1" in str(url)
 
 
-async def test_qr_code_login_is_asked_only_when_wanted(cloud: SimCloud, http: httpx.AsyncClient,
-                                                        tmp_path: Path) -> None:
+async def test_qr_code_login_is_asked_only_when_wanted(
+    cloud: SimCloud, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
     client = make_client(cloud, tmp_path / "ewelink_token.json", http)
     assert httpx.URL(client.auth_url(show_qr_code=True)).params["showQRCode"] == "true"

@@ -78,8 +78,15 @@ def test_help_is_clean_and_imports_no_command_module(tmp_path: Path) -> None:
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'fastapi', 'asyncssh', 'pydantic'})\n"
         "print('HEAVY', heavy)\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=clean_env(), capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert "HEAVY []" in done.stdout, done.stdout + done.stderr
     assert "units" in done.stdout and "Manage units" in done.stdout
     for words in ([], ["units", "add"], ["status"], ["relay", "serve"], ["demo"]):
@@ -99,8 +106,14 @@ def test_the_demo_hint_works_as_printed_in_a_plain_shell(tmp_path: Path) -> None
     printed = next(line for line in screen.getvalue().splitlines() if line.startswith("look around: "))
     assert printed.removeprefix("look around: ") == status_hint(config)  # one line, even on a narrow terminal
     shell = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "COLUMNS": "200"}
-    done = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in shell.items()), "bash", "-c", status_hint(config)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        ["env", "-i", *(f"{k}={v}" for k, v in shell.items()), "bash", "-c", status_hint(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2, done.stdout + done.stderr  # it ran: Nagios CRITICAL, no monitor is running
     assert "monitor: no heartbeat" in done.stdout and "Traceback" not in done.stderr
 

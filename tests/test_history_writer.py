@@ -74,8 +74,9 @@ def test_each_row_kind_is_stored_with_the_seed_vocabulary(any_db_url: str) -> No
         lambda: HistoryEntry("1", "on", "on", AT, Initiator.AUTO),  # a status row that changes nothing
         lambda: HistoryEntry("1", "on", "off", AT.replace(tzinfo=None), Initiator.AUTO),  # naive time
         lambda: HistoryEntry.hold("1", at=AT, pbx_status="on", kind=ActionType.TOGGLE, reason="x"),
-        lambda: HistoryEntry.power_cycle("1", at=AT, pbx_status="on", ok=True, initiator=Initiator.AUTO,
-                                         extra_info={}, kind=ActionType.DRY_RUN),  # a hold is no relay action
+        lambda: HistoryEntry.power_cycle(
+            "1", at=AT, pbx_status="on", ok=True, initiator=Initiator.AUTO, extra_info={}, kind=ActionType.DRY_RUN
+        ),  # a hold is no relay action
         lambda: HistoryEntry("1", "on", "on", AT, Initiator.API, action_type=ActionType.POWER_CYCLE),  # no result
         lambda: HistoryEntry.recovered("1", at=AT).__class__(
             "1", "off", "on", AT, Initiator.AUTO, extra_info={"token": "x"}

@@ -31,26 +31,50 @@ class Row:
 
 
 ROWS = [
-    Row("the monitor's own guard timeout around a check is not a PBX down",
-        own_failure(OwnFailure.GUARD_TIMEOUT, "the check did not finish in 7s"), counts=False),
-    Row("an exception in the prober is not a PBX down",
-        own_failure(OwnFailure.PROBER_CRASHED, "RuntimeError: boom"), counts=False),
-    Row("an overloaded monitor, whose check outlives the guard, is not a PBX down",
-        own_failure(OwnFailure.GUARD_TIMEOUT, "the check did not finish in 35s"), counts=False),
-    Row("an exception of our own probe code is not a PBX down",
-        CheckResult.of(Reason.PROBE_ERROR, "unexpected probe failure"), counts=False),
-    Row("a down verdict carrying pbxwatch's own reason is still not a PBX down",
-        CheckResult(Verdict.DOWN, Reason.PROBE_ERROR, "a bug built this by hand"), counts=False),
-    Row("a mass outage (our reading of the whole fleet) is not a PBX down",
-        CheckResult(Verdict.DOWN, Reason.MASS_OUTAGE), counts=False),
-    Row("our own rejected credentials are not a PBX down",
-        CheckResult.of(Reason.AUTH_FAILED, "permission denied (publickey)"), counts=False),
-    Row("a host key we do not know is not a PBX down",
-        CheckResult.of(Reason.HOST_KEY_MISMATCH), counts=False),
-    Row("a wrong asterisk path in our configuration is not a PBX down",
-        CheckResult.of(Reason.ASTERISK_MISSING), counts=False),
-    Row("a missing permission of our SSH user is not a PBX down",
-        CheckResult.of(Reason.PERMISSION_DENIED), counts=False),
+    Row(
+        "the monitor's own guard timeout around a check is not a PBX down",
+        own_failure(OwnFailure.GUARD_TIMEOUT, "the check did not finish in 7s"),
+        counts=False,
+    ),
+    Row(
+        "an exception in the prober is not a PBX down",
+        own_failure(OwnFailure.PROBER_CRASHED, "RuntimeError: boom"),
+        counts=False,
+    ),
+    Row(
+        "an overloaded monitor, whose check outlives the guard, is not a PBX down",
+        own_failure(OwnFailure.GUARD_TIMEOUT, "the check did not finish in 35s"),
+        counts=False,
+    ),
+    Row(
+        "an exception of our own probe code is not a PBX down",
+        CheckResult.of(Reason.PROBE_ERROR, "unexpected probe failure"),
+        counts=False,
+    ),
+    Row(
+        "a down verdict carrying pbxwatch's own reason is still not a PBX down",
+        CheckResult(Verdict.DOWN, Reason.PROBE_ERROR, "a bug built this by hand"),
+        counts=False,
+    ),
+    Row(
+        "a mass outage (our reading of the whole fleet) is not a PBX down",
+        CheckResult(Verdict.DOWN, Reason.MASS_OUTAGE),
+        counts=False,
+    ),
+    Row(
+        "our own rejected credentials are not a PBX down",
+        CheckResult.of(Reason.AUTH_FAILED, "permission denied (publickey)"),
+        counts=False,
+    ),
+    Row("a host key we do not know is not a PBX down", CheckResult.of(Reason.HOST_KEY_MISMATCH), counts=False),
+    Row(
+        "a wrong asterisk path in our configuration is not a PBX down",
+        CheckResult.of(Reason.ASTERISK_MISSING),
+        counts=False,
+    ),
+    Row(
+        "a missing permission of our SSH user is not a PBX down", CheckResult.of(Reason.PERMISSION_DENIED), counts=False
+    ),
     Row("a PBX that refuses the SSH connection is down", CheckResult.of(Reason.CONNECT_REFUSED), counts=True),
     Row("a PBX that does not answer the SSH connect is down", CheckResult.of(Reason.CONNECT_TIMEOUT), counts=True),
     Row("a PBX without a route is down", CheckResult.of(Reason.NO_ROUTE), counts=True),
@@ -79,7 +103,8 @@ def test_only_evidence_from_the_pbx_counts_as_down(row: Row) -> None:
 def test_every_reason_names_the_source_of_its_evidence() -> None:
     assert set(REASON_SOURCE) == set(Reason)
     assert {r for r in Reason if counts_as_down(r)} == {r for r in Reason if REASON_SOURCE[r] is Source.PBX} - {
-        Reason.OK}
+        Reason.OK
+    }
 
 
 @pytest.mark.parametrize("failure", list(OwnFailure))

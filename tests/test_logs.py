@@ -31,7 +31,10 @@ def restore_root_logging() -> Iterator[None]:
         ('refresh ok {"at": "aaaaaaaa1111", "rt": "bbbbbbbb2222"}', 'refresh ok {"at": "***", "rt": "***"}'),
         ("sent Sign v1+mfNY2ukxswM8sZOTg99srZsVnUVv9DGXeav1096M= to cloud", "sent Sign *** to cloud"),
         ("accessToken=abcdef123456 device=1000abcdef", "accessToken=*** device=1000abcdef"),
-        ("cycle 0123456789abcdef0123456789abcdef for 1000abcdef", "cycle 0123456789abcdef0123456789abcdef for 1000abcdef"),
+        (
+            "cycle 0123456789abcdef0123456789abcdef for 1000abcdef",
+            "cycle 0123456789abcdef0123456789abcdef for 1000abcdef",
+        ),
         ("the app secret is my-app-secret-value!", "the app secret is ***!"),
         # an endpoint or a word that merely contains a key name is not a secret
         ("POST /v2/user/oauth/token: error 405", "POST /v2/user/oauth/token: error 405"),
@@ -48,9 +51,7 @@ def test_redaction(line: str, shown: str) -> None:
 
 
 def test_service_log_files_are_utf8_and_redacted(tmp_path: Path, restore_root_logging: None) -> None:
-    settings = Settings.model_validate(
-        {"log_dir": tmp_path / "logs", "ewelink": {"app_secret": "very-secret-app-key"}}
-    )
+    settings = Settings.model_validate({"log_dir": tmp_path / "logs", "ewelink": {"app_secret": "very-secret-app-key"}})
     setup_logging(settings, "relay", owner=True, stderr=False)
     log = logging.getLogger("pbxwatch.test")
     log.warning("Нет access_token для управления устройствами!")

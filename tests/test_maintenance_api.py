@@ -26,14 +26,15 @@ def windows(relay: RelayEnv, **params: Any) -> list[dict[str, Any]]:
 
 
 def test_windows_are_added_listed_and_ended_through_the_api(relay: RelayEnv) -> None:
-    reply = relay.post("/maintenance", json={"units": ["101", "102"], "for": "2h", "reason": "router swap",
-                                             "set_by": "ivanov"})
+    reply = relay.post(
+        "/maintenance", json={"units": ["101", "102"], "for": "2h", "reason": "router swap", "set_by": "ivanov"}
+    )
     assert reply.status_code == 201, reply.text
     added = reply.json()["windows"]
-    assert [(w["unit"], w["running"], w["set_by"]) for w in added] == [("101", True, "ivanov"),
-                                                                       ("102", True, "ivanov")]
-    reply = relay.post("/maintenance", json={"all": True, "weekly": "sun 02:00-04:00", "reason": "backups",
-                                             "set_by": "ops"})
+    assert [(w["unit"], w["running"], w["set_by"]) for w in added] == [("101", True, "ivanov"), ("102", True, "ivanov")]
+    reply = relay.post(
+        "/maintenance", json={"all": True, "weekly": "sun 02:00-04:00", "reason": "backups", "set_by": "ops"}
+    )
     assert reply.status_code == 201, reply.text
     assert [w["unit"] for w in windows(relay)] == ["101", "102", None]
 
@@ -46,8 +47,11 @@ def test_windows_are_added_listed_and_ended_through_the_api(relay: RelayEnv) -> 
 def test_bad_windows_are_refused_with_one_clear_message(relay: RelayEnv) -> None:
     cases = [
         ({"units": ["101"], "for": "2x", "reason": "r", "set_by": "me"}, 422, "cannot read the duration"),
-        ({"units": ["101"], "for": "2h", "weekly": "sun 02:00-04:00", "reason": "r", "set_by": "me"}, 422,
-         "exactly one of"),
+        (
+            {"units": ["101"], "for": "2h", "weekly": "sun 02:00-04:00", "reason": "r", "set_by": "me"},
+            422,
+            "exactly one of",
+        ),
         ({"units": ["101"], "weekly": "someday 02:00-04:00", "reason": "r", "set_by": "me"}, 422, "unknown day"),
         ({"units": ["101"], "until": "2001-01-01 10:00", "reason": "r", "set_by": "me"}, 422, "in the past"),
         ({"units": ["999"], "for": "2h", "reason": "r", "set_by": "me"}, 404, "no such unit: 999"),
@@ -65,7 +69,9 @@ def test_bad_windows_are_refused_with_one_clear_message(relay: RelayEnv) -> None
 
 def test_the_cli_and_the_api_share_the_windows(relay: RelayEnv, tmp_path: Path) -> None:
     env = relay.env_vars()
-    added = pbxwatch("maintenance", "add", "101", "--for", "90m", "--reason", "disk swap", "--by", "ivanov", cwd=tmp_path, env=env)
+    added = pbxwatch(
+        "maintenance", "add", "101", "--for", "90m", "--reason", "disk swap", "--by", "ivanov", cwd=tmp_path, env=env
+    )
     assert added.returncode == 0, added.stderr
     assert [(w["unit"], w["reason"], w["running"]) for w in windows(relay)] == [("101", "disk swap", True)]
     relay.post("/maintenance", json={"all": True, "for": "1h", "reason": "core switch", "set_by": "noc"})
@@ -98,9 +104,11 @@ def test_active_windows_names_every_paused_unit(relay: RelayEnv) -> None:
 
 
 def test_the_dashboards_rearm_button_ends_a_flap_hold(relay: RelayEnv) -> None:
-    relay.sql("INSERT INTO unit_status_history (enterprise_number, prev_status, new_status, change_time, "
-              "action_type, user_initiator, error_message, extra_info) VALUES ('101', 'on', 'on', "
-              "now() - interval '1 minute', 'held', 'auto', 'unstable, needs a human: 3 confirmed outages', '{}')")
+    relay.sql(
+        "INSERT INTO unit_status_history (enterprise_number, prev_status, new_status, change_time, "
+        "action_type, user_initiator, error_message, extra_info) VALUES ('101', 'on', 'on', "
+        "now() - interval '1 minute', 'held', 'auto', 'unstable, needs a human: 3 confirmed outages', '{}')"
+    )
     with httpx.Client(timeout=30, follow_redirects=False) as client:
         csrf = login(relay, client)
         reply = client.post(f"{relay.url}/unit/101/rearm", data={"csrf": csrf})
@@ -113,7 +121,7 @@ def test_the_dashboard_shows_a_unit_in_maintenance_as_paused(relay: RelayEnv) ->
     relay.post("/maintenance", json={"units": ["102"], "for": "1h", "reason": "router swap", "set_by": "ivanov"})
     with httpx.Client(timeout=30) as client:
         page = client.get(f"{relay.url}/fleet/table", params={"q": "", "state": "", "page": 1}).text
-    row = page[page.index('data-unit="102"'):]
+    row = page[page.index('data-unit="102"') :]
     row = row[: row.index("</tr>")]
     assert 'data-state="paused"' in row and "router swap (ivanov)" in row
     assert 'data-unit="101" data-state="paused"' not in page
@@ -141,4 +149,5 @@ def test_the_dashboards_pause_button_opens_a_window_set_by_the_user(relay: Relay
     assert 'name="for"' in form and "102" in form
     assert reply.status_code == 303 and reply.headers["location"].endswith("done=pause")
     assert [(w["unit"], w["reason"], w["set_by"], w["running"]) for w in windows(relay)] == [
-        ("102", "router swap", "user", True)]
+        ("102", "router swap", "user", True)
+    ]

@@ -40,8 +40,7 @@ CASES = [
     ("exactly the minimum and over the percent, 5 of 19 at 25 %, is", fleet(5, 14), policy(percent=25), True),
     ("a large fleet, 100 of 1000 down (10 %), is not", fleet(100, 900), DEFAULTS, False),
     ("a large fleet, 400 of 1000 down (40 %), is", fleet(400, 600), DEFAULTS, True),
-    ("unknown units are checked but not down: 5 down of 5+12 unknown (29 %) is not", fleet(5, 0, 12), DEFAULTS,
-     False),
+    ("unknown units are checked but not down: 5 down of 5+12 unknown (29 %) is not", fleet(5, 0, 12), DEFAULTS, False),
     ("an empty fleet is never a mass outage", fleet(0, 0), policy(min_units=1), False),
 ]
 
@@ -60,15 +59,24 @@ VERDICTS = [Verdict.UP, Verdict.DOWN, Verdict.UNKNOWN]
 Op = tuple[str, int, int, int]  # (what, unit, seconds, verdict)
 
 operations = st.lists(
-    st.tuples(st.sampled_from(["record", "record", "record", "forget", "ask"]), st.integers(0, len(UNITS) - 1),
-              st.integers(-40, 60), st.integers(0, 2)),
+    st.tuples(
+        st.sampled_from(["record", "record", "record", "forget", "ask"]),
+        st.integers(0, len(UNITS) - 1),
+        st.integers(-40, 60),
+        st.integers(0, 2),
+    ),
     max_size=120,
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(ops=operations, percent=st.sampled_from([0.0, 25.0, 30.0, 50.0, 100.0]), min_units=st.integers(1, 6),
-       poll=st.sampled_from([10, 20, 60]), step_back=st.booleans())
+@given(
+    ops=operations,
+    percent=st.sampled_from([0.0, 25.0, 30.0, 50.0, 100.0]),
+    min_units=st.integers(1, 6),
+    poll=st.sampled_from([10, 20, 60]),
+    step_back=st.booleans(),
+)
 def test_the_incremental_tally_agrees_with_the_reference_on_any_sequence(
     ops: list[Op], percent: float, min_units: int, poll: int, step_back: bool
 ) -> None:
@@ -104,12 +112,17 @@ def test_the_tally_in_a_large_fleet_stays_exact_as_checks_age_out() -> None:
     assert (tally.down, tally.recent) == (400, 1000)
     assert tally.held(later) is mass_outage(latest, later, rules) is False
     assert tally.down == 150
-    assert tally.down == sum(1 for at, v in latest.values() if v is Verdict.DOWN and later - at <= timedelta(seconds=90))
+    assert tally.down == sum(
+        1 for at, v in latest.values() if v is Verdict.DOWN and later - at <= timedelta(seconds=90)
+    )
 
 
 @settings(max_examples=200, deadline=None)
-@given(starts=st.lists(st.integers(-7200, 90_000), max_size=40), asks=st.lists(st.integers(-3600, 100_000), max_size=20),
-       restored=st.lists(st.integers(-90_000, 0), max_size=10))
+@given(
+    starts=st.lists(st.integers(-7200, 90_000), max_size=40),
+    asks=st.lists(st.integers(-3600, 100_000), max_size=20),
+    restored=st.lists(st.integers(-90_000, 0), max_size=10),
+)
 def test_the_fleet_cycle_count_agrees_with_within(starts: list[int], asks: list[int], restored: list[int]) -> None:
     """The fleet's hourly cap counts the same cycles as `within(cycles, now, HOUR)` did."""
     cycles, reference = FleetCycles(), [NOW + timedelta(seconds=s) for s in restored]

@@ -51,7 +51,9 @@ def play(units: int, down_from: dict[int, datetime], until: datetime, policy: Po
     the monitor does; the tally, the fleet view and `decide` are the monitor's own.
     """
     tally, played = OutageTally(policy), Played()
-    fleet_units = [WatchedUnit(f"{i:03d}", f"127.0.2.{i + 1}", auto_cycle=True, device_id=f"dev{i}") for i in range(units)]
+    fleet_units = [
+        WatchedUnit(f"{i:03d}", f"127.0.2.{i + 1}", auto_cycle=True, device_id=f"dev{i}") for i in range(units)
+    ]
     states = {u.number: UnitState(last_status=LiveStatus.ONLINE) for u in fleet_units}
     queue = [(T0 + policy.poll_interval * i / units, i) for i in range(units)]
     while queue:
@@ -70,7 +72,9 @@ def play(units: int, down_from: dict[int, datetime], until: datetime, policy: Po
         decision = decide(unit, states[unit.number], result, now=now, policy=policy, fleet=fleet)
         if any(isinstance(a, CheckRelay) for a in decision.actions):  # the relay is online: cycle it
             asked = relay_checked(unit, decision.state, True, now, policy)
-            decision = replace(asked, state=cycle_started(asked.state, now), actions=(*decision.actions, *asked.actions))
+            decision = replace(
+                asked, state=cycle_started(asked.state, now), actions=(*decision.actions, *asked.actions)
+            )
         states[unit.number] = decision.state
         played.actions.setdefault(unit.number, []).extend((now, a) for a in decision.actions)
         step = policy.retry_interval if result.verdict is Verdict.DOWN else policy.poll_interval
@@ -108,7 +112,8 @@ def test_a_single_unit_outage_is_cycled_once_a_sweep_has_passed_since_its_first_
     assert number == "000"
     assert first_down + sweep(POLICY) <= cycled_at < first_down + sweep(POLICY) + POLICY.retry_interval
     assert [a for _, a in played.actions["000"] if isinstance(a, AwaitSweep)] == [
-        AwaitSweep(first_down + sweep(POLICY))]
+        AwaitSweep(first_down + sweep(POLICY))
+    ]
     assert played.guard_tripped is None
 
 
@@ -136,11 +141,12 @@ def test_after_a_monitor_restart_a_restored_outage_waits_for_the_first_sweep_too
 
 
 def test_the_wait_is_logged_again_in_the_next_outage() -> None:
-    waited = decide(UNIT, replace(CONFIRMED, outage_since=T0), DOWN, now=T0 + 30 * S, policy=POLICY,
-                    fleet=FleetView())
+    waited = decide(UNIT, replace(CONFIRMED, outage_since=T0), DOWN, now=T0 + 30 * S, policy=POLICY, fleet=FleetView())
     assert waited.state.sweep_awaited
     back = decide(UNIT, waited.state, UP, now=T0 + 45 * S, policy=POLICY, fleet=FleetView())
     assert not back.state.sweep_awaited
     again = replace(back.state, failure_counter=2, last_status=LiveStatus.OFFLINE, outage_since=T0 + 60 * S)
     assert decide(UNIT, again, DOWN, now=T0 + 90 * S, policy=POLICY, fleet=FleetView()).actions == (
-        OutageConfirmed(3, DOWN.error_message()), AwaitSweep(T0 + 60 * S + sweep(POLICY)))
+        OutageConfirmed(3, DOWN.error_message()),
+        AwaitSweep(T0 + 60 * S + sweep(POLICY)),
+    )

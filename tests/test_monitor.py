@@ -111,8 +111,9 @@ async def test_units_added_changed_and_removed_are_noticed_without_a_restart(
         await set_unit(db, "105", host="127.0.1.7")
         await eventually(lambda: _true(prober.checks.get("127.0.1.7", 0) > 0), what="changed host probed")
         await set_unit(db, "104", active=False)
-        await eventually(lambda: _left_the_schedule(prober, "127.0.1.5", clock="127.0.1.7"),
-                         what="deactivated unit no longer probed")
+        await eventually(
+            lambda: _left_the_schedule(prober, "127.0.1.5", clock="127.0.1.7"), what="deactivated unit no longer probed"
+        )
 
 
 async def test_rearm_allows_a_second_cycle_in_the_same_outage(db: Database, pg_url: str, tmp_path: Path) -> None:
@@ -209,18 +210,26 @@ async def test_two_active_monitors_cannot_double_a_row_or_a_cycle(db: Database, 
     for prober in (prober_a, prober_b):
         prober.reasons["127.0.1.12"] = DOWN
     settings = settings_for(pg_url, tmp_path)
-    async with running_monitor(settings, prober_a, relay, leadership=SingleMonitor()), \
-            running_monitor(settings, prober_b, relay, leadership=SingleMonitor()):
+    async with (
+        running_monitor(settings, prober_a, relay, leadership=SingleMonitor()),
+        running_monitor(settings, prober_b, relay, leadership=SingleMonitor()),
+    ):
         await eventually(lambda: _true(len(relay.cycles) >= 1), what="cycled")
-        await eventually(lambda: _true(prober_a.checks["127.0.1.12"] > 10 and prober_b.checks["127.0.1.12"] > 10),
-                         what="both kept checking")
+        await eventually(
+            lambda: _true(prober_a.checks["127.0.1.12"] > 10 and prober_b.checks["127.0.1.12"] > 10),
+            what="both kept checking",
+        )
         for prober in (prober_a, prober_b):
             prober.uptime["127.0.1.12"] = 0
             prober.reasons["127.0.1.12"] = Reason.OK
         await eventually(lambda: _kinds_are(db, "110", ["on→off", "off→on"]), what="recovered")
         seen = prober_a.checks["127.0.1.12"], prober_b.checks["127.0.1.12"]
-        await eventually(lambda: _true(prober_a.checks["127.0.1.12"] >= seen[0] + 4
-                                       and prober_b.checks["127.0.1.12"] >= seen[1] + 4), what="more up checks")
+        await eventually(
+            lambda: _true(
+                prober_a.checks["127.0.1.12"] >= seen[0] + 4 and prober_b.checks["127.0.1.12"] >= seen[1] + 4
+            ),
+            what="more up checks",
+        )
     assert kinds(await history(db, "110")) == ["on→off", "off→on"]
     assert len(relay.cycles) == 1
 
@@ -239,8 +248,9 @@ async def test_dry_run_records_what_it_would_do_and_switches_nothing(db: Databas
     assert (await live(db, "111") or {})["ewelink_action_done"] is False
 
 
-async def test_on_sqlite_a_single_monitor_cycles_once_and_says_so(sqlite_url: str, tmp_path: Path,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+async def test_on_sqlite_a_single_monitor_cycles_once_and_says_so(
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     database = Database.from_url(sqlite_url)
     await database.prepare()
     try:

@@ -32,8 +32,7 @@ async def _cycled_and_held(db: Database, pg_url: str, tmp_path: Path) -> None:
 
     async def done() -> bool:
         row = await live(db, "200")
-        return bool(row and row["ewelink_action_done"]) and kinds(await history(db, "201"))[-1:] == [
-            "skipped_no_relay"]
+        return bool(row and row["ewelink_action_done"]) and kinds(await history(db, "201"))[-1:] == ["skipped_no_relay"]
 
     async with running_monitor(settings_for(pg_url, tmp_path), prober, relay):
         await eventually(done, what="a cycle and a hold")
@@ -49,8 +48,13 @@ async def test_status_json_and_table(db: Database, pg_url: str, tmp_path: Path) 
     assert units["200"]["status"] == "offline" and units["200"]["action_done"] is True
     assert units["201"]["hold_reason"] == "no relay configured (ewelink_device_id is empty)"
     assert units["201"]["last_action"] == "skipped_no_relay"
-    assert (units["202"]["status"], units["202"]["failure_counter"], units["202"]["sip_ok"],
-            units["202"]["sip_total"], units["202"]["disk_usage_percent"]) == ("online", 0, 2, 3, 17)
+    assert (
+        units["202"]["status"],
+        units["202"]["failure_counter"],
+        units["202"]["sip_ok"],
+        units["202"]["sip_total"],
+        units["202"]["disk_usage_percent"],
+    ) == ("online", 0, 2, 3, 17)
     assert data["monitor"]["role"] == "stopped"
     assert units["200"]["state"] in {"boot grace", "offline"}  # just cycled: the grace may still run
     assert (units["201"]["state"], units["202"]["state"]) == ("held", "online")

@@ -44,12 +44,23 @@ APP_ID, APP_SECRET = "e2eappid0001", "e2eappsecret0001"
 API_TOKEN = "e2e-relay-api-token-0123456789"
 WAIT_S = 60.0
 BOOT_DELAY_S = 3.0
-CYCLE_ROWS = ["on→off", "ewelink_power_cycle success", "ewelink_toggle_off success",
-              "ewelink_toggle_on success", "off→on"]
+CYCLE_ROWS = [
+    "on→off",
+    "ewelink_power_cycle success",
+    "ewelink_toggle_off success",
+    "ewelink_toggle_on success",
+    "off→on",
+]
 MONITOR_ENV = {
-    "PBXWATCH_POLL_INTERVAL": "1", "PBXWATCH_RETRY_INTERVAL": "0.3", "PBXWATCH_FAILURE_THRESHOLD": "3",
-    "PBXWATCH_BOOT_GRACE": "30", "PBXWATCH_OFF_SECONDS": "1", "PBXWATCH_RELAY_RECHECK_INTERVAL": "1",
-    "PBXWATCH_MASS_OUTAGE_MIN_UNITS": "5", "PBXWATCH_SSH_CONNECT_TIMEOUT": "2", "PBXWATCH_SSH_COMMAND_TIMEOUT": "3",
+    "PBXWATCH_POLL_INTERVAL": "1",
+    "PBXWATCH_RETRY_INTERVAL": "0.3",
+    "PBXWATCH_FAILURE_THRESHOLD": "3",
+    "PBXWATCH_BOOT_GRACE": "30",
+    "PBXWATCH_OFF_SECONDS": "1",
+    "PBXWATCH_RELAY_RECHECK_INTERVAL": "1",
+    "PBXWATCH_MASS_OUTAGE_MIN_UNITS": "5",
+    "PBXWATCH_SSH_CONNECT_TIMEOUT": "2",
+    "PBXWATCH_SSH_COMMAND_TIMEOUT": "3",
     "PBXWATCH_METRICS_PORT": "0",  # any free port (the heartbeat names it)
 }
 
@@ -90,8 +101,14 @@ class World:
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out = (self.tmp / f"{name}.out").open("ab")
-        proc = subprocess.Popen([str(PBXWATCH), *args], cwd=self.tmp, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(PBXWATCH), *args],
+            cwd=self.tmp,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         out.close()
         self.procs[name] = proc
         return proc
@@ -101,11 +118,13 @@ class World:
         async with httpx.AsyncClient(timeout=5) as http:
             await eventually(lambda: _answers(http, f"{self.relay_url}/health"), what="relay service up")
             code = self.cloud.issue_code(f"{self.relay_url}/ewelink-callback/", region="eu")
-            issued = await http.get(f"{self.relay_url}/ewelink-auth-url",
-                                    headers={"Authorization": f"Bearer {API_TOKEN}"})
+            issued = await http.get(
+                f"{self.relay_url}/ewelink-auth-url", headers={"Authorization": f"Bearer {API_TOKEN}"}
+            )
             state = parse_qs(urlsplit(issued.json()["auth_url"]).query)["state"][0]
-            reply = await http.get(f"{self.relay_url}/ewelink-callback/",
-                                   params={"code": code, "region": "eu", "state": state})
+            reply = await http.get(
+                f"{self.relay_url}/ewelink-callback/", params={"code": code, "region": "eu", "state": state}
+            )
             assert reply.status_code == 200, reply.text
 
     def start_monitor(self, name: str = "monitor", **extra: str) -> subprocess.Popen[bytes]:
@@ -192,8 +211,9 @@ async def eventually(predicate: Callable[[], Awaitable[bool]], *, timeout: float
 
 
 @asynccontextmanager
-async def world_on(db_url: str, tmp: Path, hosts: int, *, relay_offline: tuple[int, ...] = (),
-                   shared: tuple[int, ...] = ()) -> AsyncIterator[World]:
+async def world_on(
+    db_url: str, tmp: Path, hosts: int, *, relay_offline: tuple[int, ...] = (), shared: tuple[int, ...] = ()
+) -> AsyncIterator[World]:
     """``shared``: relays shared to the eWeLink account by their owner (itemType 2), the recommended setup."""
     # A PBX boots for a few seconds (longer than the relay service takes to read the relay back).
     async with SimFleet(hosts, state_dir=tmp / "fleet", base_address=address(), boot_delay=BOOT_DELAY_S) as fleet:
@@ -202,8 +222,12 @@ async def world_on(db_url: str, tmp: Path, hosts: int, *, relay_offline: tuple[i
         async def power(device: str, outlet: int | None, on: bool) -> None:
             await fleet.set_power(by_device[device], on)
 
-        devices = [SimDevice(d, f"Relay {d}", online=int(d[-4:]) not in relay_offline,
-                             item_type=2 if int(d[-4:]) in shared else 1) for d in by_device]
+        devices = [
+            SimDevice(
+                d, f"Relay {d}", online=int(d[-4:]) not in relay_offline, item_type=2 if int(d[-4:]) in shared else 1
+            )
+            for d in by_device
+        ]
         cloud = SimCloud(SimCloudConfig(app_id=APP_ID, app_secret=APP_SECRET), devices=devices, on_switch=power)
         await cloud.start()
         db = Database.from_url(db_url)
@@ -247,8 +271,9 @@ async def test_three_outages_a_dead_asterisk_auto_cycle_off_and_an_offline_relay
         [manual] = await w.add_units(1, auto=False, start=2)
         [dark] = await w.add_units(1, start=3)
         await w.start_relay()
-        w.start_monitor(PBXWATCH_NOTIFY_URLS=json_receiver.url, PBXWATCH_NOTIFY_LANGUAGE="en",
-                        PBXWATCH_NOTIFY_MIN_LEVEL="info")
+        w.start_monitor(
+            PBXWATCH_NOTIFY_URLS=json_receiver.url, PBXWATCH_NOTIFY_LANGUAGE="en", PBXWATCH_NOTIFY_MIN_LEVEL="info"
+        )
         await eventually(lambda: w.all_online([dies, manual, dark]), what="baseline online")
         await w.fleet.set_mode("pbx001", Mode.ASTERISK_NOT_RUNNING)
         await w.fleet.set_mode("pbx002", Mode.CLI_HUNG)
@@ -271,25 +296,34 @@ async def test_three_outages_a_dead_asterisk_auto_cycle_off_and_an_offline_relay
 
         w.cloud.set_online(device_id(3), True)
         # The relay service serves GET /devices/{id} from its device list (up to 60 s old): allow for it.
-        await eventually(lambda: _kinds_are(w, dark, ["on→off", "skipped_relay_offline", *CYCLE_ROWS[1:]]),
-                         timeout=120, what="cycled once the relay is back")
+        await eventually(
+            lambda: _kinds_are(w, dark, ["on→off", "skipped_relay_offline", *CYCLE_ROWS[1:]]),
+            timeout=120,
+            what="cycled once the relay is back",
+        )
         assert w.switches(device_id(3)) == [False, True]
-        shared_reads = [json.loads(r.body)["thingList"] for r in w.cloud.requests("/v2/device/thing")
-                        if r.method == "POST" and r.path == "/v2/device/thing"]
+        shared_reads = [
+            json.loads(r.body)["thingList"]
+            for r in w.cloud.requests("/v2/device/thing")
+            if r.method == "POST" and r.path == "/v2/device/thing"
+        ]
         assert any({"itemType": 2, "id": device_id(3)} in items for items in shared_reads)
         assert await w.kinds(manual) == ["on→off"]
         assert w.switches(device_id(2)) == []
         assert (await w.live(manual))["ewelink_action_done"] is False
         await json_receiver.wait_for(8)
-        told = {n: [t.split(" — ")[-1] for t in json_receiver.titles() if t.startswith(f"pbxwatch: {n} ")]
-                for n in (dies, manual, dark)}
+        told = {
+            n: [t.split(" — ")[-1] for t in json_receiver.titles() if t.startswith(f"pbxwatch: {n} ")]
+            for n in (dies, manual, dark)
+        }
         assert told == {
             dies: ["PBX down", "power-cycle started", "PBX recovered"],
             manual: ["PBX down"],
             dark: ["PBX down", "power-cycle held", "power-cycle started", "PBX recovered"],
         }
-        held = next(m["message"] for m in json_receiver.messages
-                    if m["title"] == f"pbxwatch: {dark} E2E 3 — power-cycle held")
+        held = next(
+            m["message"] for m in json_receiver.messages if m["title"] == f"pbxwatch: {dark} E2E 3 — power-cycle held"
+        )
         assert "the site has probably lost power or internet" in held
         log = (tmp_path / "logs" / "reboot_service.log").read_text(encoding="utf-8")
         assert f"unit {dies}" in log and "outage confirmed" in log and "automatic power-cycle" in log
@@ -318,9 +352,7 @@ async def test_a_mass_outage_is_held_and_a_unit_still_down_afterwards_is_cycled(
         assert all(w.switches(device_id(i)) == [] for i in (1, 2, 3, 4, 6, 7, 8, 9, 10))
 
 
-async def test_three_of_eight_units_down_are_each_cycled_not_held_as_a_mass_outage(
-    pg_url: str, tmp_path: Path
-) -> None:
+async def test_three_of_eight_units_down_are_each_cycled_not_held_as_a_mass_outage(pg_url: str, tmp_path: Path) -> None:
     async with world_on(pg_url, tmp_path, 8) as w:
         units = await w.add_units(8)
         await w.start_relay()

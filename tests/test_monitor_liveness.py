@@ -37,7 +37,7 @@ def _status_line(relay: RelayEnv, tmp_path: Path, *, code: int | None = None) ->
     assert "Traceback" not in result.stderr, result.stderr
     assert code is None or result.returncode == code, (result.returncode, result.stdout)
     line = next(line for line in result.stdout.splitlines() if "monitor: " in line)
-    return line[line.index("monitor: "):]
+    return line[line.index("monitor: ") :]
 
 
 def _health(relay: RelayEnv) -> dict[str, Any]:
@@ -48,13 +48,21 @@ def _health(relay: RelayEnv) -> dict[str, Any]:
 @pytest.fixture
 def monitor(relay: RelayEnv, tmp_path: Path) -> Any:
     out = (tmp_path / "monitor.out").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "monitor"], cwd=tmp_path,
-                            env=clean_env(_monitor_env(relay)), stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pbxwatch", "monitor"],
+        cwd=tmp_path,
+        env=clean_env(_monitor_env(relay)),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     out.close()
     try:
-        wait_for(lambda: _heartbeat(relay).get("pid") == proc.pid and _heartbeat(relay).get("role") == "active",
-                 "the monitor's active heartbeat", timeout=60)
+        wait_for(
+            lambda: _heartbeat(relay).get("pid") == proc.pid and _heartbeat(relay).get("role") == "active",
+            "the monitor's active heartbeat",
+            timeout=60,
+        )
         yield proc
     finally:
         if proc.poll() is None:
@@ -78,8 +86,9 @@ def test_a_monitor_killed_with_sigkill_is_shown_dead(relay: RelayEnv, monitor: A
     assert _heartbeat(relay)["role"] == "active"  # the file still claims it: the pid check is what tells
 
 
-def test_a_heartbeat_whose_pid_runs_another_program_is_not_active(relay: RelayEnv, monitor: Any,
-                                                                  tmp_path: Path) -> None:
+def test_a_heartbeat_whose_pid_runs_another_program_is_not_active(
+    relay: RelayEnv, monitor: Any, tmp_path: Path
+) -> None:
     monitor.send_signal(signal.SIGKILL)
     monitor.wait(30)
     beat_file = relay.tmp / "run" / "monitor.heartbeat"
@@ -129,6 +138,7 @@ JUDGED = [
 
 @pytest.mark.parametrize(("sentence", "heartbeat", "state"), JUDGED, ids=[j[0] for j in JUDGED])
 def test_liveness(sentence: str, heartbeat: dict[str, Any] | None, state: str) -> None:
-    seen = judge(heartbeat, NOW, alive=lambda pid: pid in (MINE, OTHER), is_monitor=lambda pid: pid == MINE,
-                 stale_after=60)
+    seen = judge(
+        heartbeat, NOW, alive=lambda pid: pid in (MINE, OTHER), is_monitor=lambda pid: pid == MINE, stale_after=60
+    )
     assert seen.state == state, sentence

@@ -55,7 +55,7 @@ async def test_metrics_are_served_on_loopback_with_every_documented_metric(
         prober.reasons["127.0.1.5"] = Reason.HOST_KEY_MISMATCH
         prober.reasons["127.0.1.51"] = Reason.CLI_HUNG
         await eventually(lambda: _counter_at_least(url, "402", 3), what="402 confirmed down in the metrics")
-        await eventually(lambda: _scraped(url, 'pbxwatch_monitor_sweep_duration_seconds_count'), what="a sweep")
+        await eventually(lambda: _scraped(url, "pbxwatch_monitor_sweep_duration_seconds_count"), what="a sweep")
         async with httpx.AsyncClient(timeout=5) as http:
             text = (await http.get(url)).text
         beat = json.loads((tmp_path / "run" / "monitor.heartbeat").read_text(encoding="utf-8"))

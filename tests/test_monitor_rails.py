@@ -51,8 +51,9 @@ async def _kinds_are(db: Database, number: str, expected: list[str]) -> bool:
 # ---- nothing pbxwatch caused counts as down ---------------------------------------------------------
 
 
-async def _after_own_failures(db: Database, pg_url: str, tmp_path: Path,
-                              fail: Callable[[ScriptedProber, str], None]) -> tuple[dict[str, Any], FakeRelay]:
+async def _after_own_failures(
+    db: Database, pg_url: str, tmp_path: Path, fail: Callable[[ScriptedProber, str], None]
+) -> tuple[dict[str, Any], FakeRelay]:
     """Up first, then the prober fails for twice the threshold of checks; the rows after a clean stop."""
     host = "127.0.2.1"
     await add_unit(db, "200", host)
@@ -77,8 +78,9 @@ async def test_the_monitors_own_guard_timeout_never_counts_as_down(db: Database,
 
 
 async def test_an_exception_in_the_prober_never_counts_as_down(db: Database, pg_url: str, tmp_path: Path) -> None:
-    row, relay = await _after_own_failures(db, pg_url, tmp_path,
-                                           lambda p, host: p.crash.update({host: RuntimeError("bug in the prober")}))
+    row, relay = await _after_own_failures(
+        db, pg_url, tmp_path, lambda p, host: p.crash.update({host: RuntimeError("bug in the prober")})
+    )
     assert kinds(await history(db, "200")) == []
     assert (relay.lookups, relay.cycles) == (0, [])
     assert (row["last_status"], row["failure_counter"]) == ("online", 0)
@@ -159,7 +161,9 @@ async def test_the_fleets_hourly_cap_survives_a_restart(db: Database, pg_url: st
     assert [c["unit"] for c in relay.cycles] == ["206"]
 
 
-async def test_the_daily_cap_counts_the_stored_cycles_after_a_restart(db: Database, pg_url: str, tmp_path: Path) -> None:
+async def test_the_daily_cap_counts_the_stored_cycles_after_a_restart(
+    db: Database, pg_url: str, tmp_path: Path
+) -> None:
     """The cycles of the last day are the relay service's `ewelink_power_cycle success` rows (initiator auto)."""
     await add_unit(db, "208", "127.0.2.9")
     prober, relay = ScriptedProber(), FakeRelay(db=db)
@@ -168,12 +172,17 @@ async def test_the_daily_cap_counts_the_stored_cycles_after_a_restart(db: Databa
         prober.reasons["127.0.2.9"] = DOWN
         await eventually(lambda: _true(len(relay.cycles) == 1), what="cycled")
         prober.uptime["127.0.2.9"], prober.reasons["127.0.2.9"] = 0, Reason.OK
-        await eventually(lambda: _kinds_are(db, "208", ["on→off", "ewelink_power_cycle success", "off→on"]),
-                         what="recovered")
+        await eventually(
+            lambda: _kinds_are(db, "208", ["on→off", "ewelink_power_cycle success", "off→on"]), what="recovered"
+        )
     prober.uptime["127.0.2.9"], prober.reasons["127.0.2.9"] = 100_000, DOWN  # the next outage, after a restart
     async with running_monitor(settings, prober, relay):
-        await eventually(lambda: _kinds_are(db, "208", ["on→off", "ewelink_power_cycle success", "off→on",
-                                                         "on→off", "skipped_daily_cap"]), what="held by the cap")
+        await eventually(
+            lambda: _kinds_are(
+                db, "208", ["on→off", "ewelink_power_cycle success", "off→on", "on→off", "skipped_daily_cap"]
+            ),
+            what="held by the cap",
+        )
     assert len(relay.cycles) == 1
     hold = (await history(db, "208"))[-1]
     assert hold["error_message"] == "1 automatic cycles in 24 h (max_cycles_per_unit_per_day=1)"
@@ -205,7 +214,8 @@ async def test_the_outage_row_is_in_the_database_before_the_relay_is_asked_to_cy
 
 
 async def test_no_relay_look_up_and_no_cycle_while_the_database_is_away(
-    pg_cluster: PgCluster, tmp_path: Path  # noqa: F811
+    pg_cluster: PgCluster,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     database = Database.from_url(pg_cluster.url)
     try:

@@ -17,8 +17,7 @@ def port_of(relay: RelayEnv) -> HttpRelayPort:
 
 async def cycle(port: HttpRelayPort, device_id: str, key: str) -> str:
     try:
-        return await port.power_cycle(enterprise_number="101", device_id=device_id, outlet=None,
-                                      idempotency_key=key)
+        return await port.power_cycle(enterprise_number="101", device_id=device_id, outlet=None, idempotency_key=key)
     finally:
         await port.close()
 

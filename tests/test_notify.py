@@ -98,8 +98,7 @@ async def test_a_failing_channel_is_retried_with_back_off_and_logged_once_per_st
         while json_receiver.refused < 6:  # both messages refused, several times each
             await asyncio.sleep(0.05)
         async with db.connect() as conn:
-            rows = (await conn.execute(select(deliveries.c.state, deliveries.c.next_at,
-                                              deliveries.c.attempts))).all()
+            rows = (await conn.execute(select(deliveries.c.state, deliveries.c.next_at, deliveries.c.attempts))).all()
         assert {r.state for r in rows} <= {"pending", "sending"}
         json_receiver.fail = False
         await json_receiver.wait_for(2)
@@ -130,10 +129,13 @@ async def test_after_the_last_attempt_a_delivery_is_failed_not_retried_forever(d
 
 
 async def test_routes_filter_by_event_and_level(db: Database, json_receiver: JsonReceiver) -> None:
-    settings = NotifySettings.model_validate({
-        "urls": ["json://127.0.0.1:9/everything"], "min_level": "critical",
-        "routes": [{"urls": [json_receiver.url], "events": ["token_expiring"], "min_level": "info"}],
-    })
+    settings = NotifySettings.model_validate(
+        {
+            "urls": ["json://127.0.0.1:9/everything"],
+            "min_level": "critical",
+            "routes": [{"urls": [json_receiver.url], "events": ["token_expiring"], "min_level": "info"}],
+        }
+    )
     box = Outbox(db, Routing.from_settings(settings), "en")
     await box.publish([token_notice(1), Notice("monitor_silent", "m1", T0, None, {"at": "x", "ago_s": 300})])
     async with db.connect() as conn:
@@ -150,8 +152,9 @@ def test_notify_test_sends_to_the_configured_channels_from_a_secret_file(
 ) -> None:
     secret = tmp_path / "notify-urls"
     secret.write_text(f"{json_receiver.url}\n{smtp_receiver.url}\n", encoding="utf-8")
-    done = pbxwatch("notify", "test", cwd=tmp_path, env={"PBXWATCH_NOTIFY_URLS_FILE": str(secret),
-                                                         "PBXWATCH_NOTIFY_LANGUAGE": "en"})
+    done = pbxwatch(
+        "notify", "test", cwd=tmp_path, env={"PBXWATCH_NOTIFY_URLS_FILE": str(secret), "PBXWATCH_NOTIFY_LANGUAGE": "en"}
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("ok: test message sent to ") == 2
     assert "127.0.0.1" not in done.stdout  # configured URLs are shown by label only
@@ -166,8 +169,10 @@ def test_notify_test_says_plainly_what_failed(tmp_path: Path, json_receiver: Jso
     assert done.stdout.startswith(f"failed: {json_receiver.url}: ")
     assert "Traceback" not in done.stdout + done.stderr
     bad = pbxwatch("notify", "test", "--url", "nosuchscheme://x", cwd=tmp_path)
-    assert (bad.returncode, bad.stdout.strip()) == (1, "failed: nosuchscheme://x: not a valid apprise URL "
-                                                    "(unknown scheme or missing parts)")
+    assert (bad.returncode, bad.stdout.strip()) == (
+        1,
+        "failed: nosuchscheme://x: not a valid apprise URL (unknown scheme or missing parts)",
+    )
     none = pbxwatch("notify", "test", cwd=tmp_path)
     assert none.returncode == 2 and "no notification channel configured" in none.stderr
 
@@ -212,8 +217,11 @@ async def test_an_incidents_messages_go_out_in_order_even_with_two_senders(
 ) -> None:
     box = box_for(db, json_receiver.url, language="en")
     facts = {"since_at": T0, "reason": "cli_hung", "name": "Shop", "host": "h"}
-    thread = [Notice("outage_confirmed", "a", T0, "9", facts), Notice("cycle_started", "b", T0, "9", facts),
-              Notice("recovered", "c", T0, "9", {**facts, "downtime_s": 60})]
+    thread = [
+        Notice("outage_confirmed", "a", T0, "9", facts),
+        Notice("cycle_started", "b", T0, "9", facts),
+        Notice("recovered", "c", T0, "9", {**facts, "downtime_s": 60}),
+    ]
     await box.publish([*thread, token_notice(1)])
     first = await box.due(T0)
     assert [d.title for d in first] == ["pbxwatch: 9 Shop — PBX down", "pbxwatch: eWeLink token expiring"]
@@ -232,8 +240,10 @@ async def test_an_incidents_messages_go_out_in_order_even_with_two_senders(
     finally:
         await other_db.dispose()
     await json_receiver.wait_for(3)
-    assert [t for t in json_receiver.titles() if " 9 " in t] == ["pbxwatch: 9 Shop — power-cycle started",
-                                                                "pbxwatch: 9 Shop — PBX recovered"]
+    assert [t for t in json_receiver.titles() if " 9 " in t] == [
+        "pbxwatch: 9 Shop — power-cycle started",
+        "pbxwatch: 9 Shop — PBX recovered",
+    ]
 
 
 def test_a_flapping_unit_is_rate_limited_and_its_next_message_counts_what_was_held_back() -> None:
@@ -261,7 +271,8 @@ def test_notify_urls_from_toml_files_and_a_route_file(tmp_path: Path) -> None:
     ops.write_text("json://127.0.0.1:9/b\njson://127.0.0.1:9/c\n", encoding="utf-8")
     (tmp_path / "pbxwatch.toml").write_text(
         f'[notify]\nurls_file = "{main}"\n[[notify.routes]]\nurls_file = "{ops}"\nevents = ["token_dead"]\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     settings = load(tmp_path / "pbxwatch.toml", environ={}).settings
     routing = Routing.from_settings(settings.notify)
     assert [c.url for c in routing.channels_for(token_notice(1))] == ["json://127.0.0.1:9/a"]

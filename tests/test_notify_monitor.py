@@ -202,7 +202,10 @@ async def test_a_channel_that_hangs_never_holds_up_checks_or_the_cycle(
         json_receiver.released.set()
         await json_receiver.wait_for(3)
     assert [t.split(" — ")[-1] for t in json_receiver.titles()] == [
-        "АТС не отвечает", "перезагрузка по питанию", "АТС снова в сети"]
+        "АТС не отвечает",
+        "перезагрузка по питанию",
+        "АТС снова в сети",
+    ]
 
 
 async def _true(value: bool) -> bool:

@@ -30,12 +30,12 @@ class Clock:
         return self.at
 
 
-def world(db: Database, url: str, tmp: Path, token: list[str], clock: Clock, language: str = "ru") -> tuple[
-        ServiceWatch, Sender]:
+def world(
+    db: Database, url: str, tmp: Path, token: list[str], clock: Clock, language: str = "ru"
+) -> tuple[ServiceWatch, Sender]:
     settings = NotifySettings.model_validate({"urls": [url], "min_level": "info", "language": language})
     box = Outbox(db, Routing.from_settings(settings), settings.language)
-    options = WatchOptions(heartbeat_file=tmp / "monitor.heartbeat",
-                           auth_link="http://127.0.0.1:8010/ewelink-auth-url")
+    options = WatchOptions(heartbeat_file=tmp / "monitor.heartbeat", auth_link="http://127.0.0.1:8010/ewelink-auth-url")
     sender = Sender(box, attempts=3, backoff=0.05, timeout=5, poll=0.05, clock=clock)
     return ServiceWatch(box, lambda: token[0], options, clock), sender
 
@@ -53,8 +53,10 @@ async def test_tokens_expiring_then_dead_are_told_once_each_with_the_seed_words_
     assert await watch.check() == 1
     await sender.send_due()
     messages = await json_receiver.wait_for(2)
-    assert [m["title"] for m in messages] == ["pbxwatch: токен eWeLink скоро истечёт",
-                                              "pbxwatch: Токены истекли, нужна повторная авторизация"]
+    assert [m["title"] for m in messages] == [
+        "pbxwatch: токен eWeLink скоро истечёт",
+        "pbxwatch: Токены истекли, нужна повторная авторизация",
+    ]
     assert all("http://127.0.0.1:8010/ewelink-auth-url" in m["message"] for m in messages)
     restarted, _ = world(db, json_receiver.url, tmp_path, token, clock)
     assert await restarted.check() == 0  # the same day, the same state: stored once
@@ -89,9 +91,19 @@ async def test_a_relay_read_back_on_joins_the_incident_thread(
     watch, sender = world(db, json_receiver.url, tmp_path, token, clock, "en")
     async with db.begin() as conn:
         await conn.execute(insert(enterprises).values(number="55", name="Shop", host="127.0.1.5"))
-        await conn.execute(insert(power_cycles).values(
-            id="c0ffee", device_id="1000aaaa01", enterprise_number="55", initiator="auto", state="done",
-            off_seconds=10, created_at=T0, on_due_at=T0, on_at=T0 + timedelta(seconds=11)))
+        await conn.execute(
+            insert(power_cycles).values(
+                id="c0ffee",
+                device_id="1000aaaa01",
+                enterprise_number="55",
+                initiator="auto",
+                state="done",
+                off_seconds=10,
+                created_at=T0,
+                on_due_at=T0,
+                on_at=T0 + timedelta(seconds=11),
+            )
+        )
     await watch.box.publish([Notice("outage_confirmed", "oc:55", T0, "55", {"since_at": T0, "reason": "cli_hung"})])
     assert await watch.check() == 1
     assert await watch.check() == 0

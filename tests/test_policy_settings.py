@@ -49,18 +49,37 @@ class Row:
 
 
 ROWS = [
-    Row("failure_threshold = 2: the second down confirms the outage and asks the relay",
-        "failure_threshold = 2", ONE_DOWN, ["OutageConfirmed", "CheckRelay"]),
-    Row("failure_threshold = 5: the third down confirms nothing yet",
-        "failure_threshold = 5", replace(ONE_DOWN, failure_counter=2), []),
-    Row("relay_recheck_interval = 30: an offline relay seen 60 s ago is asked again",
-        "relay_recheck_interval = 30", replace(CONFIRMED, relay_offline_at=T0 - 60 * S), ["CheckRelay"]),
-    Row("max_cycles_per_unit_per_day = 1: one cycle today holds the next",
-        "max_cycles_per_unit_per_day = 1", replace(ONE_DOWN, failure_counter=2, cycles=(T0 - 3600 * S,)),
-        ["OutageConfirmed", "Hold"]),
-    Row("max_auto_cycles_per_hour = 2: two fleet cycles this hour hold the next",
-        "max_auto_cycles_per_hour = 2", replace(ONE_DOWN, failure_counter=2), ["OutageConfirmed", "Hold"],
-        fleet=FleetView(auto_cycles_last_hour=2)),
+    Row(
+        "failure_threshold = 2: the second down confirms the outage and asks the relay",
+        "failure_threshold = 2",
+        ONE_DOWN,
+        ["OutageConfirmed", "CheckRelay"],
+    ),
+    Row(
+        "failure_threshold = 5: the third down confirms nothing yet",
+        "failure_threshold = 5",
+        replace(ONE_DOWN, failure_counter=2),
+        [],
+    ),
+    Row(
+        "relay_recheck_interval = 30: an offline relay seen 60 s ago is asked again",
+        "relay_recheck_interval = 30",
+        replace(CONFIRMED, relay_offline_at=T0 - 60 * S),
+        ["CheckRelay"],
+    ),
+    Row(
+        "max_cycles_per_unit_per_day = 1: one cycle today holds the next",
+        "max_cycles_per_unit_per_day = 1",
+        replace(ONE_DOWN, failure_counter=2, cycles=(T0 - 3600 * S,)),
+        ["OutageConfirmed", "Hold"],
+    ),
+    Row(
+        "max_auto_cycles_per_hour = 2: two fleet cycles this hour hold the next",
+        "max_auto_cycles_per_hour = 2",
+        replace(ONE_DOWN, failure_counter=2),
+        ["OutageConfirmed", "Hold"],
+        fleet=FleetView(auto_cycles_last_hour=2),
+    ),
 ]
 
 
@@ -81,8 +100,9 @@ def test_boot_grace_from_the_file_decides_whether_a_down_is_counted(tmp_path: Pa
 
 
 def test_dry_run_and_the_mass_outage_knobs_come_from_the_file(tmp_path: Path) -> None:
-    policy = policy_from(tmp_path, "dry_run = true\nmass_outage_percent = 50\nmass_outage_min_units = 2\n"
-                                   "poll_interval = 20")
+    policy = policy_from(
+        tmp_path, "dry_run = true\nmass_outage_percent = 50\nmass_outage_min_units = 2\npoll_interval = 20"
+    )
     held = relay_checked(UNIT, CONFIRMED, True, T0, policy)
     assert [(type(a), getattr(a, "kind", None)) for a in held.actions] == [(Hold, "dry_run")]
     assert (policy.mass_outage_percent, policy.mass_outage_min_units, policy.poll_interval) == (50.0, 2, 20 * S)
@@ -99,10 +119,22 @@ def test_the_defaults_are_the_documented_ones(tmp_path: Path) -> None:
 
 
 def test_every_monitor_knob_in_the_file_reaches_the_policy(tmp_path: Path) -> None:
-    policy = policy_from(tmp_path, "failure_threshold = 4\npoll_interval = 61\nretry_interval = 16\nboot_grace = 301\n"
-                                   "relay_recheck_interval = 302\nmass_outage_percent = 31\nmass_outage_min_units = 6\n"
-                                   "max_cycles_per_unit_per_day = 4\nmax_auto_cycles_per_hour = 21\ndry_run = true")
-    assert policy == Policy(failure_threshold=4, poll_interval=61 * S, retry_interval=16 * S, boot_grace=301 * S,
-                            relay_recheck_interval=302 * S, mass_outage_percent=31.0, mass_outage_min_units=6,
-                            max_cycles_per_unit_per_day=4, max_auto_cycles_per_hour=21, dry_run=True,
-                            flap=FlapPolicy())
+    policy = policy_from(
+        tmp_path,
+        "failure_threshold = 4\npoll_interval = 61\nretry_interval = 16\nboot_grace = 301\n"
+        "relay_recheck_interval = 302\nmass_outage_percent = 31\nmass_outage_min_units = 6\n"
+        "max_cycles_per_unit_per_day = 4\nmax_auto_cycles_per_hour = 21\ndry_run = true",
+    )
+    assert policy == Policy(
+        failure_threshold=4,
+        poll_interval=61 * S,
+        retry_interval=16 * S,
+        boot_grace=301 * S,
+        relay_recheck_interval=302 * S,
+        mass_outage_percent=31.0,
+        mass_outage_min_units=6,
+        max_cycles_per_unit_per_day=4,
+        max_auto_cycles_per_hour=21,
+        dry_run=True,
+        flap=FlapPolicy(),
+    )

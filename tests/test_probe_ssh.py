@@ -130,7 +130,8 @@ async def test_the_kept_connection_uses_aes_gcm_when_the_server_offers_it(fleet:
 
 
 async def test_past_the_kept_connection_limit_hosts_are_checked_over_fresh_connections(
-        fleet: SimFleet, caplog: pytest.LogCaptureFixture) -> None:
+    fleet: SimFleet, caplog: pytest.LogCaptureFixture
+) -> None:
     targets = [(host.address, host.port) for host in fleet.hosts.values()]
     async with SshProber(probe_options(fleet, max_kept_connections=1)) as prober:
         for _ in range(2):
@@ -140,7 +141,8 @@ async def test_past_the_kept_connection_limit_hosts_are_checked_over_fresh_conne
         views = [fleet.host(name).view() for name in fleet.hosts]
         assert sorted(v["execs"] for v in views) == [2, 2, 2]
     assert [r.message for r in caplog.records if "open-file limit" in r.message][:1] and len(
-        [r for r in caplog.records if "open-file limit" in r.message]) == 1
+        [r for r in caplog.records if "open-file limit" in r.message]
+    ) == 1
 
 
 def test_the_kept_connection_limit_follows_the_open_file_limit(fleet: SimFleet) -> None:
@@ -258,12 +260,28 @@ def test_options_come_from_the_ssh_settings() -> None:
     from pbxwatch.config import Settings
     from pbxwatch.probe import ProbeOptions
 
-    settings = Settings.model_validate({"ssh": {
-        "username": "mon", "key_file": "/k", "password": "pw", "known_hosts": "/kh", "accept_new_host_keys": True,
-        "connect_timeout": 3, "command_timeout": 7, "concurrency": 50, "asterisk_command": "sudo -n asterisk"}})
+    settings = Settings.model_validate(
+        {
+            "ssh": {
+                "username": "mon",
+                "key_file": "/k",
+                "password": "pw",
+                "known_hosts": "/kh",
+                "accept_new_host_keys": True,
+                "connect_timeout": 3,
+                "command_timeout": 7,
+                "concurrency": 50,
+                "asterisk_command": "sudo -n asterisk",
+            }
+        }
+    )
     options = ProbeOptions.from_settings(settings.ssh, concurrency=10)
     assert (options.username, str(options.key_file), options.password, str(options.known_hosts_path)) == (
-        "mon", "/k", "pw", "/kh")
+        "mon",
+        "/k",
+        "pw",
+        "/kh",
+    )
     assert (options.accept_new_host_keys, options.connect_timeout, options.command_timeout) == (True, 3.0, 7.0)
     assert (options.concurrency, options.asterisk_command) == (10, "sudo -n asterisk")
     assert "pw" not in repr(options)

@@ -24,7 +24,9 @@ def test_toggle_off_switches_the_relay_and_audits_it(relay: RelayEnv) -> None:
     assert relay.sim.requests("/v2/family") == []
     # two calls: a fresh read (online? which state?) and the switch the cloud accepted, no read-back
     assert [(r.method, r.path) for r in relay.sim.requests("/v2/device/thing")] == [
-        ("POST", "/v2/device/thing"), ("POST", "/v2/device/thing/status")]
+        ("POST", "/v2/device/thing"),
+        ("POST", "/v2/device/thing/status"),
+    ]
 
 
 def test_toggle_accepts_query_parameters_and_flips_without_state(relay: RelayEnv) -> None:
@@ -118,16 +120,28 @@ def test_metrics_and_docs(relay: RelayEnv) -> None:
     assert "pbxwatch_relay_overdue_on 0.0" in text
     assert relay.http.get(relay.url + "/docs").status_code == 200
     paths = relay.http.get(relay.url + "/openapi.json").json()["paths"]
-    for path in ("/toggle", "/power-cycle", "/devices", "/devices/{device_id}", "/units", "/units/{number}",
-                 "/units/{number}/history", "/health", "/metrics", "/ewelink-auth-url", "/ewelink-callback/"):
+    for path in (
+        "/toggle",
+        "/power-cycle",
+        "/devices",
+        "/devices/{device_id}",
+        "/units",
+        "/units/{number}",
+        "/units/{number}/history",
+        "/health",
+        "/metrics",
+        "/ewelink-auth-url",
+        "/ewelink-callback/",
+    ):
         assert path in paths
 
 
 def test_cloud_calls_are_counted_per_month(relay: RelayEnv) -> None:
     relay.get("/devices")
     # token exchange, homes, devices: at least 3 calls reach the monthly counter
-    wait_for(lambda: [r for r in relay.sql("SELECT calls FROM pbxwatch_cloud_calls") if r["calls"] >= 3],
-             "the call counter")
+    wait_for(
+        lambda: [r for r in relay.sql("SELECT calls FROM pbxwatch_cloud_calls") if r["calls"] >= 3], "the call counter"
+    )
     assert "pbxwatch_relay_cloud_calls_month" in relay.get("/metrics").text
 
 
@@ -283,8 +297,11 @@ def test_a_warning_at_80_percent_of_the_monthly_quota(relay: RelayEnv, caplog: p
     relay.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
     wait_for(lambda: "of the quota" in caplog.text, "the quota warning")
     assert "eWeLink cloud calls this month: 4" in caplog.text
-    ratio = [line for line in relay.get("/metrics").text.splitlines()
-             if line.startswith("pbxwatch_relay_cloud_quota_used_ratio ")]
+    ratio = [
+        line
+        for line in relay.get("/metrics").text.splitlines()
+        if line.startswith("pbxwatch_relay_cloud_quota_used_ratio ")
+    ]
     assert float(ratio[0].split()[1]) >= 0.8
 
 
@@ -308,7 +325,6 @@ def test_4002_from_an_online_relay_is_a_parameter_error_not_offline(relay: Relay
     assert body["error"] == "invalid_request" and body["cloud_code"] == 4002
     [row] = relay.audit_rows("ewelink_toggle_off")
     assert row["extra_info"]["cloud_error"] == 4002 and row["action_result"] == "fail"
-
 
 
 def test_auth_url_without_the_ewelink_app_configured_says_so(relay_env: RelayEnv) -> None:
@@ -344,18 +360,24 @@ def test_writes_to_one_relay_are_serialized(relay: RelayEnv) -> None:
     # slow switch commands: both requests are in flight together unless the service serializes them
     relay.sim.inject(Fault("slow", path="/v2/device/thing/status", count=2, delay=0.3))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        replies = list(pool.map(
-            lambda outlet: relay.post("/toggle", json={"device_id": "1000bbbb02", "outlet": outlet, "state": False}),
-            [0, 1],
-        ))
+        replies = list(
+            pool.map(
+                lambda outlet: relay.post(
+                    "/toggle", json={"device_id": "1000bbbb02", "outlet": outlet, "state": False}
+                ),
+                [0, 1],
+            )
+        )
     assert [r.status_code for r in replies] == [200, 200]
     assert relay.sim.device("1000bbbb02").states == [False, False]
 
 
 def test_an_adopted_database_with_naive_timestamps_is_audited_in_naive_utc(relay_env: RelayEnv) -> None:
     """docs/design.md §2: adopted `timestamp without time zone` columns are accepted and written as naive UTC."""
-    relay_env.sql("ALTER TABLE unit_status_history ALTER COLUMN change_time TYPE timestamp, "
-                  "ALTER COLUMN action_time TYPE timestamp")
+    relay_env.sql(
+        "ALTER TABLE unit_status_history ALTER COLUMN change_time TYPE timestamp, "
+        "ALTER COLUMN action_time TYPE timestamp"
+    )
     relay_env.add_unit("101", "1000aaaa01", last_status="online")
     relay_env.start()
     relay_env.authorize()
@@ -365,4 +387,8 @@ def test_an_adopted_database_with_naive_timestamps_is_audited_in_naive_utc(relay
     [row] = relay_env.sql("SELECT change_time, action_result FROM unit_status_history")
     assert row["action_result"] == "success"
     assert row["change_time"].tzinfo is None
-    assert before - timedelta(minutes=5) <= row["change_time"] <= datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5)
+    assert (
+        before - timedelta(minutes=5)
+        <= row["change_time"]
+        <= datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5)
+    )

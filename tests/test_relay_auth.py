@@ -37,27 +37,30 @@ def test_auth_url_then_the_callback_flow_through_the_authorization_page(relay_en
 def test_a_forged_or_reused_state_is_400(relay_env: RelayEnv) -> None:
     relay_env.start()
     code = relay_env.sim.issue_code(f"{relay_env.url}/ewelink-callback/")
-    forged = relay_env.http.get(f"{relay_env.url}/ewelink-callback/",
-                                params={"code": code, "region": "eu", "state": "forged-state"})
+    forged = relay_env.http.get(
+        f"{relay_env.url}/ewelink-callback/", params={"code": code, "region": "eu", "state": "forged-state"}
+    )
     assert forged.status_code == 400
     assert not relay_env.token_file.exists()
     # a real state works once, with or without the trailing slash
     auth_url = relay_env.get("/ewelink-auth-url").json()["auth_url"]
     state = parse_qs(urlsplit(auth_url).query)["state"][0]
-    ok = relay_env.http.get(f"{relay_env.url}/ewelink-callback",
-                            params={"code": code, "region": "eu", "state": state})
+    ok = relay_env.http.get(f"{relay_env.url}/ewelink-callback", params={"code": code, "region": "eu", "state": state})
     assert ok.status_code == 200, ok.text
     code2 = relay_env.sim.issue_code(f"{relay_env.url}/ewelink-callback/")
-    reused = relay_env.http.get(f"{relay_env.url}/ewelink-callback/",
-                                params={"code": code2, "region": "eu", "state": state})
+    reused = relay_env.http.get(
+        f"{relay_env.url}/ewelink-callback/", params={"code": code2, "region": "eu", "state": state}
+    )
     assert reused.status_code == 400
 
 
 def test_an_expired_or_used_code_says_so(relay_env: RelayEnv) -> None:
     relay_env.start()
     relay_env.authorize()
-    used = relay_env.http.get(f"{relay_env.url}/ewelink-callback/",
-                              params={"code": "no-such-code", "region": "eu", "state": relay_env.issued_state()})
+    used = relay_env.http.get(
+        f"{relay_env.url}/ewelink-callback/",
+        params={"code": "no-such-code", "region": "eu", "state": relay_env.issued_state()},
+    )
     assert used.status_code == 400
     assert "failed" in used.text
     missing = relay_env.http.get(f"{relay_env.url}/ewelink-callback/", params={"region": "eu"})
@@ -74,9 +77,12 @@ def test_the_seed_one_liner_logs_in_while_the_service_runs(relay_env: RelayEnv, 
     elsewhere.mkdir()
     env = clean_env(relay_env.env_vars())
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    one_liner = f"from ewelink_devices import EWeLinkDevices; EWeLinkDevices().exchange_oauth_code('{code}', region='eu')"
-    done = subprocess.run(["python3", "-c", one_liner], cwd=elsewhere, env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    one_liner = (
+        f"from ewelink_devices import EWeLinkDevices; EWeLinkDevices().exchange_oauth_code('{code}', region='eu')"
+    )
+    done = subprocess.run(
+        ["python3", "-c", one_liner], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     reply = relay_env.post("/toggle", json={"device_id": "1000aaaa01", "state": False})
     assert reply.status_code == 200, reply.text

@@ -95,8 +95,9 @@ def test_the_on_of_a_cycle_is_served_ahead_of_reads_queued_before_it(relay_env: 
     relay_env.clock.hold()  # the cycle stays off until released
     with ThreadPoolExecutor(max_workers=4) as pool:
         accepted = pool.submit(relay_env.post, "/power-cycle", json={"enterprise_number": "101"})
-        advance_until(lambda: accepted.done() and "switch 1000aaaa01 {'switch': 'off'}" in read_ids(relay_env),
-                      "the cycle's off")
+        advance_until(
+            lambda: accepted.done() and "switch 1000aaaa01 {'switch': 'off'}" in read_ids(relay_env), "the cycle's off"
+        )
         assert accepted.result().status_code == 202
         headers = relay_env.headers()
         url = f"{relay_env.url}/devices/1000dddd04"

@@ -116,12 +116,16 @@ def test_a_failed_on_is_retried_until_on_and_health_is_degraded_meanwhile(
     wait_for(lambda: relay.cycle_state(ticket["cycle_id"]) == "off", "the relay to be off")
     relay.sim.inject(Fault("http_500", path="/v2/device/thing/status", count=10_000))
     relay.clock.release()
-    health = wait_for(lambda: (h := relay.http.get(relay.url + "/health").json())["overdue_on"] and h,
-                      "health to report the overdue relay")
+    health = wait_for(
+        lambda: (h := relay.http.get(relay.url + "/health").json())["overdue_on"] and h,
+        "health to report the overdue relay",
+    )
     assert health["status"] == "degraded"
     assert "pbxwatch_relay_overdue_on 1.0" in relay.get("/metrics").text
-    wait_for(lambda: len([r for r in relay.audit_rows("ewelink_toggle_on") if r["action_result"] == "fail"]) >= 2,
-             "at least two audited failed attempts")
+    wait_for(
+        lambda: len([r for r in relay.audit_rows("ewelink_toggle_on") if r["action_result"] == "fail"]) >= 2,
+        "at least two audited failed attempts",
+    )
     assert relay.sim.device("1000aaaa01").states == [False]
     relay.sim.state.faults.clear()
     done(relay, ticket["cycle_id"])
@@ -167,9 +171,7 @@ def test_sigkill_between_off_and_on_then_restart_turns_the_relay_on(
 
 
 @pytest.mark.slow
-def test_sigterm_finishes_the_pending_on_before_exiting(
-    relay_env: RelayEnv, service_process: ServiceProcess
-) -> None:
+def test_sigterm_finishes_the_pending_on_before_exiting(relay_env: RelayEnv, service_process: ServiceProcess) -> None:
     service_process.start()
     relay_env.authorize()
     ticket = cycle(relay_env, enterprise_number="101", off_seconds=120)
@@ -207,8 +209,11 @@ def test_the_embedded_sqlite_database_works_too(relay_env: RelayEnv, sqlite_url:
     async def add_unit() -> None:
         db = Database.from_url(sqlite_url)
         async with db.begin() as conn:
-            await conn.execute(text("INSERT INTO enterprises (number, name, ewelink_device_id) "
-                                    "VALUES ('101', 'Unit 101', '1000aaaa01')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO enterprises (number, name, ewelink_device_id) VALUES ('101', 'Unit 101', '1000aaaa01')"
+                )
+            )
         await db.dispose()
 
     asyncio.run(add_unit())
@@ -247,9 +252,11 @@ def test_an_off_lost_in_a_cloud_failure_still_ends_with_the_relay_on(relay: Rela
     done(relay, ticket["cycle_id"])
     assert relay.sim.device("1000aaaa01").states == [True]
     rows = [(r["action_type"], r["action_result"]) for r in relay.audit_rows()]
-    assert rows == [("ewelink_power_cycle", "success"), ("ewelink_toggle_off", "fail"),
-                    ("ewelink_toggle_on", "success")]
-
+    assert rows == [
+        ("ewelink_power_cycle", "success"),
+        ("ewelink_toggle_off", "fail"),
+        ("ewelink_toggle_on", "success"),
+    ]
 
 
 # ---- the off time, the settings behind it, and the verification window -------------------------------
@@ -306,8 +313,12 @@ def test_a_late_off_is_caught_in_the_verification_window_and_answered_with_on(
     wait_for(lambda: late.applied == 1, "the late off to land")
     assert relay.sim.device("1000aaaa01").states == [True]
     rows = [(r["action_type"], r["action_result"]) for r in relay.audit_rows()]
-    assert rows == [("ewelink_power_cycle", "success"), ("ewelink_toggle_off", "fail"),
-                    ("ewelink_toggle_on", "success"), ("ewelink_toggle_on", "success")]
+    assert rows == [
+        ("ewelink_power_cycle", "success"),
+        ("ewelink_toggle_off", "fail"),
+        ("ewelink_toggle_on", "success"),
+        ("ewelink_toggle_on", "success"),
+    ]
     assert "read back OFF inside the verification window" in caplog.text
 
 
@@ -328,9 +339,13 @@ def test_the_reconciler_finishes_an_overdue_intent_still_pending(relay_env: Rela
     relay_env.add_unit("101", "1000aaaa01")
     relay_env.sim.device("1000aaaa01").states = [False]
     created = datetime.now(UTC) - timedelta(seconds=30)
-    relay_env.sql("INSERT INTO pbxwatch_power_cycles (id, device_id, outlet, enterprise_number, initiator, mode, "
-                  "state, off_seconds, created_at, on_due_at, attempts) VALUES ('c0ffee', '1000aaaa01', NULL, "
-                  "'101', 'auto', 'cloud', 'pending', 1, $1, $2, 0)", created, created + timedelta(seconds=1))
+    relay_env.sql(
+        "INSERT INTO pbxwatch_power_cycles (id, device_id, outlet, enterprise_number, initiator, mode, "
+        "state, off_seconds, created_at, on_due_at, attempts) VALUES ('c0ffee', '1000aaaa01', NULL, "
+        "'101', 'auto', 'cloud', 'pending', 1, $1, $2, 0)",
+        created,
+        created + timedelta(seconds=1),
+    )
     relay_env.start()
     relay_env.authorize()
     done(relay_env, "c0ffee")
@@ -376,5 +391,8 @@ def test_an_unwritable_run_dir_does_not_keep_a_relay_off(relay_env: RelayEnv, ca
     done(relay_env, ticket["cycle_id"])
     assert relay_env.sim.device("1000aaaa01").states == [True]
     assert [r["action_type"] for r in relay_env.audit_rows()] == [
-        "ewelink_power_cycle", "ewelink_toggle_off", "ewelink_toggle_on"]
+        "ewelink_power_cycle",
+        "ewelink_toggle_off",
+        "ewelink_toggle_on",
+    ]
     assert "journal not writable" in caplog.text

@@ -24,7 +24,9 @@ RELAYS = ("1000aaaa01", "1000dddd04", "1000eeee05", "1000ffff06")
 
 @pytest.mark.slow
 def test_postgresql_stopped_during_a_cycle_the_on_is_on_time_and_rows_come_after(
-    relay_env: RelayEnv, pg_cluster: PgCluster, caplog: pytest.LogCaptureFixture  # noqa: F811
+    relay_env: RelayEnv,
+    pg_cluster: PgCluster,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
     relay_env.pg_url = pg_cluster.url
@@ -43,7 +45,10 @@ def test_postgresql_stopped_during_a_cycle_the_on_is_on_time_and_rows_come_after
     done(relay_env, ticket["cycle_id"])
     rows = relay_env.audit_rows()
     assert [(r["action_type"], r["action_result"]) for r in rows] == [
-        ("ewelink_power_cycle", "success"), ("ewelink_toggle_off", "success"), ("ewelink_toggle_on", "success")]
+        ("ewelink_power_cycle", "success"),
+        ("ewelink_toggle_off", "success"),
+        ("ewelink_toggle_on", "success"),
+    ]
     assert rows[2]["change_time"] < back_at  # the row carries the time of the "on", not of the write
     [(off_at, _), (on_at, _)] = switch_times(relay_env, "1000aaaa01")
     assert on_at - off_at >= 3
@@ -62,8 +67,11 @@ def test_an_off_applied_then_dropped_is_audited_and_the_relay_ends_on(relay: Rel
     assert dropped.applied == 1
     assert relay.sim.device("1000aaaa01").states == [True]
     rows = [(r["action_type"], r["action_result"], r["extra_info"].get("reason")) for r in relay.audit_rows()]
-    assert rows == [("ewelink_power_cycle", "success", None), ("ewelink_toggle_off", "fail", "cloud_unavailable"),
-                    ("ewelink_toggle_on", "success", None)]
+    assert rows == [
+        ("ewelink_power_cycle", "success", None),
+        ("ewelink_toggle_off", "fail", "cloud_unavailable"),
+        ("ewelink_toggle_on", "success", None),
+    ]
 
 
 @pytest.fixture
@@ -99,8 +107,11 @@ def test_sigkill_after_the_off_reached_the_cloud_leaves_its_off_row(
         killable.stop()
     assert relay_env.sim.device("1000aaaa01").states == [True]
     rows = [(r["action_type"], r["action_result"]) for r in relay_env.audit_rows()]
-    assert rows == [("ewelink_power_cycle", "success"), ("ewelink_toggle_off", "success"),
-                    ("ewelink_toggle_on", "success")]
+    assert rows == [
+        ("ewelink_power_cycle", "success"),
+        ("ewelink_toggle_off", "success"),
+        ("ewelink_toggle_on", "success"),
+    ]
     assert [on for _, on in switch_times(relay_env, "1000aaaa01")] == [False, True]
 
 
@@ -139,6 +150,9 @@ def test_sigkill_at_random_points_of_cycles_leaves_every_relay_on_with_one_off_a
 
 
 def _idle(relay: RelayEnv, unit: str) -> bool:
-    rows = relay.sql("SELECT count(*) AS n FROM pbxwatch_power_cycles WHERE enterprise_number = $1 "
-                     "AND state IN ('pending', 'off', 'verifying')", unit)
+    rows = relay.sql(
+        "SELECT count(*) AS n FROM pbxwatch_power_cycles WHERE enterprise_number = $1 "
+        "AND state IN ('pending', 'off', 'verifying')",
+        unit,
+    )
     return rows[0]["n"] == 0

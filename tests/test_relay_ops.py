@@ -28,7 +28,9 @@ def test_relay_off_on_and_devices_go_through_the_service(relay: RelayEnv, tmp_pa
     assert on.returncode == 0, on.stderr
     rows = relay.audit_rows()
     assert [(r["action_type"], r["user_initiator"]) for r in rows] == [
-        ("ewelink_toggle_off", "user"), ("ewelink_toggle_on", "user")]
+        ("ewelink_toggle_off", "user"),
+        ("ewelink_toggle_on", "user"),
+    ]
     listed = pbxwatch("relay", "devices", "--json", cwd=tmp_path, env=cli_env(relay))
     assert listed.returncode == 0, listed.stderr
     devices = {d["device_id"]: d for d in json.loads(listed.stdout)}
@@ -46,14 +48,25 @@ def test_relay_cycle_by_unit(relay: RelayEnv, tmp_path: Path) -> None:
 
 
 def test_relay_commands_print_one_line_errors(relay: RelayEnv, tmp_path: Path) -> None:
-    wrong = pbxwatch("relay", "off", "1000aaaa01", cwd=tmp_path, env=cli_env(relay, PBXWATCH_RELAY_API_TOKEN="a-wrong-api-token-0123456789"))
+    wrong = pbxwatch(
+        "relay",
+        "off",
+        "1000aaaa01",
+        cwd=tmp_path,
+        env=cli_env(relay, PBXWATCH_RELAY_API_TOKEN="a-wrong-api-token-0123456789"),
+    )
     assert wrong.returncode == 1
     assert wrong.stderr.strip().splitlines() == [
-        "error: relay service: missing or wrong API token (send Authorization: Bearer <token>) (unauthorized)"]
+        "error: relay service: missing or wrong API token (send Authorization: Bearer <token>) (unauthorized)"
+    ]
     offline = pbxwatch("relay", "off", "1000cccc03", cwd=tmp_path, env=cli_env(relay))
     assert offline.returncode == 1 and "offline" in offline.stderr and "Traceback" not in offline.stderr
-    gone = pbxwatch("relay", "devices", cwd=tmp_path,
-                    env={"PBXWATCH_RELAY_URL": f"http://127.0.0.1:{relay.port + 1 if relay.port < 65535 else 1}"})
+    gone = pbxwatch(
+        "relay",
+        "devices",
+        cwd=tmp_path,
+        env={"PBXWATCH_RELAY_URL": f"http://127.0.0.1:{relay.port + 1 if relay.port < 65535 else 1}"},
+    )
     assert gone.returncode == 1 and "unreachable" in gone.stderr and "Traceback" not in gone.stderr
     neither = pbxwatch("relay", "cycle", cwd=tmp_path, env=cli_env(relay))
     assert neither.returncode == 1 and "--unit" in neither.stderr
@@ -71,10 +84,16 @@ def test_serve_refuses_a_non_loopback_address_without_an_api_token(tmp_path: Pat
 
 def fresh_shell(relay: RelayEnv, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run ewelink.sh the way an operator does after logging in: a clean environment, another directory."""
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(cwd), "LANG": "C.UTF-8",
-           "PBXWATCH_START_TIMEOUT": "30", **relay.env_vars()}
-    return subprocess.run([str(REPO / "ewelink.sh"), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=90, check=False)
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(cwd),
+        "LANG": "C.UTF-8",
+        "PBXWATCH_START_TIMEOUT": "30",
+        **relay.env_vars(),
+    }
+    return subprocess.run(
+        [str(REPO / "ewelink.sh"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=90, check=False
+    )
 
 
 @pytest.mark.slow
@@ -110,6 +129,12 @@ def _dead_pid() -> int:
 
 
 def test_ewelink_sh_usage(tmp_path: Path) -> None:
-    usage = subprocess.run([str(REPO / "ewelink.sh")], cwd=tmp_path, capture_output=True, text=True, check=False,
-                           env={"PATH": os.environ["PATH"], "PBXWATCH_RUN_DIR": str(tmp_path / "run")})
+    usage = subprocess.run(
+        [str(REPO / "ewelink.sh")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": os.environ["PATH"], "PBXWATCH_RUN_DIR": str(tmp_path / "run")},
+    )
     assert usage.returncode == 2 and "start|stop|restart|status" in usage.stderr

@@ -115,22 +115,40 @@ def test_relay_serve_refuses_a_non_loopback_address_without_a_token(tmp_path: Pa
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: refusing to listen on 0.0.0.0 without an API token: set PBXWATCH_RELAY_API_TOKEN "
-        "(relay.api_token) or bind to 127.0.0.1"]
+        "(relay.api_token) or bind to 127.0.0.1"
+    ]
 
 
 def test_uvicorn_factory_runs_the_same_bind_check(tmp_path: Path, busy_port: int) -> None:
-    args = [sys.executable, "-m", "uvicorn", "--factory", "pbxwatch.relay.app:from_environment",
-            "--host", "0.0.0.0", "--port", str(busy_port)]  # refused before binding (and the port is busy)
-    result = subprocess.run(args, cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60,
-                            check=False)
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "pbxwatch.relay.app:from_environment",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(busy_port),
+    ]  # refused before binding (and the port is busy)
+    result = subprocess.run(
+        args, cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 1, result.stderr
     assert "error: refusing to listen on 0.0.0.0 without an API token" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_uvicorn_factory_with_a_weak_token_is_a_config_error(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "uvicorn", "--factory", "pbxwatch.relay.app:from_environment",
-            "--port", str(free_port())]
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "pbxwatch.relay.app:from_environment",
+        "--port",
+        str(free_port()),
+    ]
     env = clean_env({"PBXWATCH_RELAY_API_TOKEN": "tiny"})
     result = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
@@ -167,8 +185,11 @@ def test_json_nested_2000_deep_is_400_in_the_service_error_shape(relay: RelayEnv
     body = '{"device_id": "1000aaaa01", "x": ' + _deep(2000) + "}"
     reply = relay.post(path, content=body, headers={"Content-Type": "application/json"})
     assert reply.status_code == 400, reply.text
-    assert reply.json() == {"error": "invalid_request", "message": "body: JSON nested deeper than 32 levels",
-                            "cloud_code": None}
+    assert reply.json() == {
+        "error": "invalid_request",
+        "message": "body: JSON nested deeper than 32 levels",
+        "cloud_code": None,
+    }
     assert relay.sim.device("1000aaaa01").states == [True]  # nothing switched
 
 
@@ -209,15 +230,19 @@ def _status_line(sock: socket.socket) -> str:
 
 
 def test_a_200_mb_body_is_refused_by_its_length_before_it_is_sent(relay: RelayEnv) -> None:
-    head = (f"POST /toggle HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {relay.api_token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {200 * 1024 * 1024}\r\n\r\n")
+    head = (
+        f"POST /toggle HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {relay.api_token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {200 * 1024 * 1024}\r\n\r\n"
+    )
     with _raw_request(relay.port, head) as sock:
         assert _status_line(sock) == "HTTP/1.1 413 Request Entity Too Large"  # not one body byte sent
 
 
 def test_a_200_mb_chunked_body_is_cut_off_after_the_limit(relay: RelayEnv) -> None:
-    head = (f"POST /toggle HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {relay.api_token}\r\n"
-            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    head = (
+        f"POST /toggle HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {relay.api_token}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     chunk = b"%x\r\n%s\r\n" % (64 * 1024, b" " * 64 * 1024)
     sent = 0
     with _raw_request(relay.port, head) as sock:

@@ -29,8 +29,11 @@ def test_a_shared_relay_is_read_fresh_with_its_real_online_flag(shared: RelayEnv
     shared.sim.set_online(SHARED, False)
     again = shared.get(f"/devices/{SHARED}", params={"fresh": "true"})
     assert again.status_code == 200 and again.json()["online"] is False
-    lookups = [json.loads(r.body)["thingList"] for r in shared.sim.requests("/v2/device/thing")
-               if r.method == "POST" and r.path == "/v2/device/thing"]
+    lookups = [
+        json.loads(r.body)["thingList"]
+        for r in shared.sim.requests("/v2/device/thing")
+        if r.method == "POST" and r.path == "/v2/device/thing"
+    ]
     assert {"itemType": 2, "id": SHARED} in lookups[0]
 
 
@@ -39,14 +42,18 @@ def test_a_shared_relay_is_power_cycled(shared: RelayEnv) -> None:
     assert reply.status_code == 202, reply.text
     cycle_id = reply.json()["cycle_id"]
     wait_for(lambda: shared.cycle_state(cycle_id) == "done", "the cycle of the shared relay")
-    switched = [json.loads(r.body)["params"] for r in shared.sim.requests("/v2/device/thing/status")
-                if r.method == "POST" and json.loads(r.body)["id"] == SHARED]
+    switched = [
+        json.loads(r.body)["params"]
+        for r in shared.sim.requests("/v2/device/thing/status")
+        if r.method == "POST" and json.loads(r.body)["id"] == SHARED
+    ]
     assert switched == [{"switch": "off"}, {"switch": "on"}]
     assert shared.sim.device(SHARED).states == [True]
 
 
 def test_a_relay_the_account_cannot_see_is_404_naming_the_likely_causes(
-        shared: RelayEnv, caplog: pytest.LogCaptureFixture) -> None:
+    shared: RelayEnv, caplog: pytest.LogCaptureFixture
+) -> None:
     reply = shared.get("/devices/1000unseen", params={"fresh": "true"})
     assert reply.status_code == 404, reply.text
     message = reply.json()["message"]

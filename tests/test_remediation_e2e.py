@@ -39,8 +39,8 @@ RESTARTED = ["on→off", "asterisk_restart success", "off→on"]
 async def cli(w: World, *args: str) -> str:
     """Run `pbxwatch ARGS` as an operator would (without blocking the simulators on this loop)."""
     proc = await asyncio.create_subprocess_exec(
-        str(PBXWATCH), *args, cwd=w.tmp, env=w.env(), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        str(PBXWATCH), *args, cwd=w.tmp, env=w.env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     return out.decode()
@@ -83,8 +83,10 @@ async def test_maintenance_and_the_soft_restart_ladder(pg_url: str, tmp_path: Pa
         rows = await w.history(restarted)
         assert rows[1]["extra_info"]["command"] == RESTART and rows[1]["extra_info"]["exit_status"] == 0
 
-        await eventually(lambda: _kinds_are(w, stubborn, ["on→off", "asterisk_restart fail", *CYCLE_ROWS[1:]]),
-                         what="pbx003: the restart failed, then one power-cycle")
+        await eventually(
+            lambda: _kinds_are(w, stubborn, ["on→off", "asterisk_restart fail", *CYCLE_ROWS[1:]]),
+            what="pbx003: the restart failed, then one power-cycle",
+        )
         assert w.switches(device_id(3)) == [False, True]
         failed = (await w.history(stubborn))[1]
         assert "Job for asterisk.service failed" in failed["extra_info"]["output"]
@@ -98,8 +100,10 @@ async def test_maintenance_and_the_soft_restart_ladder(pg_url: str, tmp_path: Pa
         assert "disk swap" in listed and "running" in listed
 
         await cli(w, "maintenance", "end", paused, "--by", "petrov")
-        await eventually(lambda: _kinds_are(w, paused, ["maintenance_start", "maintenance_end", *RESTARTED]),
-                         what="after the window: a new outage, restarted, back")
+        await eventually(
+            lambda: _kinds_are(w, paused, ["maintenance_start", "maintenance_end", *RESTARTED]),
+            what="after the window: a new outage, restarted, back",
+        )
         rows = await w.history(paused)
         assert [r["user_initiator"] for r in rows[:2]] == ["ivanov", "ivanov"]
         assert rows[0]["error_message"] == "disk swap"
@@ -131,8 +135,11 @@ async def test_a_flapping_unit_is_held_and_rearmed_by_the_cli(pg_url: str, tmp_p
 
         said = await cli(w, "units", "rearm", unit, "--by", "petrov")
         assert "flap hold ended" in said
-        await eventually(lambda: _kinds_are(w, unit, [*RESTARTED, "on→off", "held", "rearmed",
-                                                      "asterisk_restart fail", *CYCLE_ROWS[1:]]),
-                         what="rearmed: the ladder again, down to one power-cycle")
+        await eventually(
+            lambda: _kinds_are(
+                w, unit, [*RESTARTED, "on→off", "held", "rearmed", "asterisk_restart fail", *CYCLE_ROWS[1:]]
+            ),
+            what="rearmed: the ladder again, down to one power-cycle",
+        )
         assert (await w.history(unit))[5]["user_initiator"] == "petrov"
         assert w.switches(device_id(1)) == [False, True]

@@ -73,13 +73,19 @@ async def test_each_enterprise_follows_its_own_ladder(db: Database, pg_url: str,
         await eventually(lambda: _online(db, "100", "101", "102"), what="baseline online")
         for host in ("127.0.1.1", "127.0.1.2", "127.0.1.3"):
             prober.reasons[host] = DOWN
-        await eventually(lambda: _kinds_are(db, "100", ["on→off", "asterisk_restart success", "off→on"]),
-                         what="100 restarted with the settings' command")
-        await eventually(lambda: _kinds_are(db, "102", ["on→off", "asterisk_restart success", "off→on"]),
-                         what="102 restarted with its own command")
+        await eventually(
+            lambda: _kinds_are(db, "100", ["on→off", "asterisk_restart success", "off→on"]),
+            what="100 restarted with the settings' command",
+        )
+        await eventually(
+            lambda: _kinds_are(db, "102", ["on→off", "asterisk_restart success", "off→on"]),
+            what="102 restarted with its own command",
+        )
         await eventually(lambda: _true(len(relay.cycles) == 1), what="101 power-cycled")
-    assert sorted(prober.restarts) == [("127.0.1.1", SETTINGS_COMMAND),
-                                       ("127.0.1.3", "sudo -n /usr/sbin/service asterisk restart")]
+    assert sorted(prober.restarts) == [
+        ("127.0.1.1", SETTINGS_COMMAND),
+        ("127.0.1.3", "sudo -n /usr/sbin/service asterisk restart"),
+    ]
     assert [c["unit"] for c in relay.cycles] == ["101"]
     assert events.kinds("100") == ["outage_confirmed", "soft_restart"]
     assert events.kinds("101") == ["outage_confirmed"]

@@ -98,14 +98,36 @@ class MaintenanceCase:
 
 
 MAINTENANCE = [
-    MaintenanceCase("a unit in maintenance that goes down is recorded offline but never confirmed",
-                    LADDER, replace(TWO_DOWN, maintenance=IN_WINDOW), DEAD, ()),
-    MaintenanceCase("a confirmed outage in maintenance asks for neither a restart nor the relay",
-                    LADDER, replace(CONFIRMED, maintenance=IN_WINDOW), DEAD, ()),
-    MaintenanceCase("a unit in maintenance that comes back is recovered as usual",
-                    LADDER, replace(CONFIRMED, maintenance=IN_WINDOW), UP, ("off→on",), 0),
-    MaintenanceCase("the same outage outside a window is confirmed and restarted",
-                    LADDER, TWO_DOWN, DEAD, ("on→off at 3", f"restart `{RESTART}`"), 3),
+    MaintenanceCase(
+        "a unit in maintenance that goes down is recorded offline but never confirmed",
+        LADDER,
+        replace(TWO_DOWN, maintenance=IN_WINDOW),
+        DEAD,
+        (),
+    ),
+    MaintenanceCase(
+        "a confirmed outage in maintenance asks for neither a restart nor the relay",
+        LADDER,
+        replace(CONFIRMED, maintenance=IN_WINDOW),
+        DEAD,
+        (),
+    ),
+    MaintenanceCase(
+        "a unit in maintenance that comes back is recovered as usual",
+        LADDER,
+        replace(CONFIRMED, maintenance=IN_WINDOW),
+        UP,
+        ("off→on",),
+        0,
+    ),
+    MaintenanceCase(
+        "the same outage outside a window is confirmed and restarted",
+        LADDER,
+        TWO_DOWN,
+        DEAD,
+        ("on→off at 3", f"restart `{RESTART}`"),
+        3,
+    ),
 ]
 
 
@@ -148,18 +170,26 @@ WEEKLY = Window(1, None, "backups", "ops", weekly=Weekly(6, time(2, 0), time(4, 
 OVERNIGHT = Window(2, "100", "upgrade", "ops", weekly=Weekly(5, time(23, 0), time(1, 0)))  # sat 23:00-01:00
 
 
-@pytest.mark.parametrize(("name", "window", "now", "zone", "running"), [
-    ("a one-off window runs from its start", WINDOW, T0 - H, UTC, True),
-    ("a one-off window is over at its end", WINDOW, T0 + H, UTC, False),
-    ("a one-off window ended early by an operator is over", replace(WINDOW, ended_at=T0 - S), T0, UTC, False),
-    ("a weekly window runs on its day in the configured zone", WEEKLY, datetime(2026, 12, 5, 23, 30, tzinfo=UTC),
-     MOSCOW, True),  # Sunday 02:30 in Moscow
-    ("a weekly window is not running on Sunday 02:30 UTC when the zone is Moscow", WEEKLY, T0, MOSCOW, False),
-    ("a weekly window runs on its day in UTC", WEEKLY, T0, UTC, True),
-    ("a weekly window does not run on other days", WEEKLY, T0 + 24 * H, UTC, False),
-    ("a weekly window past midnight still runs after midnight", OVERNIGHT, T0 - 2 * H, UTC, True),  # sun 00:30
-    ("a weekly window past midnight is over at its end", OVERNIGHT, T0 - H, UTC, False),  # sun 01:30
-])
+@pytest.mark.parametrize(
+    ("name", "window", "now", "zone", "running"),
+    [
+        ("a one-off window runs from its start", WINDOW, T0 - H, UTC, True),
+        ("a one-off window is over at its end", WINDOW, T0 + H, UTC, False),
+        ("a one-off window ended early by an operator is over", replace(WINDOW, ended_at=T0 - S), T0, UTC, False),
+        (
+            "a weekly window runs on its day in the configured zone",
+            WEEKLY,
+            datetime(2026, 12, 5, 23, 30, tzinfo=UTC),
+            MOSCOW,
+            True,
+        ),  # Sunday 02:30 in Moscow
+        ("a weekly window is not running on Sunday 02:30 UTC when the zone is Moscow", WEEKLY, T0, MOSCOW, False),
+        ("a weekly window runs on its day in UTC", WEEKLY, T0, UTC, True),
+        ("a weekly window does not run on other days", WEEKLY, T0 + 24 * H, UTC, False),
+        ("a weekly window past midnight still runs after midnight", OVERNIGHT, T0 - 2 * H, UTC, True),  # sun 00:30
+        ("a weekly window past midnight is over at its end", OVERNIGHT, T0 - H, UTC, False),  # sun 01:30
+    ],
+)
 def test_when_windows_run(name: str, window: Window, now: datetime, zone: ZoneInfo, running: bool) -> None:
     assert (window.occurrence(now, zone) is not None) is running
 
@@ -172,9 +202,16 @@ def test_fleet_wide_and_unit_windows_cover_the_right_units() -> None:
     assert active_for("999", [replace(WINDOW, unit_number="200")], T0, UTC) is None
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2h", 2 * H), ("90m", 90 * 60 * S), ("1d", 24 * H), ("1h30m", 90 * 60 * S), ("1d 2h", 26 * H),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2h", 2 * H),
+        ("90m", 90 * 60 * S),
+        ("1d", 24 * H),
+        ("1h30m", 90 * 60 * S),
+        ("1d 2h", 26 * H),
+    ],
+)
 def test_durations_an_operator_types(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
@@ -185,8 +222,9 @@ def test_durations_that_are_refused(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize("text", ["sun 2-4", "sunday02:00-04:00", "xyz 02:00-04:00", "sun 25:00-04:00",
-                                  "sun 02:00-02:00", "sun 02:00"])
+@pytest.mark.parametrize(
+    "text", ["sun 2-4", "sunday02:00-04:00", "xyz 02:00-04:00", "sun 25:00-04:00", "sun 02:00-02:00", "sun 02:00"]
+)
 def test_weekly_windows_that_are_refused(text: str) -> None:
     with pytest.raises(WindowError):
         parse_weekly(text)
@@ -215,27 +253,55 @@ class FlapCase:
 
 
 FLAPS = [
-    FlapCase("three confirmed outages in six hours put the unit on hold",
-             FlapMemory(outages=ago(5, 3, 0)), (), "held: unstable, needs a human: 3 confirmed outages in 6 h"),
+    FlapCase(
+        "three confirmed outages in six hours put the unit on hold",
+        FlapMemory(outages=ago(5, 3, 0)),
+        (),
+        "held: unstable, needs a human: 3 confirmed outages in 6 h",
+    ),
     FlapCase("two confirmed outages in six hours are not enough", FlapMemory(outages=ago(5, 0)), (), ""),
     FlapCase("an outage older than the window does not count", FlapMemory(outages=ago(7, 3, 0)), (), ""),
-    FlapCase("two automatic power-cycles in six hours put the unit on hold",
-             FlapMemory(), ago(4, 1), "held: unstable, needs a human: 2 automatic power-cycles in 6 h"),
+    FlapCase(
+        "two automatic power-cycles in six hours put the unit on hold",
+        FlapMemory(),
+        ago(4, 1),
+        "held: unstable, needs a human: 2 automatic power-cycles in 6 h",
+    ),
     FlapCase("one power-cycle in six hours is not enough", FlapMemory(), ago(8, 1), ""),
-    FlapCase("outages before the last rearm do not count",
-             FlapMemory(outages=ago(5, 3, 0), counted_since=T0 - 4 * H), (), ""),
-    FlapCase("seven failed checks of the last twenty (35 %) put the unit on hold",
-             FlapMemory(checks=(True,) * 7 + (False,) * 13), (),
-             "held: unstable, needs a human: 7 of the last 20 checks failed"),
-    FlapCase("six failed checks of the last twenty (30 %) are not more than 30 %",
-             FlapMemory(checks=(True,) * 6 + (False,) * 14), (), ""),
+    FlapCase(
+        "outages before the last rearm do not count", FlapMemory(outages=ago(5, 3, 0), counted_since=T0 - 4 * H), (), ""
+    ),
+    FlapCase(
+        "seven failed checks of the last twenty (35 %) put the unit on hold",
+        FlapMemory(checks=(True,) * 7 + (False,) * 13),
+        (),
+        "held: unstable, needs a human: 7 of the last 20 checks failed",
+    ),
+    FlapCase(
+        "six failed checks of the last twenty (30 %) are not more than 30 %",
+        FlapMemory(checks=(True,) * 6 + (False,) * 14),
+        (),
+        "",
+    ),
     FlapCase("fewer than twenty checks are not judged yet", FlapMemory(checks=(True,) * 10), (), ""),
-    FlapCase("a held unit stable for an hour is released",
-             FlapMemory(held_since=T0 - 2 * H, last_failure_at=T0 - 61 * 60 * S), (), "released"),
-    FlapCase("a held unit that failed a check half an hour ago stays held",
-             FlapMemory(held_since=T0 - 2 * H, last_failure_at=T0 - 30 * 60 * S), (), ""),
-    FlapCase("a unit held ten minutes ago stays held even without failures",
-             FlapMemory(held_since=T0 - 10 * 60 * S), ago(4, 1), ""),
+    FlapCase(
+        "a held unit stable for an hour is released",
+        FlapMemory(held_since=T0 - 2 * H, last_failure_at=T0 - 61 * 60 * S),
+        (),
+        "released",
+    ),
+    FlapCase(
+        "a held unit that failed a check half an hour ago stays held",
+        FlapMemory(held_since=T0 - 2 * H, last_failure_at=T0 - 30 * 60 * S),
+        (),
+        "",
+    ),
+    FlapCase(
+        "a unit held ten minutes ago stays held even without failures",
+        FlapMemory(held_since=T0 - 10 * 60 * S),
+        ago(4, 1),
+        "",
+    ),
 ]
 
 
@@ -301,8 +367,9 @@ def test_the_flap_memory_survives_a_recovery() -> None:
 LADDER_POLICY = replace(POLICY, poll_interval=20 * S)
 
 
-def run_outage(unit: WatchedUnit, checks: list[CheckResult], *, restart_ok: bool | None = None,
-               policy: Policy = LADDER_POLICY) -> list[str]:
+def run_outage(
+    unit: WatchedUnit, checks: list[CheckResult], *, restart_ok: bool | None = None, policy: Policy = LADDER_POLICY
+) -> list[str]:
     """Checks 15 s apart from a healthy unit; after a soft restart, report it ran (`restart_ok`).
 
     Repeated "ask relay" in a row count once: the monitor runs one relay step per unit at a time."""
@@ -318,34 +385,70 @@ def run_outage(unit: WatchedUnit, checks: list[CheckResult], *, restart_ok: bool
 
 
 LADDER_CASES = [
-    ("a dead Asterisk on a reachable host is restarted, not power-cycled", LADDER, [DEAD] * 3, True,
-     ["on→off at 3", f"restart `{RESTART}`"]),
+    (
+        "a dead Asterisk on a reachable host is restarted, not power-cycled",
+        LADDER,
+        [DEAD] * 3,
+        True,
+        ["on→off at 3", f"restart `{RESTART}`"],
+    ),
     ("a hung CLI is restarted too", LADDER, [HUNG] * 3, True, ["on→off at 3", f"restart `{RESTART}`"]),
-    ("a restart that brings Asterisk back ends the outage", LADDER, [DEAD] * 3 + [UP], True,
-     ["on→off at 3", f"restart `{RESTART}`", "off→on"]),
-    ("after a good restart the relay waits out the restart grace", LADDER, [DEAD] * 6, True,
-     ["on→off at 3", f"restart `{RESTART}`"]),
-    ("still down after the grace, the ladder falls through to the relay", LADDER, [DEAD] * 7, True,
-     ["on→off at 3", f"restart `{RESTART}`", "ask relay"]),
-    ("a restart that fails goes to the relay at the next failed check", LADDER, [DEAD] * 4, False,
-     ["on→off at 3", f"restart `{RESTART}`", "ask relay"]),
-    ("there is never a second soft restart in one outage", LADDER, [DEAD] * 3 + [HUNG] * 6, False,
-     ["on→off at 3", f"restart `{RESTART}`", "ask relay"]),
+    (
+        "a restart that brings Asterisk back ends the outage",
+        LADDER,
+        [DEAD] * 3 + [UP],
+        True,
+        ["on→off at 3", f"restart `{RESTART}`", "off→on"],
+    ),
+    (
+        "after a good restart the relay waits out the restart grace",
+        LADDER,
+        [DEAD] * 6,
+        True,
+        ["on→off at 3", f"restart `{RESTART}`"],
+    ),
+    (
+        "still down after the grace, the ladder falls through to the relay",
+        LADDER,
+        [DEAD] * 7,
+        True,
+        ["on→off at 3", f"restart `{RESTART}`", "ask relay"],
+    ),
+    (
+        "a restart that fails goes to the relay at the next failed check",
+        LADDER,
+        [DEAD] * 4,
+        False,
+        ["on→off at 3", f"restart `{RESTART}`", "ask relay"],
+    ),
+    (
+        "there is never a second soft restart in one outage",
+        LADDER,
+        [DEAD] * 3 + [HUNG] * 6,
+        False,
+        ["on→off at 3", f"restart `{RESTART}`", "ask relay"],
+    ),
     ("SSH down goes straight to the relay", LADDER, [REFUSED] * 3, None, ["on→off at 3", "ask relay"]),
     ("without a restart command the relay comes first", AUTO, [DEAD] * 3, None, ["on→off at 3", "ask relay"]),
-    ("an enterprise without automatic action gets no restart either", MANUAL, [DEAD] * 4, None,
-     ["on→off at 3"]),
+    ("an enterprise without automatic action gets no restart either", MANUAL, [DEAD] * 4, None, ["on→off at 3"]),
 ]
 
 
-@pytest.mark.parametrize(("name", "unit", "checks", "restart_ok", "expected"), LADDER_CASES,
-                         ids=[c[0] for c in LADDER_CASES])
-def test_ladder_table(name: str, unit: WatchedUnit, checks: list[CheckResult], restart_ok: bool | None,
-                      expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("name", "unit", "checks", "restart_ok", "expected"), LADDER_CASES, ids=[c[0] for c in LADDER_CASES]
+)
+def test_ladder_table(
+    name: str, unit: WatchedUnit, checks: list[CheckResult], restart_ok: bool | None, expected: list[str]
+) -> None:
     # restart_grace 60 s, checks every 15 s: the 4th check after the restart is past the grace
     assert run_outage(unit, checks, restart_ok=restart_ok) == expected
 
 
 def test_each_outage_gets_its_own_soft_restart() -> None:
     assert run_outage(LADDER, [DEAD] * 3 + [UP] + [DEAD] * 3, restart_ok=True) == [
-        "on→off at 3", f"restart `{RESTART}`", "off→on", "on→off at 3", f"restart `{RESTART}`"]
+        "on→off at 3",
+        f"restart `{RESTART}`",
+        "off→on",
+        "on→off at 3",
+        f"restart `{RESTART}`",
+    ]

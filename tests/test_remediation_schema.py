@@ -21,8 +21,11 @@ async def test_a_database_at_0001_gets_the_remediation_tables(pg_url: str) -> No
         await upgrade(db)
         async with db.connect() as conn:
             version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-            tables = set((await conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'pbxwatch_%'"))).scalars())
+            tables = set(
+                (
+                    await conn.execute(text("SELECT tablename FROM pg_tables WHERE tablename LIKE 'pbxwatch_%'"))
+                ).scalars()
+            )
             kept = await conn.scalar(text("SELECT host FROM enterprises WHERE number = '0201'"))
         assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert {"pbxwatch_maintenance", "pbxwatch_unit_ladder"} <= tables

@@ -29,8 +29,14 @@ H = timedelta(hours=1)
 
 
 def cycle(number: str, at: datetime, initiator: Initiator) -> HistoryEntry:
-    return HistoryEntry.power_cycle(number, at=at, pbx_status="off", ok=True, initiator=initiator,
-                                    extra_info={"device_id": "dev", "outlet": None, "cycle_id": "c"})
+    return HistoryEntry.power_cycle(
+        number,
+        at=at,
+        pbx_status="off",
+        ok=True,
+        initiator=initiator,
+        extra_info={"device_id": "dev", "outlet": None, "cycle_id": "c"},
+    )
 
 
 def known_history(now: datetime) -> list[HistoryEntry]:
@@ -60,14 +66,38 @@ async def write_known(db: Database, now: datetime) -> None:
 
 
 EXPECTED = {
-    "A": {"uptime_percent": 96.0, "incidents": 2, "downtime_seconds": 28.8 * 3600, "mttr_seconds": 14.4 * 3600,
-          "auto_cycles": 1, "auto_cycles_fixed": 1},
-    "B": {"uptime_percent": 0.0, "incidents": 1, "downtime_seconds": 30 * 86400, "mttr_seconds": None,
-          "auto_cycles": 0, "auto_cycles_fixed": 0},
-    "C": {"uptime_percent": 100.0, "incidents": 0, "downtime_seconds": 0.0, "mttr_seconds": None,
-          "auto_cycles": 0, "auto_cycles_fixed": 0},
-    "D": {"uptime_percent": 99.0, "incidents": 1, "downtime_seconds": 7.2 * 3600, "mttr_seconds": 7.2 * 3600,
-          "auto_cycles": 1, "auto_cycles_fixed": 0},
+    "A": {
+        "uptime_percent": 96.0,
+        "incidents": 2,
+        "downtime_seconds": 28.8 * 3600,
+        "mttr_seconds": 14.4 * 3600,
+        "auto_cycles": 1,
+        "auto_cycles_fixed": 1,
+    },
+    "B": {
+        "uptime_percent": 0.0,
+        "incidents": 1,
+        "downtime_seconds": 30 * 86400,
+        "mttr_seconds": None,
+        "auto_cycles": 0,
+        "auto_cycles_fixed": 0,
+    },
+    "C": {
+        "uptime_percent": 100.0,
+        "incidents": 0,
+        "downtime_seconds": 0.0,
+        "mttr_seconds": None,
+        "auto_cycles": 0,
+        "auto_cycles_fixed": 0,
+    },
+    "D": {
+        "uptime_percent": 99.0,
+        "incidents": 1,
+        "downtime_seconds": 7.2 * 3600,
+        "mttr_seconds": 7.2 * 3600,
+        "auto_cycles": 1,
+        "auto_cycles_fixed": 0,
+    },
 }
 
 
@@ -115,9 +145,13 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 def test_an_outage_across_the_window_start_counts_only_inside() -> None:
     since, until = T0, T0 + timedelta(days=10)
-    marks = [Mark(T0 + 6 * H, MarkKind.UP), Mark(T0 + 2 * 24 * H, MarkKind.DOWN),
-             Mark(T0 + 2 * 24 * H + H, MarkKind.CYCLE, automatic=True), Mark(T0 + 2 * 24 * H + 6 * H, MarkKind.UP),
-             Mark(until - 12 * H, MarkKind.DOWN)]
+    marks = [
+        Mark(T0 + 6 * H, MarkKind.UP),
+        Mark(T0 + 2 * 24 * H, MarkKind.DOWN),
+        Mark(T0 + 2 * 24 * H + H, MarkKind.CYCLE, automatic=True),
+        Mark(T0 + 2 * 24 * H + 6 * H, MarkKind.UP),
+        Mark(until - 12 * H, MarkKind.DOWN),
+    ]
     r = summarize("X", marks, T0 - 18 * H, since, until)
     assert r.downtime == 24 * H  # 6 h at the start, 6 h in the middle, 12 h still open at the end
     assert r.uptime_percent == 90.0
@@ -127,9 +161,12 @@ def test_an_outage_across_the_window_start_counts_only_inside() -> None:
 
 
 @pytest.mark.parametrize(("duplicate", "down", "uptime"), [(MarkKind.DOWN, 2 * H, 80.0), (MarkKind.UP, H, 90.0)])
-def test_a_repeated_status_row_does_not_double_an_incident(duplicate: MarkKind, down: timedelta,
-                                                           uptime: float) -> None:
-    marks = [Mark(T0 + H, MarkKind.DOWN), Mark(T0 + 2 * H, duplicate), Mark(T0 + 3 * H, MarkKind.UP),
-             Mark(T0 + 4 * H, MarkKind.UP)]
+def test_a_repeated_status_row_does_not_double_an_incident(duplicate: MarkKind, down: timedelta, uptime: float) -> None:
+    marks = [
+        Mark(T0 + H, MarkKind.DOWN),
+        Mark(T0 + 2 * H, duplicate),
+        Mark(T0 + 3 * H, MarkKind.UP),
+        Mark(T0 + 4 * H, MarkKind.UP),
+    ]
     r = summarize("X", marks, None, T0, T0 + 10 * H)
     assert (r.incidents, r.downtime, r.uptime_percent) == (1, down, uptime)

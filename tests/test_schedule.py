@@ -29,8 +29,9 @@ def test_a_cancelled_or_spent_timer_never_fires_and_ties_keep_their_order() -> N
 
 
 @settings(max_examples=200, deadline=None)
-@given(ops=st.lists(st.tuples(st.integers(0, 29), st.floats(0, 100), st.booleans()), max_size=200),
-       now=st.floats(0, 100))
+@given(
+    ops=st.lists(st.tuples(st.integers(0, 29), st.floats(0, 100), st.booleans()), max_size=200), now=st.floats(0, 100)
+)
 def test_rearming_units_leaves_exactly_their_latest_timer(ops: list[tuple[int, float, bool]], now: float) -> None:
     """Units re-armed and cancelled at random (as checks end and units are removed); compaction included."""
     schedule: Schedule[int] = Schedule()

@@ -40,8 +40,14 @@ def shell_env(pg_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 def sh(command: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), "bash", "-c", command],
-                          cwd=cwd, capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(
+        ["env", "-i", *(f"{k}={v}" for k, v in env.items()), "bash", "-c", command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 def test_the_seed_restart_line_works_from_a_fresh_shell(shell_env: dict[str, str], tmp_path: Path) -> None:
@@ -96,7 +102,7 @@ def test_usage_for_an_unknown_action(shell_env: dict[str, str]) -> None:
 
 def test_pbxwatch_bin_is_honoured(shell_env: dict[str, str], tmp_path: Path) -> None:
     fake = tmp_path / "fake-pbxwatch"
-    fake.write_text("#!/bin/sh\necho fake pbxwatch \"$@\" >&2\nexit 7\n")
+    fake.write_text('#!/bin/sh\necho fake pbxwatch "$@" >&2\nexit 7\n')
     fake.chmod(0o755)
     done = sh("./reboot.sh start", {**shell_env, "PBXWATCH_BIN": str(fake)})
     assert done.returncode == 1

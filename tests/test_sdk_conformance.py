@@ -30,30 +30,45 @@ APP_ID, APP_SECRET = "sdkappid0001", "sdkappsecret0001"
 OWN, SHARED, DUAL, OFFLINE = "1000own001", "1000shr002", "1000dua003", "1000off004"
 PAGED_HOME, PAGED = "home-2", 35  # more than the SDK's page of 30
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                                reason="Node.js and npm are not installed: the official-SDK check needs them "
-                                       "(apt-get install nodejs npm)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("npm") is None,
+    reason="Node.js and npm are not installed: the official-SDK check needs them (apt-get install nodejs npm)",
+)
 
 
 @pytest.fixture(scope="module")
 def sdk_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``node_modules`` holding the pinned SDK, installed from the npm registry."""
     folder = tmp_path_factory.mktemp("ewelink-sdk")
-    env = {**os.environ, "npm_config_cache": str(folder / "npm-cache"), "HOME": str(folder),
-           "npm_config_userconfig": str(folder / "npmrc"), "npm_config_update_notifier": "false"}
+    env = {
+        **os.environ,
+        "npm_config_cache": str(folder / "npm-cache"),
+        "HOME": str(folder),
+        "npm_config_userconfig": str(folder / "npmrc"),
+        "npm_config_update_notifier": "false",
+    }
     (folder / "npmrc").write_text("")
-    done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix",
-                           str(folder), SDK_PACKAGE], env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(folder), SDK_PACKAGE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, f"npm install {SDK_PACKAGE} failed:\n{done.stderr[-2000:]}"
     return folder / "node_modules"
 
 
 def _devices() -> list[dict[str, Any]]:
     paged = [{"id": f"20000000{n:02d}", "name": f"Branch {n}", "home": PAGED_HOME} for n in range(PAGED)]
-    return [{"id": OWN, "name": "Own relay"}, {"id": SHARED, "name": "Shared relay", "itemType": 2},
-            {"id": DUAL, "name": "Dual relay", "channels": 2, "uiid": 2, "states": [True, True]},
-            {"id": OFFLINE, "name": "Offline relay", "online": False}, *paged]
+    return [
+        {"id": OWN, "name": "Own relay"},
+        {"id": SHARED, "name": "Shared relay", "itemType": 2},
+        {"id": DUAL, "name": "Dual relay", "channels": 2, "uiid": 2, "states": [True, True]},
+        {"id": OFFLINE, "name": "Offline relay", "online": False},
+        *paged,
+    ]
 
 
 @pytest.fixture
@@ -61,10 +76,14 @@ def sim_cloud(tmp_path: Path) -> Iterator[str]:
     """``pbxwatch sim cloud`` as an operator starts it; yields its URL."""
     devices = tmp_path / "devices.json"
     devices.write_text(json.dumps(_devices()))
-    proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "sim", "cloud", "--devices", str(devices),
-                             "--app-id", APP_ID], cwd=tmp_path,
-                            env={**clean_env(), "PBXWATCH_SIM_CLOUD_APP_SECRET": APP_SECRET},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pbxwatch", "sim", "cloud", "--devices", str(devices), "--app-id", APP_ID],
+        cwd=tmp_path,
+        env={**clean_env(), "PBXWATCH_SIM_CLOUD_APP_SECRET": APP_SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         yield proc.stdout.readline().split()[0]
@@ -74,10 +93,22 @@ def sim_cloud(tmp_path: Path) -> Iterator[str]:
 
 
 def run_sdk(sdk_modules: Path, url: str) -> dict[str, Any]:
-    scenario = {"appId": APP_ID, "appSecret": APP_SECRET, "redirectUrl": "http://127.0.0.1:8010/ewelink-callback/",
-                "own": OWN, "shared": SHARED, "dual": DUAL, "offline": OFFLINE}
-    done = subprocess.run(["node", str(SCRIPT), str(sdk_modules), url, json.dumps(scenario)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    scenario = {
+        "appId": APP_ID,
+        "appSecret": APP_SECRET,
+        "redirectUrl": "http://127.0.0.1:8010/ewelink-callback/",
+        "own": OWN,
+        "shared": SHARED,
+        "dual": DUAL,
+        "offline": OFFLINE,
+    }
+    done = subprocess.run(
+        ["node", str(SCRIPT), str(sdk_modules), url, json.dumps(scenario)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result

@@ -19,8 +19,10 @@ PROJECT = Path(__file__).resolve().parents[1]
 REDIRECT_URL = "http://127.0.0.1:8010/ewelink-callback/"
 # Verbatim from seed-runbook.ru.txt §4 and §5 ('ВАШ_CODE' is where the operator pastes the code).
 GENERATE = 'python3 -c "from ewelink_devices import EWeLinkDevices; print(EWeLinkDevices().generate_oauth_url())"'
-EXCHANGE = ("python3 -c \"from ewelink_devices import EWeLinkDevices; "
-            "EWeLinkDevices().exchange_oauth_code('ВАШ_CODE', region='eu')\"")
+EXCHANGE = (
+    'python3 -c "from ewelink_devices import EWeLinkDevices; '
+    "EWeLinkDevices().exchange_oauth_code('ВАШ_CODE', region='eu')\""
+)
 
 # one worker under pytest-xdist (--dist loadgroup): the fresh venv below is built once
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("installed_env")]
@@ -31,9 +33,14 @@ def installed_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv (no system site-packages) with `pip install .` of this project."""
     root = tmp_path_factory.mktemp("fresh-env")
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(root / "venv")
-    pip = subprocess.run([str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                          "--disable-pip-version-check", "."], cwd=PROJECT, capture_output=True, text=True,
-                         timeout=540, check=False)
+    pip = subprocess.run(
+        [str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "."],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
     assert pip.returncode == 0, pip.stderr[-3000:]
     return root / "venv"
 
@@ -45,8 +52,9 @@ def sim() -> Iterator[SimCloud]:
 
 
 def _shell(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["/bin/bash", "-c", command], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        ["/bin/bash", "-c", command], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_both_oneliners_work_as_written(installed_env: Path, sim: SimCloud, tmp_path: Path) -> None:
@@ -54,17 +62,19 @@ def test_both_oneliners_work_as_written(installed_env: Path, sim: SimCloud, tmp_
     workdir.mkdir()
     token_file = tmp_path / "state" / "ewelink_token.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PBXWATCH_", "PYTHON", "VIRTUAL_ENV"))}
-    env.update({
-        "PATH": f"{installed_env / 'bin'}:/usr/bin:/bin",  # the pbxwatch environment is active
-        "VIRTUAL_ENV": str(installed_env),
-        "PBXWATCH_EWELINK_APP_ID": sim.config.app_id,
-        "PBXWATCH_EWELINK_APP_SECRET": sim.config.app_secret,
-        "PBXWATCH_EWELINK_REDIRECT_URL": REDIRECT_URL,
-        "PBXWATCH_EWELINK_API_URL": sim.url,
-        "PBXWATCH_EWELINK_OAUTH_URL": sim.oauth_url,
-        "PBXWATCH_EWELINK_TOKEN_FILE": str(token_file),
-        "PBXWATCH_LOG_DIR": str(tmp_path / "logs"),
-    })
+    env.update(
+        {
+            "PATH": f"{installed_env / 'bin'}:/usr/bin:/bin",  # the pbxwatch environment is active
+            "VIRTUAL_ENV": str(installed_env),
+            "PBXWATCH_EWELINK_APP_ID": sim.config.app_id,
+            "PBXWATCH_EWELINK_APP_SECRET": sim.config.app_secret,
+            "PBXWATCH_EWELINK_REDIRECT_URL": REDIRECT_URL,
+            "PBXWATCH_EWELINK_API_URL": sim.url,
+            "PBXWATCH_EWELINK_OAUTH_URL": sim.oauth_url,
+            "PBXWATCH_EWELINK_TOKEN_FILE": str(token_file),
+            "PBXWATCH_LOG_DIR": str(tmp_path / "logs"),
+        }
+    )
     which = _shell("command -v python3", env, workdir)
     assert which.stdout.strip() == str(installed_env / "bin" / "python3")
 

@@ -15,8 +15,11 @@ def test_no_file_reads_the_shared_folder_beside_the_clone() -> None:
         for path in (ROOT / folder).rglob("*"):
             if path.is_file() and path.suffix in {".py", ".sh", ""} and path != Path(__file__):
                 text = path.read_text(encoding="utf-8", errors="replace")
-                offenders += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(text.splitlines(), 1)
-                              if OUTSIDE.search(line)]
+                offenders += [
+                    f"{path.relative_to(ROOT)}:{n}"
+                    for n, line in enumerate(text.splitlines(), 1)
+                    if OUTSIDE.search(line)
+                ]
     assert offenders == []
 
 
@@ -28,7 +31,11 @@ def test_the_asterisk_fixtures_live_in_the_repository() -> None:
 
 def test_code_cites_only_documents_in_the_repository() -> None:
     outside = re.compile("|".join(("SPEC" + " §", "notes" + " §", "STYLE" + " habit")))
-    offenders = [f"{path.relative_to(ROOT)}:{n}"
-                 for folder in ("src", "tests") for path in (ROOT / folder).rglob("*.py")
-                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if outside.search(line)]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for folder in ("src", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if outside.search(line)
+    ]
     assert offenders == []

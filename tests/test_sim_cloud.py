@@ -19,15 +19,19 @@ def _sig(secret: str, data: bytes) -> str:
 
 
 def _signed_headers(cloud: SimCloud, body: bytes) -> dict[str, str]:
-    return {"X-CK-Appid": cloud.config.app_id, "Authorization": f"Sign {_sig(cloud.config.app_secret, body)}",
-            "Content-Type": "application/json"}
+    return {
+        "X-CK-Appid": cloud.config.app_id,
+        "Authorization": f"Sign {_sig(cloud.config.app_secret, body)}",
+        "Content-Type": "application/json",
+    }
 
 
 async def _token(cloud: SimCloud, http: httpx.AsyncClient) -> str:
     code = cloud.issue_code()
     body = json.dumps({"code": code, "redirectUrl": "", "grantType": "authorization_code"}).encode()
-    reply = (await http.post(f"{cloud.url}/v2/user/oauth/token", content=body,
-                             headers=_signed_headers(cloud, body))).json()
+    reply = (
+        await http.post(f"{cloud.url}/v2/user/oauth/token", content=body, headers=_signed_headers(cloud, body))
+    ).json()
     assert reply["error"] == 0, reply
     token: str = reply["data"]["accessToken"]
     return token
@@ -45,8 +49,7 @@ async def test_signed_endpoints_check_raw_bytes_and_appid(cloud: SimCloud, http:
     assert right.json() == {"error": 405, "msg": "can't find the account with this rt!", "data": {}}
 
 
-async def test_codes_live_30_seconds_and_work_once(cloud: SimCloud, http: httpx.AsyncClient,
-                                                   clock: FakeClock) -> None:
+async def test_codes_live_30_seconds_and_work_once(cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock) -> None:
     def body(code: str) -> bytes:
         return json.dumps({"code": code, "redirectUrl": "", "grantType": "authorization_code"}).encode()
 
@@ -54,7 +57,10 @@ async def test_codes_live_30_seconds_and_work_once(cloud: SimCloud, http: httpx.
     old = cloud.issue_code()
     clock.advance(30.5)
     assert (await http.post(url, content=body(old), headers=_signed_headers(cloud, body(old)))).json() == {
-        "error": 405, "msg": "invalid code", "data": {}}
+        "error": 405,
+        "msg": "invalid code",
+        "data": {},
+    }
     fresh = cloud.issue_code()
     first = (await http.post(url, content=body(fresh), headers=_signed_headers(cloud, body(fresh)))).json()
     assert set(first["data"]) == {"accessToken", "atExpiredTime", "refreshToken", "rtExpiredTime"}
@@ -63,8 +69,7 @@ async def test_codes_live_30_seconds_and_work_once(cloud: SimCloud, http: httpx.
     assert again["error"] == 405
 
 
-async def test_bearer_401_unknown_402_expired(cloud: SimCloud, http: httpx.AsyncClient,
-                                              clock: FakeClock) -> None:
+async def test_bearer_401_unknown_402_expired(cloud: SimCloud, http: httpx.AsyncClient, clock: FakeClock) -> None:
     url = f"{cloud.url}/v2/family"
     assert (await http.get(url)).json()["error"] == 401
     assert (await http.get(url, headers={"Authorization": "Bearer made-up"})).json()["error"] == 401
@@ -72,7 +77,10 @@ async def test_bearer_401_unknown_402_expired(cloud: SimCloud, http: httpx.Async
     assert (await http.get(url, headers={"Authorization": f"Bearer {token}"})).json()["error"] == 0
     clock.advance(30 * 86400)
     assert (await http.get(url, headers={"Authorization": f"Bearer {token}"})).json() == {
-        "error": 402, "msg": "access token expired", "data": {}}
+        "error": 402,
+        "msg": "access token expired",
+        "data": {},
+    }
 
 
 async def test_paging_and_groups(cloud: SimCloud, http: httpx.AsyncClient) -> None:
@@ -82,8 +90,9 @@ async def test_paging_and_groups(cloud: SimCloud, http: httpx.AsyncClient) -> No
     first = (await http.get(url, params={"num": 2}, headers=auth)).json()["data"]
     assert first["total"] == 4
     assert [t["itemData"]["deviceid"] for t in first["thingList"]] == [SINGLE_ID, MULTI_ID]
-    rest = (await http.get(url, params={"num": 2, "beginIndex": first["thingList"][-1]["index"]},
-                           headers=auth)).json()["data"]["thingList"]
+    rest = (await http.get(url, params={"num": 2, "beginIndex": first["thingList"][-1]["index"]}, headers=auth)).json()[
+        "data"
+    ]["thingList"]
     assert [t["itemType"] for t in rest] == [1, 3]
     assert "deviceid" not in rest[1]["itemData"]
     everything = (await http.get(url, params={"num": 0}, headers=auth)).json()["data"]["thingList"]
@@ -124,8 +133,14 @@ async def test_switching_rules_offline_partial_arrays_and_hook(cloud: SimCloud, 
 
 
 async def test_authorization_page_checks_its_signature(cloud: SimCloud, http: httpx.AsyncClient) -> None:
-    query = {"clientId": cloud.config.app_id, "seq": "1700000000000", "redirectUrl": "http://127.0.0.1:9/cb",
-             "grantType": "authorization_code", "state": "s1", "nonce": "abcDEF12"}
+    query = {
+        "clientId": cloud.config.app_id,
+        "seq": "1700000000000",
+        "redirectUrl": "http://127.0.0.1:9/cb",
+        "grantType": "authorization_code",
+        "state": "s1",
+        "nonce": "abcDEF12",
+    }
     forged = await http.get(cloud.oauth_url, params={**query, "authorization": "AAAA"})
     assert forged.status_code == 400 and "signature" in forged.text
     missing = await http.get(cloud.oauth_url, params=query)
@@ -161,8 +176,7 @@ async def test_faults_quota_and_rate_limits(cloud: SimCloud, http: httpx.AsyncCl
 
 
 async def test_control_surface(cloud: SimCloud, http: httpx.AsyncClient) -> None:
-    added = await http.post(f"{cloud.url}/_sim/devices", json=[{"id": "3000000001", "channels": 2,
-                                                                "host": "pbx-9"}])
+    added = await http.post(f"{cloud.url}/_sim/devices", json=[{"id": "3000000001", "channels": 2, "host": "pbx-9"}])
     assert added.status_code == 201
     assert added.json()[0]["hosts"] == {"0": "pbx-9", "1": "pbx-9"}
     assert (await http.post(f"{cloud.url}/_sim/devices", json={"name": "no id"})).status_code == 400

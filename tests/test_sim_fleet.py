@@ -21,10 +21,12 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 
 def test_generated_chan_sip_rows_are_byte_identical_to_the_real_capture() -> None:
     real = (FIXTURES / "sip_show_peers_ast20_all_states.txt").read_text(encoding="utf-8").splitlines()
-    peers = [SimPeer("201", status="unknown", host=None, port=0),
-             SimPeer("202", status="unmonitored", host=None, port=0, description="Reception desk"),
-             SimPeer("dead-trunk", status="unreachable", host="127.0.0.2", port=25999),
-             SimPeer("slow-carrier", status="lagged", host="127.0.0.1", port=25093, latency_ms=70)]
+    peers = [
+        SimPeer("201", status="unknown", host=None, port=0),
+        SimPeer("202", status="unmonitored", host=None, port=0, description="Reception desk"),
+        SimPeer("dead-trunk", status="unreachable", host="127.0.0.2", port=25999),
+        SimPeer("slow-carrier", status="lagged", host="127.0.0.1", port=25093, latency_ms=70),
+    ]
     generated = sip_show_peers(peers).splitlines()
     assert generated[:-1] == [real[0], real[1], real[2], real[3], real[6]]
     assert generated[-1] == "4 sip peers [Monitored: 1 online, 2 offline Unmonitored: 0 online, 1 offline]"
@@ -80,8 +82,14 @@ async def test_the_control_surface_drives_modes_and_power(fleet: SimFleet) -> No
 def test_the_standalone_fleet_and_pbxwatch_probe(fleet_process: FleetProcess) -> None:
     (name, address, port), (name2, address2, port2) = fleet_process.hosts
     assert (name, address, name2, address2) == ("pbx001", loopback.address(1), "pbx002", loopback.address(2))
-    shown = subprocess.run([str(PBXWATCH), "probe", address, "--port", str(port)], capture_output=True,
-                           text=True, env=fleet_process.env(COLUMNS="120"), timeout=60, check=False)
+    shown = subprocess.run(
+        [str(PBXWATCH), "probe", address, "--port", str(port)],
+        capture_output=True,
+        text=True,
+        env=fleet_process.env(COLUMNS="120"),
+        timeout=60,
+        check=False,
+    )
     assert shown.returncode == 0, shown.stderr
     assert f"{address}:{port}  up  reason: ok" in shown.stdout
     assert "disk:    42% used" in shown.stdout
@@ -89,8 +97,14 @@ def test_the_standalone_fleet_and_pbxwatch_probe(fleet_process: FleetProcess) ->
     assert "192.0.2.10" in shown.stdout  # the peer table
 
     httpx.post(f"{fleet_process.control}/hosts/{name2}/mode", json={"mode": "asterisk_not_running"}).raise_for_status()
-    down = subprocess.run([str(PBXWATCH), "probe", address2, "-p", str(port2), "--json"], capture_output=True,
-                          text=True, env=fleet_process.env(), timeout=60, check=False)
+    down = subprocess.run(
+        [str(PBXWATCH), "probe", address2, "-p", str(port2), "--json"],
+        capture_output=True,
+        text=True,
+        env=fleet_process.env(),
+        timeout=60,
+        check=False,
+    )
     assert down.returncode == 1, down.stderr
     result = json.loads(down.stdout)
     assert (result["verdict"], result["reason"], result["line_stats"]) == ("down", "asterisk_not_running", None)
@@ -99,12 +113,24 @@ def test_the_standalone_fleet_and_pbxwatch_probe(fleet_process: FleetProcess) ->
 def test_pbxwatch_probe_trusts_a_new_key_only_when_asked(fleet_process: FleetProcess, tmp_path: Path) -> None:
     _, address, port = fleet_process.hosts[0]
     env = fleet_process.env(PBXWATCH_SSH_KNOWN_HOSTS=str(tmp_path / "kh"))
-    refused = subprocess.run([str(PBXWATCH), "probe", address, "--port", str(port), "--json"],
-                             capture_output=True, text=True, env=env, timeout=60, check=False)
+    refused = subprocess.run(
+        [str(PBXWATCH), "probe", address, "--port", str(port), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert refused.returncode == 3
     assert json.loads(refused.stdout)["reason"] == "host_key_mismatch"
-    trusted = subprocess.run([str(PBXWATCH), "probe", address, "--port", str(port), "--trust-new-key", "--json"],
-                             capture_output=True, text=True, env=env, timeout=60, check=False)
+    trusted = subprocess.run(
+        [str(PBXWATCH), "probe", address, "--port", str(port), "--trust-new-key", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert trusted.returncode == 0, trusted.stderr
     assert "trusting the new host key" in trusted.stderr
     assert (tmp_path / "kh").read_text().startswith(f"[{address}]:{port} ssh-ed25519 ")

@@ -36,24 +36,33 @@ def facts(**values: Any) -> UnitFacts:
     return UnitFacts(**{"last_status": "online", "last_checked_at": NOW - timedelta(seconds=10), **values})
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ({}, (State.ONLINE, "ok")),
-    ({"last_error_message": "host_key_mismatch: the key changed"}, (State.UNKNOWN, "host_key_mismatch")),
-    ({"last_status": "offline", "last_error_message": "auth_failed: denied"}, (State.UNKNOWN, "auth_failed")),
-    ({"last_error_message": "mass_outage: connect_timeout"}, (State.HELD, "mass_outage")),
-    ({"last_status": "offline", "last_error_message": "cli_hung: x", "hold": "skipped_relay_offline"},
-     (State.HELD, "relay_offline")),
-    ({"last_status": "offline", "last_error_message": "cli_hung: x"}, (State.OFFLINE, "cli_hung")),
-    ({"last_status": "offline", "last_error_message": "connect_refused: x (boot grace)"},
-     (State.BOOT_GRACE, "connect_refused")),
-    ({"last_status": "offline", "cycling": True}, (State.CYCLING, "power_cycle")),
-    ({"last_checked_at": NOW - timedelta(minutes=6)}, (State.UNKNOWN, "stale_check")),
-    ({"last_checked_at": None, "last_status": None}, (State.UNKNOWN, "never_checked")),
-    ({"last_status": None, "last_error_message": "host_key_mismatch: new"}, (State.UNKNOWN, "host_key_mismatch")),
-    ({"active": False}, (State.PAUSED, "inactive")),
-    ({"paused": "maintenance window until 14:00", "last_status": "offline"},
-     (State.PAUSED, "maintenance window until 14:00")),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, (State.ONLINE, "ok")),
+        ({"last_error_message": "host_key_mismatch: the key changed"}, (State.UNKNOWN, "host_key_mismatch")),
+        ({"last_status": "offline", "last_error_message": "auth_failed: denied"}, (State.UNKNOWN, "auth_failed")),
+        ({"last_error_message": "mass_outage: connect_timeout"}, (State.HELD, "mass_outage")),
+        (
+            {"last_status": "offline", "last_error_message": "cli_hung: x", "hold": "skipped_relay_offline"},
+            (State.HELD, "relay_offline"),
+        ),
+        ({"last_status": "offline", "last_error_message": "cli_hung: x"}, (State.OFFLINE, "cli_hung")),
+        (
+            {"last_status": "offline", "last_error_message": "connect_refused: x (boot grace)"},
+            (State.BOOT_GRACE, "connect_refused"),
+        ),
+        ({"last_status": "offline", "cycling": True}, (State.CYCLING, "power_cycle")),
+        ({"last_checked_at": NOW - timedelta(minutes=6)}, (State.UNKNOWN, "stale_check")),
+        ({"last_checked_at": None, "last_status": None}, (State.UNKNOWN, "never_checked")),
+        ({"last_status": None, "last_error_message": "host_key_mismatch: new"}, (State.UNKNOWN, "host_key_mismatch")),
+        ({"active": False}, (State.PAUSED, "inactive")),
+        (
+            {"paused": "maintenance window until 14:00", "last_status": "offline"},
+            (State.PAUSED, "maintenance window until 14:00"),
+        ),
+    ],
+)
 def test_unit_state_never_shows_a_problem_as_online(given: dict[str, Any], expected: tuple[State, str]) -> None:
     assert unit_state(facts(**given), NOW, stale_after=STALE) == expected
 
@@ -82,12 +91,23 @@ def _status(tmp: Path, pg_url: str, *args: str) -> Any:
 def a_running_monitor(tmp: Path) -> Iterator[None]:
     """A real `pbxwatch monitor` process whose heartbeat `pbxwatch status` reads (it watches an empty
     database of its own: the units' states come from the in-process monitor of each test)."""
-    env = clean_env({"PBXWATCH_DATABASE_URL": f"sqlite:///{tmp / 'empty.db'}", "PBXWATCH_RUN_DIR": str(tmp / "live-run"),
-                     "PBXWATCH_LOG_DIR": str(tmp / "live-logs"), "PBXWATCH_SSH_USERNAME": "pbx",
-                     "PBXWATCH_METRICS": "false"})
+    env = clean_env(
+        {
+            "PBXWATCH_DATABASE_URL": f"sqlite:///{tmp / 'empty.db'}",
+            "PBXWATCH_RUN_DIR": str(tmp / "live-run"),
+            "PBXWATCH_LOG_DIR": str(tmp / "live-logs"),
+            "PBXWATCH_SSH_USERNAME": "pbx",
+            "PBXWATCH_METRICS": "false",
+        }
+    )
     assert pbxwatch("db", "upgrade", cwd=tmp, env=env).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "monitor"], cwd=tmp, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pbxwatch", "monitor"],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         beat = tmp / "live-run" / "monitor.heartbeat"
         deadline = time.monotonic() + 60
@@ -109,6 +129,7 @@ async def test_status_shows_a_changed_host_key_as_unknown_and_exits_by_the_worst
     from sqlalchemy import update
 
     from pbxwatch.db.tables import enterprises
+
     async with db.begin() as conn:
         await conn.execute(update(enterprises).where(enterprises.c.number == "302").values(name=LONG_NAME))
     prober, relay = ScriptedProber(), FakeRelay()
@@ -168,10 +189,14 @@ async def test_status_shows_held_during_a_mass_outage(db: Database, pg_url: str,
 
 
 def test_get_units_carries_the_same_state_and_reason(relay: RelayEnv) -> None:
-    relay.sql("UPDATE unit_live_status SET last_checked_at = now(), "
-              "last_error_message = 'host_key_mismatch: changed' WHERE enterprise_number = '101'")
-    relay.sql("UPDATE unit_live_status SET last_checked_at = now(), failure_counter = 4, "
-              "last_error_message = 'cli_hung: x' WHERE enterprise_number = '102'")
+    relay.sql(
+        "UPDATE unit_live_status SET last_checked_at = now(), "
+        "last_error_message = 'host_key_mismatch: changed' WHERE enterprise_number = '101'"
+    )
+    relay.sql(
+        "UPDATE unit_live_status SET last_checked_at = now(), failure_counter = 4, "
+        "last_error_message = 'cli_hung: x' WHERE enterprise_number = '102'"
+    )
     units = {u["number"]: u for u in relay.get("/units").json()["units"]}
     assert (units["101"]["state"], units["101"]["reason"]) == ("unknown", "host_key_mismatch")
     assert (units["102"]["state"], units["102"]["reason"]) == ("offline", "cli_hung")
@@ -194,9 +219,16 @@ async def test_on_a_terminal_the_table_fits_and_keeps_number_and_state(db: Datab
         from sqlalchemy import insert
 
         from pbxwatch.db.tables import unit_live_status
-        await conn.execute(insert(unit_live_status).values(
-            enterprise_number="0000123456", last_status="offline", last_checked_at=datetime.now(UTC),
-            failure_counter=7, last_error_message="cli_hung: " + "x" * 200))
+
+        await conn.execute(
+            insert(unit_live_status).values(
+                enterprise_number="0000123456",
+                last_status="offline",
+                last_checked_at=datetime.now(UTC),
+                failure_counter=7,
+                last_error_message="cli_hung: " + "x" * 200,
+            )
+        )
     rows = await fleet_status(db)
     for width in (30, 60, 100, 250):
         console = Console(width=width, force_terminal=True, color_system=None, record=True)

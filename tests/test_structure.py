@@ -24,8 +24,10 @@ pytestmark = pytest.mark.structure
 
 
 def _modules() -> list[tuple[str, str]]:
-    return [(path.relative_to(PACKAGE).as_posix(), path.read_text(encoding="utf-8"))
-            for path in sorted(PACKAGE.rglob("*.py"))]
+    return [
+        (path.relative_to(PACKAGE).as_posix(), path.read_text(encoding="utf-8"))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    ]
 
 
 def _functions(node: ast.AST, prefix: str = "") -> list[tuple[str, int]]:
@@ -43,13 +45,16 @@ def _functions(node: ast.AST, prefix: str = "") -> list[tuple[str, int]]:
 
 
 def long_modules() -> dict[str, int]:
-    return {name: len(text.splitlines()) for name, text in _modules()
-            if len(text.splitlines()) > MAX_MODULE_LINES}
+    return {name: len(text.splitlines()) for name, text in _modules() if len(text.splitlines()) > MAX_MODULE_LINES}
 
 
 def long_functions() -> dict[tuple[str, str], int]:
-    return {(name, function): length for name, text in _modules()
-            for function, length in _functions(ast.parse(text, filename=name)) if length > MAX_FUNCTION_LINES}
+    return {
+        (name, function): length
+        for name, text in _modules()
+        for function, length in _functions(ast.parse(text, filename=name))
+        if length > MAX_FUNCTION_LINES
+    }
 
 
 def test_no_module_is_over_400_lines() -> None:
@@ -60,7 +65,8 @@ def test_no_module_is_over_400_lines() -> None:
 def test_no_function_is_over_50_lines() -> None:
     over = {key: n for key, n in long_functions().items() if key not in ALLOWED_LONG_FUNCTIONS}
     assert over == {}, "functions over 50 lines:\n" + "\n".join(
-        f"  {module} {function}: {n}" for (module, function), n in sorted(over.items()))
+        f"  {module} {function}: {n}" for (module, function), n in sorted(over.items())
+    )
 
 
 def test_the_allow_lists_name_only_what_is_still_too_long() -> None:

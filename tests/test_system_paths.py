@@ -21,8 +21,9 @@ from tests import conftest
 from tests.cli_helpers import clean_env, pbxwatch
 
 
-def test_every_test_gets_no_system_config_and_its_own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          private_system_paths: Path) -> None:
+def test_every_test_gets_no_system_config_and_its_own_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_system_paths: Path
+) -> None:
     assert os.environ[SYSTEM_CONFIG_ENV] == ""
     assert Path.home() == private_system_paths
     assert clean_env()[SYSTEM_CONFIG_ENV] == ""  # subprocesses inherit it
@@ -32,7 +33,7 @@ def test_every_test_gets_no_system_config_and_its_own_home(tmp_path: Path, monke
 
 def test_the_system_config_path_is_injectable(tmp_path: Path) -> None:
     system = tmp_path / "system-pbxwatch.toml"
-    system.write_text('[monitor]\npoll_interval = 42\n', encoding="utf-8")
+    system.write_text("[monitor]\npoll_interval = 42\n", encoding="utf-8")
     loaded = load(environ={SYSTEM_CONFIG_ENV: str(system)})
     assert (loaded.config_file, loaded.settings.monitor.poll_interval) == (system, 42)
     assert load(environ={SYSTEM_CONFIG_ENV: ""}).config_file is None
@@ -50,15 +51,21 @@ def test_the_guard_refuses_and_reports_a_system_path() -> None:
 def _can_overlay_etc(tmp_path: Path) -> bool:
     if shutil.which("unshare") is None or os.geteuid() != 0:
         return False
-    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", _overlay(tmp_path / "probe")],
-                           capture_output=True, timeout=30, check=False)
+    probe = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", _overlay(tmp_path / "probe")],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     return probe.returncode == 0
 
 
 def _overlay(scratch: Path) -> str:
     """Shell lines that lay a private, writable layer over /etc (this mount namespace only)."""
-    return (f"mkdir -p {scratch}/upper {scratch}/work && mount -t overlay overlay "
-            f"-o lowerdir=/etc,upperdir={scratch}/upper,workdir={scratch}/work /etc")
+    return (
+        f"mkdir -p {scratch}/upper {scratch}/work && mount -t overlay overlay "
+        f"-o lowerdir=/etc,upperdir={scratch}/upper,workdir={scratch}/work /etc"
+    )
 
 
 def test_a_tests_monitor_ignores_an_existing_etc_pbxwatch_toml(tmp_path: Path) -> None:
@@ -68,16 +75,24 @@ def test_a_tests_monitor_ignores_an_existing_etc_pbxwatch_toml(tmp_path: Path) -
     work = tmp_path / "work"
     work.mkdir()
     system_toml = f'log_dir = "{operator}/log"\nrun_dir = "{operator}/run"\n'
-    script = "; ".join([
-        _overlay(tmp_path / "etc-layer"), "mkdir -p /etc/pbxwatch",
-        f"printf '%s' '{system_toml}' > /etc/pbxwatch/pbxwatch.toml",
-        # the control: without the suite's guard this very file is found
-        f"env -u {SYSTEM_CONFIG_ENV} {sys.executable} -m pbxwatch config show --json > {tmp_path}/control.json",
-        f"exec {sys.executable} -m pbxwatch monitor",
-    ])
+    script = "; ".join(
+        [
+            _overlay(tmp_path / "etc-layer"),
+            "mkdir -p /etc/pbxwatch",
+            f"printf '%s' '{system_toml}' > /etc/pbxwatch/pbxwatch.toml",
+            # the control: without the suite's guard this very file is found
+            f"env -u {SYSTEM_CONFIG_ENV} {sys.executable} -m pbxwatch config show --json > {tmp_path}/control.json",
+            f"exec {sys.executable} -m pbxwatch monitor",
+        ]
+    )
     env = clean_env({"PBXWATCH_SSH_USERNAME": "monitor", "PBXWATCH_POLL_INTERVAL": "1"})
-    proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script], cwd=work, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (work / "run" / "monitor.heartbeat").exists() and proc.poll() is None:

@@ -46,8 +46,9 @@ def _assert_dead_everywhere(relay: RelayEnv, tmp_path: Path, reason: str) -> Non
     assert code == 1 and json.loads(out)["state"] == "expired"
 
 
-def test_a_refused_refresh_token_is_dead_everywhere(relay: RelayEnv, tmp_path: Path,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_a_refused_refresh_token_is_dead_everywhere(
+    relay: RelayEnv, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The cloud forgets both tokens (logged in elsewhere, or 60 days passed while stopped): the access
     token gets 401, the refresh 405 "can't find the account with this rt!"."""
     assert relay.http.get(relay.url + "/health").json()["token"] == "valid"
@@ -97,8 +98,13 @@ def test_a_token_file_not_marked_dead_is_valid(relay_env: RelayEnv, tmp_path: Pa
 
 
 def _serve(relay: RelayEnv) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "pbxwatch", "relay", "serve"], cwd=relay.tmp,
-                            env=clean_env(relay.env_vars()), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pbxwatch", "relay", "serve"],
+        cwd=relay.tmp,
+        env=clean_env(relay.env_vars()),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def answers() -> bool:
         assert proc.poll() is None, "relay serve exited"

@@ -149,142 +149,371 @@ def mass(*, on: bool = True) -> FleetView:
 
 CASES = [
     # -- docs/design.md §3: what each verdict writes ---------------------------------------------------------
-    Case("an up verdict writes online, a zero counter, no error, and fresh disk and peers",
-         AUTO, FRESH, Check(UP),
-         live={"last_status": LiveStatus.ONLINE, "failure_counter": 0, "error_message": None,
-               "metrics.disk_usage_percent": 42, "metrics.sip_peers": 8, "reset_action_done": True}),
-    Case("a first down counts one failure, keeps disk and peers, and writes no history row",
-         AUTO, FRESH, Check(DOWN),
-         state_after={"failure_counter": 1, "outage_since": T0, "confirmed": False},
-         live={"last_status": LiveStatus.OFFLINE, "failure_counter": 1,
-               "error_message": "asterisk_not_running: no asterisk process", "metrics": None}),
-    Case("an unknown verdict changes neither status nor counter but records its reason",
-         AUTO, TWO_DOWN, Check(UNKNOWN),
-         state_after={"failure_counter": 2, "last_status": LiveStatus.OFFLINE},
-         live={"last_status": None, "failure_counter": None, "metrics": None,
-               "error_message": "auth_failed: permission denied (publickey)"}),
-    Case("an unknown verdict does not end a confirmed outage",
-         AUTO, CONFIRMED, Check(UNKNOWN), state_after={"confirmed": True, "failure_counter": 3}),
+    Case(
+        "an up verdict writes online, a zero counter, no error, and fresh disk and peers",
+        AUTO,
+        FRESH,
+        Check(UP),
+        live={
+            "last_status": LiveStatus.ONLINE,
+            "failure_counter": 0,
+            "error_message": None,
+            "metrics.disk_usage_percent": 42,
+            "metrics.sip_peers": 8,
+            "reset_action_done": True,
+        },
+    ),
+    Case(
+        "a first down counts one failure, keeps disk and peers, and writes no history row",
+        AUTO,
+        FRESH,
+        Check(DOWN),
+        state_after={"failure_counter": 1, "outage_since": T0, "confirmed": False},
+        live={
+            "last_status": LiveStatus.OFFLINE,
+            "failure_counter": 1,
+            "error_message": "asterisk_not_running: no asterisk process",
+            "metrics": None,
+        },
+    ),
+    Case(
+        "an unknown verdict changes neither status nor counter but records its reason",
+        AUTO,
+        TWO_DOWN,
+        Check(UNKNOWN),
+        state_after={"failure_counter": 2, "last_status": LiveStatus.OFFLINE},
+        live={
+            "last_status": None,
+            "failure_counter": None,
+            "metrics": None,
+            "error_message": "auth_failed: permission denied (publickey)",
+        },
+    ),
+    Case(
+        "an unknown verdict does not end a confirmed outage",
+        AUTO,
+        CONFIRMED,
+        Check(UNKNOWN),
+        state_after={"confirmed": True, "failure_counter": 3},
+    ),
     # -- §4 counting and confirmation ------------------------------------------------------------
-    Case("a down below the threshold keeps counting without a row",
-         AUTO, replace(TWO_DOWN, failure_counter=1), Check(DOWN), state_after={"failure_counter": 2}),
-    Case("the down that reaches the threshold confirms the outage and asks the relay's online flag",
-         AUTO, TWO_DOWN, Check(DOWN), ("on→off at 3", "ask relay dev1"),
-         state_after={"confirmed": True, "failure_counter": 3}),
-    Case("reaching the threshold before a full sweep since the first failed check confirms, and waits",
-         AUTO, EARLY, Check(DOWN), ("on→off at 3", "wait for the sweep until +60s"),
-         state_after={"confirmed": True, "failure_counter": 3, "sweep_awaited": True, "action_done": False},
-         live={"last_status": LiveStatus.OFFLINE, "failure_counter": 3}),
-    Case("the wait for the sweep is told once per outage; the next down just counts",
-         AUTO, replace(EARLY, failure_counter=3, confirmed=True, sweep_awaited=True), Check(DOWN),
-         state_after={"failure_counter": 4, "action_done": False}),
-    Case("once the sweep is over, the next down asks the relay",
-         AUTO, replace(TWO_DOWN, failure_counter=3, confirmed=True, sweep_awaited=True), Check(DOWN),
-         ("ask relay dev1",)),
-    Case("the sweep counts from the guard's first check too: after a monitor restart an old outage waits",
-         AUTO, CONFIRMED, Check(DOWN, FleetView(watching_since=T0 - 15 * S)), ("wait for the sweep until +75s",)),
-    Case("parameter_option_2 false: the outage is confirmed and recorded, nothing is switched",
-         MANUAL, TWO_DOWN, Check(DOWN), ("on→off at 3",), state_after={"confirmed": True}),
-    Case("parameter_option_2 false: later downs of the same outage do nothing more",
-         MANUAL, CONFIRMED, Check(DOWN), state_after={"failure_counter": 4}),
-    Case("no relay configured: the confirmation holds skipped_no_relay",
-         NO_RELAY, TWO_DOWN, Check(DOWN), ("on→off at 3", "hold skipped_no_relay"),
-         state_after={"holds": frozenset({ActionType.SKIPPED_NO_RELAY})}),
-    Case("no relay configured: the hold is written once per outage",
-         NO_RELAY, replace(CONFIRMED, holds=frozenset({ActionType.SKIPPED_NO_RELAY})), Check(DOWN)),
-    Case("a custom threshold of 5 does not confirm at 3",
-         AUTO, TWO_DOWN, Check(DOWN), policy=replace(POLICY, failure_threshold=5)),
+    Case(
+        "a down below the threshold keeps counting without a row",
+        AUTO,
+        replace(TWO_DOWN, failure_counter=1),
+        Check(DOWN),
+        state_after={"failure_counter": 2},
+    ),
+    Case(
+        "the down that reaches the threshold confirms the outage and asks the relay's online flag",
+        AUTO,
+        TWO_DOWN,
+        Check(DOWN),
+        ("on→off at 3", "ask relay dev1"),
+        state_after={"confirmed": True, "failure_counter": 3},
+    ),
+    Case(
+        "reaching the threshold before a full sweep since the first failed check confirms, and waits",
+        AUTO,
+        EARLY,
+        Check(DOWN),
+        ("on→off at 3", "wait for the sweep until +60s"),
+        state_after={"confirmed": True, "failure_counter": 3, "sweep_awaited": True, "action_done": False},
+        live={"last_status": LiveStatus.OFFLINE, "failure_counter": 3},
+    ),
+    Case(
+        "the wait for the sweep is told once per outage; the next down just counts",
+        AUTO,
+        replace(EARLY, failure_counter=3, confirmed=True, sweep_awaited=True),
+        Check(DOWN),
+        state_after={"failure_counter": 4, "action_done": False},
+    ),
+    Case(
+        "once the sweep is over, the next down asks the relay",
+        AUTO,
+        replace(TWO_DOWN, failure_counter=3, confirmed=True, sweep_awaited=True),
+        Check(DOWN),
+        ("ask relay dev1",),
+    ),
+    Case(
+        "the sweep counts from the guard's first check too: after a monitor restart an old outage waits",
+        AUTO,
+        CONFIRMED,
+        Check(DOWN, FleetView(watching_since=T0 - 15 * S)),
+        ("wait for the sweep until +75s",),
+    ),
+    Case(
+        "parameter_option_2 false: the outage is confirmed and recorded, nothing is switched",
+        MANUAL,
+        TWO_DOWN,
+        Check(DOWN),
+        ("on→off at 3",),
+        state_after={"confirmed": True},
+    ),
+    Case(
+        "parameter_option_2 false: later downs of the same outage do nothing more",
+        MANUAL,
+        CONFIRMED,
+        Check(DOWN),
+        state_after={"failure_counter": 4},
+    ),
+    Case(
+        "no relay configured: the confirmation holds skipped_no_relay",
+        NO_RELAY,
+        TWO_DOWN,
+        Check(DOWN),
+        ("on→off at 3", "hold skipped_no_relay"),
+        state_after={"holds": frozenset({ActionType.SKIPPED_NO_RELAY})},
+    ),
+    Case(
+        "no relay configured: the hold is written once per outage",
+        NO_RELAY,
+        replace(CONFIRMED, holds=frozenset({ActionType.SKIPPED_NO_RELAY})),
+        Check(DOWN),
+    ),
+    Case(
+        "a custom threshold of 5 does not confirm at 3",
+        AUTO,
+        TWO_DOWN,
+        Check(DOWN),
+        policy=replace(POLICY, failure_threshold=5),
+    ),
     # -- the relay cross-check and the claim -----------------------------------------------------
-    Case("the relay is online: power-cycle with one idempotency key for this outage",
-         AUTO, CONFIRMED, RelayAnswer(online=True), ("cycle dev1 key auto-100-20260101T115830",)),
-    Case("the relay is offline: skipped_relay_offline and the re-check timer starts",
-         AUTO, CONFIRMED, RelayAnswer(online=False), ("hold skipped_relay_offline",),
-         state_after={"relay_offline_at": T0, "action_done": False}),
-    Case("the relay is still offline at the re-check: no second row",
-         AUTO, replace(CONFIRMED, holds=frozenset({ActionType.SKIPPED_RELAY_OFFLINE}), relay_offline_at=T0 - 300 * S),
-         RelayAnswer(online=False), state_after={"relay_offline_at": T0}),
-    Case("while the relay re-check interval runs, downs do not ask the relay again",
-         AUTO, replace(CONFIRMED, relay_offline_at=T0 - 60 * S), Check(DOWN)),
-    Case("once the re-check interval has passed, a down asks the relay again",
-         AUTO, replace(CONFIRMED, relay_offline_at=T0 - 300 * S), Check(DOWN), ("ask relay dev1",)),
-    Case("the relay came back while the PBX is still down: it is cycled",
-         AUTO, replace(CONFIRMED, relay_offline_at=T0 - 300 * S), RelayAnswer(online=True),
-         ("cycle dev1 key auto-100-20260101T115830",), state_after={"relay_offline_at": None}),
-    Case("a relay answer arriving after the PBX recovered is ignored",
-         AUTO, FRESH, RelayAnswer(online=True)),
-    Case("the claim succeeded: ewelink_action_done is set and boot grace starts",
-         AUTO, CONFIRMED, Started(),
-         state_after={"action_done": True, "cycle_at": T0, "cycles": (T0,)}),
-    Case("the claim touched no row: another monitor owns the cycle",
-         AUTO, CONFIRMED, ClaimLost(), state_after={"action_done": True, "cycle_at": None}),
-    Case("ewelink_action_done already true: at most one automatic cycle per outage",
-         AUTO, replace(CYCLED, cycle_at=T0 - 400 * S), Check(DOWN), state_after={"failure_counter": 4}),
-    Case("rearmed by the operator while still down: the next down asks the relay again",
-         AUTO, replace(CYCLED, action_done=False, cycle_at=T0 - 400 * S), Check(DOWN), ("ask relay dev1",)),
+    Case(
+        "the relay is online: power-cycle with one idempotency key for this outage",
+        AUTO,
+        CONFIRMED,
+        RelayAnswer(online=True),
+        ("cycle dev1 key auto-100-20260101T115830",),
+    ),
+    Case(
+        "the relay is offline: skipped_relay_offline and the re-check timer starts",
+        AUTO,
+        CONFIRMED,
+        RelayAnswer(online=False),
+        ("hold skipped_relay_offline",),
+        state_after={"relay_offline_at": T0, "action_done": False},
+    ),
+    Case(
+        "the relay is still offline at the re-check: no second row",
+        AUTO,
+        replace(CONFIRMED, holds=frozenset({ActionType.SKIPPED_RELAY_OFFLINE}), relay_offline_at=T0 - 300 * S),
+        RelayAnswer(online=False),
+        state_after={"relay_offline_at": T0},
+    ),
+    Case(
+        "while the relay re-check interval runs, downs do not ask the relay again",
+        AUTO,
+        replace(CONFIRMED, relay_offline_at=T0 - 60 * S),
+        Check(DOWN),
+    ),
+    Case(
+        "once the re-check interval has passed, a down asks the relay again",
+        AUTO,
+        replace(CONFIRMED, relay_offline_at=T0 - 300 * S),
+        Check(DOWN),
+        ("ask relay dev1",),
+    ),
+    Case(
+        "the relay came back while the PBX is still down: it is cycled",
+        AUTO,
+        replace(CONFIRMED, relay_offline_at=T0 - 300 * S),
+        RelayAnswer(online=True),
+        ("cycle dev1 key auto-100-20260101T115830",),
+        state_after={"relay_offline_at": None},
+    ),
+    Case("a relay answer arriving after the PBX recovered is ignored", AUTO, FRESH, RelayAnswer(online=True)),
+    Case(
+        "the claim succeeded: ewelink_action_done is set and boot grace starts",
+        AUTO,
+        CONFIRMED,
+        Started(),
+        state_after={"action_done": True, "cycle_at": T0, "cycles": (T0,)},
+    ),
+    Case(
+        "the claim touched no row: another monitor owns the cycle",
+        AUTO,
+        CONFIRMED,
+        ClaimLost(),
+        state_after={"action_done": True, "cycle_at": None},
+    ),
+    Case(
+        "ewelink_action_done already true: at most one automatic cycle per outage",
+        AUTO,
+        replace(CYCLED, cycle_at=T0 - 400 * S),
+        Check(DOWN),
+        state_after={"failure_counter": 4},
+    ),
+    Case(
+        "rearmed by the operator while still down: the next down asks the relay again",
+        AUTO,
+        replace(CYCLED, action_done=False, cycle_at=T0 - 400 * S),
+        Check(DOWN),
+        ("ask relay dev1",),
+    ),
     # -- the relay service failing us ------------------------------------------------------------
-    Case("the relay service is unreachable: one fail row, the claim released, a back-off",
-         AUTO, replace(CONFIRMED, action_done=True), Failed(audit=True), ("fail row dev1",),
-         state_after={"action_done": False, "retry_cycle_at": T0 + 300 * S, "cycle_failure_audited": True}),
-    Case("the relay service unreachable again in the same outage: no second fail row",
-         AUTO, replace(CONFIRMED, cycle_failure_audited=True), Failed(audit=True),
-         state_after={"retry_cycle_at": T0 + 300 * S}),
-    Case("a failure the relay service audited itself writes no row here",
-         AUTO, CONFIRMED, Failed(audit=False), state_after={"retry_cycle_at": T0 + 300 * S}),
-    Case("during the back-off, downs do not ask the relay",
-         AUTO, replace(CONFIRMED, retry_cycle_at=T0 + 10 * S), Check(DOWN)),
+    Case(
+        "the relay service is unreachable: one fail row, the claim released, a back-off",
+        AUTO,
+        replace(CONFIRMED, action_done=True),
+        Failed(audit=True),
+        ("fail row dev1",),
+        state_after={"action_done": False, "retry_cycle_at": T0 + 300 * S, "cycle_failure_audited": True},
+    ),
+    Case(
+        "the relay service unreachable again in the same outage: no second fail row",
+        AUTO,
+        replace(CONFIRMED, cycle_failure_audited=True),
+        Failed(audit=True),
+        state_after={"retry_cycle_at": T0 + 300 * S},
+    ),
+    Case(
+        "a failure the relay service audited itself writes no row here",
+        AUTO,
+        CONFIRMED,
+        Failed(audit=False),
+        state_after={"retry_cycle_at": T0 + 300 * S},
+    ),
+    Case(
+        "during the back-off, downs do not ask the relay",
+        AUTO,
+        replace(CONFIRMED, retry_cycle_at=T0 + 10 * S),
+        Check(DOWN),
+    ),
     # -- recovery --------------------------------------------------------------------------------
-    Case("the first up after a confirmed outage writes off→on and resets ewelink_action_done",
-         AUTO, replace(CYCLED, cycle_at=T0 - 400 * S, holds=frozenset({ActionType.SKIPPED_RELAY_OFFLINE})), Check(UP),
-         ("off→on",),
-         state_after={"confirmed": False, "action_done": False, "failure_counter": 0, "holds": frozenset(),
-                      "outage_since": None},
-         live={"last_status": LiveStatus.ONLINE, "failure_counter": 0, "reset_action_done": True}),
-    Case("a blip that ends before confirmation writes no row, only a blip count",
-         AUTO, TWO_DOWN, Check(UP), ("blip of 2",), state_after={"failure_counter": 0}),
+    Case(
+        "the first up after a confirmed outage writes off→on and resets ewelink_action_done",
+        AUTO,
+        replace(CYCLED, cycle_at=T0 - 400 * S, holds=frozenset({ActionType.SKIPPED_RELAY_OFFLINE})),
+        Check(UP),
+        ("off→on",),
+        state_after={
+            "confirmed": False,
+            "action_done": False,
+            "failure_counter": 0,
+            "holds": frozenset(),
+            "outage_since": None,
+        },
+        live={"last_status": LiveStatus.ONLINE, "failure_counter": 0, "reset_action_done": True},
+    ),
+    Case(
+        "a blip that ends before confirmation writes no row, only a blip count",
+        AUTO,
+        TWO_DOWN,
+        Check(UP),
+        ("blip of 2",),
+        state_after={"failure_counter": 0},
+    ),
     # -- boot grace ------------------------------------------------------------------------------
-    Case("during boot grace a down does not count",
-         AUTO, CYCLED, Check(DOWN), state_after={"failure_counter": 3},
-         live={"last_status": LiveStatus.OFFLINE, "failure_counter": None,
-               "error_message": "asterisk_not_running: no asterisk process (boot grace)"}),
-    Case("after boot grace, downs count again but the outage is not cycled twice",
-         AUTO, replace(CYCLED, cycle_at=T0 - 301 * S), Check(DOWN), state_after={"failure_counter": 4}),
-    Case("a fresh uptime ends boot grace early and recovers the outage",
-         AUTO, CYCLED, Check(CheckResult.of(Reason.OK, uptime_seconds=30)),
-         ("grace ended at uptime 30", "off→on"),
-         state_after={"cycle_at": None}),
-    Case("an uptime older than the cycle keeps boot grace running",
-         AUTO, CYCLED, Check(UP), ("off→on",), state_after={"cycle_at": T0 - 60 * S}),
+    Case(
+        "during boot grace a down does not count",
+        AUTO,
+        CYCLED,
+        Check(DOWN),
+        state_after={"failure_counter": 3},
+        live={
+            "last_status": LiveStatus.OFFLINE,
+            "failure_counter": None,
+            "error_message": "asterisk_not_running: no asterisk process (boot grace)",
+        },
+    ),
+    Case(
+        "after boot grace, downs count again but the outage is not cycled twice",
+        AUTO,
+        replace(CYCLED, cycle_at=T0 - 301 * S),
+        Check(DOWN),
+        state_after={"failure_counter": 4},
+    ),
+    Case(
+        "a fresh uptime ends boot grace early and recovers the outage",
+        AUTO,
+        CYCLED,
+        Check(CheckResult.of(Reason.OK, uptime_seconds=30)),
+        ("grace ended at uptime 30", "off→on"),
+        state_after={"cycle_at": None},
+    ),
+    Case(
+        "an uptime older than the cycle keeps boot grace running",
+        AUTO,
+        CYCLED,
+        Check(UP),
+        ("off→on",),
+        state_after={"cycle_at": T0 - 60 * S},
+    ),
     # -- mass outage -----------------------------------------------------------------------------
-    Case("in a mass outage a down counts as unknown and holds skipped_mass_outage",
-         AUTO, TWO_DOWN, Check(DOWN, mass()), ("hold skipped_mass_outage",),
-         state_after={"failure_counter": 2, "confirmed": False},
-         live={"last_status": None, "failure_counter": None,
-               "error_message": "mass_outage: asterisk_not_running: no asterisk process"}),
-    Case("in a mass outage an up unit that goes down is held too, without counting",
-         AUTO, FRESH, Check(DOWN, mass()), ("hold skipped_mass_outage",),
-         state_after={"failure_counter": 0, "outage_since": T0, "last_status": LiveStatus.ONLINE}),
-    Case("the mass-outage hold is written once per unit and outage",
-         AUTO, replace(TWO_DOWN, holds=frozenset({ActionType.SKIPPED_MASS_OUTAGE})), Check(DOWN, mass())),
-    Case("when the mass outage lifts, counting resumes and the unit is cycled normally",
-         AUTO, replace(TWO_DOWN, holds=frozenset({ActionType.SKIPPED_MASS_OUTAGE})), Check(DOWN, mass(on=False)),
-         ("on→off at 3", "ask relay dev1")),
+    Case(
+        "in a mass outage a down counts as unknown and holds skipped_mass_outage",
+        AUTO,
+        TWO_DOWN,
+        Check(DOWN, mass()),
+        ("hold skipped_mass_outage",),
+        state_after={"failure_counter": 2, "confirmed": False},
+        live={
+            "last_status": None,
+            "failure_counter": None,
+            "error_message": "mass_outage: asterisk_not_running: no asterisk process",
+        },
+    ),
+    Case(
+        "in a mass outage an up unit that goes down is held too, without counting",
+        AUTO,
+        FRESH,
+        Check(DOWN, mass()),
+        ("hold skipped_mass_outage",),
+        state_after={"failure_counter": 0, "outage_since": T0, "last_status": LiveStatus.ONLINE},
+    ),
+    Case(
+        "the mass-outage hold is written once per unit and outage",
+        AUTO,
+        replace(TWO_DOWN, holds=frozenset({ActionType.SKIPPED_MASS_OUTAGE})),
+        Check(DOWN, mass()),
+    ),
+    Case(
+        "when the mass outage lifts, counting resumes and the unit is cycled normally",
+        AUTO,
+        replace(TWO_DOWN, holds=frozenset({ActionType.SKIPPED_MASS_OUTAGE})),
+        Check(DOWN, mass(on=False)),
+        ("on→off at 3", "ask relay dev1"),
+    ),
     # -- caps ------------------------------------------------------------------------------------
-    Case("the unit's daily cap holds skipped_daily_cap",
-         AUTO, replace(TWO_DOWN, cycles=(T0 - 3600 * S, T0 - 7200 * S, T0 - 9000 * S)), Check(DOWN),
-         ("on→off at 3", "hold skipped_daily_cap")),
-    Case("cycles older than a day do not count against the daily cap",
-         AUTO, replace(TWO_DOWN, cycles=(T0 - 90_000 * S,) * 3), Check(DOWN),
-         ("on→off at 3", "ask relay dev1")),
-    Case("the fleet's hourly cap holds skipped_daily_cap",
-         AUTO, TWO_DOWN, Check(DOWN, FleetView(auto_cycles_last_hour=20)),
-         ("on→off at 3", "hold skipped_daily_cap")),
+    Case(
+        "the unit's daily cap holds skipped_daily_cap",
+        AUTO,
+        replace(TWO_DOWN, cycles=(T0 - 3600 * S, T0 - 7200 * S, T0 - 9000 * S)),
+        Check(DOWN),
+        ("on→off at 3", "hold skipped_daily_cap"),
+    ),
+    Case(
+        "cycles older than a day do not count against the daily cap",
+        AUTO,
+        replace(TWO_DOWN, cycles=(T0 - 90_000 * S,) * 3),
+        Check(DOWN),
+        ("on→off at 3", "ask relay dev1"),
+    ),
+    Case(
+        "the fleet's hourly cap holds skipped_daily_cap",
+        AUTO,
+        TWO_DOWN,
+        Check(DOWN, FleetView(auto_cycles_last_hour=20)),
+        ("on→off at 3", "hold skipped_daily_cap"),
+    ),
     # -- dry run ---------------------------------------------------------------------------------
-    Case("dry run records dry_run instead of cycling",
-         AUTO, CONFIRMED, RelayAnswer(online=True), ("hold dry_run",), policy=replace(POLICY, dry_run=True),
-         state_after={"action_done": False}),
-    Case("dry run already recorded in this outage: no more relay look-ups",
-         AUTO, replace(CONFIRMED, holds=frozenset({ActionType.DRY_RUN})), Check(DOWN),
-         policy=replace(POLICY, dry_run=True)),
+    Case(
+        "dry run records dry_run instead of cycling",
+        AUTO,
+        CONFIRMED,
+        RelayAnswer(online=True),
+        ("hold dry_run",),
+        policy=replace(POLICY, dry_run=True),
+        state_after={"action_done": False},
+    ),
+    Case(
+        "dry run already recorded in this outage: no more relay look-ups",
+        AUTO,
+        replace(CONFIRMED, holds=frozenset({ActionType.DRY_RUN})),
+        Check(DOWN),
+        policy=replace(POLICY, dry_run=True),
+    ),
 ]
 
 
@@ -317,16 +546,32 @@ def test_a_whole_outage_in_sequence() -> None:
     """Downs until a sweep has passed, an online relay, a cycle, a booting PBX, then a fresh uptime: the rows of
     docs/design.md §4."""
     state, seen = FRESH, []
-    steps = [(0, Check(DOWN)), (15, Check(DOWN)), (30, Check(DOWN)), (45, Check(DOWN)), (60, Check(DOWN)),
-             (75, Check(DOWN)), (90, Check(DOWN)), (90, RelayAnswer(online=True)), (90, Started()),
-             (105, Check(DOWN)), (150, Check(CheckResult.of(Reason.OK, uptime_seconds=5)))]
+    steps = [
+        (0, Check(DOWN)),
+        (15, Check(DOWN)),
+        (30, Check(DOWN)),
+        (45, Check(DOWN)),
+        (60, Check(DOWN)),
+        (75, Check(DOWN)),
+        (90, Check(DOWN)),
+        (90, RelayAnswer(online=True)),
+        (90, Started()),
+        (105, Check(DOWN)),
+        (150, Check(CheckResult.of(Reason.OK, uptime_seconds=5))),
+    ]
     for at, step in steps:
         decision = run(AUTO, state, step, POLICY, now=T0 + at * S)
         state = decision.state
         seen.extend(summary(a) for a in decision.actions)
     # the mass-outage guard sees the whole fleet once (a sweep, 90 s) after the first failed check
-    assert seen == ["on→off at 3", "wait for the sweep until +90s", "ask relay dev1",
-                    "cycle dev1 key auto-100-20260101T120000", "grace ended at uptime 5", "off→on"]
+    assert seen == [
+        "on→off at 3",
+        "wait for the sweep until +90s",
+        "ask relay dev1",
+        "cycle dev1 key auto-100-20260101T120000",
+        "grace ended at uptime 5",
+        "off→on",
+    ]
     assert state == UnitState(last_status=LiveStatus.ONLINE, cycles=(T0 + 90 * S,))
 
 
@@ -346,9 +591,18 @@ def fleet_of(down: int, up: int, *, age: timedelta = 10 * S) -> dict[str, tuple[
         ("4 of 4 down is under mass_outage_min_units down: not a mass outage", fleet_of(4, 0), False),
         ("checks older than the last sweep do not count", fleet_of(6, 4, age=91 * S), False),
         ("a check a little over one poll_interval old is still in the last sweep", fleet_of(6, 4, age=70 * S), True),
-        ("unknown verdicts are checked units but not down ones", {
-            **fleet_of(2, 0), "a": (T0, Verdict.UNKNOWN), "b": (T0, Verdict.UNKNOWN), "c": (T0, Verdict.UP),
-            "d": (T0, Verdict.UP), "e": (T0, Verdict.UP)}, False),
+        (
+            "unknown verdicts are checked units but not down ones",
+            {
+                **fleet_of(2, 0),
+                "a": (T0, Verdict.UNKNOWN),
+                "b": (T0, Verdict.UNKNOWN),
+                "c": (T0, Verdict.UP),
+                "d": (T0, Verdict.UP),
+                "e": (T0, Verdict.UP),
+            },
+            False,
+        ),
     ],
 )
 def test_mass_outage_share(name: str, latest: dict[str, tuple[datetime, Verdict]], expected: bool) -> None:
@@ -368,8 +622,14 @@ def test_mass_outage_share(name: str, latest: dict[str, tuple[datetime, Verdict]
 def test_a_restart_restores_the_outage_from_the_stored_row(
     name: str, status: str | None, counter: int | None, confirmed: bool
 ) -> None:
-    state = UnitState.restored(last_status=status, failure_counter=counter, action_done=True, threshold=3,
-                               outage_since=T0, cycles=(T0 - 60 * S,))
+    state = UnitState.restored(
+        last_status=status,
+        failure_counter=counter,
+        action_done=True,
+        threshold=3,
+        outage_since=T0,
+        cycles=(T0 - 60 * S,),
+    )
     assert state.confirmed is confirmed, name
     assert state.pbx_status == ("off" if confirmed else "on")
     assert (state.action_done, state.cycle_at, state.cycles) == (True, T0 - 60 * S, (T0 - 60 * S,))
@@ -378,8 +638,9 @@ def test_a_restart_restores_the_outage_from_the_stored_row(
 
 def test_a_restored_confirmed_outage_is_not_confirmed_twice() -> None:
     """The stored counter at the threshold: the next down writes no second on→off row."""
-    state = UnitState.restored(last_status="offline", failure_counter=3, action_done=True, threshold=3,
-                               outage_since=T0 - 60 * S)
+    state = UnitState.restored(
+        last_status="offline", failure_counter=3, action_done=True, threshold=3, outage_since=T0 - 60 * S
+    )
     decision = decide(AUTO, state, DOWN, now=T0, policy=POLICY, fleet=FleetView())
     assert decision.actions == ()
     assert decision.state.failure_counter == 4
@@ -415,36 +676,126 @@ GONE = "asterisk_not_running: no asterisk process"
 @pytest.mark.parametrize(
     ("name", "unit", "state", "step", "expected", "policy"),
     [
-        ("the relay-offline hold says why in words", AUTO, CONFIRMED, RelayAnswer(online=False),
-         [Hold(ActionType.SKIPPED_RELAY_OFFLINE, "relay dev1 is offline: the site has probably lost power or internet")], POLICY),
-        ("the dry-run row names the relay it would have cycled", AUTO, CONFIRMED, RelayAnswer(online=True),
-         [Hold(ActionType.DRY_RUN, "dry run: would power-cycle relay dev1")], replace(POLICY, dry_run=True)),
-        ("the mass-outage hold quotes the check it set aside", AUTO, TWO_DOWN, Check(DOWN, mass()),
-         [Hold(ActionType.SKIPPED_MASS_OUTAGE, f"mass outage: too many units down at once, {GONE} counted as unknown")], POLICY),
-        ("the no-relay hold names the empty column", NO_RELAY, TWO_DOWN, Check(DOWN),
-         [OutageConfirmed(3, GONE), Hold(ActionType.SKIPPED_NO_RELAY, "no relay configured (ewelink_device_id is empty)")],
-         POLICY),
-        ("the daily-cap hold gives the count and the setting", AUTO,
-         replace(TWO_DOWN, cycles=(T0 - 3600 * S, T0 - 7200 * S, T0 - 9000 * S)), Check(DOWN),
-         [OutageConfirmed(3, GONE), Hold(ActionType.SKIPPED_DAILY_CAP, "3 automatic cycles in 24 h (max_cycles_per_unit_per_day=3)")],
-         POLICY),
-        ("the fail row carries the relay service's error", AUTO, CONFIRMED, Failed(audit=True),
-         [CycleFailed("dev1", "connection refused")], POLICY),
-        ("the cycle request names the unit's outlet", OUTLET2, CONFIRMED, RelayAnswer(online=True),
-         [PowerCycle("dev2", 2, "auto-103-20260101T115830")], POLICY),
-        ("an outage without a start time is keyed by now", AUTO, replace(CONFIRMED, outage_since=None),
-         RelayAnswer(online=True), [PowerCycle("dev1", None, "auto-100-20260101T120000")], POLICY),
-        ("a unit without a relay is never cycled, whatever the relay answer", NO_RELAY, CONFIRMED,
-         RelayAnswer(online=True), [], POLICY),
-        ("a dry-run row of an earlier run does not stop a real cycle", AUTO,
-         replace(CONFIRMED, holds=frozenset({ActionType.DRY_RUN})), Check(DOWN), [CheckRelay("dev1")], POLICY),
-        ("boot grace ends exactly boot_grace after the cycle", AUTO, replace(CYCLED, action_done=False,
-         cycle_at=T0 - 300 * S), Check(DOWN), [CheckRelay("dev1")], POLICY),
-        ("the back-off ends exactly at retry_cycle_at", AUTO, replace(CONFIRMED, retry_cycle_at=T0), Check(DOWN),
-         [CheckRelay("dev1")], POLICY),
-        ("a cycle exactly one day old no longer counts against the daily cap", AUTO,
-         replace(TWO_DOWN, cycles=(T0 - 86_400 * S,) * 3), Check(DOWN), [OutageConfirmed(3, GONE), CheckRelay("dev1")],
-         POLICY),
+        (
+            "the relay-offline hold says why in words",
+            AUTO,
+            CONFIRMED,
+            RelayAnswer(online=False),
+            [
+                Hold(
+                    ActionType.SKIPPED_RELAY_OFFLINE,
+                    "relay dev1 is offline: the site has probably lost power or internet",
+                )
+            ],
+            POLICY,
+        ),
+        (
+            "the dry-run row names the relay it would have cycled",
+            AUTO,
+            CONFIRMED,
+            RelayAnswer(online=True),
+            [Hold(ActionType.DRY_RUN, "dry run: would power-cycle relay dev1")],
+            replace(POLICY, dry_run=True),
+        ),
+        (
+            "the mass-outage hold quotes the check it set aside",
+            AUTO,
+            TWO_DOWN,
+            Check(DOWN, mass()),
+            [
+                Hold(
+                    ActionType.SKIPPED_MASS_OUTAGE,
+                    f"mass outage: too many units down at once, {GONE} counted as unknown",
+                )
+            ],
+            POLICY,
+        ),
+        (
+            "the no-relay hold names the empty column",
+            NO_RELAY,
+            TWO_DOWN,
+            Check(DOWN),
+            [
+                OutageConfirmed(3, GONE),
+                Hold(ActionType.SKIPPED_NO_RELAY, "no relay configured (ewelink_device_id is empty)"),
+            ],
+            POLICY,
+        ),
+        (
+            "the daily-cap hold gives the count and the setting",
+            AUTO,
+            replace(TWO_DOWN, cycles=(T0 - 3600 * S, T0 - 7200 * S, T0 - 9000 * S)),
+            Check(DOWN),
+            [
+                OutageConfirmed(3, GONE),
+                Hold(ActionType.SKIPPED_DAILY_CAP, "3 automatic cycles in 24 h (max_cycles_per_unit_per_day=3)"),
+            ],
+            POLICY,
+        ),
+        (
+            "the fail row carries the relay service's error",
+            AUTO,
+            CONFIRMED,
+            Failed(audit=True),
+            [CycleFailed("dev1", "connection refused")],
+            POLICY,
+        ),
+        (
+            "the cycle request names the unit's outlet",
+            OUTLET2,
+            CONFIRMED,
+            RelayAnswer(online=True),
+            [PowerCycle("dev2", 2, "auto-103-20260101T115830")],
+            POLICY,
+        ),
+        (
+            "an outage without a start time is keyed by now",
+            AUTO,
+            replace(CONFIRMED, outage_since=None),
+            RelayAnswer(online=True),
+            [PowerCycle("dev1", None, "auto-100-20260101T120000")],
+            POLICY,
+        ),
+        (
+            "a unit without a relay is never cycled, whatever the relay answer",
+            NO_RELAY,
+            CONFIRMED,
+            RelayAnswer(online=True),
+            [],
+            POLICY,
+        ),
+        (
+            "a dry-run row of an earlier run does not stop a real cycle",
+            AUTO,
+            replace(CONFIRMED, holds=frozenset({ActionType.DRY_RUN})),
+            Check(DOWN),
+            [CheckRelay("dev1")],
+            POLICY,
+        ),
+        (
+            "boot grace ends exactly boot_grace after the cycle",
+            AUTO,
+            replace(CYCLED, action_done=False, cycle_at=T0 - 300 * S),
+            Check(DOWN),
+            [CheckRelay("dev1")],
+            POLICY,
+        ),
+        (
+            "the back-off ends exactly at retry_cycle_at",
+            AUTO,
+            replace(CONFIRMED, retry_cycle_at=T0),
+            Check(DOWN),
+            [CheckRelay("dev1")],
+            POLICY,
+        ),
+        (
+            "a cycle exactly one day old no longer counts against the daily cap",
+            AUTO,
+            replace(TWO_DOWN, cycles=(T0 - 86_400 * S,) * 3),
+            Check(DOWN),
+            [OutageConfirmed(3, GONE), CheckRelay("dev1")],
+            POLICY,
+        ),
     ],
 )
 def test_actions_carry_what_the_operator_reads(
@@ -466,7 +817,9 @@ def test_a_started_cycle_clears_the_back_off_and_forgets_cycles_older_than_a_day
 
 def test_a_down_marks_the_unit_offline_in_memory_too() -> None:
     for state in (FRESH, replace(FRESH, cycle_at=T0 - 10 * S)):  # counted, and in boot grace
-        assert decide(AUTO, state, DOWN, now=T0, policy=POLICY, fleet=FleetView()).state.last_status is LiveStatus.OFFLINE
+        assert (
+            decide(AUTO, state, DOWN, now=T0, policy=POLICY, fleet=FleetView()).state.last_status is LiveStatus.OFFLINE
+        )
 
 
 def test_a_reason_without_detail_is_stored_as_the_bare_code() -> None:
@@ -476,8 +829,9 @@ def test_a_reason_without_detail_is_stored_as_the_bare_code() -> None:
 
 
 def test_a_restored_row_keeps_its_status_and_counter() -> None:
-    online = UnitState.restored(last_status="online", failure_counter=None, action_done=False, threshold=3,
-                                outage_since=T0)
+    online = UnitState.restored(
+        last_status="online", failure_counter=None, action_done=False, threshold=3, outage_since=T0
+    )
     assert (online.last_status, online.failure_counter, online.outage_since) == (LiveStatus.ONLINE, 0, None)
     odd = UnitState.restored(last_status="weird", failure_counter=7, action_done=False, threshold=3, outage_since=T0)
     assert (odd.last_status, odd.failure_counter, odd.confirmed) == (None, 7, False)
@@ -498,7 +852,8 @@ def test_a_relay_gone_offline_before_switching_is_held_and_rechecked_later() -> 
     claimed = replace(CONFIRMED, action_done=True)
     decision = relay_went_offline(AUTO, claimed, T0, POLICY)
     assert decision.actions == (
-        Hold(ActionType.SKIPPED_RELAY_OFFLINE, "relay dev1 is offline: the site has probably lost power or internet"),)
+        Hold(ActionType.SKIPPED_RELAY_OFFLINE, "relay dev1 is offline: the site has probably lost power or internet"),
+    )
     assert (decision.state.action_done, decision.state.relay_offline_at) == (False, T0)
     soon = decide(AUTO, decision.state, DOWN, now=T0 + 299 * S, policy=POLICY, fleet=FleetView())
     assert soon.actions == ()

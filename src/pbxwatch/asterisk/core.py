@@ -60,8 +60,14 @@ class CliError(StrEnum):
 
 _PATTERNS: tuple[tuple[CliError, re.Pattern[str]], ...] = (
     (CliError.UNABLE_TO_CONNECT, re.compile(r"Unable to connect to remote asterisk")),
-    (CliError.PERMISSION, re.compile(r"sudo: .*(password is required|not in the sudoers|not allowed"
-                                     r"|terminal is required)|Permission denied", re.IGNORECASE)),
+    (
+        CliError.PERMISSION,
+        re.compile(
+            r"sudo: .*(password is required|not in the sudoers|not allowed"
+            r"|terminal is required)|Permission denied",
+            re.IGNORECASE,
+        ),
+    ),
     (CliError.NOT_FOUND, re.compile(r"(: not found|command not found|No such file or directory)$")),
 )
 

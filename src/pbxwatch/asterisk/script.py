@@ -41,9 +41,9 @@ PROBE_TEMPLATE = (
     'echo "$M uptime"; timeout -k 1 {t} {ast} -rx \'core show uptime seconds\' 2>&1; r=$?; echo "$M rc=$r"; '
     # A CLI that answers proves the daemon runs; the process-table scan is paid only when it does not.
     'if [ $r -ne 0 ]; then echo "$M pgrep"; pgrep -x asterisk >/dev/null 2>&1; echo "$M rc=$?"; fi; '
-    'if [ $r -eq 0 ]; then echo "$M sip"; timeout -k 1 {t} {ast} -rx \'sip show peers\' 2>&1; r=$?; '
+    "if [ $r -eq 0 ]; then echo \"$M sip\"; timeout -k 1 {t} {ast} -rx 'sip show peers' 2>&1; r=$?; "
     'echo "$M rc=$r"; '
-    'if [ $r -lt 124 ]; then echo "$M pjsip"; timeout -k 1 {t} {ast} -rx \'pjsip show endpoints\' 2>&1; '
+    "if [ $r -lt 124 ]; then echo \"$M pjsip\"; timeout -k 1 {t} {ast} -rx 'pjsip show endpoints' 2>&1; "
     'echo "$M rc=$?"; fi; fi; '
     'echo "$M df"; df -P / 2>&1; echo "$M rc=$?"; echo "$M end"'
 )

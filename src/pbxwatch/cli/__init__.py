@@ -73,7 +73,8 @@ COMMANDS: dict[str, LazyCommand] = {
         "pbxwatch.cli.notify", "app", "Notifications: send a test message to the configured channels (apprise URLs)."
     ),
     "maintenance": LazyCommand(
-        "pbxwatch.cli.maintenance", "app",
+        "pbxwatch.cli.maintenance",
+        "app",
         "Maintenance windows: no automatic action on these units meanwhile (add, list, end).",
     ),
 }

@@ -37,8 +37,9 @@ def _require_app(settings: Settings) -> None:
 @app.command("auth-url")
 def auth_url(
     ctx: typer.Context,
-    qr: Annotated[bool, typer.Option("--qr", help="Ask the page for a QR-code login (scan in the eWeLink app).")]
-    = False,
+    qr: Annotated[
+        bool, typer.Option("--qr", help="Ask the page for a QR-code login (scan in the eWeLink app).")
+    ] = False,
 ) -> None:
     """Print the eWeLink authorization URL (open it, log in, then run `pbxwatch ewelink login CODE`)."""
     from pbxwatch.ewelink import EWeLinkClient, EWeLinkError
@@ -60,10 +61,15 @@ def auth_url(
 @app.command("login")
 def login(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="The code=... value of the callback URL (valid 30 seconds).",
-                                        show_default=False)],
-    region: Annotated[str | None, typer.Option("--region", help="The region=... value of the callback URL "
-                                               "(cn, as, us, eu) [default: ewelink.region].")] = None,
+    code: Annotated[
+        str, typer.Argument(help="The code=... value of the callback URL (valid 30 seconds).", show_default=False)
+    ],
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region", help="The region=... value of the callback URL (cn, as, us, eu) [default: ewelink.region]."
+        ),
+    ] = None,
     state: Annotated[str | None, typer.Option("--state", help="The state=... value, checked when given.")] = None,
 ) -> None:
     """Exchange an authorization code for tokens and save the token file."""
@@ -113,12 +119,21 @@ def token(
     if status.state == "missing" and status.problem is None:
         status = status_of(None, 0, problem=f"no token file {tokens_file.path}")
     if json_out:
-        print_json({"state": status.state, "region": status.region, "days_left": status.days_left,
-                    "access_expires_at": status.access_expires_at, "refresh_expires_at": status.refresh_expires_at,
-                    "obtained_at": status.obtained_at, "token_file": str(tokens_file.path),
-                    "problem": status.problem, "field_failure": failure.kind if failure else None,
-                    "field_failure_message": failure.message if failure else None,
-                    "region_note": _region_note(status.region, settings.ewelink.region)})
+        print_json(
+            {
+                "state": status.state,
+                "region": status.region,
+                "days_left": status.days_left,
+                "access_expires_at": status.access_expires_at,
+                "refresh_expires_at": status.refresh_expires_at,
+                "obtained_at": status.obtained_at,
+                "token_file": str(tokens_file.path),
+                "problem": status.problem,
+                "field_failure": failure.kind if failure else None,
+                "field_failure_message": failure.message if failure else None,
+                "region_note": _region_note(status.region, settings.ewelink.region),
+            }
+        )
     else:
         typer.echo(f"eWeLink tokens ({tokens_file.path}): {status.describe()}")
         note = _region_note(status.region, settings.ewelink.region)

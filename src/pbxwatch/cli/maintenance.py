@@ -14,17 +14,19 @@ from rich.table import Table
 from pbxwatch.cli.common import cli_settings, console, fail, open_database, print_json, run
 from pbxwatch.config import Settings
 
-HELP = "\n\n".join((
-    'Maintenance windows: planned work on a PBX that the watchdog must not "fix".',
-    "During a window the unit is still checked and its live status recorded, but no outage is confirmed into "
-    "an automatic action: no soft restart, no power-cycle, no outage notification. The start and the end are "
-    "rows in unit_status_history (action_type maintenance_start / maintenance_end, user_initiator = who set it).",
-    "A unit still down when its window ends is a new outage from then on: failure_threshold more failed checks "
-    "before anything is done.",
-    "Windows are per unit, for several units or fleet-wide (--all); one-off (--for 2h, --until TIME) or weekly "
-    '(--weekly "sun 02:00-04:00"), read in monitor.time_zone (default UTC). The monitor picks up new and ended '
-    "windows within one reload (at most 30 s). The relay service offers the same at GET/POST /maintenance.",
-))
+HELP = "\n\n".join(
+    (
+        'Maintenance windows: planned work on a PBX that the watchdog must not "fix".',
+        "During a window the unit is still checked and its live status recorded, but no outage is confirmed into "
+        "an automatic action: no soft restart, no power-cycle, no outage notification. The start and the end are "
+        "rows in unit_status_history (action_type maintenance_start / maintenance_end, user_initiator = who set it).",
+        "A unit still down when its window ends is a new outage from then on: failure_threshold more failed checks "
+        "before anything is done.",
+        "Windows are per unit, for several units or fleet-wide (--all); one-off (--for 2h, --until TIME) or weekly "
+        '(--weekly "sun 02:00-04:00"), read in monitor.time_zone (default UTC). The monitor picks up new and ended '
+        "windows within one reload (at most 30 s). The relay service offers the same at GET/POST /maintenance.",
+    )
+)
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
 
@@ -79,8 +81,16 @@ def add(
 
     async def body() -> list[Any]:
         async with open_database(settings) as db:
-            return await add_windows(db, numbers, now=now, reason=reason, set_by=who(by),
-                                     duration=request.duration, until=request.until, weekly=request.weekly)
+            return await add_windows(
+                db,
+                numbers,
+                now=now,
+                reason=reason,
+                set_by=who(by),
+                duration=request.duration,
+                until=request.until,
+                weekly=request.weekly,
+            )
 
     try:
         windows = run(body)
@@ -141,8 +151,9 @@ def end(
 
     async def body() -> list[Any]:
         async with open_database(settings) as db:
-            return await end_windows(db, now=datetime.now(UTC), by=who(by), numbers=units or [],
-                                     ids=window_id or [], fleet=all_units)
+            return await end_windows(
+                db, now=datetime.now(UTC), by=who(by), numbers=units or [], ids=window_id or [], fleet=all_units
+            )
 
     try:
         ended = run(body)
@@ -167,9 +178,14 @@ def _local(at: datetime | None, settings: Settings) -> str:
 
 
 def _window_json(w: Any, now: datetime, zone: tzinfo) -> dict[str, Any]:
-    return {"id": w.id, "unit": w.unit_number, "reason": w.reason, "set_by": w.set_by,
-            "starts_at": w.starts_at.isoformat() if w.starts_at else None,
-            "ends_at": w.ends_at.isoformat() if w.ends_at else None,
-            "weekly": str(w.weekly) if w.weekly else None,
-            "ended_at": w.ended_at.isoformat() if w.ended_at else None,
-            "running": w.occurrence(now, zone) is not None}
+    return {
+        "id": w.id,
+        "unit": w.unit_number,
+        "reason": w.reason,
+        "set_by": w.set_by,
+        "starts_at": w.starts_at.isoformat() if w.starts_at else None,
+        "ends_at": w.ends_at.isoformat() if w.ends_at else None,
+        "weekly": str(w.weekly) if w.weekly else None,
+        "ended_at": w.ended_at.isoformat() if w.ended_at else None,
+        "running": w.occurrence(now, zone) is not None,
+    }

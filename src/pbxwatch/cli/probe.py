@@ -22,13 +22,16 @@ Port = Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="SSH p
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 TrustNew = Annotated[
     bool,
-    typer.Option("--trust-new-key", help="Accept and remember the host key if known_hosts has none for this host "
-                 "(a CHANGED key is still refused)."),
+    typer.Option(
+        "--trust-new-key",
+        help="Accept and remember the host key if known_hosts has none for this host (a CHANGED key is still refused).",
+    ),
 ]
 
 
-def probe(ctx: typer.Context, host: Host, port: Port = 22, as_json: AsJson = False,
-          trust_new_key: TrustNew = False) -> None:
+def probe(
+    ctx: typer.Context, host: Host, port: Port = 22, as_json: AsJson = False, trust_new_key: TrustNew = False
+) -> None:
     """Check one PBX: verdict, reason, uptime, disk, SIP totals and the peer table.
 
     Exit status: 0 up, 1 down, 3 unknown (the reason says why). SSH credentials and host-key policy come
@@ -66,10 +69,17 @@ async def _check(settings: Any, host: str, port: int, trust_new_key: bool) -> Ch
 
 
 def _as_json(host: str, port: int, result: CheckResult) -> dict[str, Any]:
-    return {"host": host, "port": port, "verdict": result.verdict.value, "reason": result.reason.value,
-            "detail": result.detail, "uptime_seconds": result.uptime_seconds,
-            "disk_usage_percent": result.disk_usage_percent, "sip_peers": result.sip_peers,
-            "line_stats": result.line_stats}
+    return {
+        "host": host,
+        "port": port,
+        "verdict": result.verdict.value,
+        "reason": result.reason.value,
+        "detail": result.detail,
+        "uptime_seconds": result.uptime_seconds,
+        "disk_usage_percent": result.disk_usage_percent,
+        "sip_peers": result.sip_peers,
+        "line_stats": result.line_stats,
+    }
 
 
 def _duration(seconds: int) -> str:
@@ -102,6 +112,10 @@ def _show_lines(stats: dict[str, Any]) -> None:
         return
     table = Table("name", "username", "host", "port", "status", "latency ms")
     for peer in stats["peers"]:
-        table.add_row(*(("" if peer[k] is None else str(peer[k])) for k in
-                        ("name", "username", "host", "port", "status", "latency_ms")))
+        table.add_row(
+            *(
+                ("" if peer[k] is None else str(peer[k]))
+                for k in ("name", "username", "host", "port", "status", "latency_ms")
+            )
+        )
     console.print(table)

@@ -16,8 +16,9 @@ from rich.table import Table
 from pbxwatch.cli.common import cli_settings, console, fail, loaded_settings, print_json, run
 from pbxwatch.config import Settings, mask_url
 
-app = typer.Typer(help="The relay service (eWeLink relays, port 8010) and commands that go through it.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The relay service (eWeLink relays, port 8010) and commands that go through it.", no_args_is_help=True
+)
 T = TypeVar("T")
 log = logging.getLogger("pbxwatch.relay")
 
@@ -49,13 +50,17 @@ def serve(
     except BindRefused as err:
         fail(str(err))
     setup_logging(settings, "relay", owner=True)
-    log.info("relay service starting on %s:%s; config file %s; database %s", bind_host, bind_port,
-             loaded.config_file or "(none, defaults and environment)", mask_url(settings.database_url))
+    log.info(
+        "relay service starting on %s:%s; config file %s; database %s",
+        bind_host,
+        bind_port,
+        loaded.config_file or "(none, defaults and environment)",
+        mask_url(settings.database_url),
+    )
     # the service learns the address it really listens on (the dashboard's access rule depends on it)
     relay = settings.relay.model_copy(update={"host": bind_host, "port": bind_port})
     bound = settings.model_copy(update={"relay": relay})
-    uvicorn.run(create_app(bound), host=bind_host, port=bind_port, log_config=None,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(create_app(bound), host=bind_host, port=bind_port, log_config=None, timeout_graceful_shutdown=10)
 
 
 def _through_service(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
@@ -80,8 +85,9 @@ def _state(on: object) -> str:
 
 def _switch(ctx: typer.Context, device_id: str, state: bool | None, outlet: int | None, unit: str | None) -> None:
     settings = cli_settings(ctx)
-    result = _through_service(settings, lambda c: c.toggle(
-        device_id, state=state, outlet=outlet, enterprise_number=unit, initiator="user"))
+    result = _through_service(
+        settings, lambda c: c.toggle(device_id, state=state, outlet=outlet, enterprise_number=unit, initiator="user")
+    )
     where = "" if outlet is None else f" outlet {outlet}"
     console.print(f"relay {device_id}{where}: now {_state(result.get('state_after'))}")
 
@@ -104,17 +110,26 @@ def cycle(
     device_id: Annotated[str | None, typer.Argument(help="eWeLink device id (or use --unit).")] = None,
     unit: Annotated[str | None, typer.Option("--unit", help="Enterprise number: cycle its relay.")] = None,
     outlet: OutletOpt = None,
-    off_seconds: Annotated[float | None, typer.Option("--off-seconds", help="1-300 [default: monitor.off_seconds].")]
-    = None,
+    off_seconds: Annotated[
+        float | None, typer.Option("--off-seconds", help="1-300 [default: monitor.off_seconds].")
+    ] = None,
     key: Annotated[str | None, typer.Option("--idempotency-key", help="Repeat-safe request key.")] = None,
 ) -> None:
     """Power-cycle a relay: off, wait, on. Returns once the service accepted it."""
     if device_id is None and unit is None:
         fail("give a device id or --unit")
     settings = cli_settings(ctx)
-    ticket = _through_service(settings, lambda c: c.power_cycle(
-        device_id=device_id, enterprise_number=unit, outlet=outlet, off_seconds=off_seconds,
-        idempotency_key=key, initiator="user"))
+    ticket = _through_service(
+        settings,
+        lambda c: c.power_cycle(
+            device_id=device_id,
+            enterprise_number=unit,
+            outlet=outlet,
+            off_seconds=off_seconds,
+            idempotency_key=key,
+            initiator="user",
+        ),
+    )
     console.print(f"power-cycle {ticket.cycle_id} accepted; relay back on at {ticket.on_due_at.isoformat()}")
 
 
@@ -124,8 +139,18 @@ def devices(ctx: typer.Context, as_json: Json = False) -> None:
     settings = cli_settings(ctx)
     listed = _through_service(settings, lambda c: c.list_devices())
     if as_json:
-        print_json([{"device_id": d.device_id, "name": d.name, "online": d.online, "channels": d.channels,
-                     "checked_at": d.checked_at.isoformat()} for d in listed])
+        print_json(
+            [
+                {
+                    "device_id": d.device_id,
+                    "name": d.name,
+                    "online": d.online,
+                    "channels": d.channels,
+                    "checked_at": d.checked_at.isoformat(),
+                }
+                for d in listed
+            ]
+        )
         return
     table = Table("device id", "name", "online", "channels")
     for d in listed:

@@ -16,8 +16,15 @@ from pbxwatch.cli.common import cli_settings, console, fail, open_database, prin
 from pbxwatch.domain.uptime import UnitReport
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-FIELDS = ("number", "uptime_percent", "incidents", "downtime_seconds", "mttr_seconds", "auto_cycles",
-          "auto_cycles_fixed")
+FIELDS = (
+    "number",
+    "uptime_percent",
+    "incidents",
+    "downtime_seconds",
+    "mttr_seconds",
+    "auto_cycles",
+    "auto_cycles_fixed",
+)
 
 
 class Format(StrEnum):
@@ -36,10 +43,13 @@ def parse_span(text: str) -> timedelta:
 
 def as_row(r: UnitReport) -> dict[str, Any]:
     return {
-        "number": r.number, "uptime_percent": round(r.uptime_percent, 4), "incidents": r.incidents,
+        "number": r.number,
+        "uptime_percent": round(r.uptime_percent, 4),
+        "incidents": r.incidents,
         "downtime_seconds": round(r.downtime.total_seconds(), 3),
         "mttr_seconds": round(r.mttr.total_seconds(), 3) if r.mttr is not None else None,
-        "auto_cycles": r.auto_cycles, "auto_cycles_fixed": r.auto_cycles_fixed,
+        "auto_cycles": r.auto_cycles,
+        "auto_cycles_fixed": r.auto_cycles_fixed,
     }
 
 
@@ -81,8 +91,15 @@ def _table(rows: list[dict[str, Any]], since: str) -> Table:
         table.add_column(name, justify="left" if name == "unit" else "right")
     for r in rows:
         mttr = r["mttr_seconds"]
-        table.add_row(r["number"], f"{r['uptime_percent']:.2f} %", str(r["incidents"]), _span(r["downtime_seconds"]),
-                      _span(mttr) if mttr is not None else "—", str(r["auto_cycles"]), str(r["auto_cycles_fixed"]))
+        table.add_row(
+            r["number"],
+            f"{r['uptime_percent']:.2f} %",
+            str(r["incidents"]),
+            _span(r["downtime_seconds"]),
+            _span(mttr) if mttr is not None else "—",
+            str(r["auto_cycles"]),
+            str(r["auto_cycles_fixed"]),
+        )
     return table
 
 

@@ -23,28 +23,44 @@ if TYPE_CHECKING:
 
 _Host = Annotated[str, typer.Option("--host", help="Loopback address to listen on.")]
 _Port = Annotated[int, typer.Option("--port", help="Port (0 = a free one, printed at start).")]
-_AppId = Annotated[str, typer.Option("--app-id", envvar="PBXWATCH_SIM_CLOUD_APP_ID",
-                                     help="The APPID the simulated cloud accepts.")]
-_AppSecret = Annotated[str, typer.Option("--app-secret", envvar="PBXWATCH_SIM_CLOUD_APP_SECRET",
-                                         help="The simulated app's secret (a test value; "
-                                         "prefer the environment variable).",
-                                         show_default=False)]
+_AppId = Annotated[
+    str, typer.Option("--app-id", envvar="PBXWATCH_SIM_CLOUD_APP_ID", help="The APPID the simulated cloud accepts.")
+]
+_AppSecret = Annotated[
+    str,
+    typer.Option(
+        "--app-secret",
+        envvar="PBXWATCH_SIM_CLOUD_APP_SECRET",
+        help="The simulated app's secret (a test value; prefer the environment variable).",
+        show_default=False,
+    ),
+]
 _Region = Annotated[str, typer.Option("--region", help="Region the authorization page reports.")]
-_Devices = Annotated[Path | None, typer.Option("--devices", help="JSON file: a list of devices "
-                                               "{id, name, online, channels, states, home, uiid, host|hosts, "
-                                               "itemType (1 own, 2 shared, 5 shared via home), brand, "
-                                               "reported_outlets}.")]
-_PowerUrl = Annotated[str | None, typer.Option("--power-url", help="Simulated fleet's control URL: each "
-                                               "relay switch POSTs {power_url}/hosts/{host}/power "
-                                               "{\"on\": bool}.")]
+_Devices = Annotated[
+    Path | None,
+    typer.Option(
+        "--devices",
+        help="JSON file: a list of devices "
+        "{id, name, online, channels, states, home, uiid, host|hosts, "
+        "itemType (1 own, 2 shared, 5 shared via home), brand, "
+        "reported_outlets}.",
+    ),
+]
+_PowerUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--power-url",
+        help='Simulated fleet\'s control URL: each relay switch POSTs {power_url}/hosts/{host}/power {"on": bool}.',
+    ),
+]
 _CodeTtl = Annotated[float, typer.Option("--code-ttl", help="Seconds an OAuth code lives.")]
 _AccessTtl = Annotated[float, typer.Option("--access-ttl", help="Access token lifetime, s.")]
 _RefreshTtl = Annotated[float, typer.Option("--refresh-ttl", help="Refresh token lifetime, s.")]
-_MinInterval = Annotated[float, typer.Option("--min-interval", help="Per-IP min seconds between calls "
-                                             "(0 = off).")]
+_MinInterval = Annotated[float, typer.Option("--min-interval", help="Per-IP min seconds between calls (0 = off).")]
 _Quota = Annotated[int | None, typer.Option("--quota", help="Calls allowed before 412 (default: none).")]
-_Manual = Annotated[bool, typer.Option("--manual-approve", help="Show an Authorize button instead of "
-                                       "redirecting at once.")]
+_Manual = Annotated[
+    bool, typer.Option("--manual-approve", help="Show an Authorize button instead of redirecting at once.")
+]
 
 
 def cloud(
@@ -70,9 +86,17 @@ def cloud(
         loaded = load_devices(json.loads(devices.read_text(encoding="utf-8"))) if devices else []
     except (OSError, ValueError, TypeError, KeyError) as err:
         fail(f"sim cloud: {err}")
-    config = SimCloudConfig(app_id=app_id, app_secret=app_secret, region=region, code_ttl=code_ttl,
-                            access_ttl=access_ttl, refresh_ttl=refresh_ttl, min_interval=min_interval,
-                            quota=quota, auto_approve=not manual)
+    config = SimCloudConfig(
+        app_id=app_id,
+        app_secret=app_secret,
+        region=region,
+        code_ttl=code_ttl,
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
+        min_interval=min_interval,
+        quota=quota,
+        auto_approve=not manual,
+    )
     sim = SimCloud(config, devices=loaded, host=host, port=port, power_url=power_url)
 
     try:

@@ -18,8 +18,10 @@ Hosts = Annotated[int, typer.Option("--hosts", "-n", min=1, max=65000, help="How
 Base = Annotated[str, typer.Option("--base-address", help="Address of the first host; the next get +1.")]
 Port = Annotated[int, typer.Option("--port", min=0, max=65535, help="SSH port on every address (0: any free).")]
 ControlPort = Annotated[int, typer.Option("--control-port", min=0, max=65535, help="HTTP control port (0: any).")]
-StateDir = Annotated[Path | None, typer.Option("--state-dir", help="Host keys, client key, known_hosts "
-                                                "(default: a new temporary directory).")]
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Host keys, client key, known_hosts (default: a new temporary directory)."),
+]
 Username = Annotated[str, typer.Option("--username", help="The SSH user the hosts accept (with the client key).")]
 StackOpt = Annotated[str, typer.Option("--stack", help="sip or pjsip.")]
 Prefix = Annotated[str, typer.Option("--name-prefix", help="Host names are <prefix>001, <prefix>002, ...")]
@@ -28,9 +30,19 @@ Peers = Annotated[int, typer.Option("--peers", min=0, max=5000, help="SIP peers 
 SshHung = Annotated[int, typer.Option("--ssh-hung", min=0, help="Start this many hosts (spread evenly) ssh_hung.")]
 
 
-def fleet(hosts: Hosts = 3, base_address: Base = "127.0.1.1", port: Port = 2222, control_port: ControlPort = 0,
-          state_dir: StateDir = None, username: Username = "pbxwatch", stack: StackOpt = "sip",
-          name_prefix: Prefix = "pbx", boot_delay: BootDelay = 5.0, ssh_hung: SshHung = 0, peers: Peers = 4) -> None:
+def fleet(
+    hosts: Hosts = 3,
+    base_address: Base = "127.0.1.1",
+    port: Port = 2222,
+    control_port: ControlPort = 0,
+    state_dir: StateDir = None,
+    username: Username = "pbxwatch",
+    stack: StackOpt = "sip",
+    name_prefix: Prefix = "pbx",
+    boot_delay: BootDelay = 5.0,
+    ssh_hung: SshHung = 0,
+    peers: Peers = 4,
+) -> None:
     """Serve N simulated PBXes; print `name host port` per host on stdout, then serve until Ctrl-C.
 
     The control URL, the client key and the known_hosts file are printed on stderr. Control API:
@@ -43,16 +55,40 @@ def fleet(hosts: Hosts = 3, base_address: Base = "127.0.1.1", port: Port = 2222,
         fail(f"--stack must be sip or pjsip, not {stack!r}")
     directory = state_dir or Path(tempfile.mkdtemp(prefix="pbxwatch-fleet-"))
     try:
-        asyncio.run(_serve(hosts, base_address, port, control_port, directory, username, stack, name_prefix,
-                           boot_delay, ssh_hung, peers))
+        asyncio.run(
+            _serve(
+                hosts,
+                base_address,
+                port,
+                control_port,
+                directory,
+                username,
+                stack,
+                name_prefix,
+                boot_delay,
+                ssh_hung,
+                peers,
+            )
+        )
     except FleetError as err:
         fail(str(err))
     except OSError as err:
         fail(f"cannot start the fleet: {err.strerror or err} (is the port already in use?)")
 
 
-async def _serve(count: int, base: str, port: int, control_port: int, directory: Path, username: str,
-                 stack: str, prefix: str, boot_delay: float, ssh_hung: int, peers: int) -> None:
+async def _serve(
+    count: int,
+    base: str,
+    port: int,
+    control_port: int,
+    directory: Path,
+    username: str,
+    stack: str,
+    prefix: str,
+    boot_delay: float,
+    ssh_hung: int,
+    peers: int,
+) -> None:
     from pbxwatch.sim.fleet import Mode, SimFleet
     from pbxwatch.sim.fleet_scripts import default_peers
 
@@ -64,9 +100,17 @@ async def _serve(count: int, base: str, port: int, control_port: int, directory:
         asyncio.set_child_watcher(watcher)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with SimFleet(count, state_dir=directory, base_address=base, port=port, username=username,
-                        stack="pjsip" if stack == "pjsip" else "sip", name_prefix=prefix,
-                        boot_delay=boot_delay, peers=default_peers(peers)) as sim:
+    async with SimFleet(
+        count,
+        state_dir=directory,
+        base_address=base,
+        port=port,
+        username=username,
+        stack="pjsip" if stack == "pjsip" else "sip",
+        name_prefix=prefix,
+        boot_delay=boot_delay,
+        peers=default_peers(peers),
+    ) as sim:
         names = list(sim.hosts)
         hung = min(ssh_hung, len(names))
         for i in range(hung):  # spread evenly through the fleet
@@ -75,8 +119,10 @@ async def _serve(count: int, base: str, port: int, control_port: int, directory:
         for host in sim.hosts.values():
             sys.stdout.write(f"{host.name} {host.address} {host.port}\n")
         sys.stdout.flush()
-        sys.stderr.write(f"control http://127.0.0.1:{control}\nclient_key {sim.client_key_file}\n"
-                         f"known_hosts {sim.known_hosts_file}\nusername {username}\nready\n")
+        sys.stderr.write(
+            f"control http://127.0.0.1:{control}\nclient_key {sim.client_key_file}\n"
+            f"known_hosts {sim.known_hosts_file}\nusername {username}\nready\n"
+        )
         sys.stderr.flush()
         with contextlib.suppress(asyncio.CancelledError):
             await stop.wait()

@@ -21,13 +21,48 @@ from pbxwatch.cli.common import cli_settings, console, fail, open_database, prin
 from pbxwatch.config import Settings
 from pbxwatch.domain.unit_status import SEVERITY, State, exit_code, summary
 
-COLORS = {State.ONLINE: "green", State.OFFLINE: "red", State.UNKNOWN: "yellow", State.HELD: "yellow",
-          State.CYCLING: "cyan", State.BOOT_GRACE: "cyan", State.PAUSED: "dim"}
-COLUMNS = ("unit", "name", "host", "state", "reason", "checked", "fails", "incident", "cycled", "disk", "sip",
-           "last action", "error")
+COLORS = {
+    State.ONLINE: "green",
+    State.OFFLINE: "red",
+    State.UNKNOWN: "yellow",
+    State.HELD: "yellow",
+    State.CYCLING: "cyan",
+    State.BOOT_GRACE: "cyan",
+    State.PAUSED: "dim",
+}
+COLUMNS = (
+    "unit",
+    "name",
+    "host",
+    "state",
+    "reason",
+    "checked",
+    "fails",
+    "incident",
+    "cycled",
+    "disk",
+    "sip",
+    "last action",
+    "error",
+)
 STATE, ERROR = COLUMNS.index("state"), COLUMNS.index("error")
-PRIORITY = [COLUMNS.index(c) for c in ("unit", "state", "reason", "host", "fails", "checked", "incident", "cycled",
-                                       "name", "disk", "sip", "last action")]
+PRIORITY = [
+    COLUMNS.index(c)
+    for c in (
+        "unit",
+        "state",
+        "reason",
+        "host",
+        "fails",
+        "checked",
+        "incident",
+        "cycled",
+        "name",
+        "disk",
+        "sip",
+        "last action",
+    )
+]
 
 
 def status(
@@ -35,8 +70,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     state: Annotated[
         str | None,
-        typer.Option("--state", help="Show only these states, comma-separated (e.g. offline,unknown).",
-                     show_default=False),
+        typer.Option(
+            "--state", help="Show only these states, comma-separated (e.g. offline,unknown).", show_default=False
+        ),
     ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Redraw every --interval seconds until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between redraws.")] = 5.0,
@@ -95,10 +131,20 @@ def _show_once(settings: Settings, *, as_json: bool, wanted: set[State]) -> int:
     code = exit_code(states, monitor_running=running)
     shown = [r for r in rows if not wanted or r.view.state in wanted]
     if as_json:
-        print_json({"monitor": beat, "monitor_state": {"state": liveness.state, "detail": liveness.detail,
-                                                       "heartbeat_age_seconds": liveness.age_seconds},
-                    "monitor_running": running, "summary": summary(states), "exit_code": code,
-                    "units": [r.as_json(now) for r in shown]})
+        print_json(
+            {
+                "monitor": beat,
+                "monitor_state": {
+                    "state": liveness.state,
+                    "detail": liveness.detail,
+                    "heartbeat_age_seconds": liveness.age_seconds,
+                },
+                "monitor_running": running,
+                "summary": summary(states),
+                "exit_code": code,
+                "units": [r.as_json(now) for r in shown],
+            }
+        )
         return code
     if console.is_terminal:
         console.print(_table(shown, now))
@@ -112,9 +158,18 @@ def _cells(r: Any, now: datetime) -> list[str]:
     view = r.view
     action = f"{r.last_action} {_ago(r.last_action_at, now)}" if r.last_action else ""
     return [
-        r.number, r.name or "", r.host or "", view.state.value, view.reason, _ago(view.checked_at, now),
-        str(r.failure_counter), _ago(view.incident_since, now), "yes" if r.action_done else "",
-        f"{r.disk_usage_percent}%" if r.disk_usage_percent is not None else "", _sip(r), action,
+        r.number,
+        r.name or "",
+        r.host or "",
+        view.state.value,
+        view.reason,
+        _ago(view.checked_at, now),
+        str(r.failure_counter),
+        _ago(view.incident_since, now),
+        "yes" if r.action_done else "",
+        f"{r.disk_usage_percent}%" if r.disk_usage_percent is not None else "",
+        _sip(r),
+        action,
         r.hold_reason or r.error or "",
     ]
 

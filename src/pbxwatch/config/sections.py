@@ -50,8 +50,10 @@ class RelaySettings(_Section):
     @model_validator(mode="after")
     def _window_outlasts_timeout(self) -> RelaySettings:
         if self.verify_seconds <= self.cloud_timeout:
-            raise ValueError(f"verify_seconds ({self.verify_seconds:g}) must be longer than cloud_timeout "
-                             f"({self.cloud_timeout:g}): a late \"off\" would go unseen")
+            raise ValueError(
+                f"verify_seconds ({self.verify_seconds:g}) must be longer than cloud_timeout "
+                f'({self.cloud_timeout:g}): a late "off" would go unseen'
+            )
         return self
 
     @field_validator("api_token", mode="before")
@@ -64,8 +66,9 @@ class RelaySettings(_Section):
         if text == "":
             return None
         if sum(not c.isspace() for c in text) < MIN_API_TOKEN_CHARS:
-            raise ValueError(f"must be at least {MIN_API_TOKEN_CHARS} non-blank characters "
-                             "(generate one: openssl rand -hex 24)")
+            raise ValueError(
+                f"must be at least {MIN_API_TOKEN_CHARS} non-blank characters (generate one: openssl rand -hex 24)"
+            )
         return text.strip()
 
 

@@ -56,10 +56,16 @@ async def rearm_flap(db: Database, number: str, *, by: str, now: datetime) -> bo
         if not mark.held:
             return False
         status = await conn.scalar(
-            select(unit_live_status.c.last_status).where(unit_live_status.c.enterprise_number == number))
-        entry = HistoryEntry.remediation(number, at=now, pbx_status=stored_pbx_status(status),
-                                         kind=ActionType.REARMED, initiator=by,
-                                         reason="flap hold ended by an operator (pbxwatch units rearm)")
+            select(unit_live_status.c.last_status).where(unit_live_status.c.enterprise_number == number)
+        )
+        entry = HistoryEntry.remediation(
+            number,
+            at=now,
+            pbx_status=stored_pbx_status(status),
+            kind=ActionType.REARMED,
+            initiator=by,
+            reason="flap hold ended by an operator (pbxwatch units rearm)",
+        )
         await write_history(conn, [entry])
         return True
 
@@ -69,7 +75,10 @@ async def confirmed_outages(db: Database, numbers: Sequence[str], since: datetim
     if not numbers:
         return {}
     query = select(H.enterprise_number, H.change_time).where(
-        H.enterprise_number.in_(list(numbers)), H.action_type.is_(None), H.prev_status == "on", H.new_status == "off",
+        H.enterprise_number.in_(list(numbers)),
+        H.action_type.is_(None),
+        H.prev_status == "on",
+        H.new_status == "off",
         H.change_time >= since,
     )
     out: dict[str, list[datetime]] = {}

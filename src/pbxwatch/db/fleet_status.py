@@ -50,7 +50,10 @@ class UnitStatus:
 
 
 async def fleet_status(
-    db: Database, *, now: datetime | None = None, stale: timedelta = timedelta(minutes=5),
+    db: Database,
+    *,
+    now: datetime | None = None,
+    stale: timedelta = timedelta(minutes=5),
     paused: dict[str, str] | None = None,
 ) -> list[UnitStatus]:
     """Every unit, with its state (`pbxwatch.domain.unit_status.unit_state`) as of `now`."""
@@ -66,8 +69,20 @@ async def fleet_status(
 def _units_query() -> Any:
     e, s = enterprises.c, unit_live_status.c
     return (
-        select(e.number, e.name, e.host, e.active, s.last_status, s.last_checked_at, s.failure_counter,
-               s.disk_usage_percent, s.line_stats, s.sip_peers, s.ewelink_action_done, s.last_error_message)
+        select(
+            e.number,
+            e.name,
+            e.host,
+            e.active,
+            s.last_status,
+            s.last_checked_at,
+            s.failure_counter,
+            s.disk_usage_percent,
+            s.line_stats,
+            s.sip_peers,
+            s.ewelink_action_done,
+            s.last_error_message,
+        )
         .select_from(enterprises.outerjoin(unit_live_status, s.enterprise_number == e.number))
         .order_by(e.number)
     )

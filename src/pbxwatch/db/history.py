@@ -42,8 +42,22 @@ OUTPUT_EXCERPT = 500  # characters of a restart command's output kept in extra_i
 INITIATOR_MAX = 64
 
 
-EXTRA_INFO_KEYS = frozenset({"device_id", "outlet", "state", "state_after", "cloud_error", "cycle_id", "reason",
-                             "window_id", "window_until", "command", "exit_status", "output"})
+EXTRA_INFO_KEYS = frozenset(
+    {
+        "device_id",
+        "outlet",
+        "state",
+        "state_after",
+        "cloud_error",
+        "cycle_id",
+        "reason",
+        "window_id",
+        "window_until",
+        "command",
+        "exit_status",
+        "output",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -71,10 +85,10 @@ class HistoryEntry:
         if self.action_type in REMEDIATION_TYPES and self.action_result is not None:
             raise ValueError("a remediation row carries no action_result")
         relay_or_restart = self.action_type in SWITCH_TYPES or self.action_type in (
-            ActionType.POWER_CYCLE, ActionType.ASTERISK_RESTART)
-        if relay_or_restart and (
-            self.action_result is None
-        ):
+            ActionType.POWER_CYCLE,
+            ActionType.ASTERISK_RESTART,
+        )
+        if relay_or_restart and (self.action_result is None):
             raise ValueError("a relay action or restart row needs an action_result")
         if self.action_type is None and self.prev_status == self.new_status:
             raise ValueError("a status row must change the status")
@@ -114,9 +128,17 @@ class HistoryEntry:
     ) -> HistoryEntry:
         """`requested` is the state asked for: True → toggle_on, False → toggle_off, None → a flip."""
         action = {True: ActionType.TOGGLE_ON, False: ActionType.TOGGLE_OFF, None: ActionType.TOGGLE}[requested]
-        return cls.power_cycle(enterprise_number, at=at, pbx_status=pbx_status, ok=ok, initiator=initiator,
-                               extra_info=extra_info, error_message=error_message, failure_counter=failure_counter,
-                               kind=action)
+        return cls.power_cycle(
+            enterprise_number,
+            at=at,
+            pbx_status=pbx_status,
+            ok=ok,
+            initiator=initiator,
+            extra_info=extra_info,
+            error_message=error_message,
+            failure_counter=failure_counter,
+            kind=action,
+        )
 
     @classmethod
     def power_cycle(
@@ -193,21 +215,44 @@ class HistoryEntry:
         if kind not in REMEDIATION_TYPES:
             raise ValueError(f"{kind} is not a remediation row")
         who = initiator if isinstance(initiator, Initiator) else _initiator_name(initiator)
-        return cls(enterprise_number, pbx_status, pbx_status, at, who, error_message=reason, action_type=kind,
-                   action_time=at, extra_info=dict(extra_info or {}))
+        return cls(
+            enterprise_number,
+            pbx_status,
+            pbx_status,
+            at,
+            who,
+            error_message=reason,
+            action_type=kind,
+            action_time=at,
+            extra_info=dict(extra_info or {}),
+        )
 
     @classmethod
     def soft_restart(
-        cls, enterprise_number: str, *, at: datetime, pbx_status: PbxStatus, ok: bool, command: str,
-        exit_status: int | None, output: str, failure_counter: int | None = None,
+        cls,
+        enterprise_number: str,
+        *,
+        at: datetime,
+        pbx_status: PbxStatus,
+        ok: bool,
+        command: str,
+        exit_status: int | None,
+        output: str,
+        failure_counter: int | None = None,
     ) -> HistoryEntry:
         """The restart command ran over SSH (or could not): its exit status and an excerpt of its output."""
         excerpt = output.strip()[-OUTPUT_EXCERPT:]
         return cls(
-            enterprise_number, pbx_status, pbx_status, at, Initiator.AUTO, failure_counter=failure_counter,
+            enterprise_number,
+            pbx_status,
+            pbx_status,
+            at,
+            Initiator.AUTO,
+            failure_counter=failure_counter,
             error_message=None if ok else (excerpt.splitlines()[-1] if excerpt else "restart failed"),
             action_type=ActionType.ASTERISK_RESTART,
-            action_result=ActionResult.SUCCESS if ok else ActionResult.FAIL, action_time=at,
+            action_result=ActionResult.SUCCESS if ok else ActionResult.FAIL,
+            action_time=at,
             extra_info={"command": command, "exit_status": exit_status, "output": excerpt},
         )
 

@@ -66,8 +66,11 @@ async def set_ladder(db: Any, number: str, ladder: Ladder | None) -> None:
         await conn.execute(delete(unit_ladders).where(L.enterprise_number == number))
         if ladder is not None:
             make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            await conn.execute(make(unit_ladders).values(
-                enterprise_number=number, power_only=ladder.power_only, restart_command=ladder.restart_command))
+            await conn.execute(
+                make(unit_ladders).values(
+                    enterprise_number=number, power_only=ladder.power_only, restart_command=ladder.restart_command
+                )
+            )
 
 
 async def _require_unit(conn: Any, number: str) -> None:

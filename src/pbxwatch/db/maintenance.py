@@ -34,30 +34,52 @@ class UnknownUnits(LookupError):
 
 def window_of(row: Any) -> Window:
     return Window(
-        id=row.id, unit_number=row.enterprise_number, reason=row.reason, set_by=row.set_by,
-        starts_at=row.starts_at, ends_at=row.ends_at,
-        weekly=parse_weekly(row.weekly) if row.weekly else None, ended_at=row.ended_at,
+        id=row.id,
+        unit_number=row.enterprise_number,
+        reason=row.reason,
+        set_by=row.set_by,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        weekly=parse_weekly(row.weekly) if row.weekly else None,
+        ended_at=row.ended_at,
     )
 
 
 async def add_windows(
-    db: Connectable, numbers: Sequence[str], *, now: datetime, reason: str, set_by: str,
-    duration: timedelta | None = None, until: datetime | None = None, weekly: Weekly | None = None,
+    db: Connectable,
+    numbers: Sequence[str],
+    *,
+    now: datetime,
+    reason: str,
+    set_by: str,
+    duration: timedelta | None = None,
+    until: datetime | None = None,
+    weekly: Weekly | None = None,
 ) -> list[Window]:
     """One window per unit (`numbers` empty: one fleet-wide window); exactly one of duration/until/weekly."""
     starts_at, ends_at = _span(now, duration, until, weekly)
     reason, set_by = _clean(reason, "the reason"), _clean(set_by, "who set it")
     async with db.begin() as conn:
         if numbers:
-            known = set((await conn.execute(select(enterprises.c.number).where(enterprises.c.number.in_(numbers))))
-                        .scalars())
+            known = set(
+                (await conn.execute(select(enterprises.c.number).where(enterprises.c.number.in_(numbers)))).scalars()
+            )
             missing = [n for n in numbers if n not in known]
             if missing:
                 raise UnknownUnits(f"no such unit: {', '.join(missing)}")
         targets: list[str | None] = [*dict.fromkeys(numbers)] or [None]
-        values = [{"enterprise_number": n, "starts_at": starts_at, "ends_at": ends_at,
-                   "weekly": str(weekly) if weekly else None, "reason": reason, "set_by": set_by,
-                   "created_at": now} for n in targets]
+        values = [
+            {
+                "enterprise_number": n,
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "weekly": str(weekly) if weekly else None,
+                "reason": reason,
+                "set_by": set_by,
+                "created_at": now,
+            }
+            for n in targets
+        ]
         rows = await conn.execute(insert(maintenance_windows).returning(*maintenance_windows.c), values)
         return [window_of(r) for r in rows]
 
@@ -92,7 +114,12 @@ async def paused_units(db: Connectable, now: datetime, zone: tzinfo) -> dict[str
 
 
 async def end_windows(
-    db: Connectable, *, now: datetime, by: str, numbers: Sequence[str] = (), ids: Sequence[int] = (),
+    db: Connectable,
+    *,
+    now: datetime,
+    by: str,
+    numbers: Sequence[str] = (),
+    ids: Sequence[int] = (),
     fleet: bool = False,
 ) -> list[Window]:
     """End the running or future windows of these units / with these ids / the fleet-wide ones, now."""
@@ -108,14 +135,17 @@ async def end_windows(
     still_on = and_(or_(M.ended_at.is_(None), M.ended_at > now), or_(M.weekly.is_not(None), M.ends_at > now))
     async with db.begin() as conn:
         rows = await conn.execute(
-            update(maintenance_windows).where(or_(*chosen), still_on)
-            .values(ended_at=now, ended_by=_clean(by, "who ended it")).returning(*maintenance_windows.c)
+            update(maintenance_windows)
+            .where(or_(*chosen), still_on)
+            .values(ended_at=now, ended_by=_clean(by, "who ended it"))
+            .returning(*maintenance_windows.c)
         )
         return [window_of(r) for r in rows]
 
 
-def _span(now: datetime, duration: timedelta | None, until: datetime | None,
-          weekly: Weekly | None) -> tuple[datetime | None, datetime | None]:
+def _span(
+    now: datetime, duration: timedelta | None, until: datetime | None, weekly: Weekly | None
+) -> tuple[datetime | None, datetime | None]:
     given = [x for x in (duration, until, weekly) if x is not None]
     if len(given) != 1:
         raise WindowError("give exactly one of --for, --until or --weekly")

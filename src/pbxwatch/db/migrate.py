@@ -87,7 +87,6 @@ async def upgrade_url(url: str) -> None:
         await db.dispose()
 
 
-
 @dataclass(frozen=True)
 class Finding:
     level: Literal["ok", "warning", "error"]

@@ -33,8 +33,12 @@ class UnitView:
 
     def as_json(self, now: datetime) -> dict[str, Any]:
         age = max((now - self.checked_at).total_seconds(), 0.0) if self.checked_at else None
-        return {"state": self.state.value, "reason": self.reason, "check_age_s": None if age is None else round(age, 1),
-                "incident_since": self.incident_since.isoformat() if self.incident_since else None}
+        return {
+            "state": self.state.value,
+            "reason": self.reason,
+            "check_age_s": None if age is None else round(age, 1),
+            "incident_since": self.incident_since.isoformat() if self.incident_since else None,
+        }
 
 
 def stale_after(poll_interval: float, check_timeout: float) -> timedelta:
@@ -48,8 +52,9 @@ async def unit_views(
     """Every unit's view. `paused`: unit → reason, for units inside a maintenance window."""
     e, s = enterprises.c, unit_live_status.c
     rows = await conn.execute(
-        select(e.number, e.active, s.last_status, s.last_checked_at, s.failure_counter, s.last_error_message)
-        .select_from(enterprises.outerjoin(unit_live_status, s.enterprise_number == e.number))
+        select(
+            e.number, e.active, s.last_status, s.last_checked_at, s.failure_counter, s.last_error_message
+        ).select_from(enterprises.outerjoin(unit_live_status, s.enterprise_number == e.number))
     )
     holds = await _last_holds(conn)
     cycling = await _cycling(conn)
@@ -57,9 +62,14 @@ async def unit_views(
     out: dict[str, UnitView] = {}
     for r in rows:
         facts = UnitFacts(
-            active=r.active is not False, last_status=r.last_status, last_checked_at=r.last_checked_at,
-            failure_counter=r.failure_counter or 0, last_error_message=r.last_error_message,
-            hold=holds.get(r.number), cycling=r.number in cycling, paused=(paused or {}).get(r.number),
+            active=r.active is not False,
+            last_status=r.last_status,
+            last_checked_at=r.last_checked_at,
+            failure_counter=r.failure_counter or 0,
+            last_error_message=r.last_error_message,
+            hold=holds.get(r.number),
+            cycling=r.number in cycling,
+            paused=(paused or {}).get(r.number),
         )
         state, reason = unit_state(facts, now, stale_after=stale)
         out[r.number] = UnitView(state, reason, r.last_checked_at, facts.failure_counter, incidents.get(r.number))
@@ -71,8 +81,12 @@ async def _last_holds(conn: AsyncConnection) -> dict[str, str]:
     actions = select(func.max(H.c.id)).where(H.c.action_type.is_not(None)).group_by(H.c.enterprise_number)
     rows = await conn.execute(select(H.c.enterprise_number, H.c.action_type, H.c.id).where(H.c.id.in_(actions)))
     transitions = select(func.max(H.c.id)).where(H.c.action_type.is_(None)).group_by(H.c.enterprise_number)
-    opened = {r.enterprise_number: (r.id, r.new_status) for r in await conn.execute(
-        select(H.c.enterprise_number, H.c.id, H.c.new_status).where(H.c.id.in_(transitions)))}
+    opened = {
+        r.enterprise_number: (r.id, r.new_status)
+        for r in await conn.execute(
+            select(H.c.enterprise_number, H.c.id, H.c.new_status).where(H.c.id.in_(transitions))
+        )
+    }
     holds: dict[str, str] = {}
     for r in rows:
         last_id, new_status = opened.get(r.enterprise_number, (0, "on"))
@@ -85,5 +99,3 @@ async def _cycling(conn: AsyncConnection) -> set[str]:
     c = power_cycles.c
     rows = await conn.execute(select(c.enterprise_number).where(c.state.in_(ACTIVE_CYCLE_STATES)))
     return {r.enterprise_number for r in rows if r.enterprise_number}
-
-

@@ -102,7 +102,13 @@ def unit_of(units: list[DemoUnit], role: str) -> DemoUnit:
 
 
 def config_toml(
-    workdir: Path, *, relay_port: int, cloud_url: str, oauth_url: str, ssh: dict[str, Any], level: str,
+    workdir: Path,
+    *,
+    relay_port: int,
+    cloud_url: str,
+    oauth_url: str,
+    ssh: dict[str, Any],
+    level: str,
     notify_url: str | None = None,
 ) -> str:
     """The demo's pbxwatch.toml: SQLite and logs in `workdir`, the simulators wired in, short timings."""

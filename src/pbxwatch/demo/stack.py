@@ -110,8 +110,11 @@ class DemoStack:
         progress("starting the simulated eWeLink cloud")
         self.cloud = SimCloud(
             SimCloudConfig(app_id=DEMO_APP_ID, app_secret=DEMO_APP_SECRET),
-            devices=[SimDevice(u.device_id, f"Relay {u.name}", item_type=2 if u.shared_relay else 1)
-                     for u in self.units if u.device_id],
+            devices=[
+                SimDevice(u.device_id, f"Relay {u.name}", item_type=2 if u.shared_relay else 1)
+                for u in self.units
+                if u.device_id
+            ],
             on_switch=self._power,
         )
         await self.cloud.start()

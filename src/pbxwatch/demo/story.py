@@ -59,8 +59,10 @@ class Story:
         self.steps = {
             "authorize": Step("eWeLink authorization (OAuth) through the relay service"),
             "baseline": Step(f"all {len(units)} PBXes answer"),
-            "hang": Step(f"{hang.number} {hang.name}: Asterisk hangs, its restart fails → its shared relay "
-                         "power-cycled, back online"),
+            "hang": Step(
+                f"{hang.number} {hang.name}: Asterisk hangs, its restart fails → its shared relay "
+                "power-cycled, back online"
+            ),
             "restart": Step(f"{restart.number} {restart.name}: Asterisk dies → restarted over SSH, no power-cut"),
             "dark": Step(f"{dark.number} {dark.name}: site dark, relay offline → left alone and reported"),
             "manual": Step(f"{manual.number} {manual.name}: auto-reboot off → outage reported only"),
@@ -150,8 +152,10 @@ class Story:
             raise StepFailed(f"the cloud saw switches {switches}, expected exactly one off then one on")
         if unit.shared_relay and not self._read_as_shared(unit.device_id):
             raise StepFailed("the shared relay was never read fresh as a shared device (itemType 2)")
-        return ("history on→off, asterisk_restart fail, power_cycle, toggle_off, toggle_on, off→on; "
-                "one off and one on reached the cloud")
+        return (
+            "history on→off, asterisk_restart fail, power_cycle, toggle_off, toggle_on, off→on; "
+            "one off and one on reached the cloud"
+        )
 
     async def _restart(self) -> str:
         unit, hang = unit_of(self.stack.units, ROLE_RESTART), unit_of(self.stack.units, ROLE_HANG)
@@ -238,15 +242,19 @@ class Story:
         """The titles of one unit's messages, without the relay's "back ON" read-back."""
         assert self.stack.inbox is not None
         prefix = f"pbxwatch: {number} {name} — "
-        return [t.removeprefix(prefix) for t in self.stack.inbox.titles()
-                if t.startswith(prefix) and not t.endswith("реле снова включено")]
+        return [
+            t.removeprefix(prefix)
+            for t in self.stack.inbox.titles()
+            if t.startswith(prefix) and not t.endswith("реле снова включено")
+        ]
 
     def stack_retry_window(self) -> float:
         """Long enough for a wrongly scheduled cycle to show up after the outage was confirmed. A cycle waits
         for the mass-outage guard's sweep (poll_interval x SWEEP_SLACK from the first failed check), which ends
         that much after the confirming check ((failure_threshold - 1) retries after the first)."""
-        poll, retry, threshold = (cast(float, DEMO_MONITOR[k]) for k in ("poll_interval", "retry_interval",
-                                                                         "failure_threshold"))
+        poll, retry, threshold = (
+            cast(float, DEMO_MONITOR[k]) for k in ("poll_interval", "retry_interval", "failure_threshold")
+        )
         return 6.0 + max(0.0, poll * SWEEP_SLACK - (threshold - 1) * retry)
 
     def _switch_requests(self, device_id: str | None) -> list[bool]:

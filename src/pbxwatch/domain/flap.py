@@ -74,9 +74,7 @@ class FlapReleased:
     reason: str
 
 
-def checked(
-    memory: FlapMemory, failed: bool, now: datetime, policy: FlapPolicy, *, sampled: bool = True
-) -> FlapMemory:
+def checked(memory: FlapMemory, failed: bool, now: datetime, policy: FlapPolicy, *, sampled: bool = True) -> FlapMemory:
     """Remember one check: the last `sample` go into the failed share unless `sampled` is False (the
     checks of a confirmed outage: the outage rule counts those); any failure delays a release."""
     checks = memory.checks
@@ -107,8 +105,10 @@ def unstable(memory: FlapMemory, cycles: tuple[datetime, ...], now: datetime, po
     failed = sum(memory.checks)
     full = policy.sample > 0 and len(memory.checks) >= policy.sample
     if policy.failed_percent and full and failed * 100.0 > policy.failed_percent * len(memory.checks):
-        return (f"{failed} of the last {len(memory.checks)} checks failed "
-                f"(more than flap_failed_percent={policy.failed_percent:g} %)")
+        return (
+            f"{failed} of the last {len(memory.checks)} checks failed "
+            f"(more than flap_failed_percent={policy.failed_percent:g} %)"
+        )
     return None
 
 

@@ -44,8 +44,14 @@ class Liveness:
         return f"NOT RUNNING: {self.detail} (last role {self.role}, pid {self.pid}, {age})"
 
 
-def judge(beat: Mapping[str, Any] | None, now: datetime, *, alive: Callable[[int], bool],
-          is_monitor: Callable[[int], bool], stale_after: float) -> Liveness:
+def judge(
+    beat: Mapping[str, Any] | None,
+    now: datetime,
+    *,
+    alive: Callable[[int], bool],
+    is_monitor: Callable[[int], bool],
+    stale_after: float,
+) -> Liveness:
     """The monitor's state from its heartbeat `beat` (None: no file) at `now`.
 
     `alive(pid)`: the pid exists and is not a zombie; `is_monitor(pid)`: its command line is `pbxwatch
@@ -61,8 +67,9 @@ def judge(beat: Mapping[str, Any] | None, now: datetime, *, alive: Callable[[int
     if not is_monitor(pid):
         return Liveness("dead", pid, role, age, f"pid {pid} is now another program, not a pbxwatch monitor")
     if role == "active" and (age is None or age > stale_after):
-        return Liveness("stale", pid, role, age, f"pid {pid} has not written its heartbeat for over "
-                                                 f"{stale_after:.0f} s (hung?)")
+        return Liveness(
+            "stale", pid, role, age, f"pid {pid} has not written its heartbeat for over {stale_after:.0f} s (hung?)"
+        )
     return Liveness("active" if role == "active" else "standby", pid, role, age)
 
 

@@ -96,9 +96,7 @@ class Occurrence:
     end: datetime
 
 
-def active_for(
-    unit_number: str, windows: Iterable[Window], now: datetime, zone: tzinfo
-) -> Occurrence | None:
+def active_for(unit_number: str, windows: Iterable[Window], now: datetime, zone: tzinfo) -> Occurrence | None:
     """The window covering this unit at `now` (the one that started first when several overlap)."""
     found: list[Occurrence] = []
     for window in windows:
@@ -110,9 +108,7 @@ def active_for(
     return min(found, key=lambda o: (o.start, o.window.id)) if found else None
 
 
-def active_map(
-    units: Iterable[str], windows: Iterable[Window], now: datetime, zone: tzinfo
-) -> Mapping[str, Window]:
+def active_map(units: Iterable[str], windows: Iterable[Window], now: datetime, zone: tzinfo) -> Mapping[str, Window]:
     """{unit number: the window covering it now} for the units in a window."""
     listed = list(windows)
     out: dict[str, Window] = {}
@@ -141,7 +137,7 @@ def parse_weekly(text: str) -> Weekly:
     """`sun 02:00-04:00` (day name, then a local time span; an end before the start crosses midnight)."""
     match = _WEEKLY.match(text)
     if match is None:
-        raise WindowError(f"cannot read the weekly window {text!r}: use e.g. \"sun 02:00-04:00\"")
+        raise WindowError(f'cannot read the weekly window {text!r}: use e.g. "sun 02:00-04:00"')
     day, start_h, start_m, end_h, end_m = match.groups()
     if day.lower() not in WEEKDAYS:
         raise WindowError(f"unknown day {day!r} in {text!r} (one of {', '.join(WEEKDAYS)})")

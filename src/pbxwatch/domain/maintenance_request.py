@@ -24,8 +24,10 @@ class WindowRequest:
     ) -> WindowRequest:
         given = [x for x in (for_, until, weekly) if x]
         if len(given) != 1:
-            raise WindowError("give exactly one of --for (e.g. 2h), --until (e.g. \"2026-12-02 18:00\") or "
-                              "--weekly (e.g. \"sun 02:00-04:00\")")
+            raise WindowError(
+                'give exactly one of --for (e.g. 2h), --until (e.g. "2026-12-02 18:00") or '
+                '--weekly (e.g. "sun 02:00-04:00")'
+            )
         if for_:
             return cls(duration=parse_duration(for_))
         if until:
@@ -53,7 +55,7 @@ def parse_until(text: str, now: datetime, zone: tzinfo) -> datetime:
             moment = datetime.combine(local_now.date(), parsed.time(), zone)
             return moment if moment > local_now else moment + timedelta(days=1)
         return parsed.replace(tzinfo=zone)
-    raise WindowError(f"cannot read the time {text!r}: use e.g. \"2026-12-02 18:00\" (time zone of monitor.time_zone)")
+    raise WindowError(f'cannot read the time {text!r}: use e.g. "2026-12-02 18:00" (time zone of monitor.time_zone)')
 
 
 def _within_a_year(moment: datetime, now: datetime, text: str) -> datetime:

@@ -119,7 +119,6 @@ class LiveWrite:
     reset_action_done: bool = False
 
 
-
 @dataclass(frozen=True)
 class OutageConfirmed:
     """Write the `on`→`off` row."""
@@ -210,8 +209,20 @@ class SoftRestart:
 
 
 Action = (
-    OutageConfirmed | Recovered | BlipEnded | Hold | CheckRelay | PowerCycle | CycleFailed | GraceEnded
-    | FlapHeld | FlapReleased | MaintenanceStarted | MaintenanceEnded | SoftRestart | AwaitSweep
+    OutageConfirmed
+    | Recovered
+    | BlipEnded
+    | Hold
+    | CheckRelay
+    | PowerCycle
+    | CycleFailed
+    | GraceEnded
+    | FlapHeld
+    | FlapReleased
+    | MaintenanceStarted
+    | MaintenanceEnded
+    | SoftRestart
+    | AwaitSweep
 )
 
 

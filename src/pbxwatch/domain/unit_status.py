@@ -29,8 +29,13 @@ class State(StrEnum):
 
 # Worst first: the order of `pbxwatch status`.
 SEVERITY: dict[State, int] = {
-    State.OFFLINE: 0, State.HELD: 1, State.UNKNOWN: 2, State.CYCLING: 3, State.BOOT_GRACE: 4,
-    State.PAUSED: 5, State.ONLINE: 6,
+    State.OFFLINE: 0,
+    State.HELD: 1,
+    State.UNKNOWN: 2,
+    State.CYCLING: 3,
+    State.BOOT_GRACE: 4,
+    State.PAUSED: 5,
+    State.ONLINE: 6,
 }
 
 # Nagios plugin convention: 0 OK, 1 WARNING, 2 CRITICAL.

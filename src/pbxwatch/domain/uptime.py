@@ -90,8 +90,9 @@ def incidents_of(marks: list[Mark], open_since: datetime | None) -> tuple[list[I
     return found, auto
 
 
-def summarize(number: str, marks: list[Mark], open_since: datetime | None, since: datetime,
-              until: datetime) -> UnitReport:
+def summarize(
+    number: str, marks: list[Mark], open_since: datetime | None, since: datetime, until: datetime
+) -> UnitReport:
     """The figures of one unit for [since, until]; marks outside the window are ignored."""
     inside = [m for m in marks if since <= m.at <= until]
     if open_since is not None and open_since > since:
@@ -101,9 +102,12 @@ def summarize(number: str, marks: list[Mark], open_since: datetime | None, since
     window = until - since
     ended = [i.duration(until) for i in incidents if i.end is not None]
     return UnitReport(
-        number=number, since=since, until=until,
+        number=number,
+        since=since,
+        until=until,
         uptime_percent=100.0 * (1 - down / window) if window > timedelta() else 100.0,
-        incidents=len(incidents), downtime=down,
+        incidents=len(incidents),
+        downtime=down,
         mttr=sum(ended, timedelta()) / len(ended) if ended else None,
         auto_cycles=auto,
         auto_cycles_fixed=sum(1 for i in incidents if i.ended_by is EndedBy.AUTO_CYCLE),

@@ -72,7 +72,7 @@ def pbx_status(down: bool) -> PbxStatus:
 
 
 def stored_pbx_status(last_status: str | None) -> PbxStatus:
-    """"PBX status now" from `unit_live_status.last_status`: offline → off; online or no row → on."""
+    """ "PBX status now" from `unit_live_status.last_status`: offline → off; online or no row → on."""
     return pbx_status(last_status == LiveStatus.OFFLINE)
 
 

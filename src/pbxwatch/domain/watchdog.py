@@ -134,12 +134,22 @@ def maintenance_ended(state: UnitState, now: datetime) -> Decision:
     if not down:
         return Decision(replace(state, maintenance=None), actions=(MaintenanceEnded(occurrence, still_down=False),))
     fresh = replace(
-        state, maintenance=None, failure_counter=0, confirmed=False, outage_since=None, holds=frozenset(),
-        action_done=False, retry_cycle_at=None, relay_offline_at=None, cycle_failure_audited=False,
-        soft_restart_at=None, sweep_awaited=False,
+        state,
+        maintenance=None,
+        failure_counter=0,
+        confirmed=False,
+        outage_since=None,
+        holds=frozenset(),
+        action_done=False,
+        retry_cycle_at=None,
+        relay_offline_at=None,
+        cycle_failure_audited=False,
+        soft_restart_at=None,
+        sweep_awaited=False,
     )
-    live = LiveWrite(now, None, 0, "maintenance window ended: still down, counted as a new outage", None,
-                     reset_action_done=True)
+    live = LiveWrite(
+        now, None, 0, "maintenance window ended: still down, counted as a new outage", None, reset_action_done=True
+    )
     return Decision(fresh, live, (MaintenanceEnded(occurrence, still_down=True),))
 
 
@@ -190,8 +200,13 @@ def _on_up(state: UnitState, check: CheckResult, now: datetime, policy: Policy) 
         actions.append(Recovered())
     elif state.failure_counter > 0:
         actions.append(BlipEnded(state.failure_counter))
-    new = UnitState(last_status=LiveStatus.ONLINE, cycle_at=cycle_at, cycles=state.cycles, flap=state.flap,
-                    maintenance=state.maintenance)
+    new = UnitState(
+        last_status=LiveStatus.ONLINE,
+        cycle_at=cycle_at,
+        cycles=state.cycles,
+        flap=state.flap,
+        maintenance=state.maintenance,
+    )
     metrics = Metrics(check.disk_usage_percent, check.line_stats, check.sip_peers)
     live = LiveWrite(now, LiveStatus.ONLINE, 0, None, metrics, reset_action_done=True)
     return Decision(new, live, tuple(actions))

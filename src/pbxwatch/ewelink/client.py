@@ -61,13 +61,25 @@ class EWeLinkClient:
     processes. ``on_call`` is told about every request sent (quota counters); ``calls`` counts them.
     """
 
-    def __init__(self, *, app_id: str | None, app_secret: str | None, redirect_url: str | None,
-                 token_file: TokenFile | Path | str, http: httpx.AsyncClient, region: str = "eu",
-                 api_url: str | None = None, oauth_url: str | None = None,
-                 state_store: StateStore | None = None, rate_limiter: RateLimiter | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time,
-                 on_call: Callable[[CallRecord], None] | None = None,
-                 refresh_margin: float = REFRESH_MARGIN_S, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        *,
+        app_id: str | None,
+        app_secret: str | None,
+        redirect_url: str | None,
+        token_file: TokenFile | Path | str,
+        http: httpx.AsyncClient,
+        region: str = "eu",
+        api_url: str | None = None,
+        oauth_url: str | None = None,
+        state_store: StateStore | None = None,
+        rate_limiter: RateLimiter | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
+        on_call: Callable[[CallRecord], None] | None = None,
+        refresh_margin: float = REFRESH_MARGIN_S,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
         self._app_id = app_id
         self._app_secret = app_secret
         self._redirect_url = redirect_url
@@ -76,8 +88,7 @@ class EWeLinkClient:
         self._region = check_region(region)
         self._api_url = api_url
         self._oauth_url = oauth_url or DEFAULT_OAUTH_URL
-        self._states = state_store if state_store is not None else \
-            FileStateStore.beside(tokens_file.path, clock=clock)
+        self._states = state_store if state_store is not None else FileStateStore.beside(tokens_file.path, clock=clock)
         self._clock = clock
         self._page_size = page_size
         self._failures = field_failures.FailureFile(tokens_file.path)
@@ -87,13 +98,19 @@ class EWeLinkClient:
         self._wire = Wire(http=http, limiter=rate_limiter or RateLimiter(), timeout=timeout, on_call=on_call)
 
     @classmethod
-    def from_settings(cls, settings: EWeLinkSettingsLike, *, http: httpx.AsyncClient,
-                      **options: Any) -> EWeLinkClient:
+    def from_settings(cls, settings: EWeLinkSettingsLike, *, http: httpx.AsyncClient, **options: Any) -> EWeLinkClient:
         """Build from ``Settings.ewelink`` (or anything shaped like it); ``options`` go to ``__init__``."""
-        return cls(app_id=settings.app_id, app_secret=secret_value(settings.app_secret),
-                   redirect_url=settings.redirect_url, region=settings.region,
-                   token_file=settings.token_file, api_url=settings.api_url, oauth_url=settings.oauth_url,
-                   http=http, **options)
+        return cls(
+            app_id=settings.app_id,
+            app_secret=secret_value(settings.app_secret),
+            redirect_url=settings.redirect_url,
+            region=settings.region,
+            token_file=settings.token_file,
+            api_url=settings.api_url,
+            oauth_url=settings.oauth_url,
+            http=http,
+            **options,
+        )
 
     @property
     def token_file(self) -> TokenFile:
@@ -112,16 +129,19 @@ class EWeLinkClient:
         app_id, secret, redirect = self._credentials()
         seq = str(self._now_ms())
         query = {
-            "clientId": app_id, "seq": seq, "authorization": authorization_signature(secret, app_id, seq),
-            "redirectUrl": redirect, "grantType": "authorization_code",
-            "state": self._states.issue(), "nonce": nonce(),
+            "clientId": app_id,
+            "seq": seq,
+            "authorization": authorization_signature(secret, app_id, seq),
+            "redirectUrl": redirect,
+            "grantType": "authorization_code",
+            "state": self._states.issue(),
+            "nonce": nonce(),
         }
         if show_qr_code:
             query["showQRCode"] = "true"
         return f"{self._oauth_url}?{urlencode(query)}"
 
-    async def exchange_code(self, code: str, region: str | None = None,
-                            state: str | None = None) -> TokenStatus:
+    async def exchange_code(self, code: str, region: str | None = None, state: str | None = None) -> TokenStatus:
         """Exchange the callback's ``code`` for tokens and save them (within 30 s of the login).
 
         ``region`` is the callback's (default: the configured one). ``state``, when given, must be one this
@@ -134,8 +154,7 @@ class EWeLinkClient:
         chosen = check_region(region) if region else self._region
         _, _, redirect = self._credentials()
         body = {"code": code, "redirectUrl": redirect, "grantType": "authorization_code"}
-        data = await self._signed_post(chosen, "/v2/user/oauth/token", body,
-                                       {405: errors.InvalidCodeError})
+        data = await self._signed_post(chosen, "/v2/user/oauth/token", body, {405: errors.InvalidCodeError})
         tokens = self._tokens_from_exchange(data, chosen)
         await self._keeper.save(tokens)
         self._failures.clear()
@@ -148,11 +167,23 @@ class EWeLinkClient:
     def _tokens_from_exchange(self, data: Mapping[str, Any], region: str) -> TokenSet:
         at, rt = data.get("accessToken"), data.get("refreshToken")
         at_exp, rt_exp = data.get("atExpiredTime"), data.get("rtExpiredTime")
-        if not (isinstance(at, str) and at and isinstance(rt, str) and rt
-                and isinstance(at_exp, int) and isinstance(rt_exp, int)):
+        if not (
+            isinstance(at, str)
+            and at
+            and isinstance(rt, str)
+            and rt
+            and isinstance(at_exp, int)
+            and isinstance(rt_exp, int)
+        ):
             raise errors.UnexpectedResponseError("eWeLink token reply lacks tokens or expiry times")
-        return TokenSet(access_token=at, refresh_token=rt, at_expires_ms=at_exp, rt_expires_ms=rt_exp,
-                        region=region, obtained_at_ms=self._now_ms())
+        return TokenSet(
+            access_token=at,
+            refresh_token=rt,
+            at_expires_ms=at_exp,
+            rt_expires_ms=rt_exp,
+            region=region,
+            obtained_at_ms=self._now_ms(),
+        )
 
     async def refresh(self) -> TokenStatus:
         """Refresh now (single-flight); returns the new status."""
@@ -176,8 +207,12 @@ class EWeLinkClient:
     async def _post_refresh(self, current: TokenSet, now: int) -> TokenSet:
         rejected = errors.TokensExpiredError
         try:
-            data = await self._signed_post(current.region, "/v2/user/refresh", {"rt": current.refresh_token},
-                                           {405: rejected, 401: rejected, 402: rejected})
+            data = await self._signed_post(
+                current.region,
+                "/v2/user/refresh",
+                {"rt": current.refresh_token},
+                {405: rejected, 401: rejected, 402: rejected},
+            )
         except errors.TokensExpiredError as err:
             if current.refresh_expired(now):
                 raise
@@ -186,9 +221,14 @@ class EWeLinkClient:
         if not isinstance(at, str) or not isinstance(rt, str) or not at or not rt:
             raise errors.UnexpectedResponseError("eWeLink refresh reply lacks at/rt")
         # The reply carries no expiry: computed locally (docs/design.md §7).
-        return TokenSet(access_token=at, refresh_token=rt, at_expires_ms=now + ACCESS_TOKEN_LIFETIME_MS,
-                        rt_expires_ms=now + REFRESH_TOKEN_LIFETIME_MS, region=current.region,
-                        obtained_at_ms=now)
+        return TokenSet(
+            access_token=at,
+            refresh_token=rt,
+            at_expires_ms=now + ACCESS_TOKEN_LIFETIME_MS,
+            rt_expires_ms=now + REFRESH_TOKEN_LIFETIME_MS,
+            region=current.region,
+            obtained_at_ms=now,
+        )
 
     async def list_homes(self) -> list[Home]:
         """Every home (``GET /v2/family``)."""
@@ -229,16 +269,24 @@ class EWeLinkClient:
         self._remember(device)
         return device
 
-    async def set_switch(self, device_id: str, on: bool, outlet: int | None = None, *,
-                         device: Device | None = None) -> None:
+    async def set_switch(
+        self, device_id: str, on: bool, outlet: int | None = None, *, device: Device | None = None
+    ) -> None:
         """Switch a relay (or one outlet of a multi-channel relay, sending the full ``switches`` array).
 
         ``device``: a fresh read of it, saving a call; otherwise it is read first (offline fails fast)."""
         current = device or await self.get_device(device_id)
         await self._control(current, switch_params(current, on, outlet))
 
-    async def arm_countdown(self, device_id: str, *, seconds: float, on: bool = True,
-                            outlet: int | None = None, device: Device | None = None) -> None:
+    async def arm_countdown(
+        self,
+        device_id: str,
+        *,
+        seconds: float,
+        on: bool = True,
+        outlet: int | None = None,
+        device: Device | None = None,
+    ) -> None:
         """Arm the device's own countdown (``timers``, type ``delay``) to switch ``on`` after ``seconds``
         (rounded up to whole minutes) — for docs/design.md §5's ``device_timer`` mode."""
         current = device or await self.get_device(device_id)
@@ -255,35 +303,55 @@ class EWeLinkClient:
         except errors.DeviceControlError as err:
             # 4002 = offline, or parameters refused: the device list tells which (docs/design.md §5)
             if not (await self.get_device(device.id)).online:
-                raise errors.RelayOfflineError(f"relay {device.id} ({device.name}) is offline in eWeLink",
-                                               code=err.code, vendor_message=err.vendor_message) from err
+                raise errors.RelayOfflineError(
+                    f"relay {device.id} ({device.name}) is offline in eWeLink",
+                    code=err.code,
+                    vendor_message=err.vendor_message,
+                ) from err
             raise
 
     def _credentials(self) -> tuple[str, str, str]:
-        missing = [name for name, value in (("app_id", self._app_id), ("app_secret", self._app_secret),
-                                            ("redirect_url", self._redirect_url)) if not value]
+        missing = [
+            name
+            for name, value in (
+                ("app_id", self._app_id),
+                ("app_secret", self._app_secret),
+                ("redirect_url", self._redirect_url),
+            )
+            if not value
+        ]
         if missing:
             names = ", ".join("ewelink." + m for m in missing)
             raise errors.CredentialsError(f"eWeLink settings missing: {names}")
         assert self._app_id and self._app_secret and self._redirect_url
         return self._app_id, self._app_secret, self._redirect_url
 
-    async def _signed_post(self, region: str, path: str, payload: Mapping[str, Any],
-                           error_map: ErrorMap) -> dict[str, Any]:
+    async def _signed_post(
+        self, region: str, path: str, payload: Mapping[str, Any], error_map: ErrorMap
+    ) -> dict[str, Any]:
         app_id, secret, _ = self._credentials()
         content = encode_body(payload)  # serialized once: the Sign covers exactly these bytes
-        headers = {"X-CK-Appid": app_id, "X-CK-Nonce": nonce(),
-                   "Authorization": f"Sign {sign(secret, content)}", "Content-Type": "application/json"}
+        headers = {
+            "X-CK-Appid": app_id,
+            "X-CK-Nonce": nonce(),
+            "Authorization": f"Sign {sign(secret, content)}",
+            "Content-Type": "application/json",
+        }
         url = api_base_url(region, self._api_url) + path
         try:
-            return await self._wire.call("POST", url, path, headers=headers, content=content,
-                                         error_map=error_map)
+            return await self._wire.call("POST", url, path, headers=headers, content=content, error_map=error_map)
         except errors.EWeLinkError as err:
             self._diagnosis.diagnose(err)
             raise
 
-    async def _bearer(self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
-                      params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
+    async def _bearer(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> dict[str, Any]:
         tokens = self._keeper.usable()
         if self._keeper.needs_refresh(tokens):
             tokens = await self._keeper.refresh(tokens, self._post_refresh, force=False)
@@ -298,8 +366,14 @@ class EWeLinkClient:
             await self._keeper.mark_dead(tokens, "the cloud rejected the access token right after a refresh")
             raise self._diagnosis.revoked(err) from err
 
-    async def _send_bearer(self, tokens: TokenSet, method: str, path: str, body: Mapping[str, Any] | None,
-                           params: Mapping[str, str | int] | None) -> dict[str, Any]:
+    async def _send_bearer(
+        self,
+        tokens: TokenSet,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        params: Mapping[str, str | int] | None,
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {tokens.access_token}", "X-CK-Nonce": nonce()}
         content = None
         if body is not None:

@@ -32,8 +32,11 @@ def reported_switches(params: Mapping[str, Any]) -> dict[int, bool | None] | Non
     switches = params.get("switches")
     if not isinstance(switches, list):
         return None
-    return {s["outlet"]: _on(s.get("switch")) for s in switches
-            if isinstance(s, Mapping) and type(s.get("outlet")) is int and s["outlet"] >= 0}
+    return {
+        s["outlet"]: _on(s.get("switch"))
+        for s in switches
+        if isinstance(s, Mapping) and type(s.get("outlet")) is int and s["outlet"] >= 0
+    }
 
 
 def _outlets(params: Mapping[str, Any], layout: OutletLayout) -> tuple[Outlet, ...]:
@@ -56,12 +59,19 @@ def parse_device(item: Any, home_id: str | None = None, item_type: int | None = 
     uiid = extra.get("uiid") if type(extra.get("uiid")) is int else None
     reported = reported_switches(params)
     layout = outlet_layout(uiid, None if reported is None else sorted(reported))
-    return Device(id=device_id, name=str(item.get("name") or device_id), online=item.get("online") is True,
-                  multi_channel=layout.multi_channel, outlets=_outlets(params, layout), uiid=uiid,
-                  model=str(extra["model"]) if extra.get("model") else None,
-                  home_id=home_id or (str(family["familyid"]) if family.get("familyid") else None),
-                  item_type=item_type if item_type in DEVICE_ITEM_TYPES else None,
-                  protocol_outlets=layout.protocol, params=params)
+    return Device(
+        id=device_id,
+        name=str(item.get("name") or device_id),
+        online=item.get("online") is True,
+        multi_channel=layout.multi_channel,
+        outlets=_outlets(params, layout),
+        uiid=uiid,
+        model=str(extra["model"]) if extra.get("model") else None,
+        home_id=home_id or (str(family["familyid"]) if family.get("familyid") else None),
+        item_type=item_type if item_type in DEVICE_ITEM_TYPES else None,
+        protocol_outlets=layout.protocol,
+        params=params,
+    )
 
 
 def switch_params(device: Device, on: bool, outlet: int | None) -> dict[str, Any]:
@@ -78,8 +88,9 @@ def switch_params(device: Device, on: bool, outlet: int | None) -> dict[str, Any
         return {"switch": word}
     wired = {o.outlet for o in device.outlets}
     if outlet is not None and outlet not in wired:
-        raise DeviceControlError(f"device {device.id} has no outlet {outlet} (outlets: "
-                                 f"{', '.join(str(o) for o in sorted(wired))})")
+        raise DeviceControlError(
+            f"device {device.id} has no outlet {outlet} (outlets: {', '.join(str(o) for o in sorted(wired))})"
+        )
     reported = reported_switches(device.params) or {}
     switches = []
     for slot in range(max(device.protocol_outlets, max(wired, default=0) + 1)):
@@ -90,8 +101,7 @@ def switch_params(device: Device, on: bool, outlet: int | None) -> dict[str, Any
     return {"switches": switches}
 
 
-def countdown_params(device: Device, *, seconds: float, on: bool, outlet: int | None,
-                     now: datetime) -> dict[str, Any]:
+def countdown_params(device: Device, *, seconds: float, on: bool, outlet: int | None, now: datetime) -> dict[str, Any]:
     """``params`` arming a device-side countdown (UIID protocol ``timers``, client type ``delay``).
 
     The whole ``timers`` list is rewritten (docs/design.md §5: hence opt-in); the user's own timers are kept,
@@ -102,9 +112,17 @@ def countdown_params(device: Device, *, seconds: float, on: bool, outlet: int | 
     if device.multi_channel:
         action["outlet"] = 0 if outlet is None else outlet
     timer_id = f"{TIMER_ID_PREFIX}-{action.get('outlet', 0)}"
-    timer = {"mId": timer_id, "type": "once", "at": fire_at, "coolkit_timer_type": "delay",
-             "period": str(minutes), "enabled": 1, "do": action}
+    timer = {
+        "mId": timer_id,
+        "type": "once",
+        "at": fire_at,
+        "coolkit_timer_type": "delay",
+        "period": str(minutes),
+        "enabled": 1,
+        "do": action,
+    }
     existing = device.params.get("timers")
-    kept = [t for t in existing if isinstance(t, dict) and t.get("mId") != timer_id] \
-        if isinstance(existing, list) else []
+    kept = (
+        [t for t in existing if isinstance(t, dict) and t.get("mId") != timer_id] if isinstance(existing, list) else []
+    )
     return {"timers": [*kept, timer]}

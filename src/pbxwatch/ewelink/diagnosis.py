@@ -23,10 +23,12 @@ class Diagnosis:
 
     def not_visible(self, device_id: str) -> errors.DeviceNotFoundError:
         region = self.tokens_region()
-        message = (f"eWeLink device {device_id} is not visible to the authorized account (region {region}): "
-                   "it is not shared to this account, or it belongs to an account of another region, or "
-                   "to a home this account is not a member of; share it to this account (eWeLink app: "
-                   "device settings -> Share) and check the device id")
+        message = (
+            f"eWeLink device {device_id} is not visible to the authorized account (region {region}): "
+            "it is not shared to this account, or it belongs to an account of another region, or "
+            "to a home this account is not a member of; share it to this account (eWeLink app: "
+            "device settings -> Share) and check the device id"
+        )
         log.warning("%s", message)
         note = self.region_note()
         if note is not None:
@@ -54,5 +56,6 @@ class Diagnosis:
         failure = field_failures.logged_in_elsewhere()
         log.error("%s", failure.message)
         self._failures.record(failure)
-        return errors.TokensRevokedError(failure.message, code=err.code, vendor_message=err.vendor_message,
-                                         http_status=err.http_status)
+        return errors.TokensRevokedError(
+            failure.message, code=err.code, vendor_message=err.vendor_message, http_status=err.http_status
+        )

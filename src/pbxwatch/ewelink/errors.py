@@ -37,8 +37,14 @@ class EWeLinkError(Exception):
     ``vendor_message`` the vendor's ``msg``; ``http_status`` is the HTTP status of the reply, if any.
     """
 
-    def __init__(self, message: str, *, code: int | None = None, vendor_message: str | None = None,
-                 http_status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        vendor_message: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code

@@ -24,14 +24,17 @@ FailureKind = Literal["appid_rejected", "logged_in_elsewhere", "region_mismatch"
 APPID_REJECTED = (
     "eWeLink refused the APPID (error {code}): a free developer APPID expires one year after it was issued "
     "and gets 406/407 from then on (or ewelink.app_secret does not match the APPID); create a new app at "
-    "dev.ewelink.cc, set ewelink.app_id and ewelink.app_secret, then authorize again")
+    "dev.ewelink.cc, set ewelink.app_id and ewelink.app_secret, then authorize again"
+)
 LOGGED_IN_ELSEWHERE = (
-    "eWeLink revoked the tokens before they expired (\"logged in from another place\"): the same eWeLink "
+    'eWeLink revoked the tokens before they expired ("logged in from another place"): the same eWeLink '
     "account was used by the eWeLink app, the web or another integration; give pbxwatch a dedicated "
-    "account with the relays shared to it, then authorize again")
+    "account with the relays shared to it, then authorize again"
+)
 REGION_MISMATCH = (
     "eWeLink region mismatch: {detail}; the account's region is the region=... of the callback URL "
-    "(cn, as, us, eu); authorize again and give that region")
+    "(cn, as, us, eu); authorize again and give that region"
+)
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,11 @@ def region_note(token_region: str, configured: str) -> FieldFailure | None:
     """A mismatch between the tokens' region (the callback's) and ``ewelink.region``."""
     if token_region == configured:
         return None
-    return region_mismatch(f"the tokens are for region {token_region} but ewelink.region is {configured} "
-                           f"(pbxwatch uses the tokens' region; relays of an account in {configured} are not "
-                           f"visible from {token_region})")
+    return region_mismatch(
+        f"the tokens are for region {token_region} but ewelink.region is {configured} "
+        f"(pbxwatch uses the tokens' region; relays of an account in {configured} are not "
+        f"visible from {token_region})"
+    )
 
 
 def region_mismatch(detail: str) -> FieldFailure:
@@ -84,8 +89,9 @@ class FailureFile:
         self._present: bool | None = None
 
     def record(self, failure: FieldFailure) -> None:
-        write_private_json(self.path, {"kind": failure.kind, "message": failure.message,
-                                       "at_ms": int(time.time() * 1000)})
+        write_private_json(
+            self.path, {"kind": failure.kind, "message": failure.message, "at_ms": int(time.time() * 1000)}
+        )
         self._present = True
 
     def clear(self) -> None:

@@ -152,8 +152,10 @@ class TokenKeeper:
 
 def _cloud_words(err: errors.EWeLinkError) -> str:
     """`` (error 405: can't find the account with this rt!)`` — the cloud's own answer."""
-    parts = [f"HTTP {err.http_status}" if err.http_status not in (None, 200) else "",
-             f"error {err.code}" if err.code else ""]
+    parts = [
+        f"HTTP {err.http_status}" if err.http_status not in (None, 200) else "",
+        f"error {err.code}" if err.code else "",
+    ]
     said = " / ".join(p for p in parts if p)
     if err.vendor_message:
         said = f"{said}: {err.vendor_message}" if said else err.vendor_message

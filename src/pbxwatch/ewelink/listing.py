@@ -18,8 +18,14 @@ MAX_PAGES = 1000  # a cloud that pages forever must not hang a listing
 class Bearer(Protocol):
     """A call with the account's access token (``EWeLinkClient._bearer``)."""
 
-    async def __call__(self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
-                       params: Mapping[str, str | int] | None = None) -> dict[str, Any]: ...
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> dict[str, Any]: ...
 
 
 async def list_homes(bearer: Bearer) -> list[Home]:
@@ -28,8 +34,9 @@ async def list_homes(bearer: Bearer) -> list[Home]:
     homes = data.get("familyList")
     if not isinstance(homes, list):
         raise errors.UnexpectedResponseError("eWeLink /v2/family: no familyList")
-    return [Home(id=str(h["id"]), name=str(h.get("name") or h["id"]))
-            for h in homes if isinstance(h, dict) and h.get("id")]
+    return [
+        Home(id=str(h["id"]), name=str(h.get("name") or h["id"])) for h in homes if isinstance(h, dict) and h.get("id")
+    ]
 
 
 async def home_devices(bearer: Bearer, home_id: str, page_size: int) -> list[Device]:
@@ -41,8 +48,9 @@ async def home_devices(bearer: Bearer, home_id: str, page_size: int) -> list[Dev
     seen: set[int] = set()
     begin, received = _FIRST_INDEX, 0
     for _ in range(MAX_PAGES):
-        data = await bearer("GET", "/v2/device/thing", params={
-            "num": page_size, "beginIndex": begin, "familyid": home_id})
+        data = await bearer(
+            "GET", "/v2/device/thing", params={"num": page_size, "beginIndex": begin, "familyid": home_id}
+        )
         things = data.get("thingList")
         things = [t for t in things if isinstance(t, dict)] if isinstance(things, list) else []
         for thing in things:

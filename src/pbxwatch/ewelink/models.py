@@ -18,6 +18,7 @@ REFRESH_TOKEN_LIFETIME_MS = 60 * MS_PER_DAY
 #: docs/design.md §6: a refresh token that expires within 7 days is reported as "expiring".
 EXPIRING_WITHIN_MS = 7 * MS_PER_DAY
 
+
 class TokenState(StrEnum):
     """The eWeLink tokens, judged by the refresh token (docs/design.md §6 `/health`)."""
 

@@ -57,16 +57,16 @@ class MemoryStateStore:
 class FileStateStore:
     """States shared by every process using the same token file."""
 
-    def __init__(self, path: Path | str, *, ttl: float = STATE_TTL_S,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path | str, *, ttl: float = STATE_TTL_S, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path).expanduser()
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._ttl = ttl
         self._clock = clock
 
     @classmethod
-    def beside(cls, token_file: Path | str, *, ttl: float = STATE_TTL_S,
-               clock: Callable[[], float] = time.time) -> FileStateStore:
+    def beside(
+        cls, token_file: Path | str, *, ttl: float = STATE_TTL_S, clock: Callable[[], float] = time.time
+    ) -> FileStateStore:
         """The store ``<token file>.states``."""
         token_path = Path(token_file).expanduser()
         return cls(token_path.with_name(token_path.name + ".states"), ttl=ttl, clock=clock)

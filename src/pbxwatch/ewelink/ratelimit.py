@@ -109,9 +109,15 @@ class _Waiter:
 class RateLimiter:
     """``await limiter.acquire()`` before each call; waits (or refuses) as the limits and priorities say."""
 
-    def __init__(self, *, min_interval: float = MIN_INTERVAL_S, window: float = WINDOW_S,
-                 max_calls: int = WINDOW_MAX_CALLS, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        min_interval: float = MIN_INTERVAL_S,
+        window: float = WINDOW_S,
+        max_calls: int = WINDOW_MAX_CALLS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if min_interval < 0 or window <= 0 or max_calls < 1:
             raise ValueError("rate limits must be min_interval >= 0, window > 0, max_calls >= 1")
         self._min_interval = min_interval
@@ -162,8 +168,7 @@ class RateLimiter:
         deadline = None
         if account is not None:  # room left for the calls still to come after this one, at the least spacing
             deadline = now + account.left - max(0, account.calls - 1) * self._min_interval
-        waiter = _Waiter(int(budget.priority), next(self._seq), deadline,
-                         asyncio.get_running_loop().create_future())
+        waiter = _Waiter(int(budget.priority), next(self._seq), deadline, asyncio.get_running_loop().create_future())
         heapq.heappush(self._waiting, waiter)
         self._refuse_late(now)
         pump = self._pump
@@ -188,9 +193,13 @@ class RateLimiter:
             start = slots[len(kept)]
             if waiter.deadline is not None and start > waiter.deadline:
                 retry_after = max(1, math.ceil(start - now))
-                waiter.granted.set_exception(CallBudgetExceeded(
-                    f"eWeLink call budget spent: {len(self._sent)} calls in the last {self._window:g} s, "
-                    f"{len(kept)} more urgent waiting; retry in {retry_after} s", retry_after=retry_after))
+                waiter.granted.set_exception(
+                    CallBudgetExceeded(
+                        f"eWeLink call budget spent: {len(self._sent)} calls in the last {self._window:g} s, "
+                        f"{len(kept)} more urgent waiting; retry in {retry_after} s",
+                        retry_after=retry_after,
+                    )
+                )
             else:
                 kept.append(waiter)
         self._waiting = kept  # sorted, hence a heap

@@ -60,8 +60,9 @@ async def flock_async(lock_path: Path, wait_limit: float = LOCK_TIMEOUT_S) -> As
                 break
             except BlockingIOError:
                 if waited >= wait_limit:
-                    raise TokenFileError(f"token lock {lock_path} is held by another process for "
-                                         f"over {wait_limit:.0f} s") from None
+                    raise TokenFileError(
+                        f"token lock {lock_path} is held by another process for over {wait_limit:.0f} s"
+                    ) from None
                 await asyncio.sleep(LOCK_POLL_S)
                 waited += LOCK_POLL_S
         yield
@@ -118,10 +119,15 @@ def parse_tokens(raw: str, path: Path) -> TokenSet:
     if data.get("status") == "dead":
         reason = data.get("statusReason")
         dead = reason if isinstance(reason, str) and reason else "the eWeLink cloud refused these tokens"
-    return TokenSet(access_token=data["accessToken"], refresh_token=data["refreshToken"],
-                    at_expires_ms=data["atExpiredTime"], rt_expires_ms=data["rtExpiredTime"],
-                    region=data["region"],
-                    obtained_at_ms=obtained if isinstance(obtained, int) else 0, dead=dead)
+    return TokenSet(
+        access_token=data["accessToken"],
+        refresh_token=data["refreshToken"],
+        at_expires_ms=data["atExpiredTime"],
+        rt_expires_ms=data["rtExpiredTime"],
+        region=data["region"],
+        obtained_at_ms=obtained if isinstance(obtained, int) else 0,
+        dead=dead,
+    )
 
 
 def status_of(tokens: TokenSet | None, now_ms: int, problem: str | None = None) -> TokenStatus:
@@ -139,7 +145,8 @@ def status_of(tokens: TokenSet | None, now_ms: int, problem: str | None = None) 
     else:
         state = TokenState.VALID
     return TokenStatus(
-        state=state, region=tokens.region,
+        state=state,
+        region=tokens.region,
         access_expires_at=ms_to_datetime(tokens.at_expires_ms),
         refresh_expires_at=ms_to_datetime(tokens.rt_expires_ms),
         obtained_at=ms_to_datetime(tokens.obtained_at_ms) if tokens.obtained_at_ms else None,
@@ -164,8 +171,10 @@ class TokenFile:
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as err:
-            raise TokenFileError(f"token file {self.path} is unreadable: {type(err).__name__}: "
-                                 f"{getattr(err, 'strerror', None) or 'bad encoding'}") from None
+            raise TokenFileError(
+                f"token file {self.path} is unreadable: {type(err).__name__}: "
+                f"{getattr(err, 'strerror', None) or 'bad encoding'}"
+            ) from None
         return parse_tokens(raw, self.path)
 
     def write(self, tokens: TokenSet) -> None:

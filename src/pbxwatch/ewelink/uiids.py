@@ -17,14 +17,37 @@ PROTOCOL_OUTLETS = 4
 #: UIID -> channels actually wired, for the multi-channel UIIDs (plugs, wall switches, DualR3, Mini/Basic
 #: "multi-channel versions" that use ``switches`` with one channel)
 WIRED_CHANNELS: dict[int, int] = {
-    2: 2, 3: 3, 4: 4,  # plugs / power strips
-    7: 2, 8: 3, 9: 4,  # wall switches
-    29: 2, 30: 3, 31: 4,
-    77: 1, 78: 1, 81: 1, 82: 2, 83: 3, 84: 4, 107: 1,
-    112: 1, 113: 2, 114: 3, 126: 2,
-    138: 1, 139: 2, 140: 3, 141: 4,
-    160: 1, 161: 2, 162: 3,
-    209: 1, 210: 2, 211: 3, 212: 4,
+    2: 2,
+    3: 3,
+    4: 4,  # plugs / power strips
+    7: 2,
+    8: 3,
+    9: 4,  # wall switches
+    29: 2,
+    30: 3,
+    31: 4,
+    77: 1,
+    78: 1,
+    81: 1,
+    82: 2,
+    83: 3,
+    84: 4,
+    107: 1,
+    112: 1,
+    113: 2,
+    114: 3,
+    126: 2,
+    138: 1,
+    139: 2,
+    140: 3,
+    141: 4,
+    160: 1,
+    161: 2,
+    162: 3,
+    209: 1,
+    210: 2,
+    211: 3,
+    212: 4,
 }
 
 #: UIIDs that switch with a single ``params.switch``

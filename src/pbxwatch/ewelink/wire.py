@@ -56,9 +56,17 @@ class Wire:
         """How many requests this client sent to the cloud (for quota counters)."""
         return self._calls
 
-    async def call(self, method: str, url: str, path: str, *, headers: Mapping[str, str],
-                   content: bytes | None = None, params: Mapping[str, str | int] | None = None,
-                   error_map: ErrorMap | None = None) -> dict[str, Any]:
+    async def call(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None = None,
+        params: Mapping[str, str | int] | None = None,
+        error_map: ErrorMap | None = None,
+    ) -> dict[str, Any]:
         await self.limiter.acquire()
         self._calls += 1
         try:
@@ -70,17 +78,27 @@ class Wire:
         self._record(method, path, reply.status_code, 0, "ok")
         return data
 
-    async def _send(self, method: str, url: str, *, headers: Mapping[str, str], content: bytes | None,
-                    params: Mapping[str, str | int] | None) -> httpx.Response:
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        params: Mapping[str, str | int] | None,
+    ) -> httpx.Response:
         try:
-            return await self.http.request(method, url, headers=dict(headers), content=content,
-                                           params=params, timeout=self.timeout)
+            return await self.http.request(
+                method, url, headers=dict(headers), content=content, params=params, timeout=self.timeout
+            )
         except httpx.TimeoutException as err:
             raise errors.CloudTimeoutError(
-                f"eWeLink cloud did not answer {method} {_path_of(url)} within {self.timeout:g} s") from err
+                f"eWeLink cloud did not answer {method} {_path_of(url)} within {self.timeout:g} s"
+            ) from err
         except httpx.HTTPError as err:
             raise errors.CloudUnreachableError(
-                f"eWeLink cloud unreachable ({method} {_path_of(url)}): {type(err).__name__}") from err
+                f"eWeLink cloud unreachable ({method} {_path_of(url)}): {type(err).__name__}"
+            ) from err
 
     def _record(self, method: str, path: str, status: int | None, code: int | None, outcome: str) -> None:
         log.debug("eWeLink %s %s -> HTTP %s, error %s (%s)", method, path, status, code, outcome)
@@ -101,16 +119,17 @@ def parse_reply(reply: httpx.Response, path: str, error_map: ErrorMap) -> dict[s
         raise errors.CloudRateLimitedError(f"eWeLink rate limit hit (HTTP 429 on {path})", http_status=status)
     if status >= 500:
         kind = "HTML page" if "html" in reply.headers.get("content-type", "") else "reply"
-        raise errors.CloudOverloadedError(f"eWeLink cloud overloaded: HTTP {status} {kind} on {path}",
-                                          http_status=status)
+        raise errors.CloudOverloadedError(
+            f"eWeLink cloud overloaded: HTTP {status} {kind} on {path}", http_status=status
+        )
     try:
         body = json.loads(reply.content)
     except ValueError:
         raise errors.UnexpectedResponseError(
-            f"eWeLink {path}: HTTP {status} with a non-JSON body", http_status=status) from None
+            f"eWeLink {path}: HTTP {status} with a non-JSON body", http_status=status
+        ) from None
     if not isinstance(body, dict) or not isinstance(body.get("error"), int):
-        raise errors.UnexpectedResponseError(f"eWeLink {path}: reply without an error code",
-                                             http_status=status)
+        raise errors.UnexpectedResponseError(f"eWeLink {path}: reply without an error code", http_status=status)
     code: int = body["error"]
     if code == 0:
         data = body.get("data")

@@ -16,9 +16,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "what.outage_confirmed": {"ru": "АТС не отвечает", "en": "PBX down"},
     "body.outage_confirmed": {
         "ru": "Инцидент #{incident}. АТС {host} не отвечает с {since} ({failures} проверок подряд): {reason}.\n"
-              "Что дальше: {next}",
+        "Что дальше: {next}",
         "en": "Incident #{incident}. PBX {host} has been down since {since} ({failures} failed checks in a row): "
-              "{reason}.\nNext: {next}",
+        "{reason}.\nNext: {next}",
     },
     "next.will_cycle": {
         "ru": "pbxwatch проверит реле и перезагрузит АТС по питанию.",
@@ -35,23 +35,23 @@ MESSAGES: dict[str, dict[str, str]] = {
     "what.cycle_started": {"ru": "перезагрузка по питанию", "en": "power-cycle started"},
     "body.cycle_started": {
         "ru": "Инцидент #{incident}. pbxwatch выключил и включает реле {device} (цикл {cycle}).\n"
-              "Что дальше: ждём загрузки АТС до {grace} с, затем проверяем снова.",
+        "Что дальше: ждём загрузки АТС до {grace} с, затем проверяем снова.",
         "en": "Incident #{incident}. pbxwatch is power-cycling relay {device} (cycle {cycle}).\n"
-              "Next: waiting up to {grace} s for the PBX to boot, then checking again.",
+        "Next: waiting up to {grace} s for the PBX to boot, then checking again.",
     },
     "what.cycle_done": {"ru": "реле снова включено", "en": "relay back ON"},
     "body.cycle_done": {
         "ru": "Инцидент #{incident}. Реле {device} прочитано включённым (цикл {cycle}).\n"
-              "Что дальше: ждём, пока АТС загрузится и ответит.",
+        "Что дальше: ждём, пока АТС загрузится и ответит.",
         "en": "Incident #{incident}. Relay {device} read back ON (cycle {cycle}).\n"
-              "Next: waiting for the PBX to boot and answer.",
+        "Next: waiting for the PBX to boot and answer.",
     },
     "what.cycle_failed": {"ru": "перезагрузка не удалась", "en": "power-cycle failed"},
     "body.cycle_failed": {
         "ru": "Инцидент #{incident}. Перезагрузка реле {device} не удалась: {reason}.\n"
-              "Что дальше: pbxwatch повторит попытку через {retry} с.",
+        "Что дальше: pbxwatch повторит попытку через {retry} с.",
         "en": "Incident #{incident}. Power-cycle of relay {device} failed: {reason}.\n"
-              "Next: pbxwatch retries in {retry} s.",
+        "Next: pbxwatch retries in {retry} s.",
     },
     "what.held": {"ru": "перезагрузка отложена", "en": "power-cycle held"},
     "body.held": {
@@ -76,9 +76,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "next.rearm": {
         "ru": "автоматических перезагрузок не будет, пока АТС не проработает стабильно или оператор не выполнит "
-              "`pbxwatch units rearm`.",
+        "`pbxwatch units rearm`.",
         "en": "no automatic power-cycles until it has been stable for a while or an operator runs "
-              "`pbxwatch units rearm`.",
+        "`pbxwatch units rearm`.",
     },
     "next.human": {"ru": "нужен человек.", "en": "a human is needed."},
     "next.wait": {
@@ -88,27 +88,27 @@ MESSAGES: dict[str, dict[str, str]] = {
     "what.gave_up": {"ru": "нужен человек", "en": "needs a human"},
     "body.gave_up": {
         "ru": "Инцидент #{incident}. Лимит автоперезагрузок исчерпан ({reason}), АТС всё ещё не отвечает.\n"
-              "Что дальше: pbxwatch больше не перезагружает её сам — нужен человек "
-              "(после ремонта: pbxwatch units rearm {unit}).",
+        "Что дальше: pbxwatch больше не перезагружает её сам — нужен человек "
+        "(после ремонта: pbxwatch units rearm {unit}).",
         "en": "Incident #{incident}. The automatic power-cycle cap is reached ({reason}) and the PBX is still "
-              "down.\nNext: pbxwatch will not cycle it again by itself — a human is needed "
-              "(afterwards: pbxwatch units rearm {unit}).",
+        "down.\nNext: pbxwatch will not cycle it again by itself — a human is needed "
+        "(afterwards: pbxwatch units rearm {unit}).",
     },
     "what.recovered": {"ru": "АТС снова в сети", "en": "PBX recovered"},
     "body.recovered": {
         "ru": "Инцидент #{incident} закрыт. АТС {host} снова отвечает; простой {downtime}. {fixed}\n"
-              "Что дальше: обычные проверки.",
+        "Что дальше: обычные проверки.",
         "en": "Incident #{incident} closed. PBX {host} answers again; downtime {downtime}. {fixed}\n"
-              "Next: regular checks.",
+        "Next: regular checks.",
     },
     "fixed.cycle": {"ru": "Помогла перезагрузка по питанию.", "en": "The power-cycle fixed it."},
     "fixed.itself": {"ru": "Восстановилась без перезагрузки.", "en": "It recovered without a power-cycle."},
     "what.reminder": {"ru": "всё ещё не отвечает", "en": "still down"},
     "body.reminder": {
         "ru": "Инцидент #{incident} открыт с {since} ({downtime}). АТС {host} всё ещё не отвечает: {reason}.\n"
-              "Что дальше: следующее напоминание через {every}.",
+        "Что дальше: следующее напоминание через {every}.",
         "en": "Incident #{incident} open since {since} ({downtime}). PBX {host} is still down: {reason}.\n"
-              "Next: another reminder in {every}.",
+        "Next: another reminder in {every}.",
     },
     "suppressed": {
         "ru": "(ещё {count} сообщ. по этой АТС подавлено: слишком часто)",
@@ -118,11 +118,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "what.mass_outage": {"ru": "массовый сбой: {count} АТС", "en": "mass outage: {count} PBXes"},
     "body.mass_outage": {
         "ru": "Одновременно не отвечают {count} АТС: {units}.\npbxwatch ничего не перезагружает, пока сбой "
-              "массовый (вероятно, сеть или дата-центр).\nЧто дальше: проверки продолжаются; сообщим, когда "
-              "сбой закончится.",
+        "массовый (вероятно, сеть или дата-центр).\nЧто дальше: проверки продолжаются; сообщим, когда "
+        "сбой закончится.",
         "en": "{count} PBXes are down at once: {units}.\npbxwatch power-cycles nothing while the outage is "
-              "fleet-wide (probably the network or a data centre).\nNext: checks go on; you will hear when it "
-              "ends.",
+        "fleet-wide (probably the network or a data centre).\nNext: checks go on; you will hear when it "
+        "ends.",
     },
     "what.mass_outage_over": {"ru": "массовый сбой закончился", "en": "mass outage over"},
     "body.mass_outage_over": {
@@ -133,37 +133,37 @@ MESSAGES: dict[str, dict[str, str]] = {
     "what.token_expiring": {"ru": "токен eWeLink скоро истечёт", "en": "eWeLink token expiring"},
     "body.token_expiring": {
         "ru": "Refresh-токен eWeLink истекает в ближайшие 7 дней. После этого перезагрузки по питанию "
-              "невозможны.\nЧто сделать: авторизуйтесь заново по ссылке {link}",
+        "невозможны.\nЧто сделать: авторизуйтесь заново по ссылке {link}",
         "en": "The eWeLink refresh token expires within 7 days. After that no power-cycle is possible.\n"
-              "To do: authorize again at {link}",
+        "To do: authorize again at {link}",
     },
     "what.token_dead": {"ru": SEED_TOKENS_EXPIRED, "en": "eWeLink tokens dead"},
     "body.token_dead": {
         "ru": SEED_TOKENS_EXPIRED + " ({state}). Перезагрузки по питанию невозможны.\n"
-              "Что сделать: откройте {link}, авторизуйтесь и перезапустите сервисы.",
+        "Что сделать: откройте {link}, авторизуйтесь и перезапустите сервисы.",
         "en": "eWeLink tokens are dead ({state}): power-cycles are impossible.\n"
-              "To do: open {link}, authorize, then restart the services.",
+        "To do: open {link}, authorize, then restart the services.",
     },
     "what.token_missing": {"ru": "нет токенов eWeLink", "en": "no eWeLink tokens"},
     "body.token_missing": {
         "ru": SEED_TOKENS_NOT_LOADED + " Перезагрузки по питанию невозможны.\n"
-              "Что сделать: откройте {link} и авторизуйтесь.",
+        "Что сделать: откройте {link} и авторизуйтесь.",
         "en": "The eWeLink tokens could not be loaded: authorization is needed (CLI or callback). "
-              "Power-cycles are impossible.\nTo do: open {link} and authorize.",
+        "Power-cycles are impossible.\nTo do: open {link} and authorize.",
     },
     "what.monitor_silent": {"ru": "монитор молчит", "en": "monitor stopped"},
     "body.monitor_silent": {
         "ru": "Монитор не обновлял heartbeat с {at} ({ago}). АТС сейчас никто не проверяет.\n"
-              "Что сделать: ./reboot.sh status; журнал reboot_service.log.",
+        "Что сделать: ./reboot.sh status; журнал reboot_service.log.",
         "en": "The monitor has not written its heartbeat since {at} ({ago}). Nobody is checking the PBXes.\n"
-              "To do: ./reboot.sh status; see reboot_service.log.",
+        "To do: ./reboot.sh status; see reboot_service.log.",
     },
     "what.standby_took_over": {"ru": "резервный монитор принял работу", "en": "standby monitor took over"},
     "body.standby_took_over": {
         "ru": "Резервный монитор {who} стал активным: прежний остановился или потерял базу.\n"
-              "Что дальше: проверки продолжаются; разберитесь, что случилось с прежним.",
+        "Что дальше: проверки продолжаются; разберитесь, что случилось с прежним.",
         "en": "Standby monitor {who} became active: the previous one stopped or lost the database.\n"
-              "Next: checks go on; find out what happened to the previous one.",
+        "Next: checks go on; find out what happened to the previous one.",
     },
     "what.test": {"ru": "тестовое сообщение", "en": "test message"},
     "body.test": {

@@ -107,7 +107,9 @@ class Actuator:
             return
         try:
             cycle_id = await self.relay.power_cycle(
-                enterprise_number=number, device_id=cycle.device_id, outlet=cycle.outlet,
+                enterprise_number=number,
+                device_id=cycle.device_id,
+                outlet=cycle.outlet,
                 idempotency_key=cycle.idempotency_key,
             )
         except RelayBusy:
@@ -129,8 +131,14 @@ class Actuator:
         self.fleet.cycles.started(now)
         self.counters["cycles"] += 1
         self.events.cycle_started(slot.unit, slot.state, cycle_id, now)
-        log.warning("unit %s relay %s outlet %s: automatic power-cycle %s started (key %s)",
-                    slot.number, cycle.device_id, cycle.outlet, cycle_id, cycle.idempotency_key)
+        log.warning(
+            "unit %s relay %s outlet %s: automatic power-cycle %s started (key %s)",
+            slot.number,
+            cycle.device_id,
+            cycle.outlet,
+            cycle_id,
+            cycle.idempotency_key,
+        )
 
     async def _release(self, number: str) -> None:
         try:
@@ -144,6 +152,10 @@ class Actuator:
         now = self.clock()
         decision = cycle_failed(slot.unit, slot.state, now, self.policy, reason=reason, audit=audit)
         if not decision.actions:
-            log.warning("unit %s: power-cycle not started: %s (retry in %ss)", slot.number, reason,
-                        self.policy.relay_recheck_interval.total_seconds())
+            log.warning(
+                "unit %s: power-cycle not started: %s (retry in %ss)",
+                slot.number,
+                reason,
+                self.policy.relay_recheck_interval.total_seconds(),
+            )
         self.commit(slot, decision, now)

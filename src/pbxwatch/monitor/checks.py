@@ -133,8 +133,9 @@ class Checks:
         active = outages.held(now)
         if active != self.mass_outage:
             if active:
-                log.warning("mass outage: %d units down at once; downs count as unknown, nothing is cycled",
-                            outages.down)
+                log.warning(
+                    "mass outage: %d units down at once; downs count as unknown, nothing is cycled", outages.down
+                )
             else:
                 log.warning("mass outage over (%d units down): counting resumes", outages.down)
             self.mass_outage = active
@@ -150,7 +151,8 @@ class Checks:
             self.writer.apply_live(unit.number, decision.live)
         for action in decision.actions:
             owed = record(unit, decision.state, action, now) or remediation.remediation_row(
-                unit, decision.state, action, now)
+                unit, decision.state, action, now
+            )
             if owed is not None:
                 self.writer.owe(owed)
             event = event_of(unit, action, now)

@@ -73,12 +73,28 @@ class Monitor:
         self.fleet = Fleet(self.policy)
         self.writer = Writer(store, flush_interval=options.flush_interval)
         self.checks = Checks(
-            self.policy, fleet=self.fleet, writer=self.writer, prober=prober, events=self.events, clock=clock,
-            spawn=self._spawn, concurrency=options.concurrency, check_timeout=options.check_timeout,
+            self.policy,
+            fleet=self.fleet,
+            writer=self.writer,
+            prober=prober,
+            events=self.events,
+            clock=clock,
+            spawn=self._spawn,
+            concurrency=options.concurrency,
+            check_timeout=options.check_timeout,
             time_zone=options.time_zone,
             actuator=lambda checks: Actuator(
-                self.policy, fleet=self.fleet, store=store, writer=self.writer, relay=relay, restarter=restarter,
-                events=self.events, clock=clock, commit=checks.commit, counters=checks.counters),
+                self.policy,
+                fleet=self.fleet,
+                store=store,
+                writer=self.writer,
+                relay=relay,
+                restarter=restarter,
+                events=self.events,
+                clock=clock,
+                commit=checks.commit,
+                counters=checks.counters,
+            ),
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._halt = asyncio.Event()
@@ -152,8 +168,10 @@ class Monitor:
                 break
             await asyncio.sleep(0.5 * (attempt + 1))
         if self.writer.pending:
-            log.error("stopping with %d history row(s) not written: the database is unavailable",
-                      len(self.writer.pending.rows))
+            log.error(
+                "stopping with %d history row(s) not written: the database is unavailable",
+                len(self.writer.pending.rows),
+            )
         log.info("monitor stopped")
 
     async def _load(self, stop: asyncio.Event) -> bool:
@@ -265,12 +283,18 @@ class Monitor:
         path = self.options.heartbeat_file
         if path is None:
             return
-        data = {"pid": os.getpid(), "role": role, "at": self.clock().isoformat(), "units": len(self.units),
-                "database": "ok" if self.writer.db_ok else "unavailable", "rows_written": self.writer.rows_written,
-                **self.counters, **self.beat_extra}
+        data = {
+            "pid": os.getpid(),
+            "role": role,
+            "at": self.clock().isoformat(),
+            "units": len(self.units),
+            "database": "ok" if self.writer.db_ok else "unavailable",
+            "rows_written": self.writer.rows_written,
+            **self.counters,
+            **self.beat_extra,
+        }
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(data), encoding="utf-8")
             tmp.replace(path)
-

@@ -143,6 +143,11 @@ def event_of(unit: WatchedUnit, action: Action, now: datetime) -> UnitEvent | No
             text = f"maintenance ended: {occurrence.window.describe()}{tail}"
             return UnitEvent(EventKind.MAINTENANCE_END, unit.number, now, text, unit.name)
         case OutageConfirmed(counter, message):
-            return UnitEvent(EventKind.OUTAGE_CONFIRMED, unit.number, now,
-                             f"outage confirmed after {counter} failed checks: {message}", unit.name)
+            return UnitEvent(
+                EventKind.OUTAGE_CONFIRMED,
+                unit.number,
+                now,
+                f"outage confirmed after {counter} failed checks: {message}",
+                unit.name,
+            )
     return None

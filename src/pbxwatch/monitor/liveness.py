@@ -62,6 +62,11 @@ def stale_after(settings: Settings) -> float:
 def monitor_liveness(settings: Settings, now: datetime | None = None) -> tuple[Liveness, dict[str, Any] | None]:
     """The monitor's state as this host sees it, and the raw heartbeat (None without one)."""
     beat = read_heartbeat(heartbeat_path(settings))
-    state = judge(beat, now or datetime.now(UTC), alive=pid_alive, is_monitor=runs_pbxwatch_monitor,
-                  stale_after=stale_after(settings))
+    state = judge(
+        beat,
+        now or datetime.now(UTC),
+        alive=pid_alive,
+        is_monitor=runs_pbxwatch_monitor,
+        stale_after=stale_after(settings),
+    )
     return state, beat

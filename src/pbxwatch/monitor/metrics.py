@@ -27,13 +27,23 @@ SWEEP_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800)
 CHECK_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40)
 
 # Every metric the monitor exports (the Grafana dashboard's test checks its queries against these).
-EXPORTED = frozenset({
-    "pbxwatch_unit_up", "pbxwatch_unit_state", "pbxwatch_unit_failure_counter",
-    "pbxwatch_unit_seconds_since_check", "pbxwatch_unit_last_check_duration_seconds", "pbxwatch_fleet_units",
-    "pbxwatch_monitor_mass_outage", "pbxwatch_monitor_active", "pbxwatch_monitor_sweep_duration_seconds",
-    "pbxwatch_monitor_check_duration_seconds", "pbxwatch_monitor_checks_total", "pbxwatch_monitor_cycles_total",
-    "pbxwatch_monitor_notifications_total",
-})
+EXPORTED = frozenset(
+    {
+        "pbxwatch_unit_up",
+        "pbxwatch_unit_state",
+        "pbxwatch_unit_failure_counter",
+        "pbxwatch_unit_seconds_since_check",
+        "pbxwatch_unit_last_check_duration_seconds",
+        "pbxwatch_fleet_units",
+        "pbxwatch_monitor_mass_outage",
+        "pbxwatch_monitor_active",
+        "pbxwatch_monitor_sweep_duration_seconds",
+        "pbxwatch_monitor_check_duration_seconds",
+        "pbxwatch_monitor_checks_total",
+        "pbxwatch_monitor_cycles_total",
+        "pbxwatch_monitor_notifications_total",
+    }
+)
 
 
 class MonitorView(Protocol):
@@ -55,21 +65,35 @@ class MonitorView(Protocol):
 class MonitorMetrics:
     """An `EventSink` (counters) and a scrape-time collector (gauges)."""
 
-    def __init__(self, stale: timedelta, clock: Callable[[], datetime],
-                 notifications: Callable[[], dict[str, int]] | None = None) -> None:
+    def __init__(
+        self, stale: timedelta, clock: Callable[[], datetime], notifications: Callable[[], dict[str, int]] | None = None
+    ) -> None:
         self.stale, self.clock, self.notifications = stale, clock, notifications or dict
         self.monitor: MonitorView | None = None
         self.registry = CollectorRegistry(auto_describe=True)
-        self.checks = Counter("pbxwatch_monitor_checks", "checks by verdict and reason", ["verdict", "reason"],
-                              registry=self.registry)
-        self.cycles = Counter("pbxwatch_monitor_cycles", "automatic power-cycles by outcome (started, held, failed)",
-                              ["outcome"], registry=self.registry)
+        self.checks = Counter(
+            "pbxwatch_monitor_checks", "checks by verdict and reason", ["verdict", "reason"], registry=self.registry
+        )
+        self.cycles = Counter(
+            "pbxwatch_monitor_cycles",
+            "automatic power-cycles by outcome (started, held, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         for outcome in ("started", "held", "failed"):
             self.cycles.labels(outcome)  # exported at 0 from the start
-        self.sweep = Histogram("pbxwatch_monitor_sweep_duration_seconds", "time to check every unit once",
-                               buckets=SWEEP_BUCKETS, registry=self.registry)
-        self.check_time = Histogram("pbxwatch_monitor_check_duration_seconds", "duration of one check",
-                                    buckets=CHECK_BUCKETS, registry=self.registry)
+        self.sweep = Histogram(
+            "pbxwatch_monitor_sweep_duration_seconds",
+            "time to check every unit once",
+            buckets=SWEEP_BUCKETS,
+            registry=self.registry,
+        )
+        self.check_time = Histogram(
+            "pbxwatch_monitor_check_duration_seconds",
+            "duration of one check",
+            buckets=CHECK_BUCKETS,
+            registry=self.registry,
+        )
         self.last_duration: dict[str, float] = {}
         self._sweep_start = time.monotonic()
         self._sweep_left: set[str] = set()
@@ -110,7 +134,8 @@ class MonitorMetrics:
             server, _ = start_http_server(port, addr=host, registry=self.registry)
         except OSError as err:
             log.error(  # noqa: TRY400 -- one line
-                "monitor metrics: cannot listen on %s:%s (%s); continuing without /metrics", host, port, err.strerror)
+                "monitor metrics: cannot listen on %s:%s (%s); continuing without /metrics", host, port, err.strerror
+            )
             return None
         log.info("monitor metrics on http://%s:%s/metrics", host, server.server_port)
         return server
@@ -126,17 +151,22 @@ class _Gauges(Collector):
         state = GaugeMetricFamily("pbxwatch_unit_state", "1 for the unit's current state", labels=["unit", "state"])
         counter = GaugeMetricFamily("pbxwatch_unit_failure_counter", "failed checks in a row", labels=["unit"])
         age = GaugeMetricFamily("pbxwatch_unit_seconds_since_check", "age of the last check", labels=["unit"])
-        took = GaugeMetricFamily("pbxwatch_unit_last_check_duration_seconds", "duration of the last check",
-                                 labels=["unit"])
+        took = GaugeMetricFamily(
+            "pbxwatch_unit_last_check_duration_seconds", "duration of the last check", labels=["unit"]
+        )
         fleet = GaugeMetricFamily("pbxwatch_fleet_units", "units per state", labels=["state"])
         counts = dict.fromkeys(State, 0)
         now = m.clock()
         monitor = m.monitor
-        for number, row in (monitor.writer.live.items() if monitor else []):
+        for number, row in monitor.writer.live.items() if monitor else []:
             if number not in monitor.units:  # type: ignore[union-attr]
                 continue
-            facts = UnitFacts(last_status=row.last_status, last_checked_at=row.last_checked_at,
-                              failure_counter=row.failure_counter, last_error_message=row.last_error_message)
+            facts = UnitFacts(
+                last_status=row.last_status,
+                last_checked_at=row.last_checked_at,
+                failure_counter=row.failure_counter,
+                last_error_message=row.last_error_message,
+            )
             current, _ = unit_state(facts, now, stale_after=m.stale)
             counts[current] += 1
             up.add_metric([number], 1.0 if current is State.ONLINE else 0.0)
@@ -155,12 +185,19 @@ class _Gauges(Collector):
     def _monitor_families(self) -> Iterator[Any]:
         m = self.metrics
         monitor = m.monitor
-        yield GaugeMetricFamily("pbxwatch_monitor_mass_outage", "1 while the mass-outage guard holds",
-                                value=1.0 if monitor and monitor.mass_outage else 0.0)
-        yield GaugeMetricFamily("pbxwatch_monitor_active", "1 when this monitor is the active one",
-                                value=1.0 if monitor and monitor.role == "active" else 0.0)
-        sent = CounterMetricFamily("pbxwatch_monitor_notifications", "notification deliveries by outcome",
-                                   labels=["outcome"])
+        yield GaugeMetricFamily(
+            "pbxwatch_monitor_mass_outage",
+            "1 while the mass-outage guard holds",
+            value=1.0 if monitor and monitor.mass_outage else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "pbxwatch_monitor_active",
+            "1 when this monitor is the active one",
+            value=1.0 if monitor and monitor.role == "active" else 0.0,
+        )
+        sent = CounterMetricFamily(
+            "pbxwatch_monitor_notifications", "notification deliveries by outcome", labels=["outcome"]
+        )
         for outcome in ("sent", "retry", "failed"):
             sent.add_metric([outcome], float(m.notifications().get(outcome, 0)))
         yield sent

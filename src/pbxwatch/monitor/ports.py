@@ -1,10 +1,10 @@
 """What the monitor needs from the outside world, as small Protocols, and the relay service's errors.
 
-    RelayCallError            the relay service did not do what was asked
-    ├── RelayUnreachable      no answer (refused, timeout): nobody audited it, the monitor writes a `fail` row
-    └── RelayRefused          an HTTP error answer: the relay service audited it itself (`status`, `code`)
-        ├── RelayBusy         409 `cycle_running`: a cycle is already running on that relay
-        └── RelayWentOffline  409 `relay_offline`: the relay dropped off the cloud since we looked
+RelayCallError            the relay service did not do what was asked
+├── RelayUnreachable      no answer (refused, timeout): nobody audited it, the monitor writes a `fail` row
+└── RelayRefused          an HTTP error answer: the relay service audited it itself (`status`, `code`)
+    ├── RelayBusy         409 `cycle_running`: a cycle is already running on that relay
+    └── RelayWentOffline  409 `relay_offline`: the relay dropped off the cloud since we looked
 """
 
 from __future__ import annotations

@@ -42,8 +42,12 @@ def record(unit: WatchedUnit, state: UnitState, action: Action, now: datetime) -
         case BlipEnded(failures):
             log.info("unit %s (%s): back online after %d failed check(s) before confirmation", n, where, failures)
         case AwaitSweep(until):
-            log.info("unit %s (%s): waiting for a full sweep before a power-cycle (mass-outage guard), until %s",
-                     n, where, f"{until:%H:%M:%S %Z}".rstrip())
+            log.info(
+                "unit %s (%s): waiting for a full sweep before a power-cycle (mass-outage guard), until %s",
+                n,
+                where,
+                f"{until:%H:%M:%S %Z}".rstrip(),
+            )
         case GraceEnded(uptime):
             log.info("unit %s (%s): booted after the power-cycle (uptime %ss), boot grace ended", n, where, uptime)
         case Hold(kind, reason):

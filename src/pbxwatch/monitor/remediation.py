@@ -61,16 +61,22 @@ async def restore_flap(db: Database, fleet: Fleet, numbers: Sequence[str], now: 
     outages = await flap_repo.confirmed_outages(db, numbers, now - policy.flap.window)
     for number in numbers:
         mark = marks.get(number, flap_repo.FlapMark())
-        memory = FlapMemory(outages=tuple(outages.get(number, ())), counted_since=mark.rearmed_at,
-                            held_since=mark.held_at if mark.held else None)
+        memory = FlapMemory(
+            outages=tuple(outages.get(number, ())),
+            counted_since=mark.rearmed_at,
+            held_since=mark.held_at if mark.held else None,
+        )
         if (slot := fleet.get(number)) is not None:
             slot.state = flap_restored(slot.state, memory)
 
 
 async def restore_soft_restarts(db: Database, fleet: Fleet, numbers: Sequence[str]) -> None:
     """After (re)loading units: an outage that already had its soft restart does not get a second one."""
-    open_since = {n: slot.state.outage_since for n in numbers
-                  if (slot := fleet.get(n)) is not None and slot.state.outage_since is not None}
+    open_since = {
+        n: slot.state.outage_since
+        for n in numbers
+        if (slot := fleet.get(n)) is not None and slot.state.outage_since is not None
+    }
     done = await soft_restarts_since(db, {n: at for n, at in open_since.items() if at is not None})
     for number, at in done.items():
         if (slot := fleet.get(number)) is not None:
@@ -104,17 +110,38 @@ def remediation_row(unit: WatchedUnit, state: UnitState, action: Action, now: da
 def _maintenance_row(n: str, pbx: PbxStatus, action: MaintenanceStarted | MaintenanceEnded, now: datetime) -> Owed:
     occ, window = action.occurrence, action.occurrence.window
     if isinstance(action, MaintenanceStarted):
-        log.warning("unit %s: maintenance window %d started (%s): no automatic action until %s",
-                    n, window.id, window.describe(), f"{occ.end:%Y-%m-%d %H:%M} UTC")
+        log.warning(
+            "unit %s: maintenance window %d started (%s): no automatic action until %s",
+            n,
+            window.id,
+            window.describe(),
+            f"{occ.end:%Y-%m-%d %H:%M} UTC",
+        )
         entry = HistoryEntry.remediation(
-            n, at=now, pbx_status=pbx, kind=ActionType.MAINTENANCE_START, reason=window.reason,
-            initiator=window.set_by, extra_info={"window_id": window.id, "window_until": occ.end.isoformat()})
+            n,
+            at=now,
+            pbx_status=pbx,
+            kind=ActionType.MAINTENANCE_START,
+            reason=window.reason,
+            initiator=window.set_by,
+            extra_info={"window_id": window.id, "window_until": occ.end.isoformat()},
+        )
     else:
-        log.warning("unit %s: maintenance window %d ended%s", n, window.id,
-                    ": still down, counted as a new outage from now" if action.still_down else "")
+        log.warning(
+            "unit %s: maintenance window %d ended%s",
+            n,
+            window.id,
+            ": still down, counted as a new outage from now" if action.still_down else "",
+        )
         entry = HistoryEntry.remediation(
-            n, at=now, pbx_status=pbx, kind=ActionType.MAINTENANCE_END, reason=window.reason,
-            initiator=window.set_by, extra_info={"window_id": window.id})
+            n,
+            at=now,
+            pbx_status=pbx,
+            kind=ActionType.MAINTENANCE_END,
+            reason=window.reason,
+            initiator=window.set_by,
+            extra_info={"window_id": window.id},
+        )
     return Owed(entry, hold_since=occ.start)
 
 
@@ -122,12 +149,19 @@ def _flap_row(unit: WatchedUnit, state: UnitState, action: FlapHeld | FlapReleas
     n, pbx = unit.number, state.pbx_status
     if isinstance(action, FlapHeld):
         log.warning("unit %s (%s): put on flap hold, no automatic action: %s", n, unit.host, action.reason)
-        entry = HistoryEntry.remediation(n, at=now, pbx_status=pbx, kind=ActionType.HELD, reason=action.reason,
-                                         initiator=Initiator.AUTO)
+        entry = HistoryEntry.remediation(
+            n, at=now, pbx_status=pbx, kind=ActionType.HELD, reason=action.reason, initiator=Initiator.AUTO
+        )
         return Owed(entry, hold_since=state.flap.held_since or now)
     log.warning("unit %s: flap hold ended: %s", n, action.reason)
-    entry = HistoryEntry.remediation(n, at=now, pbx_status=pbx, kind=ActionType.REARMED,
-                                     reason=f"flap hold ended: {action.reason}", initiator=Initiator.AUTO)
+    entry = HistoryEntry.remediation(
+        n,
+        at=now,
+        pbx_status=pbx,
+        kind=ActionType.REARMED,
+        reason=f"flap hold ended: {action.reason}",
+        initiator=Initiator.AUTO,
+    )
     return Owed(entry)
 
 
@@ -144,11 +178,29 @@ async def run_restart(restarter: Restarter | None, unit: WatchedUnit, command: s
 def restart_row(unit: WatchedUnit, state: UnitState, command: str, run: CommandRun, now: datetime) -> Owed:
     level = logging.WARNING if run.ok else logging.ERROR
     last = run.output.strip().splitlines()[-1][:200] if run.output.strip() else ""
-    log.log(level, "unit %s (%s:%s): soft restart `%s` %s (exit %s)%s", unit.number, unit.host, unit.ssh_port,
-            command, "done" if run.ok else "failed", run.exit_status, f": {last}" if last else "")
-    return Owed(HistoryEntry.soft_restart(unit.number, at=now, pbx_status=state.pbx_status, ok=run.ok,
-                                          command=command, exit_status=run.exit_status, output=run.output,
-                                          failure_counter=state.failure_counter))
+    log.log(
+        level,
+        "unit %s (%s:%s): soft restart `%s` %s (exit %s)%s",
+        unit.number,
+        unit.host,
+        unit.ssh_port,
+        command,
+        "done" if run.ok else "failed",
+        run.exit_status,
+        f": {last}" if last else "",
+    )
+    return Owed(
+        HistoryEntry.soft_restart(
+            unit.number,
+            at=now,
+            pbx_status=state.pbx_status,
+            ok=run.ok,
+            command=command,
+            exit_status=run.exit_status,
+            output=run.output,
+            failure_counter=state.failure_counter,
+        )
+    )
 
 
 def restart_event(unit: WatchedUnit, command: str, run: CommandRun, now: datetime) -> UnitEvent:

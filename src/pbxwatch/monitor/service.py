@@ -103,8 +103,10 @@ async def run_monitor(
     )
     server = _serve_metrics(settings, metrics, monitor)
     quiet = asyncio.Event()  # the notification tasks end after the monitor's final flush
-    tasks = [asyncio.create_task(notices.run(quiet, box, clock, sender.wake.set)),
-             asyncio.create_task(sender.run(quiet))]
+    tasks = [
+        asyncio.create_task(notices.run(quiet, box, clock, sender.wake.set)),
+        asyncio.create_task(sender.run(quiet)),
+    ]
     try:
         await monitor.run(stop)
     finally:
@@ -119,8 +121,12 @@ async def run_monitor(
 async def _open_database(settings: Settings, config_file: Path | None) -> Database:
     """The monitor starts with the database down too: it keeps trying, and the heartbeat says so."""
     db = Database.from_url(settings.database_url)
-    log.info("monitor starting: config %s, database %s, relay service %s",
-             config_file or "(defaults and environment)", mask_url(settings.database_url), settings.monitor.relay_url)
+    log.info(
+        "monitor starting: config %s, database %s, relay service %s",
+        config_file or "(defaults and environment)",
+        mask_url(settings.database_url),
+        settings.monitor.relay_url,
+    )
     try:
         await db.prepare()
     except DatabaseError as err:
@@ -133,8 +139,12 @@ def _say_kept_connections(prober: Prober) -> None:
     keep = getattr(prober, "keep_limit", None)
     if isinstance(keep, int):
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        log.info("open-file limit %d: up to %d SSH connection(s) kept open, units beyond that are checked over "
-                 "a new connection each time (raise LimitNOFILE to keep more)", soft, keep)
+        log.info(
+            "open-file limit %d: up to %d SSH connection(s) kept open, units beyond that are checked over "
+            "a new connection each time (raise LimitNOFILE to keep more)",
+            soft,
+            keep,
+        )
 
 
 def _serve_metrics(settings: Settings, metrics: MonitorMetrics | None, monitor: Monitor) -> Any:

@@ -73,15 +73,18 @@ class Writer:
                 return False
             self.rows_written += written
             if not self.db_ok:
-                log.warning("database is back: wrote %d owed history row(s) and %d live row(s)",
-                            written, len(batch.live))
+                log.warning(
+                    "database is back: wrote %d owed history row(s) and %d live row(s)", written, len(batch.live)
+                )
                 self.db_ok = True
             return True
 
     def db_down(self, err: BaseException) -> None:
         if self.db_ok:
-            log.error("database unavailable (%s): checks go on, rows kept in memory, no power-cycle until it is back",
-                      describe(err))
+            log.error(
+                "database unavailable (%s): checks go on, rows kept in memory, no power-cycle until it is back",
+                describe(err),
+            )
         self.db_ok = False
 
     def _requeue(self, batch: Batch) -> None:
@@ -90,4 +93,3 @@ class Writer:
         batch.rows.extend(newer.rows)
         batch.reset_action_done |= newer.reset_action_done
         self.pending = batch
-

@@ -36,8 +36,9 @@ KIND_LEVEL: dict[str, Level] = {
     "test": "critical",
 }
 KINDS = frozenset(KIND_LEVEL)
-INCIDENT_KINDS = frozenset({"outage_confirmed", "cycle_started", "cycle_done", "cycle_failed", "held", "gave_up",
-                            "recovered", "reminder"})
+INCIDENT_KINDS = frozenset(
+    {"outage_confirmed", "cycle_started", "cycle_done", "cycle_failed", "held", "gave_up", "recovered", "reminder"}
+)
 UNIT_LIST_MAX = 30  # a grouped message names this many units, then "… and N more"
 
 

@@ -61,15 +61,29 @@ class Outbox:
     async def _publish_one(self, conn: AsyncConnection, notice: Notice) -> int:
         incident = await _incident_for(conn, notice) if notice.kind in INCIDENT_KINDS else None
         title, body = render(notice, self.language, incident)
-        row = {"event_key": notice.key, "kind": notice.kind, "level": notice.level, "enterprise_number": notice.unit,
-               "incident_id": incident, "title": title, "body": body, "facts": _jsonable(notice.facts),
-               "created_at": notice.at}
+        row = {
+            "event_key": notice.key,
+            "kind": notice.kind,
+            "level": notice.level,
+            "enterprise_number": notice.unit,
+            "incident_id": incident,
+            "title": title,
+            "body": body,
+            "facts": _jsonable(notice.facts),
+            "created_at": notice.at,
+        }
         event_id = await _insert_ignore(conn, outbox, row, ["event_key"], OUT.id)
         if event_id is None:
             return 0  # produced before (restart, the other monitor)
         for channel in self.routing.channels_for(notice):
-            values = {"event_id": event_id, "channel": channel.key, "label": channel.label, "state": "pending",
-                      "attempts": 0, "next_at": notice.at}
+            values = {
+                "event_id": event_id,
+                "channel": channel.key,
+                "label": channel.label,
+                "state": "pending",
+                "attempts": 0,
+                "next_at": notice.at,
+            }
             await _insert_ignore(conn, deliveries, values, ["event_id", "channel"], None)
         if incident is not None:
             await conn.execute(update(incidents).where(INC.id == incident).values(last_notice_at=notice.at))
@@ -86,10 +100,15 @@ class Outbox:
         blocked = (
             select(earlier_d.c.event_id)
             .join(earlier_o, earlier_o.c.id == earlier_d.c.event_id)
-            .where(earlier_d.c.channel == D.channel, earlier_o.c.enterprise_number == OUT.enterprise_number,
-                   earlier_d.c.event_id < D.event_id,
-                   or_(earlier_d.c.state == "pending",
-                       and_(earlier_d.c.state == "sending", earlier_d.c.next_at > now - SENDING_STALE)))
+            .where(
+                earlier_d.c.channel == D.channel,
+                earlier_o.c.enterprise_number == OUT.enterprise_number,
+                earlier_d.c.event_id < D.event_id,
+                or_(
+                    earlier_d.c.state == "pending",
+                    and_(earlier_d.c.state == "sending", earlier_d.c.next_at > now - SENDING_STALE),
+                ),
+            )
         )
         query = (
             select(D.event_id, D.channel, D.attempts, OUT.title, OUT.body)
@@ -106,8 +125,12 @@ class Outbox:
         async with self.db.begin() as conn:
             result = await conn.execute(
                 update(deliveries)
-                .where(D.event_id == due.event_id, D.channel == due.channel, D.state == "pending",
-                       D.attempts == due.attempts)
+                .where(
+                    D.event_id == due.event_id,
+                    D.channel == due.channel,
+                    D.state == "pending",
+                    D.attempts == due.attempts,
+                )
                 .values(state="sending", owner=owner, attempts=due.attempts + 1, next_at=now)
             )
             return bool(result.rowcount == 1)
@@ -122,8 +145,9 @@ class Outbox:
             values["next_at"] = retry_at
         async with self.db.begin() as conn:
             await conn.execute(
-                update(deliveries).where(D.event_id == due.event_id, D.channel == due.channel,
-                                         D.state == "sending").values(**values)
+                update(deliveries)
+                .where(D.event_id == due.event_id, D.channel == due.channel, D.state == "sending")
+                .values(**values)
             )
 
     async def reminders_due(self, now: datetime, every: timedelta) -> list[OpenIncident]:
@@ -137,7 +161,8 @@ class Outbox:
     async def counted_reminder(self, incident: OpenIncident) -> bool:
         async with self.db.begin() as conn:
             result = await conn.execute(
-                update(incidents).where(INC.id == incident.id, INC.reminders == incident.reminders)
+                update(incidents)
+                .where(INC.id == incident.id, INC.reminders == incident.reminders)
                 .values(reminders=incident.reminders + 1)
             )
             return bool(result.rowcount == 1)
@@ -152,17 +177,24 @@ async def open_incidents(conn: AsyncConnection) -> dict[str, datetime]:
 async def _incident_for(conn: AsyncConnection, notice: Notice) -> int | None:
     if notice.kind == "outage_confirmed" and notice.unit is not None:
         opened = notice.facts.get("since_at") or notice.at
-        values = {"enterprise_number": notice.unit, "opened_at": opened, "confirmed_at": notice.at,
-                  "reason": notice.facts.get("reason")}
+        values = {
+            "enterprise_number": notice.unit,
+            "opened_at": opened,
+            "confirmed_at": notice.at,
+            "reason": notice.facts.get("reason"),
+        }
         await _insert_ignore(conn, incidents, values, ["enterprise_number", "opened_at"], None)
     query = (
-        select(INC.id).where(INC.enterprise_number == notice.unit)
-        .order_by(INC.closed_at.is_not(None), INC.opened_at.desc()).limit(1)
+        select(INC.id)
+        .where(INC.enterprise_number == notice.unit)
+        .order_by(INC.closed_at.is_not(None), INC.opened_at.desc())
+        .limit(1)
     )
     found = await conn.scalar(query)
     if found is not None and notice.kind == "recovered":
-        await conn.execute(update(incidents).where(and_(INC.id == found, INC.closed_at.is_(None)))
-                           .values(closed_at=notice.at))
+        await conn.execute(
+            update(incidents).where(and_(INC.id == found, INC.closed_at.is_(None))).values(closed_at=notice.at)
+        )
     return int(found) if found is not None else None
 
 

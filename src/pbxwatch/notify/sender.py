@@ -64,8 +64,18 @@ class SenderStats:
 
 
 class Sender:
-    def __init__(self, box: Outbox, *, attempts: int, backoff: float, timeout: float, poll: float,
-                 deliver: Deliver = apprise_deliver, clock: Clock = utc_now, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        box: Outbox,
+        *,
+        attempts: int,
+        backoff: float,
+        timeout: float,
+        poll: float,
+        deliver: Deliver = apprise_deliver,
+        clock: Clock = utc_now,
+        owner: str | None = None,
+    ) -> None:
         self.box, self.attempts, self.backoff, self.timeout, self.poll = box, attempts, backoff, timeout, poll
         self.deliver, self.clock, self.owner = deliver, clock, owner or owner_name()
         self.stats = SenderStats()

@@ -89,8 +89,18 @@ class ServiceWatch:
         """Automatic cycles of a unit that ended since this service started."""
         c, e = power_cycles.c, enterprises.c
         query = (
-            select(c.id, c.state, c.device_id, c.enterprise_number, c.on_at, c.last_error, c.created_at, e.name,
-                   e.host, e.ssh_port)
+            select(
+                c.id,
+                c.state,
+                c.device_id,
+                c.enterprise_number,
+                c.on_at,
+                c.last_error,
+                c.created_at,
+                e.name,
+                e.host,
+                e.ssh_port,
+            )
             .join(enterprises, e.number == c.enterprise_number)
             .where(c.state.in_(("done", "failed")), c.created_at >= self.started - timedelta(minutes=10))
         )
@@ -99,8 +109,12 @@ class ServiceWatch:
         return [self._cycle_notice(r) for r in rows]
 
     def _cycle_notice(self, r: Any) -> Notice:
-        facts: dict[str, Any] = {"device": r.device_id, "cycle": r.id, "name": r.name or "",
-                                 "host": f"{r.host}:{r.ssh_port or 22}"}
+        facts: dict[str, Any] = {
+            "device": r.device_id,
+            "cycle": r.id,
+            "name": r.name or "",
+            "host": f"{r.host}:{r.ssh_port or 22}",
+        }
         if r.state == "done":
             return Notice("cycle_done", f"cycle_done:{r.id}", self.clock(), r.enterprise_number, facts)
         facts.update(reason=r.last_error or "?", retry=self.options.retry_s)
@@ -108,14 +122,22 @@ class ServiceWatch:
 
 
 async def run_service_events(
-    settings: Settings, db: Database, token_state: Callable[[], str], stop: asyncio.Event, clock: Clock,
-    *, interval: float = 30.0,
+    settings: Settings,
+    db: Database,
+    token_state: Callable[[], str],
+    stop: asyncio.Event,
+    clock: Clock,
+    *,
+    interval: float = 30.0,
 ) -> None:
     """The relay service's notification tasks: the watch and a sender, until `stop`."""
     box, sender = notify_parts(settings, db, clock)
-    options = WatchOptions(interval=interval, heartbeat_file=settings.run_dir / "monitor.heartbeat",
-                           auth_link=f"{settings.monitor.relay_url}/ewelink-auth-url",
-                           retry_s=int(settings.monitor.relay_recheck_interval))
+    options = WatchOptions(
+        interval=interval,
+        heartbeat_file=settings.run_dir / "monitor.heartbeat",
+        auth_link=f"{settings.monitor.relay_url}/ewelink-auth-url",
+        retry_s=int(settings.monitor.relay_recheck_interval),
+    )
     watch = ServiceWatch(box, token_state, options, clock)
     send = asyncio.create_task(sender.run(stop))
     try:
@@ -126,4 +148,3 @@ async def run_service_events(
                 await asyncio.wait_for(stop.wait(), interval)
     finally:
         await send
-

@@ -83,10 +83,21 @@ class NoticeSink:
                 self._add(notice)
 
     def cycle_started(self, unit: WatchedUnit, state: UnitState, cycle_id: str, now: datetime) -> None:
-        facts = {**self._unit_facts(unit), "device": unit.device_id, "cycle": cycle_id,
-                 "grace": int(self.policy.boot_grace.total_seconds())}
-        self._add(Notice("cycle_started", f"cycle_started:{unit.number}:{_iso(state.outage_since)}:{len(state.cycles)}",
-                         now, unit.number, facts))
+        facts = {
+            **self._unit_facts(unit),
+            "device": unit.device_id,
+            "cycle": cycle_id,
+            "grace": int(self.policy.boot_grace.total_seconds()),
+        }
+        self._add(
+            Notice(
+                "cycle_started",
+                f"cycle_started:{unit.number}:{_iso(state.outage_since)}:{len(state.cycles)}",
+                now,
+                unit.number,
+                facts,
+            )
+        )
 
     def mass_outage(self, active: bool, down: list[str], now: datetime) -> None:
         if active:
@@ -111,8 +122,15 @@ class NoticeSink:
         if after_standby:
             from pbxwatch.notify.sender import owner_name
 
-            self._add(Notice("standby_took_over", f"standby_took_over:{owner_name()}:{now.isoformat()}", now,
-                             None, {"who": owner_name()}))
+            self._add(
+                Notice(
+                    "standby_took_over",
+                    f"standby_took_over:{owner_name()}:{now.isoformat()}",
+                    now,
+                    None,
+                    {"who": owner_name()},
+                )
+            )
 
     def emit(self, event: UnitEvent) -> None:
         """Remediation events need no notice of their own: a flap hold is told from its decision (`decided`),
@@ -124,27 +142,40 @@ class NoticeSink:
         n, since, facts = unit.number, _iso(state.outage_since or before.outage_since), self._unit_facts(unit)
         match action:
             case OutageConfirmed(counter, message):
-                facts.update(since=_stamp(state.outage_since or now), since_at=state.outage_since or now,
-                             failures=counter, reason=message, next_key=self._next_step(unit))
+                facts.update(
+                    since=_stamp(state.outage_since or now),
+                    since_at=state.outage_since or now,
+                    failures=counter,
+                    reason=message,
+                    next_key=self._next_step(unit),
+                )
                 return Notice("outage_confirmed", f"outage_confirmed:{n}:{since}", now, n, facts)
             case Hold(kind, reason) if kind not in SILENT_HOLDS:
                 return self._hold_notice(unit, kind, reason, since=since, facts=facts, now=now)
             case FlapHeld(reason):
-                facts.update(device=unit.device_id, retry=0, detail=reason, hold_key="hold.unstable",
-                             next_key="next.rearm", hold="flap")
+                facts.update(
+                    device=unit.device_id,
+                    retry=0,
+                    detail=reason,
+                    hold_key="hold.unstable",
+                    next_key="next.rearm",
+                    hold="flap",
+                )
                 return Notice("held", f"held:{n}:flap:{now.isoformat()}", now, n, facts)
             case CycleFailed(device_id, reason):
                 facts.update(device=device_id, reason=reason, retry=_seconds(self.policy.relay_recheck_interval))
                 return Notice("cycle_failed", f"cycle_failed:{n}:{since}", now, n, facts)
             case Recovered():
                 opened = before.outage_since or now
-                facts.update(downtime_s=(now - opened).total_seconds(), cycled=before.cycle_at is not None
-                             and before.action_done)
+                facts.update(
+                    downtime_s=(now - opened).total_seconds(), cycled=before.cycle_at is not None and before.action_done
+                )
                 return Notice("recovered", f"recovered:{n}:{_iso(before.outage_since)}", now, n, facts)
         return None
 
-    def _hold_notice(self, unit: WatchedUnit, kind: HoldKind, reason: str, *, since: str, facts: dict[str, object],
-                     now: datetime) -> Notice:
+    def _hold_notice(
+        self, unit: WatchedUnit, kind: HoldKind, reason: str, *, since: str, facts: dict[str, object], now: datetime
+    ) -> Notice:
         n = unit.number
         if kind is ActionType.SKIPPED_DAILY_CAP:
             facts.update(reason=reason)
@@ -154,8 +185,9 @@ class NoticeSink:
             ActionType.SKIPPED_RELAY_OFFLINE: ("hold.relay_offline", "next.relay_offline"),
             ActionType.DRY_RUN: ("hold.dry_run", "next.human"),
         }.get(kind, ("hold.other", "next.wait"))
-        facts.update(device=unit.device_id, retry=retry, detail=reason, hold_key=hold_key, next_key=next_key,
-                     hold=kind.value)
+        facts.update(
+            device=unit.device_id, retry=retry, detail=reason, hold_key=hold_key, next_key=next_key, hold=kind.value
+        )
         return Notice("held", f"held:{n}:{since}:{kind.value}", now, n, facts)
 
     def _next_step(self, unit: WatchedUnit) -> str:
@@ -221,11 +253,16 @@ class NoticeSink:
                 unit = self.units.get(incident.unit)
                 if unit is None or incident.unit not in self.down or not await box.counted_reminder(incident):
                     continue
-                facts = {**self._unit_facts(unit), "since": _stamp(incident.opened_at), "reason": incident.reason,
-                         "downtime_s": (now - incident.opened_at).total_seconds(),
-                         "every_s": self.notify.reminder_interval}
-                self._add(Notice("reminder", f"reminder:{incident.id}:{incident.reminders + 1}", now, unit.number,
-                                 facts))
+                facts = {
+                    **self._unit_facts(unit),
+                    "since": _stamp(incident.opened_at),
+                    "reason": incident.reason,
+                    "downtime_s": (now - incident.opened_at).total_seconds(),
+                    "every_s": self.notify.reminder_interval,
+                }
+                self._add(
+                    Notice("reminder", f"reminder:{incident.id}:{incident.reminders + 1}", now, unit.number, facts)
+                )
         except DB_ERRORS as err:
             log.debug("reminders skipped: %s", describe(err))
 

@@ -26,8 +26,10 @@ def tcp_failure(err: BaseException) -> CheckResult:
     if isinstance(err, OSError) and err.errno in _NO_ROUTE_ERRNOS:
         return CheckResult.of(Reason.NO_ROUTE, err.strerror or str(err))
     if isinstance(err, OSError) and err.errno in _OUT_OF_DESCRIPTORS:
-        return CheckResult.of(Reason.PROBE_ERROR, "the monitor ran out of open files (raise LimitNOFILE or lower "
-                              "ssh.concurrency); the PBX was not reached")
+        return CheckResult.of(
+            Reason.PROBE_ERROR,
+            "the monitor ran out of open files (raise LimitNOFILE or lower ssh.concurrency); the PBX was not reached",
+        )
     return CheckResult.of(Reason.PROBE_ERROR, f"cannot open a TCP connection: {err}")
 
 

@@ -53,9 +53,7 @@ class KnownHosts:
 
     def has_entry(self, host: str, port: int) -> bool:
         """Whether the file lists any key for this host (and port)."""
-        matched = asyncssh.match_known_hosts(
-            self.current(), host, "", port if port != SSH_DEFAULT_PORT else None
-        )
+        matched = asyncssh.match_known_hosts(self.current(), host, "", port if port != SSH_DEFAULT_PORT else None)
         return bool(matched[0])
 
     def remember(self, host: str, port: int, key: Any) -> None:
@@ -66,5 +64,9 @@ class KnownHosts:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a", encoding="utf-8") as out:
                 out.write(line)
-        logger.warning("trusting the new host key of %s (%s), remembered in %s",
-                       host_pattern(host, port), key.get_algorithm(), self.path)
+        logger.warning(
+            "trusting the new host key of %s (%s), remembered in %s",
+            host_pattern(host, port),
+            key.get_algorithm(),
+            self.path,
+        )

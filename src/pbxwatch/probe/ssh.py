@@ -37,8 +37,13 @@ KEEPALIVE_COUNT_MAX = 3
 # Descriptors kept free of kept SSH connections: checks in flight beyond them, the database pool, logs, HTTP.
 RESERVED_DESCRIPTORS = 256
 CLOSE_GRACE_S = 2.0  # at shutdown: a SIGTERM must not wait for thousands of peers to answer the disconnect
-PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
-                     "aes128-ctr", "aes256-ctr")
+PREFERRED_CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes256-ctr",
+)
 RESTART_TIMEOUT_MIN_S = 60.0  # `systemctl restart asterisk` waits for the old daemon to stop
 HostPort = tuple[str, int]
 
@@ -265,9 +270,11 @@ class SshProber:
     def _say_pool_full(self) -> None:
         if not self._said_pool_full:
             self._said_pool_full = True
-            logger.warning("keeping %d SSH connections, as many as the open-file limit allows; further hosts "
-                           "are checked over a new connection each time (raise LimitNOFILE to keep them all)",
-                           self.keep_limit)
+            logger.warning(
+                "keeping %d SSH connections, as many as the open-file limit allows; further hosts "
+                "are checked over a new connection each time (raise LimitNOFILE to keep them all)",
+                self.keep_limit,
+            )
 
     async def _connect(self, target: HostPort) -> Any:
         sock = await self._tcp(target)
@@ -308,11 +315,18 @@ class SshProber:
     async def _handshake(self, target: HostPort, sock: socket.socket, client: _Client) -> Any:
         opts = self.options
         return await asyncssh.connect(
-            target[0], target[1], sock=sock, client_factory=lambda: client, config=None,
-            username=opts.username, client_keys=self._client_keys, password=opts.password,
+            target[0],
+            target[1],
+            sock=sock,
+            client_factory=lambda: client,
+            config=None,
+            username=opts.username,
+            client_keys=self._client_keys,
+            password=opts.password,
             agent_path=None if (opts.key_file or opts.password) else (),
             known_hosts=self.known_hosts.current(),
-            keepalive_interval=opts.keepalive, keepalive_count_max=KEEPALIVE_COUNT_MAX,
+            keepalive_interval=opts.keepalive,
+            keepalive_count_max=KEEPALIVE_COUNT_MAX,
             encryption_algs=PREFERRED_CIPHERS,
         )
 
@@ -323,11 +337,19 @@ class SshProber:
             logger.error(
                 "HOST KEY MISMATCH for %s: the %s key it presented is not the one in %s. Possible "
                 "man-in-the-middle or a reinstalled PBX; not connecting (verdict unknown). If the change is "
-                "expected: ssh-keygen -R '%s' -f %s", where, kind, path, where, path,
+                "expected: ssh-keygen -R '%s' -f %s",
+                where,
+                kind,
+                path,
+                where,
+                path,
             )
             return CheckResult.of(Reason.HOST_KEY_MISMATCH, f"host key of {where} changed (not the one in {path})")
-        logger.warning("host key of %s is not in %s; not connecting (accept with --trust-new-key or "
-                       "ssh.accept_new_host_keys)", where, path)
+        logger.warning(
+            "host key of %s is not in %s; not connecting (accept with --trust-new-key or ssh.accept_new_host_keys)",
+            where,
+            path,
+        )
         return CheckResult.of(Reason.HOST_KEY_MISMATCH, f"host {where} is not in {path} (new host key not trusted)")
 
 

@@ -46,10 +46,12 @@ from pbxwatch.relay.store import RelayStore
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str, cloud_code: int | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, "cloud_code": cloud_code}, status_code=status,
-                        headers=headers)
+def error_response(
+    status: int, code: str, message: str, cloud_code: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": code, "message": message, "cloud_code": cloud_code}, status_code=status, headers=headers
+    )
 
 
 def _field_of(problem: dict[str, Any]) -> str:
@@ -79,8 +81,9 @@ def install_error_handlers(app: FastAPI) -> None:
         text = describe(err)
         log.error("database error: %s", text)
         if "no such table" in text or "does not exist" in text:
-            return error_response(503, "database_unavailable", "the database has no pbxwatch schema: run "
-                                  "`pbxwatch db upgrade`")
+            return error_response(
+                503, "database_unavailable", "the database has no pbxwatch schema: run `pbxwatch db upgrade`"
+            )
         return error_response(503, "database_unavailable", "the database is unreachable; try again")
 
     for kind in DB_ERRORS:
@@ -98,8 +101,9 @@ def default_cloud(settings: Settings, tally: CallTally, **client_options: Any) -
     return EWeLinkCloud(client), http
 
 
-def assemble(settings: Settings, gateway: RelayGateway, cycle_policy: CyclePolicy,
-             reconciler_policy: ReconcilerPolicy) -> tuple[RelayContext, CycleRecorder]:
+def assemble(
+    settings: Settings, gateway: RelayGateway, cycle_policy: CyclePolicy, reconciler_policy: ReconcilerPolicy
+) -> tuple[RelayContext, CycleRecorder]:
     """The parts of the running service around its gateway, each given its collaborators directly."""
     store = gateway.store
     devices = DeviceCache(gateway)
@@ -107,8 +111,9 @@ def assemble(settings: Settings, gateway: RelayGateway, cycle_policy: CyclePolic
     watch = DatabaseWatch()
     recorder = CycleRecorder(CycleJournal(settings.run_dir / "cycles"), store, watch)
     policy = replace(cycle_policy, verify_seconds=settings.relay.verify_seconds)
-    runner = CycleRunner(gateway, service, store, recorder, default_off_seconds=settings.monitor.off_seconds,
-                         policy=policy)
+    runner = CycleRunner(
+        gateway, service, store, recorder, default_off_seconds=settings.monitor.off_seconds, policy=policy
+    )
     reconciler = Reconciler(runner, gateway, store, reconciler_policy, watch)
     return RelayContext(settings, gateway, devices, service, store, runner, reconciler), recorder
 
@@ -126,6 +131,17 @@ class Injected:
     client_options: dict[str, Any] | None
 
 
+async def _open_database(given: Database | None, settings: Settings) -> Database:
+    """The service starts with the database down too; /health reports it."""
+    db = given or Database.from_url(settings.database_url)
+    try:
+        await db.prepare()
+    except DatabaseError as err:
+        log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
+    log.info("relay service: database %s", db.display_url)
+    return db
+
+
 def make_lifespan(settings: Settings, injected: Injected) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start-up and shutdown of the service: the database, the cloud, the parts, the background loops."""
     cloud, clock, database = injected.cloud, injected.clock, injected.database
@@ -133,26 +149,32 @@ def make_lifespan(settings: Settings, injected: Injected) -> Callable[[FastAPI],
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = database or Database.from_url(settings.database_url)
-        try:
-            await db.prepare()
-        except DatabaseError as err:
-            log.error("%s (the service starts; /health reports it)", err)  # noqa: TRY400 - one line
-        log.info("relay service: database %s", db.display_url)
+        db = await _open_database(database, settings)
         http: httpx.AsyncClient | None = None
         relay_cloud = cloud
         if relay_cloud is None:
             relay_cloud, http = default_cloud(settings, calls, **(injected.client_options or {}))
-        gateway = RelayGateway(relay_cloud, RelayStore(db.engine), clock or SystemClock(), RelayMetrics(), calls,
-                               caller_wait=settings.relay.caller_wait)
-        ctx, recorder = assemble(settings, gateway, injected.cycle_policy or CyclePolicy(),
-                                 injected.reconciler_policy or ReconcilerPolicy())
+        gateway = RelayGateway(
+            relay_cloud,
+            RelayStore(db.engine),
+            clock or SystemClock(),
+            RelayMetrics(),
+            calls,
+            caller_wait=settings.relay.caller_wait,
+        )
+        ctx, recorder = assemble(
+            settings, gateway, injected.cycle_policy or CyclePolicy(), injected.reconciler_policy or ReconcilerPolicy()
+        )
         app.state.relay = ctx
         runner, reconciler = ctx.runner, ctx.reconciler
         stop = asyncio.Event()
-        loops = [asyncio.create_task(reconciler.run(stop)), asyncio.create_task(recorder.run(stop)),
-                 asyncio.create_task(run_service_events(
-                     settings, db, lambda: gateway.token_state().value, stop, gateway.clock.now))]
+        loops = [
+            asyncio.create_task(reconciler.run(stop)),
+            asyncio.create_task(recorder.run(stop)),
+            asyncio.create_task(
+                run_service_events(settings, db, lambda: gateway.token_state().value, stop, gateway.clock.now)
+            ),
+        ]
         try:
             yield
         finally:

@@ -28,8 +28,9 @@ DEFAULT_TIMEOUT_S = 30.0
 
 
 class RelayServiceError(Exception):
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 cloud_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, cloud_code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -70,16 +71,25 @@ class DeviceStatus:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeviceStatus:
         return cls(
-            device_id=data["device_id"], name=data["name"], online=bool(data["online"]),
-            channels=list(data["channels"]), checked_at=datetime.fromisoformat(data["checked_at"]),
+            device_id=data["device_id"],
+            name=data["name"],
+            online=bool(data["online"]),
+            channels=list(data["channels"]),
+            checked_at=datetime.fromisoformat(data["checked_at"]),
         )
 
 
 class RelayServiceClient:
     """`RelayServiceClient(base_url, api_token, http=...)`; the `httpx.AsyncClient` is injectable."""
 
-    def __init__(self, base_url: str, api_token: str | None = None, *, http: httpx.AsyncClient | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_token: str | None = None,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
         self._own_http = http is None
@@ -88,19 +98,22 @@ class RelayServiceClient:
     async def __aenter__(self) -> RelayServiceClient:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
         if self._own_http:
             await self._http.aclose()
 
-    async def _request(self, method: str, path: str, *, json: dict[str, Any] | None = None,
-                       params: dict[str, Any] | None = None) -> Any:
+    async def _request(
+        self, method: str, path: str, *, json: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+    ) -> Any:
         try:
-            reply = await self._http.request(method, f"{self.base_url}{path}", json=json, params=params,
-                                             headers=self._headers)
+            reply = await self._http.request(
+                method, f"{self.base_url}{path}", json=json, params=params, headers=self._headers
+            )
         except httpx.TimeoutException as err:
             raise RelayServiceUnreachable(f"relay service at {self.base_url} did not answer in time") from err
         except httpx.HTTPError as err:
@@ -118,20 +131,41 @@ class RelayServiceClient:
         data = await self._request("GET", "/devices")
         return [DeviceStatus.from_json(d) for d in data["devices"]]
 
-    async def power_cycle(self, *, device_id: str | None = None, enterprise_number: str | None = None,
-                          outlet: int | None = None, off_seconds: float | None = None,
-                          idempotency_key: str | None = None, initiator: str = "api") -> CycleAccepted:
+    async def power_cycle(
+        self,
+        *,
+        device_id: str | None = None,
+        enterprise_number: str | None = None,
+        outlet: int | None = None,
+        off_seconds: float | None = None,
+        idempotency_key: str | None = None,
+        initiator: str = "api",
+    ) -> CycleAccepted:
         """`POST /power-cycle` → 202 `{cycle_id, on_due_at}`; `RelayServiceConflict` when already cycling."""
-        body = _without_none(device_id=device_id, enterprise_number=enterprise_number, outlet=outlet,
-                             off_seconds=off_seconds, idempotency_key=idempotency_key, initiator=initiator)
+        body = _without_none(
+            device_id=device_id,
+            enterprise_number=enterprise_number,
+            outlet=outlet,
+            off_seconds=off_seconds,
+            idempotency_key=idempotency_key,
+            initiator=initiator,
+        )
         data = await self._request("POST", "/power-cycle", json=body)
         return CycleAccepted.model_validate(data)
 
-    async def toggle(self, device_id: str, *, state: bool | None = None, outlet: int | None = None,
-                     enterprise_number: str | None = None, initiator: str = "api") -> dict[str, Any]:
+    async def toggle(
+        self,
+        device_id: str,
+        *,
+        state: bool | None = None,
+        outlet: int | None = None,
+        enterprise_number: str | None = None,
+        initiator: str = "api",
+    ) -> dict[str, Any]:
         """`POST /toggle`: `state` True = on, False = off, None = flip."""
-        body = _without_none(device_id=device_id, state=state, outlet=outlet,
-                             enterprise_number=enterprise_number, initiator=initiator)
+        body = _without_none(
+            device_id=device_id, state=state, outlet=outlet, enterprise_number=enterprise_number, initiator=initiator
+        )
         result: dict[str, Any] = await self._request("POST", "/toggle", json=body)
         return result
 
@@ -163,5 +197,6 @@ def _error(reply: httpx.Response) -> RelayServiceError:
     code = body.get("error")
     kind = ERROR_BY_CODE.get(str(code), RelayServiceConflict if reply.status_code == 409 else RelayServiceError)
     cloud_code = body.get("cloud_code")
-    return kind(message, status=reply.status_code, code=code,
-                cloud_code=cloud_code if isinstance(cloud_code, int) else None)
+    return kind(
+        message, status=reply.status_code, code=code, cloud_code=cloud_code if isinstance(cloud_code, int) else None
+    )

@@ -88,8 +88,12 @@ class Cycle:
     @classmethod
     def from_journal(cls, entries: list[Entry]) -> Cycle:
         meta = next(e for e in entries if e["kind"] == "created")
-        cycle = cls(**{k: meta[k] for k in INTENT_FIELDS}, created_at=datetime.fromisoformat(meta["at"]),
-                    state=meta["state"], on_due_at=datetime.fromisoformat(meta["on_due_at"]))
+        cycle = cls(
+            **{k: meta[k] for k in INTENT_FIELDS},
+            created_at=datetime.fromisoformat(meta["at"]),
+            state=meta["state"],
+            on_due_at=datetime.fromisoformat(meta["on_due_at"]),
+        )
         for entry in entries:
             cycle.replay(entry)
         return cycle
@@ -111,8 +115,14 @@ class Cycle:
 class CycleDriver:
     """Runs cycles; `stopping` (shutdown) makes waiting cycles switch on now and ends windows early."""
 
-    def __init__(self, gateway: RelayGateway, switching: RelayService, devices: DeviceCache, recorder: CycleRecorder,
-                 policy: CyclePolicy) -> None:
+    def __init__(
+        self,
+        gateway: RelayGateway,
+        switching: RelayService,
+        devices: DeviceCache,
+        recorder: CycleRecorder,
+        policy: CyclePolicy,
+    ) -> None:
         self.gateway = gateway
         self.switching = switching
         self.devices = devices
@@ -169,21 +179,41 @@ class CycleDriver:
             return
         now = self.gateway.clock.now()
         due = now + timedelta(seconds=cycle.off_seconds)
-        log.info("power-cycle %s: relay %s outlet %s off, on due at %s",
-                 cycle.id, cycle.device_id, cycle.outlet, due.isoformat())
+        log.info(
+            "power-cycle %s: relay %s outlet %s off, on due at %s",
+            cycle.id,
+            cycle.device_id,
+            cycle.outlet,
+            due.isoformat(),
+        )
         self.gateway.metrics.actions.labels("off", "success").inc()
         cycle.on_due_at = due
-        self._record(cycle, "switched", on=False, ok=True, state="off", off_at=now.isoformat(),
-                     on_due_at=due.isoformat())
+        self._record(
+            cycle, "switched", on=False, ok=True, state="off", off_at=now.isoformat(), on_due_at=due.isoformat()
+        )
 
     def _off_failed(self, cycle: Cycle, err: RelayError) -> None:
         maybe_off = isinstance(err, MAYBE_SWITCHED) and not isinstance(err, CloudRejected)
         cycle.on_due_at = self.gateway.clock.now() + timedelta(seconds=cycle.off_seconds)
-        log.error("relay %s outlet %s: off failed (unit %s, cycle %s): %s",
-                  cycle.device_id, cycle.outlet, cycle.enterprise_number, cycle.id, err.message)
+        log.error(
+            "relay %s outlet %s: off failed (unit %s, cycle %s): %s",
+            cycle.device_id,
+            cycle.outlet,
+            cycle.enterprise_number,
+            cycle.id,
+            err.message,
+        )
         self.gateway.metrics.actions.labels("off", "fail").inc()
-        self._record(cycle, "switched", on=False, ok=False, **_failure(err), state="off" if maybe_off else "failed",
-                     on_due_at=cycle.on_due_at.isoformat(), last_error=err.message)
+        self._record(
+            cycle,
+            "switched",
+            on=False,
+            ok=False,
+            **_failure(err),
+            state="off" if maybe_off else "failed",
+            on_due_at=cycle.on_due_at.isoformat(),
+            last_error=err.message,
+        )
 
     # ---- on -------------------------------------------------------------------------------------
 
@@ -207,8 +237,14 @@ class CycleDriver:
                     device, _ = await self.switching.online_device(cycle.target)
                     after = await self.switching.switch(device, cycle.outlet, True)
             except RelayError as err:
-                log.error("relay %s outlet %s: on failed (unit %s, cycle %s): %s",  # noqa: TRY400 - one line
-                          cycle.device_id, cycle.outlet, cycle.enterprise_number, cycle.id, err.message)
+                log.error(  # noqa: TRY400 - one line
+                    "relay %s outlet %s: on failed (unit %s, cycle %s): %s",
+                    cycle.device_id,
+                    cycle.outlet,
+                    cycle.enterprise_number,
+                    cycle.id,
+                    err.message,
+                )
                 self.gateway.metrics.actions.labels("on", "fail").inc()
                 self._record(cycle, "switched", on=True, ok=False, **_failure(err), last_error=err.message)
                 return False
@@ -217,16 +253,16 @@ class CycleDriver:
 
     def _confirmed(self, cycle: Cycle, after: bool | None) -> None:
         now = self.gateway.clock.now()
-        log.info("power-cycle %s: relay %s outlet %s on again (read back %s)", cycle.id, cycle.device_id,
-                 cycle.outlet, after)
+        log.info(
+            "power-cycle %s: relay %s outlet %s on again (read back %s)", cycle.id, cycle.device_id, cycle.outlet, after
+        )
         self.gateway.metrics.actions.labels("on", "success").inc()
         if after is False:  # accepted but not applied (yet): keep trying
             self._record(cycle, "switched", on=True, ok=True, state_after=False)
             return
         self.gateway.metrics.on_confirm_seconds.observe(max(0.0, (now - cycle.on_due_at).total_seconds()))
         cycle.confirmed_at = now
-        self._record(cycle, "switched", on=True, ok=True, state_after=after, state="verifying",
-                     on_at=now.isoformat())
+        self._record(cycle, "switched", on=True, ok=True, state_after=after, state="verifying", on_at=now.isoformat())
 
     # ---- verification window ----------------------------------------------------------------------
 
@@ -239,16 +275,26 @@ class CycleDriver:
             if self.stopping.is_set():
                 return  # stays `verifying`: the next start's reconciler watches the rest of the window
             if await self._read_off(cycle):
-                log.warning("power-cycle %s: relay %s outlet %s read back OFF inside the verification window "
-                            "(a late \"off\"?): switching it on again", cycle.id, cycle.device_id, cycle.outlet)
+                log.warning(
+                    "power-cycle %s: relay %s outlet %s read back OFF inside the verification window "
+                    '(a late "off"?): switching it on again',
+                    cycle.id,
+                    cycle.device_id,
+                    cycle.outlet,
+                )
                 self._record(cycle, "state", state="off", last_error="read back off during verification")
                 await self._switch_on(cycle)
                 if cycle.state != "verifying":
                     return
         if cycle.active:
             self._record(cycle, "state", state="done")
-            log.info("power-cycle %s: relay %s outlet %s stayed on %ss: done", cycle.id, cycle.device_id,
-                     cycle.outlet, self.policy.verify_seconds)
+            log.info(
+                "power-cycle %s: relay %s outlet %s stayed on %ss: done",
+                cycle.id,
+                cycle.device_id,
+                cycle.outlet,
+                self.policy.verify_seconds,
+            )
 
     async def _read_off(self, cycle: Cycle) -> bool:
         """True when the relay is read back off (an unreadable relay is not judged)."""
@@ -271,13 +317,25 @@ class CycleDriver:
         wanted = cycle.dangling
         cycle.dangling = None
         if on == wanted:
-            log.warning("power-cycle %s: the %s sent before a restart reached relay %s (read back)", cycle.id,
-                        "on" if wanted else "off", cycle.device_id)
+            log.warning(
+                "power-cycle %s: the %s sent before a restart reached relay %s (read back)",
+                cycle.id,
+                "on" if wanted else "off",
+                cycle.device_id,
+            )
             if wanted:
                 self._confirmed(cycle, True)
             else:
-                self._record(cycle, "switched", on=False, ok=True, state_after=False, reason="settled_by_read_back",
-                             state="off", on_due_at=cycle.on_due_at.isoformat())
+                self._record(
+                    cycle,
+                    "switched",
+                    on=False,
+                    ok=True,
+                    state_after=False,
+                    reason="settled_by_read_back",
+                    state="off",
+                    on_due_at=cycle.on_due_at.isoformat(),
+                )
         elif not wanted:
             self._off_not_applied(cycle)
         # an "on" not applied is simply sent again (that attempt's row is its row)
@@ -287,8 +345,11 @@ class CycleDriver:
         if age <= self.policy.restart_grace:
             cycle.state = "pending"  # the "off" never landed: the cycle runs from the start
             return
-        log.warning("power-cycle %s: the relay stayed on across a restart %.0f s after the request: not cycling "
-                    "this late", cycle.id, age)
+        log.warning(
+            "power-cycle %s: the relay stayed on across a restart %.0f s after the request: not cycling this late",
+            cycle.id,
+            age,
+        )
         self._record(cycle, "state", state="failed", last_error="service restarted before the off; not retried")
 
     async def _read_until_known(self, cycle: Cycle) -> bool | None:
@@ -298,8 +359,9 @@ class CycleDriver:
                 with call_budget(CallPriority.VERIFY):
                     device, _ = await self.devices.device(cycle.device_id, fresh=True)
             except RelayError as err:
-                log.warning("power-cycle %s: relay %s unreadable (%s); retrying", cycle.id, cycle.device_id,
-                            err.message)
+                log.warning(
+                    "power-cycle %s: relay %s unreadable (%s); retrying", cycle.id, cycle.device_id, err.message
+                )
             else:
                 channel = device.channel(cycle.outlet)
                 return channel.on if channel is not None and channel.on is not None else False

@@ -56,8 +56,16 @@ def target_of(intent: Intent) -> Target:
 
 
 class CycleRunner:
-    def __init__(self, gateway: RelayGateway, switching: RelayService, store: RelayStore, recorder: CycleRecorder,
-                 *, default_off_seconds: float, policy: CyclePolicy | None = None) -> None:
+    def __init__(
+        self,
+        gateway: RelayGateway,
+        switching: RelayService,
+        store: RelayStore,
+        recorder: CycleRecorder,
+        *,
+        default_off_seconds: float,
+        policy: CyclePolicy | None = None,
+    ) -> None:
         self.gateway = gateway
         self.switching = switching
         self.store = store
@@ -92,9 +100,16 @@ class CycleRunner:
             raise
         if not created:  # the same idempotency key won a concurrent race
             return CycleTicket(intent.id, intent.on_due_at)
-        log.info("power-cycle %s of relay %s outlet %s (unit %s) requested by %s, off %ss, mode %s",
-                 intent.id, target.device_id, target.outlet, target.enterprise_number,
-                 req.initiator.value, intent.off_seconds, mode)
+        log.info(
+            "power-cycle %s of relay %s outlet %s (unit %s) requested by %s, off %ss, mode %s",
+            intent.id,
+            target.device_id,
+            target.outlet,
+            target.enterprise_number,
+            req.initiator.value,
+            intent.off_seconds,
+            mode,
+        )
         await self.switching.audit.power_cycle(
             target, at=intent.created_at, initiator=req.initiator, outcome=outcome_of(None, cycle_id=intent.id)
         )
@@ -141,23 +156,37 @@ class CycleRunner:
         if req.idempotency_key and (found := await self.store.intent_by_key(req.idempotency_key)):
             return found, False
         running = self.running(target.device_id, target.outlet)
-        raise CycleRunning(f"relay {target.device_id} is already power-cycling"
-                           + (f" (cycle {running.id})" if running else ""))
+        raise CycleRunning(
+            f"relay {target.device_id} is already power-cycling" + (f" (cycle {running.id})" if running else "")
+        )
 
     def _new_intent(self, req: CycleRequest, target: Target, mode: str) -> Intent:
         now = self.gateway.clock.now()
         off_seconds = req.off_seconds if req.off_seconds is not None else self.default_off_seconds
         return Intent(
-            id=uuid.uuid4().hex, device_id=target.device_id, outlet=target.outlet,
-            enterprise_number=target.enterprise_number, initiator=req.initiator.value,
-            idempotency_key=req.idempotency_key, mode=mode, state="pending", off_seconds=off_seconds,
-            created_at=now, on_due_at=now + timedelta(seconds=off_seconds), attempts=0, last_error=None,
+            id=uuid.uuid4().hex,
+            device_id=target.device_id,
+            outlet=target.outlet,
+            enterprise_number=target.enterprise_number,
+            initiator=req.initiator.value,
+            idempotency_key=req.idempotency_key,
+            mode=mode,
+            state="pending",
+            off_seconds=off_seconds,
+            created_at=now,
+            on_due_at=now + timedelta(seconds=off_seconds),
+            attempts=0,
+            last_error=None,
         )
 
     async def _audit_refused(self, target: Target | None, initiator: Initiator, err: RelayError) -> None:
         self.gateway.metrics.actions.labels("power_cycle", "fail").inc()
-        log.error("power-cycle of relay %s (unit %s) refused: %s",
-                  target.device_id if target else "?", target.enterprise_number if target else "?", err.message)
+        log.error(
+            "power-cycle of relay %s (unit %s) refused: %s",
+            target.device_id if target else "?",
+            target.enterprise_number if target else "?",
+            err.message,
+        )
         if target is not None:
             await self.switching.audit.power_cycle(
                 target, at=self.gateway.clock.now(), initiator=initiator, outcome=outcome_of(err)
@@ -195,8 +224,12 @@ class CycleRunner:
                 continue
             cycle = Cycle.from_journal(entries)
             if cycle.active and cycle.id not in self.in_flight:
-                log.warning("power-cycle %s of relay %s resumed from its journal (state %s)",
-                            cycle.id, cycle.device_id, cycle.state)
+                log.warning(
+                    "power-cycle %s of relay %s resumed from its journal (state %s)",
+                    cycle.id,
+                    cycle.device_id,
+                    cycle.state,
+                )
                 self.start(cycle)
                 resumed += 1
         return resumed
@@ -213,14 +246,16 @@ class CycleRunner:
         self.known.add(intent.id)
         cycle = Cycle.from_intent(intent)
         cycle.dangling = False if intent.state == "pending" else None
-        log.warning("power-cycle %s of relay %s resumed from the database (state %s)",
-                    intent.id, intent.device_id, intent.state)
+        log.warning(
+            "power-cycle %s of relay %s resumed from the database (state %s)", intent.id, intent.device_id, intent.state
+        )
         self.driver.begin(cycle, after_seq=intent.journal_seq)
         self.start(cycle)
 
     def running(self, device_id: str, outlet: int | None) -> Cycle | None:
-        return next((c for c in self.cycles.values()
-                     if c.active and c.device_id == device_id and c.outlet == outlet), None)
+        return next(
+            (c for c in self.cycles.values() if c.active and c.device_id == device_id and c.outlet == outlet), None
+        )
 
     async def cancel_for(self, target: Target) -> None:
         """An explicit toggle cancels the relay's active cycle (the caller holds the device lock)."""

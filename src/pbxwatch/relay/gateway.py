@@ -101,8 +101,14 @@ class RelayGateway:
     """Every cloud operation of the service goes through here (`call`), under the token guard."""
 
     def __init__(
-        self, cloud: RelayCloud, store: RelayStore, clock: Clock, metrics: RelayMetrics, tally: CallTally,
-        *, caller_wait: float = CALLER_WAIT_S,
+        self,
+        cloud: RelayCloud,
+        store: RelayStore,
+        clock: Clock,
+        metrics: RelayMetrics,
+        tally: CallTally,
+        *,
+        caller_wait: float = CALLER_WAIT_S,
     ) -> None:
         self.cloud = cloud
         self.store = store  # the monthly call counter
@@ -130,8 +136,9 @@ class RelayGateway:
         except TimeoutError:
             self.metrics.budget_refusals.inc()
             retry = max(1, math.ceil(self.caller_wait))
-            raise BudgetExceeded(f"relay {device_id} is busy with a queued cloud call; retry in {retry} s",
-                                 retry_after=retry) from None
+            raise BudgetExceeded(
+                f"relay {device_id} is busy with a queued cloud call; retry in {retry} s", retry_after=retry
+            ) from None
         spend_wait(asyncio.get_running_loop().time() - started)
         try:
             yield
@@ -191,7 +198,9 @@ class RelayGateway:
             self._warned_month = month
             log.warning(
                 "eWeLink cloud calls this month: %s of %s (%.0f%% of the quota)",
-                total, MONTHLY_CALL_QUOTA, 100 * total / MONTHLY_CALL_QUOTA,
+                total,
+                MONTHLY_CALL_QUOTA,
+                100 * total / MONTHLY_CALL_QUOTA,
             )
 
     async def list_devices(self) -> list[RelayDevice]:

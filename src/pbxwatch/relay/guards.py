@@ -29,8 +29,11 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 async def send_error(send: Send, status: int, code: str, message: str) -> None:
     body = json.dumps({"error": code, "message": message, "cloud_code": None}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"connection", b"close")]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -82,8 +85,9 @@ class BodyGuard:
             await self._too_large(scope, send)
             return
         if json_depth_over(body, self.max_depth):
-            log.warning("refused %s %s: JSON nested deeper than %s levels", scope["method"], scope["path"],
-                        self.max_depth)
+            log.warning(
+                "refused %s %s: JSON nested deeper than %s levels", scope["method"], scope["path"], self.max_depth
+            )
             await send_error(send, 400, "invalid_request", f"body: JSON nested deeper than {self.max_depth} levels")
             return
         await self.app(scope, _replay(body, receive), send)
@@ -132,8 +136,10 @@ class LoopbackGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = scope.get("server")
         if scope["type"] == "http" and not self.has_token and server and not is_loopback(str(server[0])):
-            log.error("refused a request on %s: the service listens off-loopback without an API token "
-                      "(set relay.api_token)", server[0])
+            log.error(
+                "refused a request on %s: the service listens off-loopback without an API token (set relay.api_token)",
+                server[0],
+            )
             await send_error(send, 403, "bind_refused", "this service answers off-loopback only with an API token")
             return
         await self.app(scope, receive, send)

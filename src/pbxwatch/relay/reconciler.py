@@ -34,8 +34,14 @@ class Reconciler:
     database), including those in their verification window, and keeps `/health` and `/metrics` told.
     The fast "on" retries are the cycle's own (`cycle_run.py`)."""
 
-    def __init__(self, runner: CycleRunner, gateway: RelayGateway, store: RelayStore, policy: ReconcilerPolicy,
-                 watch: DatabaseWatch | None = None) -> None:
+    def __init__(
+        self,
+        runner: CycleRunner,
+        gateway: RelayGateway,
+        store: RelayStore,
+        policy: ReconcilerPolicy,
+        watch: DatabaseWatch | None = None,
+    ) -> None:
         self.runner = runner
         self.gateway = gateway
         self.store = store
@@ -91,7 +97,14 @@ class Reconciler:
             return
         self._last_loud = now
         for intent in self.overdue:
-            log.error("OVERDUE: relay %s outlet %s (unit %s) should have been on since %s; cycle %s, "
-                      "%s failed attempt(s), last error: %s",
-                      intent.device_id, intent.outlet, intent.enterprise_number, intent.on_due_at.isoformat(),
-                      intent.id, intent.attempts, intent.last_error)
+            log.error(
+                "OVERDUE: relay %s outlet %s (unit %s) should have been on since %s; cycle %s, "
+                "%s failed attempt(s), last error: %s",
+                intent.device_id,
+                intent.outlet,
+                intent.enterprise_number,
+                intent.on_due_at.isoformat(),
+                intent.id,
+                intent.attempts,
+                intent.last_error,
+            )

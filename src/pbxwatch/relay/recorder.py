@@ -90,7 +90,10 @@ class CycleRecorder:
             if not backlog.unjournalled:
                 log.error(  # noqa: TRY400 - one line
                     "power-cycle %s: journal not writable in %s (%s); going on without it (check run_dir)",
-                    cycle_id, self.journal.directory, err)
+                    cycle_id,
+                    self.journal.directory,
+                    err,
+                )
             backlog.unjournalled = True
         backlog.entries.append(entry)
         backlog.finished = backlog.finished or (kind != "created" and data.get("state") in FINAL_STATES)
@@ -133,8 +136,11 @@ class CycleRecorder:
                 for cycle_id in list(self._backlog):
                     await self._flush_cycle(cycle_id, self._backlog[cycle_id])
             except DB_ERRORS as err:
-                self.watch.failed(err, f"{self.kept()} power-cycle record(s) kept in {self.journal.directory}, "
-                                       "written when it is back; relays are switched on on time meanwhile")
+                self.watch.failed(
+                    err,
+                    f"{self.kept()} power-cycle record(s) kept in {self.journal.directory}, "
+                    "written when it is back; relays are switched on on time meanwhile",
+                )
                 return False
             self.watch.ok()
             return True
@@ -151,9 +157,11 @@ class CycleRecorder:
         values: dict[str, Any] = {k: _value(k, entry[k]) for k in INTENT_VALUES if k in entry}
         if entry["kind"] == "switched" and entry.get("on") and not entry.get("ok"):
             values["attempts"] = power_cycles.c.attempts + 1
-        query = (update(power_cycles)
-                 .where(power_cycles.c.id == cycle_id, power_cycles.c.journal_seq < entry["seq"])
-                 .values(journal_seq=entry["seq"], **values))
+        query = (
+            update(power_cycles)
+            .where(power_cycles.c.id == cycle_id, power_cycles.c.journal_seq < entry["seq"])
+            .values(journal_seq=entry["seq"], **values)
+        )
         async with self.store.engine.begin() as conn:
             moved = (await conn.execute(query)).rowcount == 1
             if moved and entry["kind"] == "switched":
@@ -167,11 +175,20 @@ def _value(key: str, raw: Any) -> Any:
 
 def _history(meta: Entry, entry: Entry, status: Any) -> HistoryEntry:
     """The seed's `ewelink_toggle_off` / `_on` row of one switch of a cycle."""
-    info: dict[str, Any] = {"device_id": meta["device_id"], "outlet": meta.get("outlet"), "state": entry["on"],
-                            "cycle_id": meta["id"]}
+    info: dict[str, Any] = {
+        "device_id": meta["device_id"],
+        "outlet": meta.get("outlet"),
+        "state": entry["on"],
+        "cycle_id": meta["id"],
+    }
     info.update({k: entry[k] for k in ("state_after", "reason", "cloud_error") if entry.get(k) is not None})
     return HistoryEntry.relay_switched(
-        meta.get("enterprise_number"), at=datetime.fromisoformat(entry["at"]), pbx_status=status,
-        requested=bool(entry["on"]), ok=bool(entry["ok"]), initiator=Initiator(meta["initiator"]),
-        extra_info=info, error_message=entry.get("error"),
+        meta.get("enterprise_number"),
+        at=datetime.fromisoformat(entry["at"]),
+        pbx_status=status,
+        requested=bool(entry["on"]),
+        ok=bool(entry["ok"]),
+        initiator=Initiator(meta["initiator"]),
+        extra_info=info,
+        error_message=entry.get("error"),
     )

@@ -49,12 +49,14 @@ class ErrorBody(BaseModel):
     cloud_code: int | None = None
 
 
-BUDGET_429: dict[int | str, dict[str, object]] = {429: {
-    "model": ErrorBody,
-    "description": "`call_budget_exceeded`: the eWeLink call budget cannot serve it within relay.caller_wait; "
-                   "retry after the `Retry-After` seconds (nothing was sent). Also `cloud_quota_exceeded`.",
-    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
-}}
+BUDGET_429: dict[int | str, dict[str, object]] = {
+    429: {
+        "model": ErrorBody,
+        "description": "`call_budget_exceeded`: the eWeLink call budget cannot serve it within relay.caller_wait; "
+        "retry after the `Retry-After` seconds (nothing was sent). Also `cloud_quota_exceeded`.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    }
+}
 
 
 class AuthUrl(BaseModel):

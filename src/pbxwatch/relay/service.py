@@ -97,8 +97,15 @@ class RelayService:
         except RelayError as err:
             await self.audit_switch(target, state, initiator, failure=err)
             raise
-        log.info("relay %s outlet %s switched %s by %s (unit %s, state accepted %s)",
-                 device_id, outlet, "on" if wanted else "off", initiator.value, target.enterprise_number, after)
+        log.info(
+            "relay %s outlet %s switched %s by %s (unit %s, state accepted %s)",
+            device_id,
+            outlet,
+            "on" if wanted else "off",
+            initiator.value,
+            target.enterprise_number,
+            after,
+        )
         await self.audit_switch(target, state, initiator, state_after=after)
         return SwitchResult(target, state, after)
 
@@ -137,8 +144,14 @@ class RelayService:
         action = {True: "on", False: "off", None: "toggle"}[requested]
         self.gateway.metrics.actions.labels(action, "success" if outcome.ok else "fail").inc()
         if failure is not None:
-            log.error("relay %s outlet %s: %s failed (unit %s): %s",
-                      target.device_id, target.outlet, action, target.enterprise_number, failure.message)
+            log.error(
+                "relay %s outlet %s: %s failed (unit %s): %s",
+                target.device_id,
+                target.outlet,
+                action,
+                target.enterprise_number,
+                failure.message,
+            )
         await self.audit.switched(
             target, at=self.gateway.clock.now(), requested=requested, initiator=initiator, outcome=outcome
         )
@@ -158,4 +171,3 @@ def outcome_of(
     if failure.cloud_code is not None:
         extra["cloud_error"] = failure.cloud_code
     return Outcome(False, failure.message, extra)
-

@@ -65,7 +65,7 @@ class RelayStore:
             return await units.find_by_device(conn, device_id, outlet)
 
     async def pbx_status(self, conn: AsyncConnection, number: str | None) -> PbxStatus:
-        """"PBX status now" for an audit row: online → on, offline → off, no row → on (docs/design.md §2)."""
+        """ "PBX status now" for an audit row: online → on, offline → off, no row → on (docs/design.md §2)."""
         if number is None:
             return stored_pbx_status(None)
         query = select(unit_live_status.c.last_status).where(unit_live_status.c.enterprise_number == number)
@@ -117,8 +117,10 @@ class RelayStore:
         return True
 
     async def _active_on(self, conn: AsyncConnection, device_id: str, outlet: int | None) -> bool:
-        query = select(func.count()).select_from(power_cycles).where(
-            and_(power_cycles.c.device_id == device_id, power_cycles.c.state.in_(ACTIVE_STATES))
+        query = (
+            select(func.count())
+            .select_from(power_cycles)
+            .where(and_(power_cycles.c.device_id == device_id, power_cycles.c.state.in_(ACTIVE_STATES)))
         )
         query = query.where(power_cycles.c.outlet.is_(None) if outlet is None else power_cycles.c.outlet == outlet)
         return bool((await conn.execute(query)).scalar())
@@ -133,9 +135,7 @@ class RelayStore:
         return _intent(found) if found else None
 
     async def active_intents(self) -> list[Intent]:
-        query = select(power_cycles).where(power_cycles.c.state.in_(ACTIVE_STATES)).order_by(
-            power_cycles.c.on_due_at
-        )
+        query = select(power_cycles).where(power_cycles.c.state.in_(ACTIVE_STATES)).order_by(power_cycles.c.on_due_at)
         async with self.engine.connect() as conn:
             return [_intent(r) for r in (await conn.execute(query)).mappings()]
 

@@ -41,8 +41,10 @@ from pbxwatch.sim.cloud_state import CloudState, Fault, RecordedRequest, SimClou
 log = logging.getLogger(__name__)
 
 SwitchHook = Callable[[str, int | None, bool], Awaitable[None] | None]
-_HTML_503 = ("<html><head><title>503 Service Temporarily Unavailable</title></head><body><center>"
-             "<h1>503 Service Temporarily Unavailable</h1></center><hr><center>nginx</center></body></html>")
+_HTML_503 = (
+    "<html><head><title>503 Service Temporarily Unavailable</title></head><body><center>"
+    "<h1>503 Service Temporarily Unavailable</h1></center><hr><center>nginx</center></body></html>"
+)
 _START_TIMEOUT_S = 10.0
 
 
@@ -52,8 +54,13 @@ class _DroppedConnection(Exception):
 
 class _DroppedResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"200")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"200")],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"error":0,', "more_body": True})
         raise _DroppedConnection("fault injection: connection dropped mid-reply")
 
@@ -77,14 +84,15 @@ def _fault_response(fault: Fault) -> Response | None:
 class SimCloudApp:
     """The ASGI application over a :class:`CloudState`."""
 
-    def __init__(self, state: CloudState, on_switch: SwitchHook | None = None,
-                 power_url: str | None = None) -> None:
+    def __init__(self, state: CloudState, on_switch: SwitchHook | None = None, power_url: str | None = None) -> None:
         self.state = state
         self.on_switch = on_switch
         self.power_url = power_url.rstrip("/") if power_url else None
-        routes = [Route("/oauth/index.html", self._authorize, methods=["GET"]),
-                  Route("/v2/{path:path}", self._v2, methods=["GET", "POST", "DELETE"]),
-                  *control_routes(state)]
+        routes = [
+            Route("/oauth/index.html", self._authorize, methods=["GET"]),
+            Route("/v2/{path:path}", self._v2, methods=["GET", "POST", "DELETE"]),
+            *control_routes(state),
+        ]
         self.app = Starlette(routes=routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,9 +103,16 @@ class SimCloudApp:
         return api.authorization_page(self.state, request)
 
     def _record(self, request: Request, raw: bytes) -> None:
-        self.state.requests.append(RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers={k.lower(): v for k, v in request.headers.items()}, body=raw, at=time.time()))
+        self.state.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.url.path,
+                query=request.url.query,
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=raw,
+                at=time.time(),
+            )
+        )
 
     async def _v2(self, request: Request) -> Response:
         raw = await request.body()
@@ -177,9 +192,17 @@ def check_loopback(host: str) -> str:
 class SimCloud:
     """Runs the simulated cloud on ``host:port`` (port 0 = a free one) in-process."""
 
-    def __init__(self, config: SimCloudConfig | None = None, *, devices: Iterable[SimDevice] = (),
-                 host: str = "127.0.0.1", port: int = 0, on_switch: SwitchHook | None = None,
-                 power_url: str | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: SimCloudConfig | None = None,
+        *,
+        devices: Iterable[SimDevice] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_switch: SwitchHook | None = None,
+        power_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config or SimCloudConfig()
         self.state = CloudState(self.config, clock)
         for device in devices:
@@ -238,8 +261,9 @@ class SimCloud:
     async def start(self) -> None:
         """Start serving in the running event loop; returns once the port accepts connections."""
         sock = self._bind()
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False,
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
+        )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         deadline = time.monotonic() + _START_TIMEOUT_S
@@ -260,8 +284,9 @@ class SimCloud:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     def __enter__(self) -> SimCloud:
@@ -287,8 +312,9 @@ class SimCloud:
             raise RuntimeError(f"simulated cloud failed to start: {reason}")
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._loop is not None and self._server is not None:
             server = self._server
             self._loop.call_soon_threadsafe(setattr, server, "should_exit", True)
@@ -309,7 +335,7 @@ def load_devices(data: Any) -> list[SimDevice]:
     """Devices from a devices file's JSON (a list, or ``{"devices": [...]}``)."""
     items = data.get("devices") if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise ValueError("the devices file must hold a JSON list of devices (or {\"devices\": [...]})")  # noqa: TRY004 - reported as bad input
+        raise ValueError('the devices file must hold a JSON list of devices (or {"devices": [...]})')  # noqa: TRY004 - reported as bad input
     return [SimDevice.from_json(item) for item in items]
 
 

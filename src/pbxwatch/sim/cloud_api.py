@@ -36,8 +36,11 @@ class Reply(Exception):
 
 
 def envelope(error: int = 0, msg: str = "", data: Any = None, status: int = 200) -> Response:
-    body = json.dumps({"error": error, "msg": msg, "data": data if data is not None else {}},
-                      separators=(",", ":"), ensure_ascii=False)
+    body = json.dumps(
+        {"error": error, "msg": msg, "data": data if data is not None else {}},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return Response(body, status_code=status, media_type="application/json")
 
 
@@ -81,8 +84,10 @@ def json_body(raw: bytes) -> dict[str, Any]:
 
 
 def _page(title: str, text: str, status: int = 400) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
-                        f"<p>{html.escape(text)}</p>", status_code=status)
+    return HTMLResponse(
+        f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>",
+        status_code=status,
+    )
 
 
 _AUTH_PARAMS = ("clientId", "seq", "authorization", "redirectUrl", "grantType", "state", "nonce")
@@ -105,10 +110,11 @@ def authorization_page(state: CloudState, request: Request) -> Response:
         return _page("Bad request", "grantType, nonce or seq is malformed")
     if state.config.auto_approve or q.get("approve") == "1":
         return approve(state, q["redirectUrl"], q["state"])
-    fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                     for k, v in q.items())
-    return HTMLResponse(f"<!doctype html><title>eWeLink (simulated) login</title><form method='get'>{fields}"
-                        "<input type='hidden' name='approve' value='1'><button>Authorize</button></form>")
+    fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in q.items())
+    return HTMLResponse(
+        f"<!doctype html><title>eWeLink (simulated) login</title><form method='get'>{fields}"
+        "<input type='hidden' name='approve' value='1'><button>Authorize</button></form>"
+    )
 
 
 def approve(state: CloudState, redirect_url: str, user_state: str) -> Response:
@@ -129,8 +135,14 @@ def oauth_token(state: CloudState, request: Request, raw: bytes) -> Response:
     if taken[1] and body.get("redirectUrl") != taken[1]:
         raise fail(400, "redirectUrl does not match")
     grant = state.mint()
-    return envelope(data={"accessToken": grant.access, "atExpiredTime": int(grant.at_expires * _MS),
-                          "refreshToken": grant.refresh, "rtExpiredTime": int(grant.rt_expires * _MS)})
+    return envelope(
+        data={
+            "accessToken": grant.access,
+            "atExpiredTime": int(grant.at_expires * _MS),
+            "refreshToken": grant.refresh,
+            "rtExpiredTime": int(grant.rt_expires * _MS),
+        }
+    )
 
 
 def refresh(state: CloudState, request: Request, raw: bytes) -> Response:
@@ -143,9 +155,18 @@ def refresh(state: CloudState, request: Request, raw: bytes) -> Response:
 
 
 def family(state: CloudState) -> Response:
-    homes = [{"id": hid, "name": name, "apikey": things.OWNER_APIKEY, "index": i, "familyType": 1,
-              "roomList": [], "members": []}
-             for i, (hid, name) in enumerate(state.homes.items())]
+    homes = [
+        {
+            "id": hid,
+            "name": name,
+            "apikey": things.OWNER_APIKEY,
+            "index": i,
+            "familyType": 1,
+            "roomList": [],
+            "members": [],
+        }
+        for i, (hid, name) in enumerate(state.homes.items())
+    ]
     return envelope(data={"familyList": homes, "currentFamilyId": homes[0]["id"] if homes else ""})
 
 
@@ -238,9 +259,15 @@ def _switch_changes(state: CloudState, device: SimDevice, params: dict[str, Any]
     count = device.outlet_count
     if device.channels is None or not isinstance(entries, list):
         raise fail(4002, "control failed: bad switches parameter")
-    changes = [(e["outlet"], words[e["switch"]]) for e in entries
-               if isinstance(e, dict) and isinstance(e.get("switch"), str) and e["switch"] in words
-               and type(e.get("outlet")) is int and e["outlet"] in range(count)]
+    changes = [
+        (e["outlet"], words[e["switch"]])
+        for e in entries
+        if isinstance(e, dict)
+        and isinstance(e.get("switch"), str)
+        and e["switch"] in words
+        and type(e.get("outlet")) is int
+        and e["outlet"] in range(count)
+    ]
     if len(changes) != len(entries) or len({o for o, _ in changes}) != len(changes):
         raise fail(4002, "control failed: bad switches parameter")
     if state.config.require_full_switches and len(changes) != count:

@@ -46,10 +46,20 @@ async def _json(request: Request) -> Any:
 
 
 def device_view(device: SimDevice) -> dict[str, Any]:
-    return {"id": device.id, "name": device.name, "online": device.online, "channels": device.channels,
-            "states": list(device.states), "home": device.home_id, "timers": list(device.timers),
-            "hosts": {str(k): v for k, v in device.hosts.items()}, "itemType": device.item_type,
-            "uiid": device.uiid, "brand": device.brand, "settings": dict(device.settings)}
+    return {
+        "id": device.id,
+        "name": device.name,
+        "online": device.online,
+        "channels": device.channels,
+        "states": list(device.states),
+        "home": device.home_id,
+        "timers": list(device.timers),
+        "hosts": {str(k): v for k, v in device.hosts.items()},
+        "itemType": device.item_type,
+        "uiid": device.uiid,
+        "brand": device.brand,
+        "settings": dict(device.settings),
+    }
 
 
 class _Control:
@@ -106,9 +116,16 @@ class _Control:
             body = await _json(request)
             if body.get("kind") not in FAULT_KINDS:
                 return _bad(f"kind must be one of {', '.join(FAULT_KINDS)}")
-            self._state.faults.append(Fault(kind=body["kind"], path=str(body.get("path", "/v2/")),
-                                      count=int(body.get("count", 1)), delay=float(body.get("delay", 0)),
-                                      code=int(body.get("code", 500)), msg=str(body.get("msg", "injected fault"))))
+            self._state.faults.append(
+                Fault(
+                    kind=body["kind"],
+                    path=str(body.get("path", "/v2/")),
+                    count=int(body.get("count", 1)),
+                    delay=float(body.get("delay", 0)),
+                    code=int(body.get("code", 500)),
+                    msg=str(body.get("msg", "injected fault")),
+                )
+            )
         except (ValueError, TypeError, AttributeError) as err:
             return _bad(f"bad fault: {err}")
         return JSONResponse({"faults": len(self._state.faults)}, status_code=201)
@@ -136,8 +153,14 @@ class _Control:
         return JSONResponse({"grants": len(self._state.grants)})
 
     async def stats(self, request: Request) -> Response:
-        return JSONResponse({"api_calls": self._state.api_calls, "refreshes": self._state.refreshes,
-                             "grants": len(self._state.grants), "codes": len(self._state.codes)})
+        return JSONResponse(
+            {
+                "api_calls": self._state.api_calls,
+                "refreshes": self._state.refreshes,
+                "grants": len(self._state.grants),
+                "codes": len(self._state.codes),
+            }
+        )
 
     async def config(self, request: Request) -> Response:
         try:

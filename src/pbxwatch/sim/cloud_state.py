@@ -16,12 +16,30 @@ from typing import Any, Literal
 from pbxwatch.sim import cloud_things as things
 
 DAY_S = 86_400.0
-FaultKind = Literal["http_500", "html_503", "slow", "drop", "error", "http_403", "http_429", "late_apply",
-                    "apply_drop"]
-FAULT_KINDS: tuple[str, ...] = ("http_500", "html_503", "slow", "drop", "error", "http_403", "http_429",
-                                "late_apply", "apply_drop")  # the last two: see `cloud_faults`
-_TUNABLE = ("code_ttl", "access_ttl", "refresh_ttl", "min_interval", "window", "window_max_calls", "quota",
-            "quota_style", "auto_approve", "require_full_switches")
+FaultKind = Literal["http_500", "html_503", "slow", "drop", "error", "http_403", "http_429", "late_apply", "apply_drop"]
+FAULT_KINDS: tuple[str, ...] = (
+    "http_500",
+    "html_503",
+    "slow",
+    "drop",
+    "error",
+    "http_403",
+    "http_429",
+    "late_apply",
+    "apply_drop",
+)  # the last two: see `cloud_faults`
+_TUNABLE = (
+    "code_ttl",
+    "access_ttl",
+    "refresh_ttl",
+    "min_interval",
+    "window",
+    "window_max_calls",
+    "quota",
+    "quota_style",
+    "auto_approve",
+    "require_full_switches",
+)
 
 
 @dataclass
@@ -77,8 +95,9 @@ class SimDevice:
     brand: str = "SONOFF"
     reported_outlets: int | None = None
     spare: list[bool] = field(default_factory=list)  # protocol outlets with nothing wired behind them
-    settings: dict[str, Any] = field(default_factory=lambda: {
-        "startup": "on", "pulse": "off", "pulseWidth": 500, "sledOnline": "on"})
+    settings: dict[str, Any] = field(
+        default_factory=lambda: {"startup": "on", "pulse": "off", "pulseWidth": 500, "sledOnline": "on"}
+    )
 
     def __post_init__(self) -> None:
         if self.item_type not in things.DEVICE_ITEM_TYPES:
@@ -123,12 +142,19 @@ class SimDevice:
             hosts = {int(k): str(v) for k, v in data["hosts"].items()}
         item_type = int(data.get("itemType") or (things.SHARED if data.get("shared") else things.OWN))
         reported = data.get("reported_outlets")
-        return cls(id=data["id"], name=str(data.get("name") or data["id"]), online=bool(data.get("online", True)),
-                   channels=int(data["channels"]) if data.get("channels") else None,
-                   states=[bool(s) for s in data.get("states", [])], home_id=str(data.get("home", "home-1")),
-                   uiid=data.get("uiid"), hosts=hosts, item_type=item_type,
-                   brand=str(data.get("brand") or "SONOFF"),
-                   reported_outlets=int(reported) if reported is not None else None)
+        return cls(
+            id=data["id"],
+            name=str(data.get("name") or data["id"]),
+            online=bool(data.get("online", True)),
+            channels=int(data["channels"]) if data.get("channels") else None,
+            states=[bool(s) for s in data.get("states", [])],
+            home_id=str(data.get("home", "home-1")),
+            uiid=data.get("uiid"),
+            hosts=hosts,
+            item_type=item_type,
+            brand=str(data.get("brand") or "SONOFF"),
+            reported_outlets=int(reported) if reported is not None else None,
+        )
 
 
 @dataclass
@@ -156,8 +182,14 @@ class RecordedRequest:
     at: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "query": self.query, "headers": dict(self.headers),
-                "body": self.body.decode("utf-8", "replace"), "at": self.at}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": dict(self.headers),
+            "body": self.body.decode("utf-8", "replace"),
+            "at": self.at,
+        }
 
 
 @dataclass
@@ -220,8 +252,12 @@ class CloudState:
 
     def mint(self) -> Grant:
         now = self.clock()
-        grant = Grant(access=secrets.token_hex(20), refresh=secrets.token_hex(20),
-                      at_expires=now + self.config.access_ttl, rt_expires=now + self.config.refresh_ttl)
+        grant = Grant(
+            access=secrets.token_hex(20),
+            refresh=secrets.token_hex(20),
+            at_expires=now + self.config.access_ttl,
+            rt_expires=now + self.config.refresh_ttl,
+        )
         self.grants.append(grant)
         return grant
 

@@ -62,10 +62,22 @@ __all__ = ["FleetError", "Mode", "SimFleet", "SimPeer"]
 class SimFleet:
     """N simulated PBXes. Use as `async with SimFleet(...) as fleet:`; see the module docstring."""
 
-    def __init__(self, hosts: int = 3, *, state_dir: Path, base_address: str = "127.0.1.1", port: int = 0,
-                 username: str = "pbxwatch", password: str | None = None, stack: Stack = "sip",
-                 peers: list[SimPeer] | None = None, boot_delay: float = 2.0, name_prefix: str = "pbx",
-                 disk_percent: int = 42, uptime: float = 86400.0) -> None:
+    def __init__(
+        self,
+        hosts: int = 3,
+        *,
+        state_dir: Path,
+        base_address: str = "127.0.1.1",
+        port: int = 0,
+        username: str = "pbxwatch",
+        password: str | None = None,
+        stack: Stack = "sip",
+        peers: list[SimPeer] | None = None,
+        boot_delay: float = 2.0,
+        name_prefix: str = "pbx",
+        disk_percent: int = 42,
+        uptime: float = 86400.0,
+    ) -> None:
         self.addresses = _addresses(base_address, hosts)
         self.state_dir, self.port, self.boot_delay = state_dir, port, boot_delay
         self.username, self.password = username, password
@@ -99,8 +111,16 @@ class SimFleet:
         for index, address in enumerate(self.addresses, start=1):
             name = f"{self._prefix}{index:0{width}d}"
             self.hosts[name] = SimHost(
-                name, address, self.port, self.state_dir / name, credentials, stack=self._stack,
-                peers=self._peers, disk_percent=self._disk, uptime=self._uptime, shared_bin=shared_bin,
+                name,
+                address,
+                self.port,
+                self.state_dir / name,
+                credentials,
+                stack=self._stack,
+                peers=self._peers,
+                disk_percent=self._disk,
+                uptime=self._uptime,
+                shared_bin=shared_bin,
             )
         hosts = list(self.hosts.values())
         for first in range(0, len(hosts), START_BATCH):

@@ -63,8 +63,9 @@ def create_control_app(fleet: FleetControls) -> FastAPI:
     async def _bad_body(request: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0] if err.errors() else {}
         field = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse({"error": f"bad request: {field or 'body'}: {first.get('msg', 'invalid')}"},
-                            status_code=422)
+        return JSONResponse(
+            {"error": f"bad request: {field or 'body'}: {first.get('msg', 'invalid')}"}, status_code=422
+        )
 
     @app.get("/hosts")
     async def hosts() -> list[dict[str, Any]]:

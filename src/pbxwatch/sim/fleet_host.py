@@ -85,8 +85,20 @@ class _Server(asyncssh.SSHServer):
 class SimHost:
     """State and listeners of one simulated PBX. Driven by `SimFleet`; all methods run on its loop."""
 
-    def __init__(self, name: str, address: str, port: int, home: Path, credentials: Credentials, *,
-                 stack: Stack, peers: list[SimPeer], disk_percent: int, uptime: float, shared_bin: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        port: int,
+        home: Path,
+        credentials: Credentials,
+        *,
+        stack: Stack,
+        peers: list[SimPeer],
+        disk_percent: int,
+        uptime: float,
+        shared_bin: Path,
+    ) -> None:
         self.name, self.address, self.port = name, address, port
         self.home, self.credentials, self.shared_bin = home, credentials, shared_bin
         self.stack, self.peers, self.disk_percent = stack, peers, disk_percent
@@ -131,12 +143,23 @@ class SimHost:
         return max(0, int(time.monotonic() - self.boot_at))
 
     def view(self) -> dict[str, Any]:
-        return {"name": self.name, "host": self.address, "port": self.port, "mode": self.mode.value,
-                "effective_mode": self.effective_mode.value, "powered": self.powered, "booting": self.booting,
-                "uptime": self.uptime() if self.effective_mode is not Mode.UNREACHABLE else None,
-                "stack": self.stack, "peers": len(self.peers), "disk_percent": self.disk_percent,
-                "connections": len(self.connections), "execs": self.execs,
-                "restart_cures": self.restart_cures, "restarts": self.restarts}
+        return {
+            "name": self.name,
+            "host": self.address,
+            "port": self.port,
+            "mode": self.mode.value,
+            "effective_mode": self.effective_mode.value,
+            "powered": self.powered,
+            "booting": self.booting,
+            "uptime": self.uptime() if self.effective_mode is not Mode.UNREACHABLE else None,
+            "stack": self.stack,
+            "peers": len(self.peers),
+            "disk_percent": self.disk_percent,
+            "connections": len(self.connections),
+            "execs": self.execs,
+            "restart_cures": self.restart_cures,
+            "restarts": self.restarts,
+        }
 
     async def apply(self) -> None:
         """Make the listeners match the effective mode."""
@@ -152,9 +175,18 @@ class SimHost:
 
     async def _start_ssh(self) -> None:
         self._ssh = await asyncssh.listen(
-            self.address, self.port, server_host_keys=[self.host_key()], server_factory=lambda: _Server(self),
-            process_factory=self._exec, encoding=None, allow_scp=False, sftp_factory=None,
-            agent_forwarding=False, x11_forwarding=False, login_timeout=30, config=None,
+            self.address,
+            self.port,
+            server_host_keys=[self.host_key()],
+            server_factory=lambda: _Server(self),
+            process_factory=self._exec,
+            encoding=None,
+            allow_scp=False,
+            sftp_factory=None,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            login_timeout=30,
+            config=None,
         )
         self.port = self._ssh.get_port()
 
@@ -219,9 +251,14 @@ class SimHost:
         path = f"{self.shared_bin}:/usr/bin:/bin"
         if mode is not Mode.ASTERISK_MISSING:
             path = f"{self.home / 'bin'}:{path}"
-        return {"PATH": path, "HOME": str(self.home), "PBXSIM_MODE": mode.value,
-                "PBXSIM_UPTIME": str(self.uptime()), "PBXSIM_DISK": str(self.disk_percent),
-                "PBXSIM_RESTART": "cures" if self.restart_cures else "fails"}
+        return {
+            "PATH": path,
+            "HOME": str(self.home),
+            "PBXSIM_MODE": mode.value,
+            "PBXSIM_UPTIME": str(self.uptime()),
+            "PBXSIM_DISK": str(self.disk_percent),
+            "PBXSIM_RESTART": "cures" if self.restart_cures else "fails",
+        }
 
     async def _exec(self, process: Any) -> None:
         self.execs += 1
@@ -234,8 +271,14 @@ class SimHost:
             await process.channel.wait_closed()  # a box stuck in swap or D state: nothing it runs ever returns
             return
         proc = await asyncio.create_subprocess_exec(
-            SHELL, "-c", command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=self._env(), start_new_session=True,
+            SHELL,
+            "-c",
+            command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._env(),
+            start_new_session=True,
         )
         self._children.add(proc.pid)
         closed = asyncio.ensure_future(process.channel.wait_closed())

@@ -61,8 +61,10 @@ def default_peers(count: int = 4) -> list[SimPeer]:
 def _sip_cells(*cells: str) -> str:
     name, host, dyn, fport, comedia, acl, port, status, desc = cells
     # chan_sip.c: "%-25.25s %-39.39s %-3.3s %-10.10s %-10.10s %-3.3s %-8s %-11s %-32.32s %s\n"
-    return (f"{name[:25]:<25} {host[:39]:<39} {dyn[:3]:<3} {fport[:10]:<10} {comedia[:10]:<10} {acl[:3]:<3} "
-            f"{port:<8} {status:<11} {desc[:32]:<32} ")
+    return (
+        f"{name[:25]:<25} {host[:39]:<39} {dyn[:3]:<3} {fport[:10]:<10} {comedia[:10]:<10} {acl[:3]:<3} "
+        f"{port:<8} {status:<11} {desc[:32]:<32} "
+    )
 
 
 def _sip_status(peer: SimPeer) -> str:
@@ -73,26 +75,41 @@ def _sip_status(peer: SimPeer) -> str:
 
 def sip_show_peers(peers: list[SimPeer]) -> str:
     """`sip show peers` as Asterisk 11.8-20 prints it (rows sorted by name, summary line last)."""
-    lines = [_sip_cells("Name/username", "Host", "Dyn", "Forcerport", "Comedia", "ACL", "Port", "Status",
-                        "Description")]
+    lines = [
+        _sip_cells("Name/username", "Host", "Dyn", "Forcerport", "Comedia", "ACL", "Port", "Status", "Description")
+    ]
     for peer in sorted(peers, key=lambda p: p.name):
         cell = f"{peer.name}/{peer.username}" if peer.username else peer.name
         dyn = " D " if peer.host is None else ""
         port = str(peer.port if peer.host else 0)
-        lines.append(_sip_cells(cell, peer.host or "(Unspecified)", dyn, "Auto (No)", "No", "", port,
-                                _sip_status(peer), peer.description))
+        lines.append(
+            _sip_cells(
+                cell,
+                peer.host or "(Unspecified)",
+                dyn,
+                "Auto (No)",
+                "No",
+                "",
+                port,
+                _sip_status(peer),
+                peer.description,
+            )
+        )
     mon = [p for p in peers if p.status != "unmonitored"]
     unmon = [p for p in peers if p.status == "unmonitored"]
     mon_on = sum(p.status in ("ok", "lagged") for p in mon)
     unmon_on = sum(p.reachable for p in unmon)
-    lines.append(f"{len(peers)} sip peers [Monitored: {mon_on} online, {len(mon) - mon_on} offline "
-                 f"Unmonitored: {unmon_on} online, {len(unmon) - unmon_on} offline]")
+    lines.append(
+        f"{len(peers)} sip peers [Monitored: {mon_on} online, {len(mon) - mon_on} offline "
+        f"Unmonitored: {unmon_on} online, {len(unmon) - unmon_on} offline]"
+    )
     return "\n".join(lines) + "\n"
 
 
 def _contact(peer: SimPeer) -> tuple[str, str]:
     status = {"ok": "Avail", "lagged": "Avail", "unreachable": "Unavail", "unmonitored": "NonQual"}.get(
-        peer.status, "Unknown")
+        peer.status, "Unknown"
+    )
     rtt = f"{peer.latency_ms:11.3f}" if status == "Avail" else f"{'nan':>11}"
     return status, rtt
 
@@ -125,8 +142,7 @@ def pjsip_show_endpoints(peers: list[SimPeer]) -> str:
 
 def no_such_command(command: str) -> str:
     words = command.split()
-    return (f"No such command '{command}' (type 'core show help {' '.join(words[:-1])}' "
-            "for other possible commands)\n")
+    return f"No such command '{command}' (type 'core show help {' '.join(words[:-1])}' for other possible commands)\n"
 
 
 def _quoted(text: str) -> str:

@@ -45,8 +45,9 @@ def refused(board: Dashboard, request: Request, status: int, key: str) -> HTMLRe
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, board: Board,
-                     next_path: Annotated[str, Query(alias="next", max_length=300)] = "/") -> HTMLResponse:
+async def login_page(
+    request: Request, board: Board, next_path: Annotated[str, Query(alias="next", max_length=300)] = "/"
+) -> HTMLResponse:
     return board.renderer.page(request, "login.html", next=safe_next(next_path), failed=False)
 
 
@@ -58,8 +59,15 @@ async def login(request: Request, board: Board) -> Response:
         log.warning("dashboard: a login with a wrong API token from %s", request.client.host if request.client else "?")
         return board.renderer.page(request, "login.html", status=401, next=target, failed=True)
     reply = RedirectResponse(target, status_code=303)
-    reply.set_cookie(COOKIE, board.access.new_cookie(), max_age=SESSION_SECONDS, httponly=True, samesite="strict",
-                     secure=request.url.scheme == "https", path="/")
+    reply.set_cookie(
+        COOKIE,
+        board.access.new_cookie(),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return reply
 
 
@@ -100,8 +108,15 @@ async def act(request: Request, board: Board, session: Viewer, number: Number, a
     try:
         done = await _run(ctx, number, action, form)
     except RelayError as err:
-        return board.renderer.page(request, "message.html", status=err.http_status, title_key="action_failed",
-                                   message_key="raw", raw=err.message, back=f"/unit/{quote(number)}")
+        return board.renderer.page(
+            request,
+            "message.html",
+            status=err.http_status,
+            title_key="action_failed",
+            message_key="raw",
+            raw=err.message,
+            back=f"/unit/{quote(number)}",
+        )
     except RearmError:  # removed since the page was shown
         return no_such_unit(board, request)
     return RedirectResponse(f"/unit/{quote(number)}?done={done}", status_code=303)
@@ -129,8 +144,14 @@ async def _run(ctx: RelayContext, number: str, action: Action, form: dict[str, s
             device_id=None, enterprise_number=number, outlet=None, off_seconds=None, idempotency_key=None,
             initiator=Initiator.USER))  # fmt: skip
         return "power-cycle"
-    await ctx.service.toggle(unit.ewelink_device_id, state=True, outlet=unit.ewelink_outlet, enterprise_number=number,
-                             initiator=Initiator.USER, cancel=ctx.runner.cancel_for)
+    await ctx.service.toggle(
+        unit.ewelink_device_id,
+        state=True,
+        outlet=unit.ewelink_outlet,
+        enterprise_number=number,
+        initiator=Initiator.USER,
+        cancel=ctx.runner.cancel_for,
+    )
     return "switch-on"
 
 
@@ -146,8 +167,14 @@ async def _pause(ctx: RelayContext, number: str, form: dict[str, str]) -> str:
     now = ctx.gateway.clock.now()
     try:
         request = WindowRequest.parse(for_=length, until=None, weekly=None, now=now, zone=UTC)
-        await add_windows(ctx.store.engine, [number], now=now, reason=reason or "paused from the dashboard",
-                          set_by=Initiator.USER.value, duration=request.duration)
+        await add_windows(
+            ctx.store.engine,
+            [number],
+            now=now,
+            reason=reason or "paused from the dashboard",
+            set_by=Initiator.USER.value,
+            duration=request.duration,
+        )
     except WindowError as err:
         raise InvalidRequest(str(err)) from err
     log.info("unit %s paused for %s from the dashboard: %s", number, length, reason or "(no reason given)")

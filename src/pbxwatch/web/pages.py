@@ -27,8 +27,7 @@ REPORT_WINDOWS = (("24h", timedelta(days=1)), ("7d", timedelta(days=7)), ("30d",
 SUMMARY_WINDOW = timedelta(days=30)
 
 
-async def _fleet_values(board: Dashboard, request: Request, q: str, state_word: str,
-                        page: int) -> dict[str, Any]:
+async def _fleet_values(board: Dashboard, request: Request, q: str, state_word: str, page: int) -> dict[str, Any]:
     state = DashboardState(state_word) if state_word else None
     judge = await board.judge(request)
     async with board.relay(request).store.engine.connect() as conn:
@@ -37,15 +36,24 @@ async def _fleet_values(board: Dashboard, request: Request, q: str, state_word: 
     pages = max(1, -(-len(chosen) // PAGE_SIZE))
     page = min(page, pages)
     return {
-        "counts": count_states(rows), "rows": chosen[(page - 1) * PAGE_SIZE: page * PAGE_SIZE],
-        "matched": len(chosen), "total": len(rows), "page": page, "pages": pages, "q": q, "state": state,
-        "now": judge.now, "poll": POLL_SECONDS, "states": list(DashboardState),
+        "counts": count_states(rows),
+        "rows": chosen[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        "matched": len(chosen),
+        "total": len(rows),
+        "page": page,
+        "pages": pages,
+        "q": q,
+        "state": state,
+        "now": judge.now,
+        "poll": POLL_SECONDS,
+        "states": list(DashboardState),
     }
 
 
 @router.get("/", response_class=HTMLResponse)
-async def fleet(request: Request, board: Board, _: Viewer, q: Text = "", state: StateFilter = "",
-                page: PageNo = 1) -> HTMLResponse:
+async def fleet(
+    request: Request, board: Board, _: Viewer, q: Text = "", state: StateFilter = "", page: PageNo = 1
+) -> HTMLResponse:
     values = await _fleet_values(board, request, q, state, page)
     async with board.relay(request).store.engine.connect() as conn:
         reports = await unit_reports(conn, values["now"] - SUMMARY_WINDOW, values["now"])
@@ -53,18 +61,19 @@ async def fleet(request: Request, board: Board, _: Viewer, q: Text = "", state: 
 
 
 @router.get("/fleet/table", response_class=HTMLResponse)
-async def fleet_table(request: Request, board: Board, _: Viewer, q: Text = "", state: StateFilter = "",
-                      page: PageNo = 1) -> HTMLResponse:
+async def fleet_table(
+    request: Request, board: Board, _: Viewer, q: Text = "", state: StateFilter = "", page: PageNo = 1
+) -> HTMLResponse:
     return board.renderer.page(request, "fleet_table.html", **await _fleet_values(board, request, q, state, page))
 
 
 def no_such_unit(board: Dashboard, request: Request) -> HTMLResponse:
-    return board.renderer.page(request, "message.html", status=404, title_key="not_found", message_key="no_such_unit",
-                               back="/")
+    return board.renderer.page(
+        request, "message.html", status=404, title_key="not_found", message_key="no_such_unit", back="/"
+    )
 
 
-async def _unit_values(board: Dashboard, request: Request, number: str,
-                       before_id: int | None) -> dict[str, Any] | None:
+async def _unit_values(board: Dashboard, request: Request, number: str, before_id: int | None) -> dict[str, Any] | None:
     judge = await board.judge(request)
     async with board.relay(request).store.engine.connect() as conn:
         found = await unit_rows(conn, judge, number)
@@ -75,7 +84,11 @@ async def _unit_values(board: Dashboard, request: Request, number: str,
         marks = (await load_marks(conn, widest, judge.now, [number]))[number]
     reports = windows_of(number, marks, [judge.now - span for _, span in REPORT_WINDOWS], judge.now)
     return {
-        "unit": found[0], "history": history, "before_id": before_id, "now": judge.now, "poll": POLL_SECONDS,
+        "unit": found[0],
+        "history": history,
+        "before_id": before_id,
+        "now": judge.now,
+        "poll": POLL_SECONDS,
         "next_before_id": history[-1]["id"] if len(history) == PAGE_SIZE else None,
         "reports": list(zip([name for name, _ in REPORT_WINDOWS], reports, strict=True)),
         "incidents": list(reversed(reports[-1].incident_list)),
@@ -83,9 +96,14 @@ async def _unit_values(board: Dashboard, request: Request, number: str,
 
 
 @router.get("/unit/{number}", response_class=HTMLResponse)
-async def unit(request: Request, board: Board, _: Viewer, number: Number, before_id: BeforeId = None,
-               done: Annotated[str | None, Query(pattern="^(power-cycle|switch-on|rearm|rearm-none|pause)$")] = None,
-               ) -> HTMLResponse:
+async def unit(
+    request: Request,
+    board: Board,
+    _: Viewer,
+    number: Number,
+    before_id: BeforeId = None,
+    done: Annotated[str | None, Query(pattern="^(power-cycle|switch-on|rearm|rearm-none|pause)$")] = None,
+) -> HTMLResponse:
     values = await _unit_values(board, request, number, before_id)
     if values is None:
         return no_such_unit(board, request)
@@ -102,15 +120,28 @@ async def unit_live(request: Request, board: Board, _: Viewer, number: Number) -
 
 @router.get("/events", response_class=HTMLResponse)
 async def events(
-    request: Request, board: Board, _: Viewer, *, unit: Text = "", action: Text = "", result: Text = "",
-    initiator: Text = "", before_id: BeforeId = None,
+    request: Request,
+    board: Board,
+    _: Viewer,
+    *,
+    unit: Text = "",
+    action: Text = "",
+    result: Text = "",
+    initiator: Text = "",
+    before_id: BeforeId = None,
 ) -> HTMLResponse:
     chosen = EventFilter(unit or None, action or None, result or None, initiator or None)
     async with board.relay(request).store.engine.connect() as conn:
         rows = await history_page(conn, chosen, before_id=before_id)
     return board.renderer.page(
-        request, "events.html", rows=rows, history=rows, filter=chosen, before_id=before_id,
+        request,
+        "events.html",
+        rows=rows,
+        history=rows,
+        filter=chosen,
+        before_id=before_id,
         next_before_id=rows[-1]["id"] if len(rows) == PAGE_SIZE else None,
-        actions=["status", *(a.value for a in ActionType)], results=["success", "fail"],
+        actions=["status", *(a.value for a in ActionType)],
+        results=["success", "fail"],
         initiators=[i.value for i in Initiator],
     )

@@ -57,9 +57,22 @@ class Judge:
 async def unit_rows(conn: AsyncConnection, judge: Judge, number: str | None = None) -> list[UnitRow]:
     e, s = enterprises.c, unit_live_status.c
     query = (
-        select(e.number, e.name, e.host, e.active, e.ewelink_device_id, e.ewelink_outlet, s.last_status,
-               s.last_checked_at, s.failure_counter, s.last_error_message, s.disk_usage_percent, s.line_stats,
-               s.sip_peers, s.ewelink_action_done)
+        select(
+            e.number,
+            e.name,
+            e.host,
+            e.active,
+            e.ewelink_device_id,
+            e.ewelink_outlet,
+            s.last_status,
+            s.last_checked_at,
+            s.failure_counter,
+            s.last_error_message,
+            s.disk_usage_percent,
+            s.line_stats,
+            s.sip_peers,
+            s.ewelink_action_done,
+        )
         .select_from(enterprises.outerjoin(unit_live_status, s.enterprise_number == e.number))
         .order_by(e.number)
     )
@@ -84,8 +97,12 @@ def _row(u: Any, change: Any, action: Any, judge: Judge) -> UnitRow:
     down = u["last_status"] == "offline"
     down_since = change["change_time"] if change is not None and change["new_status"] == "off" and down else None
     facts = DashboardFacts(
-        active=u["active"] is not False, last_status=u["last_status"], checked_at=u["last_checked_at"],
-        failure_counter=u["failure_counter"] or 0, error=u["last_error_message"], down_since=down_since,
+        active=u["active"] is not False,
+        last_status=u["last_status"],
+        checked_at=u["last_checked_at"],
+        failure_counter=u["failure_counter"] or 0,
+        error=u["last_error_message"],
+        down_since=down_since,
         last_action=action["action_type"] if action is not None else None,
         last_action_ok=action is not None and action["action_result"] == "success",
         last_action_at=action["change_time"] if action is not None else None,
@@ -96,12 +113,22 @@ def _row(u: Any, change: Any, action: Any, judge: Judge) -> UnitRow:
     verdict = dashboard_unit_state(facts, judge.now, stale_after=judge.stale_after)
     device = u["ewelink_device_id"]
     return UnitRow(
-        number=u["number"], name=u["name"], host=u["host"], verdict=verdict, checked_at=u["last_checked_at"],
+        number=u["number"],
+        name=u["name"],
+        host=u["host"],
+        verdict=verdict,
+        checked_at=u["last_checked_at"],
         failure_counter=u["failure_counter"] or 0,
-        sip_ok=stats.get("ok") if isinstance(stats.get("ok"), int) else None, sip_total=u["sip_peers"],
-        disk=u["disk_usage_percent"], device_id=device, outlet=u["ewelink_outlet"],
-        relay_online=judge.relays.get(device) if device else None, down_since=down_since, line_stats=stats,
-        error=u["last_error_message"], action_done=bool(u["ewelink_action_done"]),
+        sip_ok=stats.get("ok") if isinstance(stats.get("ok"), int) else None,
+        sip_total=u["sip_peers"],
+        disk=u["disk_usage_percent"],
+        device_id=device,
+        outlet=u["ewelink_outlet"],
+        relay_online=judge.relays.get(device) if device else None,
+        down_since=down_since,
+        line_stats=stats,
+        error=u["last_error_message"],
+        action_done=bool(u["ewelink_action_done"]),
     )
 
 
@@ -121,7 +148,6 @@ def select_rows(rows: list[UnitRow], *, query: str, state: DashboardState | None
 
     chosen = [r for r in rows if matches(r) and (state is None or r.state is state)]
     return sorted(chosen, key=lambda r: (SEVERITY[r.state], r.number))
-
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,11 @@ class Renderer:
 
     def __post_init__(self) -> None:
         self.env = Environment(
-            loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-            trim_blocks=True, lstrip_blocks=True,
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
         language = self.language
         self.env.globals["split_line_stats"] = split_line_stats
@@ -92,7 +95,12 @@ class Renderer:
         session = self.access.session(request)
         t = translator(self.language)
         html = self.env.get_template(name).render(
-            t=t, lang=self.language, session=session, csrf=session.csrf if session else "",
-            can_log_in=self.access.can_log_in, path=request.url.path, **values,
+            t=t,
+            lang=self.language,
+            session=session,
+            csrf=session.csrf if session else "",
+            can_log_in=self.access.can_log_in,
+            path=request.url.path,
+            **values,
         )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

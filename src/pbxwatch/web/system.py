@@ -32,8 +32,16 @@ def monitor_liveness(ctx: RelayContext, now: datetime) -> dict[str, Any]:
         return {"found": False, "path": str(path)}
     age = now - at
     late = age > timedelta(seconds=3 * ctx.settings.monitor.poll_interval + 30)
-    return {"found": True, "path": str(path), "age": age, "late": late, "role": beat.get("role"),
-            "pid": beat.get("pid"), "units": beat.get("units"), "database": beat.get("database")}
+    return {
+        "found": True,
+        "path": str(path),
+        "age": age,
+        "late": late,
+        "role": beat.get("role"),
+        "pid": beat.get("pid"),
+        "units": beat.get("units"),
+        "database": beat.get("database"),
+    }
 
 
 async def database_health(ctx: RelayContext) -> dict[str, Any]:
@@ -65,6 +73,11 @@ async def system(request: Request, board: Board, session: Viewer) -> HTMLRespons
     now = board.now(request)
     reply = await health.health(ctx.gateway, ctx.reconciler, ctx.settings)  # the same report as GET /health
     return board.renderer.page(
-        request, "system.html", monitor=monitor_liveness(ctx, now), token=token_view(ctx, session is not None),
-        health=json.loads(bytes(reply.body)), database=await database_health(ctx), now=now,
+        request,
+        "system.html",
+        monitor=monitor_liveness(ctx, now),
+        token=token_view(ctx, session is not None),
+        health=json.loads(bytes(reply.body)),
+        database=await database_health(ctx),
+        now=now,
     )

@@ -55,9 +55,14 @@ class DashboardFacts:
 
     def unit_facts(self) -> UnitFacts:
         return UnitFacts(
-            active=self.active, last_status=self.last_status, last_checked_at=self.checked_at,
-            failure_counter=self.failure_counter, last_error_message=self.error, hold=self.hold,
-            cycling=self.cycling, paused=self.maintenance,
+            active=self.active,
+            last_status=self.last_status,
+            last_checked_at=self.checked_at,
+            failure_counter=self.failure_counter,
+            last_error_message=self.error,
+            hold=self.hold,
+            cycling=self.cycling,
+            paused=self.maintenance,
         )
 
 

@@ -17,8 +17,10 @@ from pbxwatch.relay.schemas import AuthUrl
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ewelink auth"])
 
-NEW_LINK = ("Get a new link from GET /ewelink-auth-url (or `pbxwatch ewelink auth-url`), log in, and open "
-            "the address the page redirects to")
+NEW_LINK = (
+    "Get a new link from GET /ewelink-auth-url (or `pbxwatch ewelink auth-url`), log in, and open "
+    "the address the page redirects to"
+)
 MISSING_STATE = (
     "The callback needs the state=... value this service put in the authorization link, as well as "
     f"code=...: add &state=... from the redirect address. {NEW_LINK}."
@@ -66,7 +68,6 @@ async def callback(  # noqa: PLR0917 - FastAPI passes the dependencies and param
         return _page("eWeLink authorization refused", f"{err.message}. {NEW_LINK}", err.http_status)
     except RelayError as err:
         log.error("eWeLink authorization failed: %s", err.message)  # noqa: TRY400 - one line, no traceback
-        return _page("eWeLink authorization failed", f"{err.message} Open a new authorization link.",
-                     err.http_status)
+        return _page("eWeLink authorization failed", f"{err.message} Open a new authorization link.", err.http_status)
     log.info("eWeLink authorization succeeded (region %s); tokens saved", region or settings.ewelink.region)
     return _page("eWeLink authorization succeeded", "Tokens are saved; the relay service uses them now.", 200)

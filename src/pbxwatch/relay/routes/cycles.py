@@ -39,8 +39,14 @@ async def cycle_state(
     if intent is None:
         raise NotFound(f"no power-cycle {cycle_id}")
     return CycleView(
-        cycle_id=intent.id, device_id=intent.device_id, outlet=intent.outlet,
-        enterprise_number=intent.enterprise_number, state=intent.state, mode=intent.mode,
-        off_seconds=intent.off_seconds, on_due_at=intent.on_due_at, attempts=intent.attempts,
+        cycle_id=intent.id,
+        device_id=intent.device_id,
+        outlet=intent.outlet,
+        enterprise_number=intent.enterprise_number,
+        state=intent.state,
+        mode=intent.mode,
+        off_seconds=intent.off_seconds,
+        on_due_at=intent.on_due_at,
+        attempts=intent.attempts,
         last_error=intent.last_error,
     )

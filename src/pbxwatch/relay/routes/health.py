@@ -34,8 +34,9 @@ async def health(gateway: GatewayDep, reconciler: ReconcilerDep, settings: Setti
         problems.append(f"database unavailable: {describe(err)}")
     token = gateway.token_state()
     if token is TokenState.EXPIRED:
-        problems.append(f"{MSG_TOKENS_EXPIRED}: eWeLink token expired or refused by the cloud; "
-                        "authorize via GET /ewelink-auth-url")
+        problems.append(
+            f"{MSG_TOKENS_EXPIRED}: eWeLink token expired or refused by the cloud; authorize via GET /ewelink-auth-url"
+        )
     elif token is TokenState.MISSING:
         problems.append(f"eWeLink token {token.value}: authorize via GET /ewelink-auth-url")
     elif token is TokenState.EXPIRING:
@@ -52,9 +53,13 @@ async def health(gateway: GatewayDep, reconciler: ReconcilerDep, settings: Setti
     monitor, _ = monitor_liveness(settings)
     if monitor.trouble:
         problems.append(f"monitor {monitor.describe()}")
-    degraded = database == "down" or overdue > 0 or token in (TokenState.MISSING, TokenState.EXPIRED) or (
-        last is not None and not last.ok
-    ) or monitor.trouble
+    degraded = (
+        database == "down"
+        or overdue > 0
+        or token in (TokenState.MISSING, TokenState.EXPIRED)
+        or (last is not None and not last.ok)
+        or monitor.trouble
+    )
     body = Health(
         status="degraded" if degraded or field_failure else "ok",
         database=database,

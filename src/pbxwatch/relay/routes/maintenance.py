@@ -59,10 +59,17 @@ class WindowList(BaseModel):
 
 
 def _out(window: Window, now: datetime, zone: ZoneInfo) -> WindowOut:
-    return WindowOut(id=window.id, unit=window.unit_number, reason=window.reason, set_by=window.set_by,
-                     starts_at=window.starts_at, ends_at=window.ends_at,
-                     weekly=str(window.weekly) if window.weekly else None, ended_at=window.ended_at,
-                     running=window.occurrence(now, zone) is not None)
+    return WindowOut(
+        id=window.id,
+        unit=window.unit_number,
+        reason=window.reason,
+        set_by=window.set_by,
+        starts_at=window.starts_at,
+        ends_at=window.ends_at,
+        weekly=str(window.weekly) if window.weekly else None,
+        ended_at=window.ended_at,
+        running=window.occurrence(now, zone) is not None,
+    )
 
 
 @router.get("/maintenance")
@@ -85,9 +92,16 @@ async def add_maintenance(store: StoreDep, clock: ClockDep, settings: SettingsDe
     zone = ZoneInfo(settings.monitor.time_zone)
     try:
         request = WindowRequest.parse(for_=body.for_, until=body.until, weekly=body.weekly, now=now, zone=zone)
-        windows = await add_windows(store.engine, body.units, now=now, reason=body.reason,
-                                    set_by=body.set_by, duration=request.duration, until=request.until,
-                                    weekly=request.weekly)
+        windows = await add_windows(
+            store.engine,
+            body.units,
+            now=now,
+            reason=body.reason,
+            set_by=body.set_by,
+            duration=request.duration,
+            until=request.until,
+            weekly=request.weekly,
+        )
     except WindowError as err:
         raise InvalidRequest(str(err)) from err
     except UnknownUnits as err:
@@ -102,8 +116,7 @@ async def end_maintenance(store: StoreDep, clock: ClockDep, settings: SettingsDe
         raise InvalidRequest("give units, ids or all: true")
     now = clock.now()
     try:
-        ended = await end_windows(store.engine, now=now, by=body.by, numbers=body.units, ids=body.ids,
-                                  fleet=body.all)
+        ended = await end_windows(store.engine, now=now, by=body.by, numbers=body.units, ids=body.ids, fleet=body.all)
     except WindowError as err:
         raise InvalidRequest(str(err)) from err
     return WindowList(windows=[_out(w, now, ZoneInfo(settings.monitor.time_zone)) for w in ended])

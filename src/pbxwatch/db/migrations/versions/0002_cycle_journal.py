@@ -23,8 +23,9 @@ depends_on = None
 def upgrade() -> None:
     columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("pbxwatch_power_cycles")}
     if "journal_seq" not in columns:  # 0001 creates it on a fresh database (it builds the current tables)
-        op.add_column("pbxwatch_power_cycles",
-                      sa.Column("journal_seq", sa.Integer(), nullable=False, server_default=sa.text("0")))
+        op.add_column(
+            "pbxwatch_power_cycles", sa.Column("journal_seq", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
 
 
 def downgrade() -> None:
