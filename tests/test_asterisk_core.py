@@ -85,5 +85,8 @@ def test_the_parsers_import_nothing_of_pbxwatch_but_the_verdict_vocabulary() -> 
             elif isinstance(node, ast.Import):
                 imported.update(alias.name for alias in node.names)
     ours = {name for name in imported if name.startswith("pbxwatch")}
-    assert {name for name in ours if not name.startswith("pbxwatch.asterisk")} == {"pbxwatch.domain.verdicts"}
+    assert {name for name in ours if not name.startswith("pbxwatch.asterisk")} == {
+        "pbxwatch.domain.verdicts",
+        "pbxwatch.domain.vocabulary",
+    }
     assert not {name for name in imported if name.split(".")[0] in {"asyncio", "asyncssh", "socket", "subprocess"}}

@@ -361,7 +361,8 @@ async def test_three_of_eight_units_down_are_each_cycled_not_held_as_a_mass_outa
         down = ["pbx002", "pbx005", "pbx007"]  # 3 of 8 (37 %), fewer than mass_outage_min_units (5) down
         await asyncio.gather(*(w.fleet.set_mode(name, Mode.ASTERISK_NOT_RUNNING) for name in down))
         for i in (2, 5, 7):
-            await eventually(lambda i=i: _kinds_are(w, units[i - 1], CYCLE_ROWS), what=f"unit {units[i - 1]} cycled")
+            number = units[i - 1]
+            await eventually(lambda n=number: _cycled_once(w, n), what=f"unit {number} cycled")
             assert w.switches(device_id(i)) == [False, True]
         assert all(w.switches(device_id(i)) == [] for i in (1, 3, 4, 6, 8))
         assert not [k for n in units for k in await w.kinds(n) if k == "skipped_mass_outage"]
@@ -419,6 +420,16 @@ async def _true(value: bool) -> bool:
 
 async def _kinds_are(w: World, number: str, expected: list[str]) -> bool:
     return await w.kinds(number) == expected
+
+
+async def _cycled_once(w: World, number: str) -> bool:
+    """The cycle's rows, after any request the relay refused because three cycles at once spent the real eWeLink
+    call budget (429, audited as a failed power-cycle; the monitor asks again)."""
+    rows = await w.history(number)
+    refused = [r for r in rows if r["action_result"] == "fail"]
+    if not all("call_budget_exceeded" in (r["error_message"] or "") for r in refused):
+        return False
+    return kinds([r for r in rows if r not in refused]) == CYCLE_ROWS
 
 
 async def _live_is(w: World, number: str, **expected: Any) -> bool:
