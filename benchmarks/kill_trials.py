@@ -29,13 +29,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
+from throwaway_db import create_database, drop_database, sql
 
 from pbxwatch.db.migrate import upgrade_url
 from pbxwatch.sim.cloud import SimCloud
@@ -148,25 +147,6 @@ class World:
             time.sleep(0.05)
 
 
-async def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
-async def create_database(url: str) -> str:
-    name = "kill_trials_" + uuid.uuid4().hex[:8]
-    await sql(url.rsplit("/", 1)[0] + "/postgres", f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    await sql(base + "/postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def offs_per_cycle(sim: SimCloud, trials: list[Trial]) -> dict[str, int]:
     """The "off" commands the cloud received, given to the cycle of that relay asked for last before."""
     counts = {t.cycle_id: 0 for t in trials}
@@ -250,7 +230,7 @@ def main() -> int:
     if args.trials < 1:
         parser.error("--trials must be at least 1")
     started = time.monotonic()
-    args.database_url = asyncio.run(create_database(args.database_url))
+    args.database_url = asyncio.run(create_database(args.database_url, "kill_trials"))
     devices = [SimDevice(id=d, name=f"Relay {n}") for n, d in enumerate(RELAYS, start=1)]
     try:
         asyncio.run(upgrade_url(args.database_url))

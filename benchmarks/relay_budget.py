@@ -31,14 +31,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import asyncpg
 import httpx
+from throwaway_db import create_database, drop_database, sql
 
 from pbxwatch.db.migrate import upgrade_url
 from pbxwatch.sim.cloud import SimCloud
@@ -58,25 +57,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-async def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
-async def create_database(url: str) -> str:
-    name = "relay_budget_" + uuid.uuid4().hex[:8]
-    await sql(url.rsplit("/", 1)[0] + "/postgres", f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    await sql(base + "/postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Service:
@@ -277,7 +257,7 @@ def rows(args: argparse.Namespace, out: dict[str, Any], sim: SimCloud) -> dict[s
 
 def measure(args: argparse.Namespace, python: str) -> dict[str, str]:
     """One run: a fresh database, simulated cloud and service (of `python`), the load, its figures."""
-    database_url = asyncio.run(create_database(args.database_url))
+    database_url = asyncio.run(create_database(args.database_url, "relay_budget"))
     devices = [SimDevice(id=d, name=f"Relay {n}") for n, d in enumerate(RELAYS, start=1)]
     try:
         asyncio.run(upgrade_url(database_url))
