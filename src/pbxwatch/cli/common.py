@@ -18,6 +18,7 @@ from pbxwatch.config import ConfigError, LoadedSettings, Settings, load
 from pbxwatch.db.engine import Database, DatabaseError, describe
 
 T = TypeVar("T")
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 console = Console()
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -54,10 +55,11 @@ def cli_settings(ctx: typer.Context) -> Settings:
     return loaded_settings(ctx).settings
 
 
-def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+def run(coro_fn: Callable[[], Awaitable[T]], *, loop_factory: LoopFactory | None = None) -> T:
     """Run an async command body; translate the errors an operator can act on into one line."""
     try:
-        return asyncio.run(_call(coro_fn))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(_call(coro_fn))
     except DatabaseError as err:
         fail(str(err))
     except SQLAlchemyError as err:
@@ -69,6 +71,16 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def fast_loop() -> LoopFactory | None:
+    """uvloop's event loop (libuv, in C) for the long-running monitor, where the loop's own bookkeeping is a
+    good part of every check's CPU; None (the standard loop) where uvloop is not installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _call(coro_fn: Callable[[], Awaitable[T]]) -> T:
