@@ -7,8 +7,8 @@ For each fleet size: a throwaway PostgreSQL database (created and dropped; PBXWA
 postgresql://postgres@127.0.0.1:5432/postgres) with N active units, a canned SSH fleet (benchmarks/canned_fleet.py:
 asyncssh servers, at most 5,000 hosts per process, answering every check at once with the Asterisk fixtures,
 so the fleet is not the bottleneck) and the real `pbxwatch monitor` as a subprocess, so its CPU and RSS can be
-read from /proc. After the first sweep (every unit checked up once), the measured window lasts `--sweeps` poll
-intervals; then SIGTERM, and the time until the monitor has exited.
+read from /proc. After the first sweep (every unit checked up once) and `--settle` more poll intervals, the
+measured window lasts `--sweeps` poll intervals; then SIGTERM, and the time until the monitor has exited.
 
 - monitor / PostgreSQL CPU per check: CPU seconds in the window (the monitor's /proc/<pid>/stat; the
   backends serving the monitor's connections, their pids from pg_stat_activity) / checks the fleet answered;
@@ -228,6 +228,10 @@ async def measure(
             await sample(conn, monitor.pid, seen)
             await asyncio.sleep(args.sample)
         result.first_sweep = time.monotonic() - started
+        settled = time.monotonic()
+        while time.monotonic() - settled < result.poll * args.settle:  # the first sweep's backlog drains
+            await asyncio.sleep(args.sample)
+            await sample(conn, monitor.pid, seen)
         await sample(conn, monitor.pid, seen)
         cpu0, pg0, checks0, t0 = cpu_seconds(monitor.pid) or 0.0, dict(seen.pg_cpu), served(state), time.monotonic()
         seen.measuring = True
@@ -324,6 +328,13 @@ def main() -> None:
     parser.add_argument("--units", default="1000,5000,20000", help="fleet sizes, comma-separated")
     parser.add_argument("--poll", default="60", help="poll interval(s) in seconds: one, or one per fleet size")
     parser.add_argument("--sweeps", type=float, default=2, help="measured window, in poll intervals")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=1,
+        help="poll intervals between the first sweep and the window (units checked late in the connecting "
+        "sweep come due with the early ones)",
+    )
     parser.add_argument("--sample", type=float, default=2.0, help="seconds between looks at the database")
     parser.add_argument("--concurrency", type=int, default=200, help="ssh.concurrency of the monitor")
     parser.add_argument(

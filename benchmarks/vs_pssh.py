@@ -11,8 +11,11 @@ Needs Debian's `openssh-server`, `openssh-client` and `pssh` (`apt-get install o
 with a fake `asterisk` first on PATH (the simulated fleet's script: a healthy chan_sip PBX). Every client runs
 the same probe command (`pbxwatch.asterisk.build_probe_command`), as root with one ed25519 key:
 
-  pbxwatch   SshProber on kept connections (steady state: the connections were opened in a warm-up sweep)
-  asyncssh   a bare asyncssh loop on kept connections: `conn.run(command)` per host, nothing else (same ciphers)
+  pbxwatch   SshProber on kept connections (steady state: the connections were opened in a warm-up sweep), on
+             the monitor's event loop (uvloop)
+  asyncssh   a bare asyncssh loop on kept connections: `conn.run(command)` per host, nothing else (same ciphers,
+             same event loop)
+  pbxwatch-stdloop  the prober on Python's standard asyncio event loop, to show what uvloop saves
   openssh    `ssh host command` per check (a new connection each time), 100 at once
   pssh       `parallel-ssh -p 100` (a new connection per check), with OpenSSH's default key exchange
   pssh-x25519  the same, forced to curve25519-sha256 (the key exchange asyncssh negotiates)
@@ -230,7 +233,7 @@ async def _timed(sweep: Any) -> dict[str, Any]:
     }
 
 
-CLIENTS = ("pbxwatch", "asyncssh", "openssh", "pssh", "pssh-x25519")
+CLIENTS = ("pbxwatch", "asyncssh", "pbxwatch-stdloop", "openssh", "pssh", "pssh-x25519")
 
 
 def worker(client: str, root: Path, sweeps: int) -> list[dict[str, Any]]:
@@ -242,8 +245,12 @@ def worker(client: str, root: Path, sweeps: int) -> list[dict[str, Any]]:
         return _pssh_sweeps(root, command, sweeps, kex=None)
     if client == "pssh-x25519":
         return _pssh_sweeps(root, command, sweeps, kex="curve25519-sha256")
-    run = {"pbxwatch": _pbxwatch, "asyncssh": _asyncssh, "openssh": _openssh}[client]
-    return asyncio.run(run(root, addresses, command, sweeps))
+    from pbxwatch.cli.common import fast_loop
+
+    run = {"pbxwatch": _pbxwatch, "pbxwatch-stdloop": _pbxwatch, "asyncssh": _asyncssh, "openssh": _openssh}[client]
+    loop = None if client in ("pbxwatch-stdloop", "openssh") else fast_loop()  # the monitor's loop: uvloop
+    with asyncio.Runner(loop_factory=loop) as runner:
+        return runner.run(run(root, addresses, command, sweeps))
 
 
 def remote_cost(root: Path, processes: int, checks: int) -> float:
