@@ -213,6 +213,14 @@ async def units_up(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM unit_live_status WHERE last_status = 'online'"))
 
 
+async def watch(conn: asyncpg.Connection, monitor_pid: int, seen: Sample, seconds: float, every: float) -> None:
+    """Sample every `every` seconds for `seconds`."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        await asyncio.sleep(every)
+        await sample(conn, monitor_pid, seen)
+
+
 async def measure(
     url: str, state: Path, monitor: subprocess.Popen[bytes], result: Result, args: argparse.Namespace
 ) -> None:
@@ -228,16 +236,11 @@ async def measure(
             await sample(conn, monitor.pid, seen)
             await asyncio.sleep(args.sample)
         result.first_sweep = time.monotonic() - started
-        settled = time.monotonic()
-        while time.monotonic() - settled < result.poll * args.settle:  # the first sweep's backlog drains
-            await asyncio.sleep(args.sample)
-            await sample(conn, monitor.pid, seen)
+        await watch(conn, monitor.pid, seen, result.poll * args.settle, args.sample)  # the first sweep's backlog
         await sample(conn, monitor.pid, seen)
         cpu0, pg0, checks0, t0 = cpu_seconds(monitor.pid) or 0.0, dict(seen.pg_cpu), served(state), time.monotonic()
         seen.measuring = True
-        while time.monotonic() - t0 < result.poll * args.sweeps:
-            await asyncio.sleep(args.sample)
-            await sample(conn, monitor.pid, seen)
+        await watch(conn, monitor.pid, seen, result.poll * args.sweeps, args.sample)
         result.window, result.checks = time.monotonic() - t0, served(state) - checks0
         result.monitor_cpu = (cpu_seconds(monitor.pid) or 0.0) - cpu0
         result.pg_cpu = sum(cpu - pg0.get(pid, 0.0) for pid, cpu in seen.pg_cpu.items())

@@ -16,7 +16,7 @@ the same probe command (`pbxwatch.asterisk.build_probe_command`), as root with o
   asyncssh   a bare asyncssh loop on kept connections: `conn.run(command)` per host, nothing else (same ciphers,
              same event loop)
   pbxwatch-stdloop  the prober on Python's standard asyncio event loop, to show what uvloop saves
-  openssh    `ssh host command` per check (a new connection each time), 100 at once
+  openssh    `ssh host command` per check (a new connection each time), 100 at once, from the standard loop
   pssh       `parallel-ssh -p 100` (a new connection per check), with OpenSSH's default key exchange
   pssh-x25519  the same, forced to curve25519-sha256 (the key exchange asyncssh negotiates)
 
