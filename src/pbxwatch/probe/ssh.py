@@ -328,6 +328,10 @@ class SshProber:
             keepalive_interval=opts.keepalive,
             keepalive_count_max=KEEPALIVE_COUNT_MAX,
             encryption_algs=PREFERRED_CIPHERS,
+            # No X.509 host certificates: without these asyncssh looks for ~/.ssh/ca-bundle.crt and ~/.ssh/crt
+            # on every connect (a fifth of its option set-up, which runs in a worker thread per connection).
+            x509_trusted_certs=None,
+            x509_trusted_cert_paths=None,
         )
 
     def _host_key_refused(self, target: HostPort, presented: Any, result: CheckResult) -> CheckResult:
