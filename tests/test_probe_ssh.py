@@ -3,17 +3,23 @@ reconnects, power cycles, host keys and credentials."""
 
 from __future__ import annotations
 
+import base64
 import errno
+import hashlib
+import hmac
 import logging
+import os
 import resource
 import socket
 from collections.abc import Iterator
 
+import asyncssh
 import pytest
 
 from pbxwatch.domain.vocabulary import Reason, Verdict
 from pbxwatch.probe import ProbeConfigError, SshProber
 from pbxwatch.probe.failures import tcp_failure
+from pbxwatch.probe.known_hosts import MANY_HASHED_ENTRIES
 from pbxwatch.probe.ssh import RESERVED_DESCRIPTORS
 from pbxwatch.sim.fleet import Mode, SimFleet, SimPeer
 from tests.fleet_fixtures import probe_options
@@ -222,6 +228,45 @@ async def test_an_unknown_host_is_refused_unless_new_keys_are_accepted(fleet: Si
     assert known.read_text().startswith(f"[{address}]:{port} ssh-ed25519 ")
     async with SshProber(probe_options(fleet, known_hosts=known)) as prober:  # remembered
         assert (await prober.check(address, port)).reason is Reason.OK
+
+
+async def test_an_edited_known_hosts_file_counts_from_the_next_connection(fleet: SimFleet, prober: SshProber) -> None:
+    name, address, port = first(fleet)
+    assert (await prober.check(address, port)).reason is Reason.OK
+    stranger = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode().strip()
+    fleet.known_hosts_file.write_text(f"# re-keyed by hand\n[{address}]:{port} {stranger}\n", encoding="utf-8")
+    await fleet.restart(name)  # the kept connection drops; the next one reads the edited file
+    assert (await prober.check(address, port)).reason is Reason.HOST_KEY_MISMATCH
+    fleet.write_known_hosts()
+    assert (await prober.check(address, port)).reason is Reason.OK
+
+
+def _hashed(pattern: str) -> str:
+    salt = os.urandom(20)
+    digest = hmac.new(salt, pattern.encode(), hashlib.sha1).digest()
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+
+
+async def test_a_hashed_known_hosts_file_is_trusted_and_a_large_one_is_said_once(
+    fleet: SimFleet, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode().strip()
+    lines = [f"{_hashed(f'[10.9.{i // 250}.{i % 250}]:22')} {other}" for i in range(MANY_HASHED_ENTRIES)]
+    for line in fleet.known_hosts_lines():
+        pattern, key = line.split(" ", 1)
+        lines.append(f"{_hashed(pattern)} {key}")
+    known = tmp_path / "hashed_known_hosts"
+    known.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="pbxwatch.probe"):
+        async with SshProber(probe_options(fleet, known_hosts=known)) as prober:
+            results = await prober.check_many(fleet.targets())
+    assert {r.reason for r in results.values()} == {Reason.OK}
+    said = [r.getMessage() for r in caplog.records if "hashed entries" in r.getMessage()]
+    assert said == [
+        f"known_hosts {known} holds {MANY_HASHED_ENTRIES + 3} hashed entries: the first connection to each host "
+        "tests every one of them (about 3 ms a host per 1,000 entries); keep pbxwatch's own file unhashed "
+        "(ssh-keyscan without -H writes plain lines)"
+    ]
 
 
 async def test_a_wrong_user_is_an_authentication_failure(fleet: SimFleet) -> None:

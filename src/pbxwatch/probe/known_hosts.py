@@ -12,6 +12,7 @@ import asyncssh
 
 logger = logging.getLogger(__name__)
 SSH_DEFAULT_PORT = 22
+MANY_HASHED_ENTRIES = 1000  # about 3 ms of HMACs on each host's first connection (docs/benchmarks.md)
 
 
 def host_pattern(host: str, port: int) -> str:
@@ -26,6 +27,7 @@ class KnownHosts:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._parsed: Any = asyncssh.import_known_hosts("")
+        self._matches: dict[tuple[str, str, int | None], Any] = {}
         self._lock = threading.Lock()
 
     def current(self) -> Any:
@@ -42,14 +44,39 @@ class KnownHosts:
         if stamp != self._stamp:
             self._stamp = stamp
             self._parsed = self._read() if stamp is not None else asyncssh.import_known_hosts("")
+            self._matches.clear()
         return self._parsed
+
+    def match(self, host: str, addr: str, port: int | None) -> Any:
+        """asyncssh's `known_hosts=` matching function: the keys trusted for this host, address and port.
+
+        Remembered while the file is unchanged: asyncssh tests a hashed entry (`|1|…`) by an HMAC per entry,
+        so with a large hashed file each new connection would cost milliseconds per thousand entries.
+        """
+        parsed = self.current()
+        key = (host, addr, port)
+        found = self._matches.get(key)
+        if found is None:
+            found = self._matches[key] = asyncssh.match_known_hosts(parsed, host, addr, port)
+        return found
 
     def _read(self) -> Any:
         try:
-            return asyncssh.import_known_hosts(self.path.read_text(encoding="utf-8"))
+            text = self.path.read_text(encoding="utf-8")
+            parsed = asyncssh.import_known_hosts(text)
         except (OSError, UnicodeDecodeError, ValueError) as err:
             logger.error("cannot parse known_hosts %s: %s; every host key is untrusted", self.path, err)  # noqa: TRY400 - one line, no traceback
             return asyncssh.import_known_hosts("")
+        hashed = sum(1 for line in text.splitlines() if line.lstrip().startswith("|1|"))
+        if hashed >= MANY_HASHED_ENTRIES:
+            logger.warning(
+                "known_hosts %s holds %d hashed entries: the first connection to each host tests every one of "
+                "them (about 3 ms a host per 1,000 entries); keep pbxwatch's own file unhashed "
+                "(ssh-keyscan without -H writes plain lines)",
+                self.path,
+                hashed,
+            )
+        return parsed
 
     def has_entry(self, host: str, port: int) -> bool:
         """Whether the file lists any key for this host (and port)."""

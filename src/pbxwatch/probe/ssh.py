@@ -324,7 +324,7 @@ class SshProber:
             client_keys=self._client_keys,
             password=opts.password,
             agent_path=None if (opts.key_file or opts.password) else (),
-            known_hosts=self.known_hosts.current(),
+            known_hosts=self.known_hosts.match,
             keepalive_interval=opts.keepalive,
             keepalive_count_max=KEEPALIVE_COUNT_MAX,
             encryption_algs=PREFERRED_CIPHERS,
