@@ -257,10 +257,15 @@ async def test_a_hashed_known_hosts_file_is_trusted_and_a_large_one_is_said_once
         lines.append(f"{_hashed(pattern)} {key}")
     known = tmp_path / "hashed_known_hosts"
     known.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    name, address, port = first(fleet)
     with caplog.at_level(logging.WARNING, logger="pbxwatch.probe"):
         async with SshProber(probe_options(fleet, known_hosts=known)) as prober:
             results = await prober.check_many(fleet.targets())
-    assert {r.reason for r in results.values()} == {Reason.OK}
+            with known.open("a", encoding="utf-8") as more:  # as a remembered new key would
+                more.write("10.9.9.9 " + other + "\n")
+            await fleet.restart(name)
+            again = await prober.check(address, port)  # a new connection re-reads the file
+    assert {r.reason for r in [*results.values(), again]} == {Reason.OK}
     said = [r.getMessage() for r in caplog.records if "hashed entries" in r.getMessage()]
     assert said == [
         f"known_hosts {known} holds {MANY_HASHED_ENTRIES + 3} hashed entries: the first connection to each host "

@@ -28,6 +28,7 @@ class KnownHosts:
         self._stamp: tuple[int, int] | None = None
         self._parsed: Any = asyncssh.import_known_hosts("")
         self._matches: dict[tuple[str, str, int | None], Any] = {}
+        self._said_hashed = 0  # said once per count, not again each time a remembered key re-reads the file
         self._lock = threading.Lock()
 
     def current(self) -> Any:
@@ -68,7 +69,8 @@ class KnownHosts:
             logger.error("cannot parse known_hosts %s: %s; every host key is untrusted", self.path, err)  # noqa: TRY400 - one line, no traceback
             return asyncssh.import_known_hosts("")
         hashed = sum(1 for line in text.splitlines() if line.lstrip().startswith("|1|"))
-        if hashed >= MANY_HASHED_ENTRIES:
+        if hashed >= MANY_HASHED_ENTRIES and hashed != self._said_hashed:
+            self._said_hashed = hashed
             logger.warning(
                 "known_hosts %s holds %d hashed entries: the first connection to each host tests every one of "
                 "them (about 3 ms a host per 1,000 entries); keep pbxwatch's own file unhashed "
