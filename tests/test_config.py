@@ -38,6 +38,7 @@ def test_defaults_work_for_the_quick_start(tmp_path: Path, monkeypatch: pytest.M
     assert (m.poll_interval, m.retry_interval, m.failure_threshold, m.boot_grace, m.off_seconds) == (60, 15, 3, 300, 10)
     assert (m.relay_recheck_interval, m.mass_outage_percent, m.mass_outage_min_units) == (300, 30, 5)
     assert (m.max_cycles_per_unit_per_day, m.max_auto_cycles_per_hour, m.dry_run) == (3, 20, False)
+    assert m.event_loop == "uvloop"
     assert (s.ewelink.region, s.ewelink.token_file) == ("eu", here / "ewelink_token.json")
 
 
@@ -82,6 +83,7 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
         "PBXWATCH_UI_LANGUAGE": "en",
         "PBXWATCH_METRICS": "false",
         "PBXWATCH_METRICS_PORT": "9500",
+        "PBXWATCH_EVENT_LOOP": "asyncio",
         "PBXWATCH_NOTIFY_URLS": "json://127.0.0.1:9/a, mailto://127.0.0.1:25?to=ops@example.com",
         "PBXWATCH_NOTIFY_LANGUAGE": "en",
         "PBXWATCH_NOTIFY_MIN_LEVEL": "critical",
@@ -100,7 +102,7 @@ def test_every_environment_name_of_the_spec_is_read(tmp_path: Path, monkeypatch:
     )
     assert (s.ssh.accept_new_host_keys, s.monitor.dry_run, s.ssh.connect_timeout) == (True, True, 2.5)
     assert s.ui.language == "en"
-    assert (s.monitor.metrics, s.monitor.metrics_port) == (False, 9500)
+    assert (s.monitor.metrics, s.monitor.metrics_port, s.monitor.event_loop) == (False, 9500, "asyncio")
     assert s.notify.urls == ["json://127.0.0.1:9/a", "mailto://127.0.0.1:25?to=ops@example.com"]
     assert (s.notify.language, s.notify.min_level) == ("en", "critical")
     assert all(source.startswith("env PBXWATCH_") for source in loaded.sources.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -373,7 +374,7 @@ async def test_two_monitors_on_one_database_cycle_once_without_duplicate_rows(pg
         [unit] = await w.add_units(1)
         await w.start_relay()
         w.start_monitor("monitor")
-        w.start_monitor("monitor-b")
+        w.start_monitor("monitor-b", PBXWATCH_EVENT_LOOP="asyncio")  # the escape hatch, should uvloop misbehave
         await eventually(lambda: _roles(w, {"active", "standby"}), what="one active, one standby")
         await eventually(lambda: w.all_online([unit]), what="baseline online")
         await w.fleet.set_mode("pbx001", Mode.ASTERISK_NOT_RUNNING)
@@ -387,6 +388,8 @@ async def test_two_monitors_on_one_database_cycle_once_without_duplicate_rows(pg
         other = "monitor-b" if active == "monitor" else "monitor"
         await eventually(lambda: _true(w.heartbeat(other).get("role") == "active"), what="standby took over")
         assert w.procs[active].returncode == 0
+        log = (tmp_path / "logs" / "reboot_service.log").read_text(encoding="utf-8")
+        assert sorted(re.findall(r"monitor starting: .*, event loop (\w+)", log)) == ["asyncio", "uvloop"]
 
 
 async def test_the_database_away_loses_no_row_and_starts_no_cycle(pg_cluster: PgCluster, tmp_path: Path) -> None:  # noqa: F811

@@ -73,9 +73,12 @@ def run(coro_fn: Callable[[], Awaitable[T]], *, loop_factory: LoopFactory | None
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def fast_loop() -> LoopFactory | None:
+def fast_loop(choice: str = "uvloop") -> LoopFactory | None:
     """uvloop's event loop (libuv, in C) for the long-running monitor, where the loop's own bookkeeping is a
-    good part of every check's CPU; None (the standard loop) where uvloop is not installed."""
+    good part of every check's CPU; None (the standard loop) where uvloop is not installed or `choice` is
+    "asyncio" (`monitor.event_loop`, should uvloop ever misbehave on a box)."""
+    if choice == "asyncio":
+        return None
     try:
         import uvloop
     except ImportError:

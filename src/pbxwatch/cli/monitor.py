@@ -54,7 +54,7 @@ def monitor(ctx: typer.Context) -> None:
         await run_monitor(settings, stop, config_file=loaded.config_file)
 
     try:
-        run(body, loop_factory=fast_loop())
+        run(body, loop_factory=fast_loop(settings.monitor.event_loop))
         # Stopped and flushed: what is left in memory (a kept SSH connection per unit) goes back to the OS at
         # exit; letting the collector walk it first took 4 of the 8 s from SIGTERM to exit at 20,000 units.
         gc.freeze()

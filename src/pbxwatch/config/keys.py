@@ -52,6 +52,7 @@ ENV_KEYS: dict[str, str] = {
     "PBXWATCH_UI_LANGUAGE": "ui.language",
     "PBXWATCH_METRICS": "monitor.metrics",
     "PBXWATCH_METRICS_PORT": "monitor.metrics_port",
+    "PBXWATCH_EVENT_LOOP": "monitor.event_loop",
     "PBXWATCH_NOTIFY_URLS": "notify.urls",
     "PBXWATCH_NOTIFY_LANGUAGE": "notify.language",
     "PBXWATCH_NOTIFY_MIN_LEVEL": "notify.min_level",

@@ -100,6 +100,7 @@ class MonitorSettings(_Section):
     metrics: bool = True  # Prometheus /metrics of the monitor
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port (written to the heartbeat)
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # "asyncio": Python's own loop (uvloop's is faster)
 
     @field_validator("metrics_host")
     @classmethod

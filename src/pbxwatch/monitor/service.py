@@ -122,10 +122,11 @@ async def _open_database(settings: Settings, config_file: Path | None) -> Databa
     """The monitor starts with the database down too: it keeps trying, and the heartbeat says so."""
     db = Database.from_url(settings.database_url)
     log.info(
-        "monitor starting: config %s, database %s, relay service %s",
+        "monitor starting: config %s, database %s, relay service %s, event loop %s",
         config_file or "(defaults and environment)",
         mask_url(settings.database_url),
         settings.monitor.relay_url,
+        type(asyncio.get_running_loop()).__module__.partition(".")[0],  # uvloop, or asyncio
     )
     try:
         await db.prepare()
