@@ -12,11 +12,7 @@ Prints a Markdown table for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -27,18 +23,13 @@ import asyncssh
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from pbxwatch.probe.known_hosts import KnownHosts
+from pbxwatch.sim.fleet import hash_known_host
 
 PORT = 2299
 
 
 def host(i: int) -> str:
     return f"127.77.{i // 250}.{i % 250 + 1}"
-
-
-def hashed(pattern: str) -> str:
-    salt = os.urandom(20)
-    digest = hmac.new(salt, pattern.encode(), hashlib.sha1).digest()
-    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
 def lookups(path: Path, picks: list[int]) -> tuple[float, float]:
@@ -66,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pbxwatch-known-hosts-") as tmp:
         for size in (int(n) for n in args.entries.split(",")):
             picks = list(range(0, size, max(1, size // args.lookups)))
-            for kind, spell in (("plain", lambda p: p), ("hashed", hashed)):
+            for kind, spell in (("plain", lambda p: p), ("hashed", hash_known_host)):
                 path = Path(tmp) / f"{kind}-{size}"
                 path.write_text("".join(f"{spell(f'[{host(i)}]:{PORT}')} {key}\n" for i in range(size)))
                 first, again = lookups(path, picks)

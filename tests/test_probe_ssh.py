@@ -3,12 +3,8 @@ reconnects, power cycles, host keys and credentials."""
 
 from __future__ import annotations
 
-import base64
 import errno
-import hashlib
-import hmac
 import logging
-import os
 import resource
 import socket
 from collections.abc import Iterator
@@ -21,7 +17,7 @@ from pbxwatch.probe import ProbeConfigError, SshProber
 from pbxwatch.probe.failures import tcp_failure
 from pbxwatch.probe.known_hosts import MANY_HASHED_ENTRIES
 from pbxwatch.probe.ssh import RESERVED_DESCRIPTORS
-from pbxwatch.sim.fleet import Mode, SimFleet, SimPeer
+from pbxwatch.sim.fleet import Mode, SimFleet, SimPeer, hash_known_host
 from tests.fleet_fixtures import probe_options
 from tests.loopback import address
 
@@ -241,20 +237,12 @@ async def test_an_edited_known_hosts_file_counts_from_the_next_connection(fleet:
     assert (await prober.check(address, port)).reason is Reason.OK
 
 
-def _hashed(pattern: str) -> str:
-    salt = os.urandom(20)
-    digest = hmac.new(salt, pattern.encode(), hashlib.sha1).digest()
-    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
-
-
 async def test_a_hashed_known_hosts_file_is_trusted_and_a_large_one_is_said_once(
     fleet: SimFleet, tmp_path, caplog: pytest.LogCaptureFixture
 ) -> None:
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode().strip()
-    lines = [f"{_hashed(f'[10.9.{i // 250}.{i % 250}]:22')} {other}" for i in range(MANY_HASHED_ENTRIES)]
-    for line in fleet.known_hosts_lines():
-        pattern, key = line.split(" ", 1)
-        lines.append(f"{_hashed(pattern)} {key}")
+    lines = [f"{hash_known_host(f'[10.9.{i // 250}.{i % 250}]:22')} {other}" for i in range(MANY_HASHED_ENTRIES)]
+    lines += fleet.known_hosts_lines(hashed=True)
     known = tmp_path / "hashed_known_hosts"
     known.write_text("\n".join(lines) + "\n", encoding="utf-8")
     name, address, port = first(fleet)

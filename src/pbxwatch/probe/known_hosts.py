@@ -82,8 +82,7 @@ class KnownHosts:
 
     def has_entry(self, host: str, port: int) -> bool:
         """Whether the file lists any key for this host (and port)."""
-        matched = asyncssh.match_known_hosts(self.current(), host, "", port if port != SSH_DEFAULT_PORT else None)
-        return bool(matched[0])
+        return bool(self.match(host, "", port if port != SSH_DEFAULT_PORT else None)[0])
 
     def remember(self, host: str, port: int, key: Any) -> None:
         """Append the host's key (trust on first use, only when the operator opted in)."""

@@ -30,8 +30,12 @@ Bad input gives 4xx with {"error": "..."}.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import ipaddress
 import logging
+import os
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -159,11 +163,13 @@ class SimFleet:
     def targets(self) -> list[tuple[str, int]]:
         return [(host.address, host.port) for host in self.hosts.values()]
 
-    def known_hosts_lines(self) -> list[str]:
+    def known_hosts_lines(self, *, hashed: bool = False) -> list[str]:
+        """One line per host; `hashed`: as `ssh-keyscan -H` (or `HashKnownHosts yes`) writes them."""
         lines = []
         for host in self.hosts.values():
             public = host.host_key().export_public_key("openssh").decode().split()[:2]
-            lines.append(f"[{host.address}]:{host.port} {' '.join(public)}")
+            pattern = f"[{host.address}]:{host.port}"
+            lines.append(f"{hash_known_host(pattern) if hashed else pattern} {' '.join(public)}")
         return lines
 
     def write_known_hosts(self, path: Path | None = None) -> Path:
@@ -231,3 +237,10 @@ def _addresses(base: str, count: int) -> list[str]:
     if first not in LOOPBACK or last > int(LOOPBACK.broadcast_address) - 1:
         raise FleetError(f"the fleet lives on loopback only: {base} + {count} hosts must stay inside 127.0.0.0/8")
     return [str(ipaddress.IPv4Address(int(first) + i)) for i in range(count)]
+
+
+def hash_known_host(pattern: str) -> str:
+    """OpenSSH's hashed spelling of a known_hosts host pattern: `|1|salt|HMAC-SHA1(salt, pattern)`, base64."""
+    salt = os.urandom(20)
+    digest = hmac.new(salt, pattern.encode(), hashlib.sha1).digest()
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
